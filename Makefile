@@ -1,0 +1,29 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch, when a part needs it, is pinned to the CPU wheel that lies on this machine's disk.
+TORCH := torch==2.13.0
+
+.PHONY: demo test venv bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/socialrec demo $(DEMO_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(TEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/quality.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,3 @@
+from socialrec.cli.main import main
+
+raise SystemExit(main())

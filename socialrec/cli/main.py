@@ -1,0 +1,197 @@
+"""The `socialrec` command line: thin commands that call library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from socialrec.errors import SocialrecError
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 10,20, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"cut-offs must be positive integers, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from socialrec.ingest.split import PROTOCOLS
+
+    parser = argparse.ArgumentParser(prog="socialrec", description="Recommendations for social platforms.")
+    parser.add_argument("--data", default=None, help="data directory (default: $SOCIALREC_DATA, else ../shared/data)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("datasets", help="list the datasets found in the data directory, with counts")
+
+    ev = sub.add_parser("evaluate", help="tune on validation, evaluate on test with full ranking")
+    ev.add_argument("--dataset", required=True, help="dataset name, or recbole:DIR / tang:DIR")
+    ev.add_argument("--protocol", default="random-811", choices=PROTOCOLS)
+    ev.add_argument("--models", type=_names, default=["pop", "itemknn", "ease", "als"],
+                    help="comma-separated model names")
+    ev.add_argument("--k", type=_ints, default=(10, 20), help="cut-offs, e.g. 10,20")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--quick", action="store_true", help="default hyperparameters only (no grid search)")
+    ev.add_argument("--output", type=Path, default=None, help="write results JSON here")
+    ev.add_argument("--report", type=Path, default=None, help="write an HTML report with plots here")
+
+    demo = sub.add_parser("demo", help="train, evaluate and show recommendations on LastFM (or synthetic data)")
+    demo.add_argument("--report", type=Path, default=Path("out/demo-report.html"))
+    demo.add_argument("--output", type=Path, default=Path("out/demo-results.json"))
+    demo.add_argument("--users", type=int, default=3, help="how many users' recommendations to print")
+    return parser
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from socialrec.ingest.datasets import available_names, data_dir, load
+
+    root = data_dir(args.data)
+    print(f"data directory: {root}{'' if root.exists() else ' (missing: only synthetic is available)'}")
+    print(f"{'name':<16}{'users':>9}{'items':>9}{'interactions':>14}{'social':>9}  notes")
+    for name in available_names():
+        try:
+            start = time.perf_counter()
+            s = load(name, args.data).summary()
+            secs = time.perf_counter() - start
+            print(f"{name:<16}{s['users']:>9,}{s['items']:>9,}{s['interactions']:>14,}{s['social_edges']:>9,}  "
+                  f"{'directed' if s['social_directed'] else 'symmetric'} social; loaded in {secs:.1f}s")
+        except SocialrecError as exc:
+            print(f"{name:<16}  unavailable: {exc}")
+    return 0
+
+
+def _item_categories(dataset: object) -> object:
+    import numpy as np
+    import pandas as pd
+
+    table = dataset.item_table  # type: ignore[attr-defined]
+    if "category" not in table.columns:
+        return None
+    codes, _ = pd.factorize(table["category"], use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64)
+
+
+def run_evaluation(dataset_name: str, protocol: str, model_names: list[str], ks: tuple[int, ...], seed: int,
+                   *, data: str | None, quick: bool, output: Path | None, report: Path | None,
+                   dataset: object | None = None, examples_users: int = 0) -> dict:
+    """Load, split, tune, test; print a table; write JSON and the report. Returns the document."""
+    from socialrec.evaluate.experiment import results_document, tune_and_test
+    from socialrec.evaluate.suite import resolve
+    from socialrec.ingest.datasets import load
+    from socialrec.ingest.split import make_split
+
+    specs = resolve(model_names, quick=quick)
+    start = time.perf_counter()
+    ds = dataset if dataset is not None else load(dataset_name, data)
+    print(f"loaded {ds.name}: {ds.n_users:,} users, {ds.n_items:,} items, {len(ds.interactions):,} interactions "  # type: ignore[attr-defined]
+          f"({time.perf_counter() - start:.1f}s)")
+    split = make_split(ds, protocol, seed=seed)  # type: ignore[arg-type]
+    print(f"split {protocol}: {split.sizes()}")
+    categories = _item_categories(ds)
+    outcomes = []
+    for spec in specs:
+        t0 = time.perf_counter()
+        outcome = tune_and_test(spec, split, ks=ks, seed=seed, item_categories=categories)  # type: ignore[arg-type]
+        outcomes.append(outcome)
+        m = outcome.test.mean()
+        print(f"  {spec.name:<9} ndcg@{ks[0]}={m[f'ndcg@{ks[0]}']:.4f} recall@{ks[0]}={m[f'recall@{ks[0]}']:.4f} "
+              f"params={outcome.params} ({time.perf_counter() - t0:.1f}s with tuning)")
+    document = results_document(ds.name, protocol, seed, outcomes)  # type: ignore[attr-defined]
+    print()
+    print(format_table(document, ks))
+    examples = ""
+    if examples_users:
+        examples = format_examples(ds, split, outcomes, examples_users)
+        print()
+        print(examples)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(document, indent=2))
+        print(f"results: {output}")
+    if report is not None:
+        from socialrec.evaluate.report import write_report
+
+        path = write_report(report, document, outcomes, split, examples=examples)
+        print(f"report: {path.resolve()}")
+    return document
+
+
+def format_table(document: dict, ks: tuple[int, ...]) -> str:
+    cols = [f"{m}@{k}" for k in ks for m in ("recall", "ndcg", "precision", "mrr")]
+    lines = [f"{'model':<10}" + "".join(f"{c:>13}" for c in cols) + f"{'fit s':>8}"]
+    for name, m in document["models"].items():
+        lines.append(f"{name:<10}" + "".join(f"{m[c]:>13.4f}" for c in cols) + f"{m['fit_seconds']:>8.1f}")
+    return "\n".join(lines)
+
+
+def format_examples(dataset: object, split: object, outcomes: list, n_users: int) -> str:
+    """Top-10 of the best model for a few test users, with names, next to what they really played."""
+    best = max(outcomes, key=lambda o: o.test.mean().get("ndcg@10", 0.0))
+    model_users = best.test.users[:n_users]
+    truth = split.matrix("test")  # type: ignore[attr-defined]
+    train = split.matrix("train")  # type: ignore[attr-defined]
+    lines = [f"top-10 of the best model ({best.name}) for {len(model_users)} users:"]
+    for row, u in enumerate(model_users):
+        ext = dataset.users.to_external(int(u))  # type: ignore[attr-defined]
+        known = dataset.item_titles(train[u].indices[:5])  # type: ignore[attr-defined]
+        held = set(truth[u].indices.tolist())
+        recs = best.test.top_items[row][:10]
+        names = dataset.item_titles(recs[recs >= 0])  # type: ignore[attr-defined]
+        marks = ["*" if i in held else " " for i in recs[recs >= 0]]
+        lines.append(f"user {ext} (liked e.g. {', '.join(known)}):")
+        lines.extend(f"   {r + 1:>2}.{m} {n}" for r, (n, m) in enumerate(zip(names, marks)))
+    lines.append("(* = in the user's held-out test items)")
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    run_evaluation(args.dataset, args.protocol, args.models, args.k, args.seed, data=args.data,
+                   quick=args.quick, output=args.output, report=args.report)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from socialrec.evaluate.suite import BASELINES
+    from socialrec.ingest.datasets import data_dir, load
+
+    root = data_dir(args.data)
+    if (root / "lastfm-hetrec2011").exists():
+        print(f"demo: LastFM (HetRec 2011) from {root}")
+        dataset = load("lastfm", args.data)
+    else:
+        print(f"demo: no data directory at {root} (set $SOCIALREC_DATA); "
+              "running on the built-in synthetic social platform instead")
+        dataset = load("synthetic")
+    run_evaluation(dataset.name, "random-811", list(BASELINES), (10, 20), 0, data=args.data, quick=True,
+                   output=args.output, report=args.report, dataset=dataset, examples_users=args.users)
+    return 0
+
+
+COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SocialrecError as exc:
+        print(f"socialrec: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"socialrec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,198 @@
+"""The recommender contract: `fit`, `recommend`, `similar_items`, `score`, returning ``(ids, scores)``.
+
+Subclasses implement `_fit` and `_score` (and optionally `_similar_scores`); the base class does
+argument checks, masking of seen items, top-k selection with deterministic tie-breaking (lower
+index first), and guarantees that a batch call returns exactly what scalar calls would.
+Hyperparameters are constructor arguments stored unmodified (`get_params`, `clone`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from socialrec.errors import NotFittedError
+from socialrec.evaluate.metrics import rank_top_k
+from socialrec.ingest.schema import Dataset
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """What `fit` receives: the training user-item matrix plus the dataset for side information
+    (social graph, texts, attributes). ``user_items`` is (n_users, n_items) CSR, binary unless a
+    model was given weighted data on purpose; ``interactions`` are the training rows."""
+
+    user_items: sp.csr_matrix
+    dataset: Dataset | None = None
+
+    @property
+    def n_users(self) -> int:
+        return int(self.user_items.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.user_items.shape[1])
+
+    @classmethod
+    def from_matrix(cls, user_items: sp.spmatrix | npt.ArrayLike) -> "TrainData":
+        m = sp.csr_matrix(user_items, dtype=np.float32)
+        m.sum_duplicates()
+        return cls(user_items=m)
+
+
+class BaseRecommender(ABC):
+    """Base of every recommender. See the module docstring for the contract."""
+
+    # Rows scored per chunk in batch calls: bounds memory at chunk * n_items floats.
+    _chunk = 1024
+
+    # --- hyperparameters -------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as given."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> "BaseRecommender":
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{type(self).__name__} has no hyperparameter {key!r}; valid: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def clone(self, **overrides: Any) -> "BaseRecommender":
+        """A new, unfitted model with the same hyperparameters (and any overrides)."""
+        params = self.get_params()
+        params.update(overrides)
+        return type(self)(**params)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # --- fitting ---------------------------------------------------------------------
+    def fit(self, train: TrainData | sp.spmatrix) -> "BaseRecommender":
+        """Learn from training data (a `TrainData`, or a user-item matrix)."""
+        if not isinstance(train, TrainData):
+            train = TrainData.from_matrix(train)
+        if train.user_items.nnz == 0:
+            raise ValueError(f"{type(self).__name__}.fit got a user-item matrix with no interactions")
+        self.user_items_ = train.user_items.tocsr()
+        self.n_users_, self.n_items_ = train.user_items.shape
+        self._fit(train)
+        return self
+
+    @abstractmethod
+    def _fit(self, train: TrainData) -> None: ...
+
+    @abstractmethod
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Scores of all items for the given users: float32 (len(users), n_items)."""
+
+    def _similar_scores(self, items: np.ndarray) -> np.ndarray:
+        """Item-to-item scores (len(items), n_items). Default: cosine over the training columns."""
+        x = self.user_items_.T.tocsr().astype(np.float32)
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        sims = (x[items] @ x.T).toarray()
+        return (sims / norms[items][:, None] / norms[None, :]).astype(np.float32)
+
+    def _check_fitted(self, action: str) -> None:
+        if not hasattr(self, "user_items_"):
+            raise NotFittedError(self, action)
+
+    def _check_users(self, users: npt.ArrayLike) -> tuple[np.ndarray, bool]:
+        scalar = np.ndim(users) == 0
+        arr = np.atleast_1d(np.asarray(users))
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"user indices must be integers, got {arr.dtype}; map external ids with the dataset's IdMap")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_users_):
+            bad = arr[(arr < 0) | (arr >= self.n_users_)][0]
+            raise IndexError(f"user index {bad} is out of range 0..{self.n_users_ - 1}")
+        return arr.astype(np.int64), scalar
+
+    # --- the public contract ---------------------------------------------------------
+    def score(self, users: npt.ArrayLike) -> np.ndarray:
+        """Raw scores of every item for each user: float32 (n, n_items), nothing masked."""
+        self._check_fitted("score")
+        arr, _ = self._check_users(users)
+        return np.asarray(self._score(arr), dtype=np.float32)
+
+    def recommend(
+        self,
+        users: int | npt.ArrayLike,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items: npt.ArrayLike | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores for one user (1-D) or a batch (2-D, padded with -1/-inf).
+
+        exclude_seen: drop items the user interacted with in training.
+        items: restrict to these candidate items.
+        """
+        self._check_fitted("recommend")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        arr, scalar = self._check_users(users)
+        allowed = None
+        if items is not None:
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            allowed[np.asarray(items, dtype=np.int64)] = True
+        ids_out = np.full((len(arr), k), -1, dtype=np.int32)
+        scores_out = np.full((len(arr), k), -np.inf, dtype=np.float32)
+        for start in range(0, len(arr), self._chunk):
+            chunk = arr[start:start + self._chunk]
+            s = np.asarray(self._score(chunk), dtype=np.float32).copy()
+            if exclude_seen:
+                mask_rows(s, self.user_items_, chunk)
+            if allowed is not None:
+                s[:, ~allowed] = -np.inf
+            top = rank_top_k(s, k)
+            ids_out[start:start + len(chunk)] = top
+            valid = top >= 0
+            got = np.take_along_axis(s, np.where(valid, top, 0), axis=1)
+            scores_out[start:start + len(chunk)] = np.where(valid, got, -np.inf)
+        if scalar:
+            return ids_out[0], scores_out[0]
+        return ids_out, scores_out
+
+    def similar_items(self, items: int | npt.ArrayLike, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The k items most similar to each given item (the item itself excluded)."""
+        self._check_fitted("similar_items")
+        scalar = np.ndim(items) == 0
+        arr = np.atleast_1d(np.asarray(items)).astype(np.int64)
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_items_):
+            raise IndexError(f"item index out of range 0..{self.n_items_ - 1}")
+        ids_out = np.full((len(arr), k), -1, dtype=np.int32)
+        scores_out = np.full((len(arr), k), -np.inf, dtype=np.float32)
+        for start in range(0, len(arr), self._chunk):
+            chunk = arr[start:start + self._chunk]
+            s = np.asarray(self._similar_scores(chunk), dtype=np.float32).copy()
+            s[np.arange(len(chunk)), chunk] = -np.inf
+            top = rank_top_k(s, k)
+            valid = top >= 0
+            ids_out[start:start + len(chunk)] = top
+            scores_out[start:start + len(chunk)] = np.where(
+                valid, np.take_along_axis(s, np.where(valid, top, 0), axis=1), -np.inf)
+        if scalar:
+            return ids_out[0], scores_out[0]
+        return ids_out, scores_out
+
+
+def mask_rows(scores: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray) -> None:
+    """Set scores[j, i] = -inf wherever matrix[rows[j], i] is stored (in place, vectorised)."""
+    sub = matrix[rows]
+    r, c = sub.nonzero()
+    scores[r, c] = -np.inf

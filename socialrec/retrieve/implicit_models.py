@@ -1,0 +1,97 @@
+"""ALS and BPR matrix factorisation through the `implicit` library (we wrap it, not rewrite it).
+
+`implicit` is an optional dependency (extra ``cf``); it is imported when a model is fitted.
+Fitting runs with BLAS limited to one thread, as implicit recommends for its own thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from socialrec.errors import MissingDependencyError
+from socialrec.retrieve.base import BaseRecommender, TrainData
+
+
+def _implicit() -> Any:
+    try:
+        import implicit  # noqa: F401
+        import implicit.cpu.als
+        import implicit.cpu.bpr
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise MissingDependencyError("implicit", "cf", "ALS and BPR") from exc
+    return implicit
+
+
+class _FactorModel(BaseRecommender):
+    """Shared scoring for factor models: score = user_factors @ item_factors.T."""
+
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors_[users] @ self.item_factors_.T
+
+    def _similar_scores(self, items: np.ndarray) -> np.ndarray:
+        f = self.item_factors_
+        norms = np.linalg.norm(f, axis=1)
+        norms[norms == 0] = 1.0
+        return (f[items] / norms[items, None]) @ (f / norms[:, None]).T
+
+    def _fit_implicit(self, model: Any, train: TrainData) -> None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            model.fit(train.user_items.astype(np.float32), show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        if not (np.isfinite(self.user_factors_).all() and np.isfinite(self.item_factors_).all()):
+            raise FloatingPointError(
+                f"{type(self).__name__}: factors are not all finite, the model diverged. "
+                "Try a smaller learning rate or a larger regularization.")
+
+
+class ALS(_FactorModel):
+    """Implicit-feedback ALS (Hu, Koren, Volinsky 2008). Confidence = 1 + alpha * r."""
+
+    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 2.0,
+                 iterations: int = 15, random_state: int = 0, num_threads: int = 0) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+        self.num_threads = num_threads
+
+    def _fit(self, train: TrainData) -> None:
+        implicit = _implicit()
+        model = implicit.cpu.als.AlternatingLeastSquares(
+            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+            iterations=self.iterations, random_state=self.random_state,
+            num_threads=self.num_threads)
+        self._fit_implicit(model, train)
+
+
+class BPR(_FactorModel):
+    """Bayesian personalised ranking (Rendle et al. 2009), SGD with one sampled negative.
+
+    With ``num_threads`` other than 1 the lock-free parallel SGD makes runs differ slightly.
+    """
+
+    def __init__(self, factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.001,
+                 iterations: int = 100, random_state: int = 0, num_threads: int = 0) -> None:
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.random_state = random_state
+        self.num_threads = num_threads
+
+    def _fit(self, train: TrainData) -> None:
+        implicit = _implicit()
+        model = implicit.cpu.bpr.BayesianPersonalizedRanking(
+            factors=self.factors, learning_rate=self.learning_rate, regularization=self.regularization,
+            iterations=self.iterations, random_state=self.random_state,
+            num_threads=self.num_threads)
+        self._fit_implicit(model, train)
