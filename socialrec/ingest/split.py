@@ -47,7 +47,9 @@ class Split:
         if include_valid:
             m = (m + self.matrix("valid")).tocsr()
             m.data[:] = 1.0
-        return TrainData(user_items=m, dataset=self.dataset)
+            return TrainData(user_items=m, dataset=self.dataset)
+        valid = self.matrix("valid") if len(self.valid) else None
+        return TrainData(user_items=m, dataset=self.dataset, valid_items=valid)
 
     def sizes(self) -> dict[str, int]:
         return {p: len(self.rows(p)) for p in PARTS}

@@ -26,10 +26,12 @@ from socialrec.ingest.schema import Dataset
 class TrainData:
     """What `fit` receives: the training user-item matrix plus the dataset for side information
     (social graph, texts, attributes). ``user_items`` is (n_users, n_items) CSR, binary unless a
-    model was given weighted data on purpose; ``interactions`` are the training rows."""
+    model was given weighted data on purpose. ``valid_items``, when given, is the validation
+    matrix that iterative models may use for early stopping (never the test set)."""
 
     user_items: sp.csr_matrix
     dataset: Dataset | None = None
+    valid_items: sp.csr_matrix | None = None
 
     @property
     def n_users(self) -> int:
@@ -189,6 +191,13 @@ class BaseRecommender(ABC):
         if scalar:
             return ids_out[0], scores_out[0]
         return ids_out, scores_out
+
+
+def dot_scores(user_vectors: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
+    """user_vectors @ item_vectors.T, computed in float64 and rounded to float32 so that a row's
+    scores do not depend on how many rows were multiplied together (BLAS picks different
+    kernels for one row and for many): this is what makes batch calls equal scalar calls."""
+    return (user_vectors.astype(np.float64) @ item_vectors.astype(np.float64).T).astype(np.float32)
 
 
 def mask_rows(scores: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray) -> None:

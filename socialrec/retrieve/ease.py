@@ -10,9 +10,23 @@ import time
 import warnings
 
 import numpy as np
-import scipy.linalg
+from scipy.linalg import lapack
 
 from socialrec.retrieve.base import BaseRecommender, TrainData
+
+
+def _spd_inverse(a: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite float32 matrix through its Cholesky factor
+    (about twice as fast as a general inverse, and half the memory of float64)."""
+    chol, info = lapack.spotrf(a, lower=False, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK info {info}); increase l2")
+    inv, info = lapack.spotri(chol, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE: inverting the Gram matrix failed (LAPACK info {info}); increase l2")
+    upper = np.triu(inv)
+    upper += np.triu(inv, 1).T
+    return upper
 
 
 class CostlyComputationWarning(UserWarning):
@@ -23,7 +37,7 @@ class EASE(BaseRecommender):
     """EASE with L2 regularisation ``l2``.
 
     max_items: the largest item count fitted exactly (memory grows with its square:
-    20,000 items need about 3.2 GB in float64).
+    20,000 items need about 1.6 GB per float32 copy).
     """
 
     def __init__(self, l2: float = 500.0, max_items: int = 20_000) -> None:
@@ -33,7 +47,7 @@ class EASE(BaseRecommender):
     def _fit(self, train: TrainData) -> None:
         if self.l2 <= 0:
             raise ValueError(f"l2 must be > 0, got {self.l2}")
-        x = train.user_items.tocsc().astype(np.float64)
+        x = train.user_items.tocsc().astype(np.float32)
         popularity = np.diff(x.indptr)
         active = np.flatnonzero(popularity > 0)
         if len(active) > self.max_items:
@@ -41,18 +55,18 @@ class EASE(BaseRecommender):
             warnings.warn(
                 f"EASE: {np.count_nonzero(popularity)} items with interactions exceed max_items="
                 f"{self.max_items}; fitting on the {self.max_items} most popular "
-                f"(raise max_items if memory allows: it needs {8 * len(active) ** 2 / 1e9:.1f} GB per copy)",
+                f"(raise max_items if memory allows: it needs {4 * np.count_nonzero(popularity) ** 2 / 1e9:.1f} GB per copy)",
                 CostlyComputationWarning, stacklevel=3)
         xa = x[:, active]
         start = time.perf_counter()
-        gram = (xa.T @ xa).toarray()
+        gram = (xa.T @ xa).toarray().astype(np.float32)
         gram[np.diag_indices_from(gram)] += self.l2
-        p = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+        p = _spd_inverse(gram)
         b = p / (-np.diag(p))[None, :]
         b[np.diag_indices_from(b)] = 0.0
         self.fit_seconds_ = time.perf_counter() - start
         self.active_items_ = active
-        self.weights_ = b.astype(np.float32)
+        self.weights_ = b
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         xa = self.user_items_[users][:, self.active_items_]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from socialrec.errors import MissingDependencyError
-from socialrec.retrieve.base import BaseRecommender, TrainData
+from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores
 
 
 def _implicit() -> Any:
@@ -31,18 +31,20 @@ class _FactorModel(BaseRecommender):
     item_factors_: np.ndarray
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors_[users] @ self.item_factors_.T
+        return dot_scores(self.user_factors_[users], self.item_factors_)
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         f = self.item_factors_
         norms = np.linalg.norm(f, axis=1)
         norms[norms == 0] = 1.0
-        return (f[items] / norms[items, None]) @ (f / norms[:, None]).T
+        return dot_scores(f[items] / norms[items, None], f / norms[:, None])
 
-    def _fit_implicit(self, model: Any, train: TrainData) -> None:
+    def _fit_implicit(self, make_model: Any, train: TrainData) -> None:
         from threadpoolctl import threadpool_limits
 
+        # implicit checks the BLAS thread count when a model is built and warns if it is > 1.
         with threadpool_limits(1, "blas"):
+            model = make_model()
             model.fit(train.user_items.astype(np.float32), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
@@ -66,11 +68,10 @@ class ALS(_FactorModel):
 
     def _fit(self, train: TrainData) -> None:
         implicit = _implicit()
-        model = implicit.cpu.als.AlternatingLeastSquares(
+        self._fit_implicit(lambda: implicit.cpu.als.AlternatingLeastSquares(
             factors=self.factors, regularization=self.regularization, alpha=self.alpha,
             iterations=self.iterations, random_state=self.random_state,
-            num_threads=self.num_threads)
-        self._fit_implicit(model, train)
+            num_threads=self.num_threads), train)
 
 
 class BPR(_FactorModel):
@@ -90,8 +91,7 @@ class BPR(_FactorModel):
 
     def _fit(self, train: TrainData) -> None:
         implicit = _implicit()
-        model = implicit.cpu.bpr.BayesianPersonalizedRanking(
+        self._fit_implicit(lambda: implicit.cpu.bpr.BayesianPersonalizedRanking(
             factors=self.factors, learning_rate=self.learning_rate, regularization=self.regularization,
             iterations=self.iterations, random_state=self.random_state,
-            num_threads=self.num_threads)
-        self._fit_implicit(model, train)
+            num_threads=self.num_threads), train)

@@ -39,7 +39,7 @@ class TestEASE(RecommenderContract):
 
 class TestALS(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return ALS(factors=8, iterations=15, regularization=0.1, random_state=0)
+        return ALS(factors=4, alpha=10.0, iterations=15, regularization=0.1, random_state=0)
 
 
 class TestBPR(RecommenderContract):

@@ -1,0 +1,334 @@
+"""Graph recommenders in torch (CPU by default): LightGCN, a social LightGCN that also propagates
+over the user-user graph, and social-regularised matrix factorisation (SocialMF).
+
+All three share one training loop: embeddings are propagated over a normalised sparse graph,
+trained with BPR (one sampled negative) or sampled softmax (shared uniform negatives), and
+stopped early on validation NDCG@10 when the training data carries a validation matrix.
+torch is an optional dependency (extra ``torch``), imported when a model is fitted.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from socialrec.errors import MissingDependencyError
+from socialrec.evaluate import metrics as M
+from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, mask_rows
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - only without the extra
+        raise MissingDependencyError("torch", "torch", "Graph recommenders (LightGCN, social, SocialMF)") from exc
+    return torch
+
+
+def _sym_normalize(adj: sp.csr_matrix) -> sp.csr_matrix:
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    inv = np.zeros_like(deg, dtype=np.float64)
+    inv[deg > 0] = deg[deg > 0] ** -0.5
+    d = sp.diags(inv)
+    return (d @ adj @ d).tocsr().astype(np.float32)
+
+
+def _to_torch_sparse(torch: Any, m: sp.csr_matrix, device: str) -> Any:
+    coo = m.tocoo()
+    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    val = torch.from_numpy(coo.data.astype(np.float32))
+    coo_t = torch.sparse_coo_tensor(idx, val, m.shape, device=device, check_invariants=True).coalesce()
+    with warnings.catch_warnings():
+        # CSR is "beta" in torch but is the fast layout for sparse @ dense on CPU.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return coo_t.to_sparse_csr()
+
+
+def validation_ndcg(user_emb: np.ndarray, item_emb: np.ndarray, train: sp.csr_matrix, valid: sp.csr_matrix,
+                    k: int = 10, batch: int = 1024) -> float:
+    """Mean NDCG@k on validation with training items masked (deterministic ties: used only to
+    compare epochs of one model, never reported as a result)."""
+    users = np.flatnonzero(np.diff(valid.indptr) > 0)
+    total = 0.0
+    for start in range(0, len(users), batch):
+        b = users[start:start + batch]
+        scores = user_emb[b] @ item_emb.T
+        mask_rows(scores, train, b)
+        top = M.rank_top_k(scores, k)
+        hits = M.hits_matrix(top, valid, b)
+        total += float(M.ndcg_at_k(hits, np.diff(valid.indptr)[b], k).sum())
+    return total / max(1, len(users))
+
+
+class _PropagationModel(BaseRecommender):
+    """Shared training loop. Subclasses define the graph (`_graph`) and may add a loss term."""
+
+    embedding_dim: int
+    n_layers: int
+    learning_rate: float
+    l2: float
+    loss: str
+    n_negatives: int
+    temperature: float
+    batch_size: int
+    epochs: int
+    patience: int
+    eval_every: int
+    random_state: int
+    device: str
+    verbose: bool
+
+    def _graph(self, train: TrainData) -> sp.csr_matrix:
+        """The normalised (n_users + n_items) square propagation matrix."""
+        raise NotImplementedError
+
+    def _extra_loss(self, torch: Any, user_ego: Any, users: Any) -> Any:
+        return None
+
+    def _prepare(self, train: TrainData, torch: Any) -> None:
+        """Hook for subclasses that need more tensors (e.g. the social matrix)."""
+
+    def _check_params(self) -> None:
+        if self.loss not in ("bpr", "softmax"):
+            raise ValueError(f"loss must be 'bpr' or 'softmax', got {self.loss!r}")
+        for name in ("embedding_dim", "batch_size", "epochs", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_layers < 0:
+            raise ValueError(f"n_layers must be >= 0, got {self.n_layers}")
+
+    def _fit(self, train: TrainData) -> None:
+        self._check_params()
+        torch = _torch()
+        gen = torch.Generator().manual_seed(self.random_state)
+        rng = np.random.default_rng(self.random_state)
+        n_u, n_i = train.n_users, train.n_items
+        graph = self._graph(train) if self.n_layers > 0 else None
+        self._adj = _to_torch_sparse(torch, graph, self.device) if graph is not None else None
+        self._prepare(train, torch)
+        emb = torch.nn.Embedding(n_u + n_i, self.embedding_dim).to(self.device)
+        torch.nn.init.normal_(emb.weight, std=0.1, generator=gen)
+        self._emb = emb
+        opt = torch.optim.Adam(emb.parameters(), lr=self.learning_rate)
+        coo = train.user_items.tocoo()
+        pos_u, pos_i = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        valid = train.valid_items
+        best = (-1.0, None, 0)
+        bad_rounds = 0
+        self.history_: list[dict[str, float]] = []
+        start = time.perf_counter()
+        epochs = tqdm(range(1, self.epochs + 1), desc=type(self).__name__, disable=not self.verbose, leave=False)
+        for epoch in epochs:
+            order = rng.permutation(len(pos_u))
+            epoch_loss = 0.0
+            for s in range(0, len(order), self.batch_size):
+                b = order[s:s + self.batch_size]
+                users = torch.from_numpy(pos_u[b]).to(self.device)
+                items = torch.from_numpy(pos_i[b]).to(self.device)
+                all_emb = self._propagate(torch)
+                u_final = all_emb[users]
+                i_final = all_emb[n_u + items]
+                u_ego = emb.weight[users]
+                i_ego = emb.weight[n_u + items]
+                if self.loss == "bpr":
+                    neg = torch.from_numpy(rng.integers(0, n_i, size=len(b))).to(self.device)
+                    n_final = all_emb[n_u + neg]
+                    diff = (u_final * i_final).sum(-1) - (u_final * n_final).sum(-1)
+                    main = torch.nn.functional.softplus(-diff).mean()
+                    reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum() + emb.weight[n_u + neg].pow(2).sum()) / len(b)
+                else:
+                    neg = torch.from_numpy(rng.integers(0, n_i, size=self.n_negatives)).to(self.device)
+                    u_n = torch.nn.functional.normalize(u_final, dim=-1)
+                    pos_logit = (u_n * torch.nn.functional.normalize(i_final, dim=-1)).sum(-1, keepdim=True)
+                    neg_logit = u_n @ torch.nn.functional.normalize(all_emb[n_u + neg], dim=-1).T
+                    logits = torch.cat([pos_logit, neg_logit], dim=1) / self.temperature
+                    main = torch.nn.functional.cross_entropy(logits, torch.zeros(len(b), dtype=torch.long))
+                    reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum()) / len(b)
+                loss = main + self.l2 * reg
+                extra = self._extra_loss(torch, u_ego, users)
+                if extra is not None:
+                    loss = loss + extra
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                epoch_loss += float(loss.detach()) * len(b)
+            record = {"epoch": epoch, "loss": epoch_loss / len(order), "seconds": time.perf_counter() - start}
+            if valid is not None and valid.nnz and epoch % self.eval_every == 0:
+                u_np, i_np = self._final_numpy(torch, n_u)
+                ndcg = validation_ndcg(u_np, i_np, train.user_items, valid)
+                record["valid_ndcg@10"] = ndcg
+                if ndcg > best[0]:
+                    best = (ndcg, (u_np, i_np), epoch)
+                    bad_rounds = 0
+                else:
+                    bad_rounds += 1
+                epochs.set_postfix(ndcg=f"{ndcg:.4f}", best=best[2])
+                if bad_rounds >= self.patience:
+                    self.history_.append(record)
+                    break
+            self.history_.append(record)
+        if best[1] is None:
+            best = (float("nan"), self._final_numpy(torch, n_u), len(self.history_))
+        self.best_epoch_ = best[2]
+        self.best_valid_ndcg_ = best[0]
+        self.train_seconds_ = time.perf_counter() - start
+        self.seconds_per_epoch_ = self.train_seconds_ / max(1, len(self.history_))
+        self.user_factors_, self.item_factors_ = best[1]
+        del self._emb, self._adj
+
+    def _propagate(self, torch: Any) -> Any:
+        x = self._emb.weight
+        if self._adj is None:
+            return x
+        layers = [x]
+        for _ in range(self.n_layers):
+            x = torch.sparse.mm(self._adj, x)
+            layers.append(x)
+        return torch.stack(layers, dim=0).mean(dim=0)
+
+    def _final_numpy(self, torch: Any, n_u: int) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            all_emb = self._propagate(torch).cpu().numpy().astype(np.float32)
+        u, i = all_emb[:n_u].copy(), all_emb[n_u:].copy()
+        if self.loss == "softmax":  # trained on cosine: rank by cosine too
+            u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+            i /= np.maximum(np.linalg.norm(i, axis=1, keepdims=True), 1e-12)
+        return u, i
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return dot_scores(self.user_factors_[users], self.item_factors_)
+
+    def _similar_scores(self, items: np.ndarray) -> np.ndarray:
+        f = self.item_factors_
+        norms = np.maximum(np.linalg.norm(f, axis=1), 1e-12)
+        return dot_scores(f[items] / norms[items, None], f / norms[:, None])
+
+
+_COMMON_DOC = """
+    embedding_dim, n_layers: embedding size and propagation depth (0 layers = plain MF).
+    learning_rate, l2: Adam step and L2 weight on the batch's ego embeddings.
+    loss: "bpr" (one uniform negative per positive) or "softmax" (``n_negatives`` shared uniform
+        negatives, cosine logits divided by ``temperature``).
+    batch_size, epochs: training batches; at most ``epochs`` passes over the interactions.
+    patience, eval_every: stop after ``patience`` validation rounds (every ``eval_every``
+        epochs) without a better NDCG@10; the best epoch's embeddings are kept.
+    random_state: seeds initialisation and sampling. device: "cpu" or "cuda".
+"""
+
+
+class LightGCN(_PropagationModel):
+    __doc__ = "LightGCN (He et al. 2020): linear propagation over the user-item graph." + _COMMON_DOC
+
+    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
+                 loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 4096,
+                 epochs: int = 300, patience: int = 5, eval_every: int = 5, random_state: int = 0,
+                 device: str = "cpu", verbose: bool = False) -> None:
+        self.embedding_dim = embedding_dim
+        self.n_layers = n_layers
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.temperature = temperature
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.eval_every = eval_every
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _graph(self, train: TrainData) -> sp.csr_matrix:
+        r = train.user_items.astype(np.float32)
+        return _sym_normalize(sp.bmat([[None, r], [r.T, None]], format="csr"))
+
+
+def _social_matrix(train: TrainData) -> sp.csr_matrix:
+    if train.dataset is None or len(train.dataset.social) == 0:
+        raise ValueError("this model needs a social graph: fit it with TrainData whose dataset has social edges "
+                         "(Split.train_data() passes the dataset along)")
+    return train.dataset.social_matrix(symmetric=True)
+
+
+class SocialLightGCN(_PropagationModel):
+    __doc__ = (
+        "LightGCN over a joint graph where users also link to their friends (SocialLGN family): "
+        "each layer mixes a user's items and, weighted by ``social_weight``, their friends.\n" + _COMMON_DOC
+        + "    social_weight: weight of user-user edges relative to user-item edges before normalisation.\n")
+
+    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
+                 loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 4096,
+                 epochs: int = 300, patience: int = 5, eval_every: int = 5, random_state: int = 0,
+                 device: str = "cpu", verbose: bool = False, social_weight: float = 0.5) -> None:
+        self.embedding_dim = embedding_dim
+        self.n_layers = n_layers
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.temperature = temperature
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.eval_every = eval_every
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.social_weight = social_weight
+
+    def _graph(self, train: TrainData) -> sp.csr_matrix:
+        r = train.user_items.astype(np.float32)
+        s = _social_matrix(train).astype(np.float32) * self.social_weight
+        return _sym_normalize(sp.bmat([[s, r], [r.T, None]], format="csr"))
+
+
+class SocialMF(_PropagationModel):
+    __doc__ = (
+        "Matrix factorisation with social regularisation (Jamali & Ester 2010, trained with BPR): "
+        "a user's vector is pulled towards the mean of their friends' vectors.\n" + _COMMON_DOC
+        + "    social_reg: weight of the squared distance to the friends' mean.\n")
+
+    def __init__(self, embedding_dim: int = 64, learning_rate: float = 0.005, l2: float = 1e-4, loss: str = "bpr",
+                 n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 4096, epochs: int = 300,
+                 patience: int = 5, eval_every: int = 5, random_state: int = 0, device: str = "cpu",
+                 verbose: bool = False, social_reg: float = 0.1) -> None:
+        self.embedding_dim = embedding_dim
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.temperature = temperature
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.eval_every = eval_every
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.social_reg = social_reg
+
+    @property
+    def n_layers(self) -> int:  # plain MF: no propagation
+        return 0
+
+    def _graph(self, train: TrainData) -> sp.csr_matrix:  # pragma: no cover - n_layers is 0
+        raise NotImplementedError
+
+    def _prepare(self, train: TrainData, torch: Any) -> None:
+        s = _social_matrix(train)
+        deg = np.asarray(s.sum(axis=1)).ravel()
+        inv = np.zeros_like(deg)
+        inv[deg > 0] = 1.0 / deg[deg > 0]
+        self._friends_mean = _to_torch_sparse(torch, (sp.diags(inv) @ s).tocsr(), self.device)
+        self._has_friends = torch.from_numpy(deg > 0)
+
+    def _extra_loss(self, torch: Any, user_ego: Any, users: Any) -> Any:
+        n_u = self._friends_mean.shape[0]
+        mean = torch.sparse.mm(self._friends_mean, self._emb.weight[:n_u])[users]
+        gap = (user_ego - mean).pow(2).sum(-1) * self._has_friends[users].float()
+        return self.social_reg * gap.mean()
