@@ -8,6 +8,7 @@ judged on validation NDCG@10.
 from __future__ import annotations
 
 from socialrec.evaluate.experiment import ModelSpec
+from socialrec.retrieve.base import BaseRecommender
 from socialrec.retrieve.ease import EASE
 from socialrec.retrieve.implicit_models import ALS, BPR
 from socialrec.retrieve.knn import ItemKNN, UserKNN
@@ -24,12 +25,42 @@ def model_specs(*, quick: bool = False) -> dict[str, ModelSpec]:
         "als": ModelSpec("als", ALS, {"factors": [64, 128], "regularization": [0.05, 1.0], "alpha": [1.0, 10.0]}),
         "bpr": ModelSpec("bpr", BPR, {"factors": [64], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]}),
     }
+    specs.update(_graph_specs())
     if quick:
         specs = {name: ModelSpec(name, s.make) for name, s in specs.items()}
     return specs
 
 
 BASELINES = ("pop", "itemknn", "userknn", "ease", "als", "bpr")
+SOCIAL = ("lightgcn", "social", "socialmf", "social-proof")
+
+
+def _graph_specs() -> dict[str, ModelSpec]:
+    # Imported lazily: torch is an optional dependency and importing it costs seconds.
+    def lightgcn(**params: object) -> BaseRecommender:
+        from socialrec.retrieve.graph_models import LightGCN
+
+        return LightGCN(**params)  # type: ignore[arg-type]
+
+    def social(**params: object) -> BaseRecommender:
+        from socialrec.retrieve.graph_models import SocialLightGCN
+
+        return SocialLightGCN(**params)  # type: ignore[arg-type]
+
+    def socialmf(**params: object) -> BaseRecommender:
+        from socialrec.retrieve.graph_models import SocialMF
+
+        return SocialMF(**params)  # type: ignore[arg-type]
+
+    from socialrec.retrieve.social_proof import SocialProof
+
+    # Graph models stop early on validation NDCG@10, so their grids stay small.
+    return {
+        "lightgcn": ModelSpec("lightgcn", lightgcn, {"n_layers": [2, 3]}),
+        "social": ModelSpec("social", social, {"social_weight": [0.25, 0.5]}),
+        "socialmf": ModelSpec("socialmf", socialmf, {"social_reg": [0.01, 0.1]}),
+        "social-proof": ModelSpec("social-proof", SocialProof, {"overlap_weight": [0.0, 4.0]}),
+    }
 
 
 def resolve(names: list[str], *, quick: bool = False) -> list[ModelSpec]:

@@ -230,8 +230,8 @@ def build_dataset(
         item_map = IdMap.from_unique(items["id"].astype(str).tolist(), kind="item")
         item_table = items.drop(columns=[c for c in items.columns if c.startswith("_")]).reset_index(drop=True)
 
-    u_idx = user_map.add(inter["user"].astype(str))
-    i_idx = item_map.add(inter["item"].astype(str))
+    u_idx = user_map.add(inter["user"].astype(str).tolist())  # a list: iterating a pandas str Series is ~5x slower
+    i_idx = item_map.add(inter["item"].astype(str).tolist())
     out = pd.DataFrame({"user": u_idx, "item": i_idx})
     out["timestamp"] = _numeric_column(inter, "timestamp", np.float64, path)
     out["kind"] = inter["kind"].astype(str).to_numpy() if "kind" in inter.columns else "interaction"
@@ -321,8 +321,8 @@ def _build_social(
     path = str(social["_path"].iloc[0]) if "_path" in social.columns else None
     _require_columns(social, ("source", "target"), "social", path)
     notes: list[str] = []
-    src = user_map.to_index(social["source"].astype(str), missing="minus1")
-    dst = user_map.to_index(social["target"].astype(str), missing="minus1")
+    src = user_map.to_index(social["source"].astype(str).tolist(), missing="minus1")
+    dst = user_map.to_index(social["target"].astype(str).tolist(), missing="minus1")
     unknown_mask = (src < 0) | (dst < 0)  # type: ignore[operator]
     if unknown_mask.any():
         pos = int(np.flatnonzero(unknown_mask)[0])

@@ -52,3 +52,14 @@ def test_social_models_say_they_need_a_social_graph() -> None:
 
     with pytest.raises(ValueError, match="needs a social graph"):
         SocialLightGCN(**FAST).fit(block_data())
+
+
+class TestSocialProof(RecommenderContract):
+    def make(self) -> BaseRecommender:
+        from socialrec.retrieve.social_proof import SocialProof
+
+        return SocialProof(overlap_weight=4.0)
+
+    @classmethod
+    def train_data(cls, data: sp.csr_matrix) -> TrainData:
+        return _social_train(data, cls.users_per_block)

@@ -1,0 +1,72 @@
+"""Real datasets, each loaded at most once per test session (skipped when the data is absent)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from socialrec.ingest.datasets import DEFAULT_DATA_DIR, data_dir
+from socialrec.ingest.schema import Dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def real_data_root() -> Path:
+    """$SOCIALREC_DATA, else ../shared/data next to the repository (not the working directory)."""
+    return data_dir(os.environ.get("SOCIALREC_DATA") or REPO_ROOT / DEFAULT_DATA_DIR)
+
+
+def _need(*folder: str) -> Path:
+    root = real_data_root()
+    if not root.joinpath(*folder).is_dir():
+        pytest.skip(f"real dataset folder {root.joinpath(*folder)} is absent "
+                    f"(set SOCIALREC_DATA to the shared data directory to run this test)")
+    return root
+
+
+def _load(folder: tuple[str, ...], loader: Callable[[Path], Dataset]) -> Dataset:
+    return loader(_need(*folder))
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    return _need()
+
+
+@pytest.fixture(scope="session")
+def real_movielens() -> Dataset:
+    from socialrec.ingest.datasets.movielens import load_movielens_100k
+    return _load(("movielens-100k",), load_movielens_100k)
+
+
+@pytest.fixture(scope="session")
+def real_lastfm() -> Dataset:
+    from socialrec.ingest.datasets.lastfm import load_lastfm
+    return _load(("lastfm-hetrec2011",), load_lastfm)
+
+
+@pytest.fixture(scope="session")
+def real_lastfm_recbole() -> Dataset:
+    from socialrec.ingest.datasets.recbole import load_lastfm_recbole
+    return _load(("lastfm-recbole",), load_lastfm_recbole)
+
+
+@pytest.fixture(scope="session")
+def real_ciao() -> Dataset:
+    from socialrec.ingest.datasets.tang import load_ciao
+    return _load(("ciao", "tang"), load_ciao)
+
+
+@pytest.fixture(scope="session")
+def real_ciao_recdiff() -> Dataset:
+    from socialrec.ingest.datasets.recdiff import load_ciao_recdiff
+    return _load(("ciao", "recdiff-split"), load_ciao_recdiff)
+
+
+@pytest.fixture(scope="session")
+def real_amazon_games() -> Dataset:
+    from socialrec.ingest.datasets.amazon import load_amazon_games
+    return _load(("amazon-games",), load_amazon_games)
