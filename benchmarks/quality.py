@@ -71,11 +71,13 @@ def run(dataset_name: str, quick: bool) -> dict:
 def table(doc: dict) -> str:
     name = doc["dataset"]
     rk, nk, published = PUBLISHED[name]
+    other = "20" if rk.endswith("@10") else "10"
+    ork, onk = f"recall@{other}", f"ndcg@{other}"
     lines = [f"### {name} ({doc['protocol']}, full ranking; split {doc.get('split_sizes')})", "",
-             f"| model | {rk} | {nk} | recall@10 | ndcg@10 | coverage@20 | fit s | chosen hyperparameters |",
+             f"| model | {rk} | {nk} | {ork} | {onk} | coverage@20 | fit s | chosen hyperparameters |",
              "|---|---|---|---|---|---|---|---|"]
     for model, m in doc["models"].items():
-        lines.append(f"| socialrec {model} | {m[rk]:.4f} | {m[nk]:.4f} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} "
+        lines.append(f"| socialrec {model} | {m[rk]:.4f} | {m[nk]:.4f} | {m[ork]:.4f} | {m[onk]:.4f} "
                      f"| {m.get('coverage@20', float('nan')):.3f} | {m['fit_seconds']:.1f} | `{m['params']}` |")
     for model, (r, n) in published.items():
         rs = f"{r:.4f}" if r is not None else "-"
@@ -100,9 +102,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(RUNS))
     parser.add_argument("--quick", action="store_true", help="default hyperparameters only")
+    parser.add_argument("--table-only", action="store_true", help="rewrite the README table from saved results")
     args = parser.parse_args()
     docs = []
-    for name in args.datasets.split(","):
+    if args.table_only:
+        args.datasets = ""
+    for name in filter(None, args.datasets.split(",")):
         docs.append(run(name, args.quick))
     # Keep the tables of datasets not rerun now.
     for name in RUNS:
