@@ -11,7 +11,7 @@ import pytest
 from socialrec.ingest.datasets import DEFAULT_DATA_DIR, data_dir
 from socialrec.ingest.schema import Dataset
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def real_data_root() -> Path:
