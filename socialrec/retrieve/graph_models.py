@@ -45,6 +45,14 @@ def _to_torch_sparse(torch: Any, m: sp.csr_matrix, device: str) -> Any:
     return torch.sparse_coo_tensor(idx, val, m.shape, device=device, check_invariants=True).coalesce()
 
 
+def _info_nce(torch: Any, a: Any, b: Any, rows: Any, temperature: float) -> Any:
+    """InfoNCE between two views of the same nodes: each node's positive is itself."""
+    za = torch.nn.functional.normalize(a[rows], dim=-1)
+    zb = torch.nn.functional.normalize(b[rows], dim=-1)
+    logits = za @ zb.T / temperature
+    return torch.nn.functional.cross_entropy(logits, torch.arange(len(rows)))
+
+
 def validation_ndcg(user_emb: np.ndarray, item_emb: np.ndarray, train: sp.csr_matrix, valid: sp.csr_matrix,
                     k: int = 10, batch: int = 1024) -> float:
     """Mean NDCG@k on validation with training items masked (deterministic ties: used only to
@@ -102,6 +110,7 @@ class _PropagationModel(BaseRecommender):
         self._check_params()
         torch = _torch()
         gen = torch.Generator().manual_seed(self.random_state)
+        self._gen = gen
         rng = np.random.default_rng(self.random_state)
         n_u, n_i = train.n_users, train.n_items
         graph = self._graph(train) if self.n_layers > 0 else None
@@ -126,7 +135,11 @@ class _PropagationModel(BaseRecommender):
                 b = order[s:s + self.batch_size]
                 users = torch.from_numpy(pos_u[b]).to(self.device)
                 items = torch.from_numpy(pos_i[b]).to(self.device)
-                all_emb = self._propagate(torch)
+                cl_view = None
+                if self._cl_weight() > 0:
+                    all_emb, cl_view = self._propagate(torch, noisy=True)
+                else:
+                    all_emb = self._propagate(torch)
                 u_final = all_emb[users]
                 i_final = all_emb[n_u + items]
                 u_ego = emb.weight[users]
@@ -146,6 +159,10 @@ class _PropagationModel(BaseRecommender):
                     main = torch.nn.functional.cross_entropy(logits, torch.zeros(len(b), dtype=torch.long))
                     reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum()) / len(b)
                 loss = main + self.l2 * reg
+                if cl_view is not None:
+                    loss = loss + self._cl_weight() * (
+                        _info_nce(torch, all_emb, cl_view, torch.unique(users), self.cl_temperature)
+                        + _info_nce(torch, all_emb, cl_view, n_u + torch.unique(items), self.cl_temperature))
                 extra = self._extra_loss(torch, u_ego, users)
                 if extra is not None:
                     loss = loss + extra
@@ -175,17 +192,29 @@ class _PropagationModel(BaseRecommender):
         self.train_seconds_ = time.perf_counter() - start
         self.seconds_per_epoch_ = self.train_seconds_ / max(1, len(self.history_))
         self.user_factors_, self.item_factors_ = best[1]
-        del self._emb, self._adj
+        del self._emb, self._adj, self._gen
 
-    def _propagate(self, torch: Any) -> Any:
+    def _cl_weight(self) -> float:
+        return float(getattr(self, "cl_weight", 0.0))
+
+    def _propagate(self, torch: Any, noisy: bool = False) -> Any:
+        """Mean of the layer outputs. With ``noisy`` (XSimGCL, Yu et al. 2023) each layer gets a
+        small random perturbation and the first layer is returned too, as the contrastive view."""
         x = self._emb.weight
         if self._adj is None:
-            return x
+            return (x, x) if noisy else x
         layers = [x]
-        for _ in range(self.n_layers):
+        view = x
+        for layer in range(self.n_layers):
             x = torch.sparse.mm(self._adj, x)
+            if noisy:
+                noise = torch.nn.functional.normalize(torch.rand(x.shape, generator=self._gen), dim=-1)
+                x = x + torch.sign(x) * noise * self.noise_eps
+                if layer == 0:
+                    view = x
             layers.append(x)
-        return torch.stack(layers, dim=0).mean(dim=0)
+        final = torch.stack(layers, dim=0).mean(dim=0)
+        return (final, view) if noisy else final
 
     def _final_numpy(self, torch: Any, n_u: int) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():
@@ -214,6 +243,9 @@ _COMMON_DOC = """
     patience, eval_every: stop after ``patience`` validation rounds (every ``eval_every``
         epochs) without a better NDCG@10; the best epoch's embeddings are kept.
     random_state: seeds initialisation and sampling. device: "cpu" or "cuda".
+    cl_weight, noise_eps, cl_temperature: XSimGCL-style contrastive regularisation (off when
+        cl_weight is 0): noise of size ``noise_eps`` per layer, InfoNCE between the final and
+        the first-layer embeddings of the batch's users and items.
 """
 
 
@@ -223,7 +255,11 @@ class LightGCN(_PropagationModel):
     def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
                  loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 4096,
                  epochs: int = 300, patience: int = 5, eval_every: int = 5, random_state: int = 0,
-                 device: str = "cpu", verbose: bool = False) -> None:
+                 device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1, cl_weight: float = 0.0,
+                 cl_temperature: float = 0.2) -> None:
+        self.noise_eps = noise_eps
+        self.cl_weight = cl_weight
+        self.cl_temperature = cl_temperature
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
         self.learning_rate = learning_rate
@@ -260,7 +296,11 @@ class SocialLightGCN(_PropagationModel):
     def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
                  loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 4096,
                  epochs: int = 300, patience: int = 5, eval_every: int = 5, random_state: int = 0,
-                 device: str = "cpu", verbose: bool = False, social_weight: float = 0.5) -> None:
+                 device: str = "cpu", verbose: bool = False, social_weight: float = 0.5, noise_eps: float = 0.1,
+                 cl_weight: float = 0.0, cl_temperature: float = 0.2) -> None:
+        self.noise_eps = noise_eps
+        self.cl_weight = cl_weight
+        self.cl_temperature = cl_temperature
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
         self.learning_rate = learning_rate

@@ -57,7 +57,7 @@ class _FactorModel(BaseRecommender):
 class ALS(_FactorModel):
     """Implicit-feedback ALS (Hu, Koren, Volinsky 2008). Confidence = 1 + alpha * r."""
 
-    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 2.0,
+    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 10.0,
                  iterations: int = 15, random_state: int = 0, num_threads: int = 0) -> None:
         self.factors = factors
         self.regularization = regularization
@@ -80,7 +80,7 @@ class BPR(_FactorModel):
     With ``num_threads`` other than 1 the lock-free parallel SGD makes runs differ slightly.
     """
 
-    def __init__(self, factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.001,
+    def __init__(self, factors: int = 64, learning_rate: float = 0.01, regularization: float = 0.01,
                  iterations: int = 100, random_state: int = 0, num_threads: int = 0) -> None:
         self.factors = factors
         self.learning_rate = learning_rate

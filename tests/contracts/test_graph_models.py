@@ -63,3 +63,12 @@ class TestSocialProof(RecommenderContract):
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
         return _social_train(data, cls.users_per_block)
+
+
+class TestSocialLightGCNContrastive(RecommenderContract):
+    def make(self) -> BaseRecommender:
+        return SocialLightGCN(n_layers=2, social_weight=0.5, cl_weight=0.01, noise_eps=0.05, **FAST)
+
+    @classmethod
+    def train_data(cls, data: sp.csr_matrix) -> TrainData:
+        return _social_train(data, cls.users_per_block)
