@@ -1,0 +1,148 @@
+"""Social recommenders against the foundation baselines, side by side in one run, beside the
+published social numbers; and friend recommendation ("people you may know").
+
+Item recommendation: lastfm-recbole (random 8:1:1, RecBole-GNN's protocol) and ciao-recdiff (its
+fixed split), full ranking, tuned on validation NDCG@10 (graph models also stop early on it),
+test touched once. Baselines use the hyperparameters quality.py chose on validation.
+Friend recommendation: 20% of each user's edges hidden (seeded), all non-friends ranked.
+Writes benchmarks/results/social-<dataset>.json, friends-<dataset>.json and the tables in
+benchmarks/README.md (between the SOCIAL markers).
+
+    .venv/bin/python benchmarks/social.py [--datasets lastfm-recbole,ciao-recdiff] [--skip-friends]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import describe  # noqa: E402
+
+from socialrec.evaluate.experiment import ModelSpec, results_document, tune_and_test  # noqa: E402
+from socialrec.evaluate.friends import run_friend_evaluation  # noqa: E402
+from socialrec.evaluate.suite import model_specs  # noqa: E402
+from socialrec.ingest.datasets import load  # noqa: E402
+from socialrec.ingest.split import make_split  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PROTOCOL = {"lastfm-recbole": "random-811", "ciao-recdiff": "fixed"}
+# Chosen on validation by quality.py (see results/quality-*.json).
+BASELINE_PARAMS = {
+    "lastfm-recbole": {"pop": {}, "itemknn": {"neighbors": 200, "shrink": 10.0}, "userknn": {"neighbors": 50, "shrink": 10.0},
+                       "ease": {"l2": 100.0}, "als": {"factors": 64, "regularization": 0.05, "alpha": 10.0},
+                       "bpr": {"factors": 64, "learning_rate": 0.01, "regularization": 0.01}},
+    "ciao-recdiff": {"pop": {}, "itemknn": {"neighbors": 200, "shrink": 10.0}, "userknn": {"neighbors": 200, "shrink": 10.0},
+                     "ease": {"l2": 300.0}, "als": {"factors": 64, "regularization": 1.0, "alpha": 10.0},
+                     "bpr": {"factors": 64, "learning_rate": 0.05, "regularization": 0.01}},
+}
+PUBLISHED = {
+    "lastfm-recbole": ("recall@10", "ndcg@10", {"LightGCN": (.2064, .1972), "DiffNet": (.1757, .1694),
+                                                "MHCN": (.2123, .2068), "SEPT": (.2127, .2057)}),
+    "ciao-recdiff": ("recall@20", "ndcg@20", {"TrustMF": (.0539, .0343), "DiffNet": (.0528, .0328), "MHCN": (.0621, .0378),
+                                              "DSL": (.0606, .0389), "RecDiff (epoch picked on test)": (.0712, .0419)}),
+}
+SOCIAL_MODELS = ("lightgcn", "social", "socialmf", "social-proof")
+
+
+def specs_for(dataset: str) -> list[ModelSpec]:
+    known = model_specs()
+    specs = [ModelSpec(name, (lambda make, fixed: (lambda **p: make(**{**fixed, **p})))(known[name].make, params))
+             for name, params in BASELINE_PARAMS[dataset].items()]
+    specs += [known[name] for name in SOCIAL_MODELS]
+    return specs
+
+
+def run_items(dataset_name: str) -> dict:
+    ds = load(dataset_name)
+    split = make_split(ds, PROTOCOL[dataset_name], seed=0)
+    ks = (10, 20)
+    outcomes = []
+    for spec in specs_for(dataset_name):
+        t0 = time.perf_counter()
+        o = tune_and_test(spec, split, ks=ks, seed=0)
+        m = o.test.mean()
+        print(f"{dataset_name:<15} {spec.name:<13} R@10={m['recall@10']:.4f} N@10={m['ndcg@10']:.4f} "
+              f"R@20={m['recall@20']:.4f} N@20={m['ndcg@20']:.4f} fit={o.fit_seconds:.0f}s {o.params} "
+              f"({time.perf_counter() - t0:.0f}s with tuning)", flush=True)
+        outcomes.append(o)
+    doc = results_document(dataset_name, PROTOCOL[dataset_name], 0, outcomes)
+    doc["machine"] = describe()
+    doc["tuning"] = {o.name: o.tuning for o in outcomes}
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / f"social-{dataset_name}.json").write_text(json.dumps(doc, indent=2, default=str))
+    return doc
+
+
+def run_friends(dataset_name: str) -> dict:
+    ds = load(dataset_name)
+    doc = run_friend_evaluation(ds, ["common-neighbors", "adamic-adar", "jaccard", "ppr", "interest", "pymk"], (10, 20), 0)
+    doc["machine"] = describe()
+    (HERE / "results" / f"friends-{dataset_name}.json").write_text(json.dumps(doc, indent=2, default=str))
+    for name, m in doc["models"].items():
+        print(f"friends {dataset_name:<15} {name:<17} R@10={m['recall@10']:.4f} N@10={m['ndcg@10']:.4f}", flush=True)
+    return doc
+
+
+def item_table(doc: dict) -> str:
+    rk, nk, published = PUBLISHED[doc["dataset"]]
+    lines = [f"### {doc['dataset']} ({doc['protocol']}, full ranking)", "",
+             f"| model | {rk} | {nk} | recall@10 | ndcg@10 | recall@20 | ndcg@20 | train s | hyperparameters |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, m in doc["models"].items():
+        lines.append(f"| socialrec {name} | {m[rk]:.4f} | {m[nk]:.4f} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} | "
+                     f"{m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {m['fit_seconds']:.0f} | `{m['params']}` |")
+    for name, (r, n) in published.items():
+        lines.append(f"| published {name} | {r:.4f} | {n:.4f} | | | | | | |")
+    return "\n".join(lines)
+
+
+def friend_table(doc: dict) -> str:
+    aa = doc["models"]["adamic-adar"]["ndcg@10"]
+    lines = [f"### friends: {doc['dataset']} ({doc['protocol']}, {'directed' if doc['directed'] else 'symmetric'}, "
+             f"{doc['hidden_edges']} hidden / {doc['train_edges']} training edges)", "",
+             "| model | recall@10 | ndcg@10 | recall@20 | ndcg@20 | ndcg@10 vs Adamic-Adar | fit s |", "|---|---|---|---|---|---|---|"]
+    for name, m in doc["models"].items():
+        lines.append(f"| {name} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} | {m['recall@20']:.4f} | {m['ndcg@20']:.4f} | "
+                     f"{m['ndcg@10'] / aa - 1:+.1%} | {m['fit_seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def write_readme() -> None:
+    blocks = []
+    for name in PROTOCOL:
+        for prefix, fmt in (("social", item_table), ("friends", friend_table)):
+            path = HERE / "results" / f"{prefix}-{name}.json"
+            if path.exists():
+                blocks.append(fmt(json.loads(path.read_text())))
+    readme = HERE / "README.md"
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+    start, end = "<!-- SOCIAL:START -->", "<!-- SOCIAL:END -->"
+    block = "\n\n".join([f"Machine: {describe()}. Command: `.venv/bin/python benchmarks/social.py`.", *blocks])
+    if start in text:
+        text = text[: text.index(start) + len(start)] + "\n" + block + "\n" + text[text.index(end):]
+    else:
+        text += f"\n## Social recommenders and friend recommendation\n\n{start}\n{block}\n{end}\n"
+    readme.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default=",".join(PROTOCOL))
+    parser.add_argument("--skip-items", action="store_true")
+    parser.add_argument("--skip-friends", action="store_true")
+    args = parser.parse_args()
+    for name in filter(None, args.datasets.split(",")):
+        if not args.skip_friends:
+            run_friends(name)
+        if not args.skip_items:
+            run_items(name)
+        write_readme()
+    write_readme()
+
+
+if __name__ == "__main__":
+    main()
