@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _social_kind(summary: dict) -> str:
+    if not summary["social_edges"]:
+        return "no social graph"
+    return "directed social graph" if summary["social_directed"] else "symmetric social graph"
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from socialrec.ingest.datasets import available_names, data_dir, load
 
@@ -72,7 +78,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             s = load(name, args.data).summary()
             secs = time.perf_counter() - start
             print(f"{name:<16}{s['users']:>9,}{s['items']:>9,}{s['interactions']:>14,}{s['social_edges']:>9,}  "
-                  f"{'directed' if s['social_directed'] else 'symmetric'} social; loaded in {secs:.1f}s")
+                  f"{_social_kind(s)}; loaded in {secs:.1f}s")
         except SocialrecError as exc:
             print(f"{name:<16}  unavailable: {exc}")
     return 0
