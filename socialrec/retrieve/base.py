@@ -8,16 +8,15 @@ Hyperparameters are constructor arguments stored unmodified (`get_params`, `clon
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from socialrec.errors import NotFittedError
+from socialrec.params import HasParams
 from socialrec.evaluate.metrics import rank_top_k
 from socialrec.ingest.schema import Dataset
 
@@ -48,40 +47,11 @@ class TrainData:
         return cls(user_items=m)
 
 
-class BaseRecommender(ABC):
+class BaseRecommender(HasParams, ABC):
     """Base of every recommender. See the module docstring for the contract."""
 
     # Rows scored per chunk in batch calls: bounds memory at chunk * n_items floats.
     _chunk = 1024
-
-    # --- hyperparameters -------------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> "BaseRecommender":
-        valid = self._param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"{type(self).__name__} has no hyperparameter {key!r}; valid: {valid}")
-            setattr(self, key, value)
-        return self
-
-    def clone(self, **overrides: Any) -> "BaseRecommender":
-        """A new, unfitted model with the same hyperparameters (and any overrides)."""
-        params = self.get_params()
-        params.update(overrides)
-        return type(self)(**params)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # --- fitting ---------------------------------------------------------------------
     def fit(self, train: TrainData | sp.spmatrix) -> "BaseRecommender":

@@ -15,15 +15,14 @@ direction-aware features (reciprocity, directed two-step paths).
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from socialrec.errors import NotFittedError
+from socialrec.params import HasParams
 from socialrec.evaluate.metrics import rank_top_k
 from socialrec.represent.graph import normalize_rows, personalized_pagerank
 
@@ -44,40 +43,11 @@ def is_symmetric(adj: sp.spmatrix) -> bool:
     return (abs(adj - adj.T) > 0).nnz == 0
 
 
-class BaseFriendRecommender(ABC):
+class BaseFriendRecommender(HasParams, ABC):
     """Shared logic of the friend recommenders: checks, masking, top-k, batching, parameters."""
 
     # Rows scored per chunk: bounds memory at a few chunk x n_users dense float matrices.
     _chunk = 256
-
-    # --- hyperparameters -------------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> "BaseFriendRecommender":
-        valid = self._param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"{type(self).__name__} has no hyperparameter {key!r}; valid: {valid}")
-            setattr(self, key, value)
-        return self
-
-    def clone(self, **overrides: Any) -> "BaseFriendRecommender":
-        """A new, unfitted model with the same hyperparameters (and any overrides)."""
-        params = self.get_params()
-        params.update(overrides)
-        return type(self)(**params)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # --- fitting ---------------------------------------------------------------------
     def fit(self, social: sp.spmatrix | npt.ArrayLike,
