@@ -250,16 +250,15 @@ _COMMON_DOC = """
 
 
 class LightGCN(_PropagationModel):
-    __doc__ = "LightGCN (He et al. 2020): linear propagation over the user-item graph." + _COMMON_DOC
+    __doc__ = ("LightGCN (He et al. 2020): linear propagation over the user-item graph. Defaults were "
+               "chosen on LastFM validation (benchmarks/social.py): BPR with XSimGCL-style contrastive "
+               "regularisation converges in ~20 epochs and generalises better than plain BPR.\n" + _COMMON_DOC)
 
-    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
-                 loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 4096,
-                 epochs: int = 300, patience: int = 5, eval_every: int = 5, random_state: int = 0,
-                 device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1, cl_weight: float = 0.0,
+    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.002, l2: float = 1e-4,
+                 loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 2048,
+                 epochs: int = 300, patience: int = 5, eval_every: int = 2, random_state: int = 0,
+                 device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1, cl_weight: float = 0.1,
                  cl_temperature: float = 0.2) -> None:
-        self.noise_eps = noise_eps
-        self.cl_weight = cl_weight
-        self.cl_temperature = cl_temperature
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
         self.learning_rate = learning_rate
@@ -274,6 +273,9 @@ class LightGCN(_PropagationModel):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.noise_eps = noise_eps
+        self.cl_weight = cl_weight
+        self.cl_temperature = cl_temperature
 
     def _graph(self, train: TrainData) -> sp.csr_matrix:
         r = train.user_items.astype(np.float32)
@@ -287,34 +289,20 @@ def _social_matrix(train: TrainData) -> sp.csr_matrix:
     return train.dataset.social_matrix(symmetric=True)
 
 
-class SocialLightGCN(_PropagationModel):
+class SocialLightGCN(LightGCN):
     __doc__ = (
         "LightGCN over a joint graph where users also link to their friends (SocialLGN family): "
         "each layer mixes a user's items and, weighted by ``social_weight``, their friends.\n" + _COMMON_DOC
         + "    social_weight: weight of user-user edges relative to user-item edges before normalisation.\n")
 
-    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
-                 loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 4096,
-                 epochs: int = 300, patience: int = 5, eval_every: int = 5, random_state: int = 0,
-                 device: str = "cpu", verbose: bool = False, social_weight: float = 0.5, noise_eps: float = 0.1,
-                 cl_weight: float = 0.0, cl_temperature: float = 0.2) -> None:
-        self.noise_eps = noise_eps
-        self.cl_weight = cl_weight
-        self.cl_temperature = cl_temperature
-        self.embedding_dim = embedding_dim
-        self.n_layers = n_layers
-        self.learning_rate = learning_rate
-        self.l2 = l2
-        self.loss = loss
-        self.n_negatives = n_negatives
-        self.temperature = temperature
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.patience = patience
-        self.eval_every = eval_every
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.002, l2: float = 1e-4,
+                 loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 2048,
+                 epochs: int = 300, patience: int = 5, eval_every: int = 2, random_state: int = 0,
+                 device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1, cl_weight: float = 0.1,
+                 cl_temperature: float = 0.2, social_weight: float = 0.3) -> None:
+        super().__init__(embedding_dim, n_layers, learning_rate, l2, loss, n_negatives, temperature, batch_size,
+                         epochs, patience, eval_every, random_state, device, verbose, noise_eps, cl_weight,
+                         cl_temperature)
         self.social_weight = social_weight
 
     def _graph(self, train: TrainData) -> sp.csr_matrix:

@@ -21,17 +21,17 @@ def _social_train(data: sp.csr_matrix, users_per_block: int) -> TrainData:
 
 class TestLightGCN(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return LightGCN(n_layers=2, **FAST)
+        return LightGCN(n_layers=2, cl_weight=0.0, **FAST)
 
 
 class TestLightGCNSoftmax(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return LightGCN(n_layers=1, loss="softmax", n_negatives=16, temperature=0.2, **FAST)
+        return LightGCN(n_layers=1, loss="softmax", n_negatives=16, temperature=0.2, cl_weight=0.0, **FAST)
 
 
 class TestSocialLightGCN(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return SocialLightGCN(n_layers=2, social_weight=0.5, **FAST)
+        return SocialLightGCN(n_layers=2, social_weight=0.5, cl_weight=0.0, **FAST)
 
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
