@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -36,12 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list the datasets found in the data directory, with counts")
 
     ev = sub.add_parser("evaluate", help="tune on validation, evaluate on test with full ranking")
-    ev.add_argument("--dataset", required=True, help="dataset name, or recbole:DIR / tang:DIR")
-    ev.add_argument("--protocol", default="random-811", choices=PROTOCOLS)
-    ev.add_argument("--models", type=_names, default=["pop", "itemknn", "ease", "als"],
-                    help="comma-separated model names")
-    ev.add_argument("--k", type=_ints, default=(10, 20), help="cut-offs, e.g. 10,20")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--config", type=Path, default=None,
+                    help="TOML file with the experiment's settings (command-line options override it)")
+    ev.add_argument("--dataset", default=None, help="dataset name, or recbole:DIR / tang:DIR")
+    ev.add_argument("--protocol", default=None, choices=PROTOCOLS)
+    ev.add_argument("--models", type=_names, default=None, help="comma-separated model names")
+    ev.add_argument("--k", type=_ints, default=None, help="cut-offs, e.g. 10,20")
+    ev.add_argument("--seed", type=int, default=None)
     ev.add_argument("--quick", action="store_true", help="default hyperparameters only (no grid search)")
     ev.add_argument("--output", type=Path, default=None, help="write results JSON here")
     ev.add_argument("--report", type=Path, default=None, help="write an HTML report with plots here")
@@ -168,9 +170,26 @@ def format_examples(dataset: object, split: object, outcomes: list, n_users: int
     return "\n".join(lines)
 
 
+def experiment_config(args: argparse.Namespace) -> "ExperimentConfig":  # noqa: F821
+    """The config file's settings, overridden by whatever was given on the command line."""
+    from socialrec.config import ExperimentConfig, from_dict, load_experiment
+
+    base = dataclasses.asdict(load_experiment(args.config)) if args.config else {}
+    given = {"dataset": args.dataset, "protocol": args.protocol, "models": args.models, "ks": args.k,
+             "seed": args.seed, "output": str(args.output) if args.output else None,
+             "report": str(args.report) if args.report else None, "data": args.data}
+    base.update({k: v for k, v in given.items() if v is not None})
+    if args.quick:
+        base["quick"] = True
+    if "dataset" not in base:
+        raise ValueError("no dataset: pass --dataset NAME or a --config file that sets dataset")
+    return from_dict(ExperimentConfig, base, source=str(args.config or "command line"))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    run_evaluation(args.dataset, args.protocol, args.models, args.k, args.seed, data=args.data,
-                   quick=args.quick, output=args.output, report=args.report)
+    cfg = experiment_config(args)
+    run_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.ks, cfg.seed, data=cfg.data, quick=cfg.quick,
+                   output=Path(cfg.output) if cfg.output else None, report=Path(cfg.report) if cfg.report else None)
     return 0
 
 

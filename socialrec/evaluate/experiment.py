@@ -66,7 +66,8 @@ def tune_and_test(
         fit_seconds = time.perf_counter() - start
         score = float("nan")
         if has_valid:
-            res = evaluate(model, split, part="valid", ks=ks, seed=seed)
+            select_k = int(select_by.split("@")[1])
+            res = evaluate(model, split, part="valid", ks=tuple(sorted(set(ks) | {select_k})), seed=seed)
             score = res.mean()[select_by]
         tuning.append({"params": params, select_by: score, "fit_seconds": fit_seconds})
         if best is None or score > best[0]:
