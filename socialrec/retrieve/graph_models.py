@@ -193,6 +193,7 @@ class _PropagationModel(BaseRecommender):
         self.seconds_per_epoch_ = self.train_seconds_ / max(1, len(self.history_))
         self.user_factors_, self.item_factors_ = best[1]
         del self._emb, self._adj, self._gen
+        self.__dict__.pop("_friend_mean", None)  # a training-time tensor, not part of the fitted model
 
     def _cl_weight(self) -> float:
         return float(getattr(self, "cl_weight", 0.0))
@@ -213,8 +214,12 @@ class _PropagationModel(BaseRecommender):
                 if layer == 0:
                     view = x
             layers.append(x)
-        final = torch.stack(layers, dim=0).mean(dim=0)
+        final = self._readout(torch, torch.stack(layers, dim=0).mean(dim=0))
         return (final, view) if noisy else final
+
+    def _readout(self, torch: Any, final: Any) -> Any:
+        """Hook on the final embeddings (identity here; the social model diffuses over friends)."""
+        return final
 
     def _final_numpy(self, torch: Any, n_u: int) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():
@@ -291,24 +296,43 @@ def _social_matrix(train: TrainData) -> sp.csr_matrix:
 
 class SocialLightGCN(LightGCN):
     __doc__ = (
-        "LightGCN over a joint graph where users also link to their friends (SocialLGN family): "
-        "each layer mixes a user's items and, weighted by ``social_weight``, their friends.\n" + _COMMON_DOC
-        + "    social_weight: weight of user-user edges relative to user-item edges before normalisation.\n")
+        "LightGCN over a joint graph where users also link to their friends (SocialLGN family), "
+        "with DiffNet-style influence diffusion at the read-out: a user's final vector adds "
+        "``social_readout`` times the mean of their friends' final vectors.\n" + _COMMON_DOC
+        + "    social_weight: weight of user-user edges relative to user-item edges in propagation.\n"
+        + "    social_readout: weight of the friends' mean at the read-out (0 disables).\n")
 
     def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.002, l2: float = 1e-4,
                  loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 2048,
                  epochs: int = 300, patience: int = 5, eval_every: int = 2, random_state: int = 0,
                  device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1, cl_weight: float = 0.1,
-                 cl_temperature: float = 0.2, social_weight: float = 0.3) -> None:
+                 cl_temperature: float = 0.2, social_weight: float = 0.3, social_readout: float = 0.0) -> None:
         super().__init__(embedding_dim, n_layers, learning_rate, l2, loss, n_negatives, temperature, batch_size,
                          epochs, patience, eval_every, random_state, device, verbose, noise_eps, cl_weight,
                          cl_temperature)
         self.social_weight = social_weight
+        self.social_readout = social_readout
 
     def _graph(self, train: TrainData) -> sp.csr_matrix:
         r = train.user_items.astype(np.float32)
         s = _social_matrix(train).astype(np.float32) * self.social_weight
         return _sym_normalize(sp.bmat([[s, r], [r.T, None]], format="csr"))
+
+    def _prepare(self, train: TrainData, torch: Any) -> None:
+        self._friend_mean = None
+        if self.social_readout:
+            s = _social_matrix(train)
+            deg = np.asarray(s.sum(axis=1)).ravel()
+            inv = np.zeros_like(deg)
+            inv[deg > 0] = 1.0 / deg[deg > 0]
+            self._friend_mean = _to_torch_sparse(torch, (sp.diags(inv) @ s).tocsr(), self.device)
+
+    def _readout(self, torch: Any, final: Any) -> Any:
+        if self._friend_mean is None:
+            return final
+        n_u = self._friend_mean.shape[0]
+        users = final[:n_u] + self.social_readout * torch.sparse.mm(self._friend_mean, final[:n_u])
+        return torch.cat([users, final[n_u:]], dim=0)
 
 
 class SocialMF(_PropagationModel):

@@ -72,3 +72,12 @@ class TestSocialLightGCNContrastive(RecommenderContract):
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
         return _social_train(data, cls.users_per_block)
+
+
+class TestSocialLightGCNReadout(RecommenderContract):
+    def make(self) -> BaseRecommender:
+        return SocialLightGCN(n_layers=2, social_weight=0.2, social_readout=0.3, cl_weight=0.0, **FAST)
+
+    @classmethod
+    def train_data(cls, data: sp.csr_matrix) -> TrainData:
+        return _social_train(data, cls.users_per_block)
