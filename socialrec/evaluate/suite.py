@@ -52,6 +52,11 @@ def _graph_specs() -> dict[str, ModelSpec]:
 
         return SocialMF(**params)  # type: ignore[arg-type]
 
+    def content(**params: object) -> BaseRecommender:
+        from socialrec.retrieve.content import ContentRecommender
+
+        return ContentRecommender(**params)  # type: ignore[arg-type]
+
     from socialrec.retrieve.social_proof import SocialProof
 
     # Graph models stop early on validation NDCG@10, so their grids stay small.
@@ -60,6 +65,9 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "social": ModelSpec("social", social, {"n_layers": [3], "social_weight": [0.3], "social_readout": [0.0, 0.2]}),
         "socialmf": ModelSpec("socialmf", socialmf, {"social_reg": [0.01, 0.1]}),
         "social-proof": ModelSpec("social-proof", SocialProof, {"overlap_weight": [0.0, 4.0]}),
+        # Language-model content recommender (extra `text`): scores every item from its text,
+        # so it also places items no one has interacted with yet (the cold-item protocol).
+        "content": ModelSpec("content", content, {"recency_half_life": [3.0, 10.0]}),
     }
 
 
