@@ -7,7 +7,7 @@ bad rows are dropped and reported in a `BadRowsWarning` (count and the first few
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,11 +145,3 @@ def read_delimited(
         df["_path"] = str(path)
     return df
 
-
-def rename_columns(df: pd.DataFrame, mapping: Mapping[str, str], path: str | None = None) -> pd.DataFrame:
-    """Apply a user's column mapping {their name: our name}; a mapped column that is absent is an error."""
-    missing = [c for c in mapping if c not in df.columns]
-    if missing:
-        raise DataError(f"column(s) {missing} named in the column mapping are not in the file; it has {list(df.columns)}",
-                        path=path, fix="Fix the column mapping")
-    return df.rename(columns=dict(mapping))

@@ -9,6 +9,7 @@ Hyperparameters are constructor arguments stored unmodified (`get_params`, `clon
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,23 +123,17 @@ class BaseRecommender(HasParams, ABC):
         if items is not None:
             allowed = np.zeros(self.n_items_, dtype=bool)
             allowed[np.asarray(items, dtype=np.int64)] = True
-        ids_out = np.full((len(arr), k), -1, dtype=np.int32)
-        scores_out = np.full((len(arr), k), -np.inf, dtype=np.float32)
-        for start in range(0, len(arr), self._chunk):
-            chunk = arr[start:start + self._chunk]
+
+        def masked_scores(chunk: np.ndarray) -> np.ndarray:
             s = np.asarray(self._score(chunk), dtype=np.float32).copy()
             if exclude_seen:
                 mask_rows(s, self.user_items_, chunk)
             if allowed is not None:
                 s[:, ~allowed] = -np.inf
-            top = rank_top_k(s, k)
-            ids_out[start:start + len(chunk)] = top
-            valid = top >= 0
-            got = np.take_along_axis(s, np.where(valid, top, 0), axis=1)
-            scores_out[start:start + len(chunk)] = np.where(valid, got, -np.inf)
-        if scalar:
-            return ids_out[0], scores_out[0]
-        return ids_out, scores_out
+            return s
+
+        ids, scores = top_k_in_chunks(arr, k, masked_scores, self._chunk)
+        return (ids[0], scores[0]) if scalar else (ids, scores)
 
     def similar_items(self, items: int | npt.ArrayLike, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The k items most similar to each given item (the item itself excluded)."""
@@ -147,20 +142,31 @@ class BaseRecommender(HasParams, ABC):
         arr = np.atleast_1d(np.asarray(items)).astype(np.int64)
         if arr.size and (arr.min() < 0 or arr.max() >= self.n_items_):
             raise IndexError(f"item index out of range 0..{self.n_items_ - 1}")
-        ids_out = np.full((len(arr), k), -1, dtype=np.int32)
-        scores_out = np.full((len(arr), k), -np.inf, dtype=np.float32)
-        for start in range(0, len(arr), self._chunk):
-            chunk = arr[start:start + self._chunk]
+
+        def without_self(chunk: np.ndarray) -> np.ndarray:
             s = np.asarray(self._similar_scores(chunk), dtype=np.float32).copy()
             s[np.arange(len(chunk)), chunk] = -np.inf
-            top = rank_top_k(s, k)
-            valid = top >= 0
-            ids_out[start:start + len(chunk)] = top
-            scores_out[start:start + len(chunk)] = np.where(
-                valid, np.take_along_axis(s, np.where(valid, top, 0), axis=1), -np.inf)
-        if scalar:
-            return ids_out[0], scores_out[0]
-        return ids_out, scores_out
+            return s
+
+        ids, scores = top_k_in_chunks(arr, k, without_self, self._chunk)
+        return (ids[0], scores[0]) if scalar else (ids, scores)
+
+
+def top_k_in_chunks(rows: np.ndarray, k: int, scores_for: Callable[[np.ndarray], np.ndarray],
+                    chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k columns per row, scoring ``chunk`` rows at a time (memory stays at chunk x n_columns).
+    ``scores_for(rows)`` returns float32 scores with -inf for excluded columns; ties go to the
+    lower index, and rows with fewer than k allowed columns are padded with -1 / -inf."""
+    ids_out = np.full((len(rows), k), -1, dtype=np.int32)
+    scores_out = np.full((len(rows), k), -np.inf, dtype=np.float32)
+    for start in range(0, len(rows), chunk):
+        s = scores_for(rows[start:start + chunk])
+        top = rank_top_k(s, k)
+        valid = top >= 0
+        ids_out[start:start + len(top)] = top
+        scores_out[start:start + len(top)] = np.where(
+            valid, np.take_along_axis(s, np.where(valid, top, 0), axis=1), -np.inf)
+    return ids_out, scores_out
 
 
 def dot_scores(user_vectors: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import NotFittedError
 from socialrec.params import HasParams
-from socialrec.evaluate.metrics import rank_top_k
+from socialrec.retrieve.base import top_k_in_chunks
 from socialrec.represent.graph import normalize_rows, personalized_pagerank
 
 
@@ -110,20 +110,14 @@ class BaseFriendRecommender(HasParams, ABC):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         arr, scalar = self._check_users(users)
-        ids_out = np.full((len(arr), k), -1, dtype=np.int32)
-        scores_out = np.full((len(arr), k), -np.inf, dtype=np.float32)
-        for start in range(0, len(arr), self._chunk):
-            chunk = arr[start:start + self._chunk]
+
+        def masked_scores(chunk: np.ndarray) -> np.ndarray:
             s = np.asarray(self._score(chunk), dtype=np.float32).copy()
             mask_known(s, self.social_, chunk, exclude_friends=exclude_friends)
-            top = rank_top_k(s, k)
-            valid = top >= 0
-            ids_out[start:start + len(chunk)] = top
-            scores_out[start:start + len(chunk)] = np.where(
-                valid, np.take_along_axis(s, np.where(valid, top, 0), axis=1), -np.inf)
-        if scalar:
-            return ids_out[0], scores_out[0]
-        return ids_out, scores_out
+            return s
+
+        ids, scores = top_k_in_chunks(arr, k, masked_scores, self._chunk)
+        return (ids[0], scores[0]) if scalar else (ids, scores)
 
 
 def mask_known(scores: np.ndarray, social: sp.csr_matrix, users: np.ndarray, *,
