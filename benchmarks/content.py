@@ -39,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe  # noqa: E402
+from _readme import replace_section  # noqa: E402
 
 from socialrec.evaluate.protocol import evaluate  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
@@ -333,11 +334,11 @@ def main() -> None:
     parser.add_argument("--throughput-texts", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5, help="throughput repeats (the best counts)")
     parser.add_argument("--index-sizes", default="5000,16859,50000,100000", help="catalog sizes for the index timing")
-    parser.add_argument("--table-only", action="store_true", help="print the table of the saved results")
+    parser.add_argument("--table-only", action="store_true", help="rewrite the README table from saved results")
     args = parser.parse_args()
     path = HERE / "results" / "content-amazon-games.json"
     if args.table_only:
-        print(table(json.loads(path.read_text())))
+        write_readme(json.loads(path.read_text()))
         return
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     doc.update({"dataset": "amazon-games", "protocol": "cold-item (share=0.2, seed=0)", "machine": describe()})
@@ -356,7 +357,15 @@ def main() -> None:
     (HERE / "results").mkdir(exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, default=str))
     if "quality" in doc:
-        print(table(doc))
+        write_readme(doc)
+
+
+def write_readme(doc: dict[str, Any]) -> None:
+    text = table(doc)
+    print(text)
+    block = ("Command: `.venv/bin/python benchmarks/content.py` (issue 3, part 1: text encoders and the content "
+             "recommender; raw numbers in results/content-amazon-games.json).\n\n" + text)
+    replace_section("CONTENT", "Language-model content recommendations (cold start)", block)
 
 
 if __name__ == "__main__":

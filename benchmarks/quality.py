@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe  # noqa: E402
+from _readme import replace_section  # noqa: E402
 
 from socialrec.evaluate.experiment import results_document, tune_and_test  # noqa: E402
 from socialrec.evaluate.suite import BASELINES, resolve  # noqa: E402
@@ -86,16 +87,9 @@ def table(doc: dict) -> str:
 
 
 def write_readme(docs: list[dict]) -> None:
-    readme = HERE / "README.md"
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    start, end = "<!-- QUALITY:START -->", "<!-- QUALITY:END -->"
     machine = docs[0]["machine"] if docs else ""
     block = "\n\n".join([f"Machine: {machine}. Command: `.venv/bin/python benchmarks/quality.py`.", *map(table, docs)])
-    if start in text:
-        text = text[: text.index(start) + len(start)] + "\n" + block + "\n" + text[text.index(end):]
-    else:
-        text += f"\n## Baseline quality\n\n{start}\n{block}\n{end}\n"
-    readme.write_text(text)
+    replace_section("QUALITY", "Baseline quality", block)
 
 
 def main() -> None:

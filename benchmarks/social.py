@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe  # noqa: E402
+from _readme import replace_section  # noqa: E402
 
 from socialrec.evaluate.experiment import ModelSpec, results_document, tune_and_test  # noqa: E402
 from socialrec.evaluate.friends import run_friend_evaluation  # noqa: E402
@@ -121,15 +122,8 @@ def write_readme() -> None:
             path = HERE / "results" / f"{prefix}-{name}.json"
             if path.exists():
                 blocks.append(fmt(json.loads(path.read_text())))
-    readme = HERE / "README.md"
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    start, end = "<!-- SOCIAL:START -->", "<!-- SOCIAL:END -->"
     block = "\n\n".join([f"Machine: {describe()}. Command: `.venv/bin/python benchmarks/social.py`.", *blocks])
-    if start in text:
-        text = text[: text.index(start) + len(start)] + "\n" + block + "\n" + text[text.index(end):]
-    else:
-        text += f"\n## Social recommenders and friend recommendation\n\n{start}\n{block}\n{end}\n"
-    readme.write_text(text)
+    replace_section("SOCIAL", "Social recommenders and friend recommendation", block)
 
 
 def main() -> None:
@@ -147,8 +141,7 @@ def main() -> None:
             run_friends(name)
         if not args.skip_items:
             run_items(name)
-        write_readme()
-    write_readme()
+        write_readme()  # after each dataset, so a cut-short run keeps what it measured
 
 
 if __name__ == "__main__":
