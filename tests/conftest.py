@@ -70,3 +70,9 @@ def real_ciao_recdiff() -> Dataset:
 def real_amazon_games() -> Dataset:
     from socialrec.ingest.datasets.amazon import load_amazon_games
     return _load(("amazon-games",), load_amazon_games)
+
+
+@pytest.fixture(scope="session")
+def real_amazon_fashion() -> Dataset:
+    from socialrec.ingest.datasets.amazon_reviews import load_amazon_fashion
+    return _load(("amazon-fashion-reviews",), load_amazon_fashion)
