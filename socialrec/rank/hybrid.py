@@ -1,0 +1,282 @@
+"""The hybrid recommender: multi-channel retrieval, a learned ranker over every signal, and
+diversity re-ranking, on the shared recommender contract.
+
+Fitting (``fit(train)``):
+1. Channels (collaborative, social, content, trending, new items) are fitted on the training
+   interactions and propose ``n_candidates`` items per user (`MultiChannelRetriever`).
+2. The ranker learns which candidates are the user's held-out items: the validation items when
+   the training data carries them (`TrainData.valid_items`, as `Split.train_data()` gives),
+   otherwise a seeded ``holdout_fraction`` of each user's training items, in which case the
+   channels are fitted again on all training data afterwards. Candidates that are not held out
+   are the negatives; early stopping uses a further fifth of those users.
+3. Scores: a candidate's score is the ranker's output; items outside the candidate set score
+   below every candidate, in the order of the first channel. With ``diversity > 0`` the top
+   ``rerank_depth`` are re-ordered by maximal marginal relevance, and the scores follow that
+   order, so `recommend`, `score` and the evaluation protocol all see the re-ranked list.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from socialrec.rank.features import FeatureBuilder, FeatureMatrix
+from socialrec.rank.ranker import LambdaRanker, LinearRanker, make_ranker
+from socialrec.rank.rerank import mmr
+from socialrec.retrieve.base import BaseRecommender, TrainData
+from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriever
+
+# Share of candidate slots per channel (relative). Chosen on LastFM validation recall@300.
+DEFAULT_QUOTAS = {"ease": 1.0, "itemknn": 0.5, "als": 0.5, "social": 0.5, "social-proof": 0.25,
+                  "content": 0.25, "trending": 0.1, "new": 0.05}
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def make_channel(name: str, params: Mapping[str, Any] | None = None, quota: float | None = None) -> Channel:
+    """A channel by name with its default recommender (explicit table, no name guessing)."""
+    p = dict(params or {})
+    q = DEFAULT_QUOTAS.get(name, 0.25) if quota is None else quota
+    if name == "ease":
+        from socialrec.retrieve.ease import EASE
+        return Channel(name, EASE(**p), q)
+    if name == "itemknn":
+        from socialrec.retrieve.knn import ItemKNN
+        return Channel(name, ItemKNN(**{"neighbors": 200, **p}), q)
+    if name == "userknn":
+        from socialrec.retrieve.knn import UserKNN
+        return Channel(name, UserKNN(**p), q)
+    if name == "als":
+        from socialrec.retrieve.implicit_models import ALS
+        return Channel(name, ALS(**p), q)
+    if name == "lightgcn":
+        from socialrec.retrieve.graph_models import LightGCN
+        return Channel(name, LightGCN(**p), q)
+    if name == "social":
+        from socialrec.retrieve.graph_models import SocialLightGCN
+        return Channel(name, SocialLightGCN(**p), q)
+    if name == "social-proof":
+        from socialrec.retrieve.social_proof import SocialProof
+        return Channel(name, SocialProof(**p), q)
+    if name == "content":
+        from socialrec.retrieve.content import ContentRecommender
+        return Channel(name, ContentRecommender(**{"encoder": "minilm-onnx", "progress": False, **p}), q)
+    if name == "trending":
+        from socialrec.retrieve.trending import Trending
+        return Channel(name, Trending(**p), q)
+    if name == "pop":
+        from socialrec.retrieve.popular import MostPopular
+        return Channel(name, MostPopular(), q)
+    if name == "new":
+        from socialrec.retrieve.content import ContentRecommender
+        from socialrec.retrieve.trending import NewItems
+        base = ContentRecommender(**{"encoder": "minilm-onnx", "progress": False, **p})
+        return Channel(name, NewItems(base), q)
+    raise ValueError(f"unknown channel {name!r}; known: {', '.join(DEFAULT_QUOTAS)}, userknn, lightgcn, pop")
+
+
+def default_channels(train: TrainData) -> tuple[str, ...]:
+    """The channels the data supports: collaborative always; social with a social graph;
+    content and new items when items have text and the `text` extra is installed."""
+    names = ["ease", "itemknn", "als"]
+    ds = train.dataset
+    if ds is not None and len(ds.social):
+        names += ["social-proof"]
+        if _has("torch"):
+            names += ["social"]
+    if ds is not None and len(ds.texts) and (ds.texts["owner"] == "item").any() and _has("onnxruntime"):
+        names += ["content", "new"]
+    names += ["trending"]
+    return tuple(names)
+
+
+class HybridRecommender(BaseRecommender):
+    """Retrieve from several channels, rank with a learned model, re-rank for diversity.
+
+    channels: channel names (see `make_channel`); None picks what the data supports.
+    channel_params: per-channel constructor arguments, e.g. {"ease": {"l2": 300.0}}.
+    quotas: per-channel share of candidate slots (defaults in DEFAULT_QUOTAS).
+    n_candidates: candidates per user that the ranker orders.
+    ranker: "lightgbm" (LambdaRank), "linear" (logistic regression) or "auto".
+    diversity: MMR trade-off in [0, 1] (0 = pure relevance); re-orders the top ``rerank_depth``.
+    max_category_share: cap on any one category's share of the top ``rerank_k`` (needs categories).
+    rerank_k: length of the list that re-ranking optimises (the list users see).
+    max_ranker_users: users sampled to train the ranker (bounds the cost on large data).
+    holdout_fraction: share of each user's training items held out to train the ranker when no
+        validation items are given.
+    seed: sampling seed.
+    """
+
+    _chunk = 256
+
+    def __init__(self, channels: Sequence[str] | None = None, channel_params: Mapping[str, Mapping[str, Any]] | None = None,
+                 quotas: Mapping[str, float] | None = None, n_candidates: int = 300, ranker: str = "auto",
+                 diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
+                 rerank_depth: int = 50, max_ranker_users: int = 8000, holdout_fraction: float = 0.1,
+                 seed: int = 0, progress: bool = False) -> None:
+        self.channels = channels
+        self.channel_params = channel_params
+        self.quotas = quotas
+        self.n_candidates = n_candidates
+        self.ranker = ranker
+        self.diversity = diversity
+        self.max_category_share = max_category_share
+        self.rerank_k = rerank_k
+        self.rerank_depth = rerank_depth
+        self.max_ranker_users = max_ranker_users
+        self.holdout_fraction = holdout_fraction
+        self.seed = seed
+        self.progress = progress
+
+    # --- fitting -------------------------------------------------------------------------
+    def _make_retriever(self, train: TrainData) -> MultiChannelRetriever:
+        names = tuple(self.channels) if self.channels is not None else default_channels(train)
+        params = dict(self.channel_params or {})
+        unknown = set(params) - set(names)
+        if unknown:
+            raise ValueError(f"channel_params names channels that are not used: {sorted(unknown)}; channels: {names}")
+        quotas = dict(self.quotas or {})
+        chans = [make_channel(n, params.get(n), quotas.get(n)) for n in names]
+        return MultiChannelRetriever(chans, n_candidates=self.n_candidates)
+
+    def _fit(self, train: TrainData) -> None:
+        if not 0.0 <= self.diversity <= 1.0:
+            raise ValueError(f"diversity must be in [0, 1], got {self.diversity}")
+        rng = np.random.default_rng(self.seed)
+        if train.valid_items is not None and train.valid_items.nnz:
+            fit_part, labels, refit = train, train.valid_items.tocsr(), False
+        else:
+            fit_part, labels = _holdout(train, self.holdout_fraction, rng)
+            refit = True
+        self.retriever_ = self._make_retriever(train).fit(fit_part)
+        self.features_ = self._make_features(fit_part)
+        users = np.flatnonzero(np.diff(labels.indptr) > 0)
+        if len(users) > self.max_ranker_users:
+            users = np.sort(rng.choice(users, self.max_ranker_users, replace=False))
+        rng.shuffle(users)
+        n_valid = max(1, len(users) // 5) if len(users) >= 10 else 0
+        early, learn = np.sort(users[:n_valid]), np.sort(users[n_valid:])
+        x, y, g = self._training_rows(learn, labels)
+        xv, yv, gv = self._training_rows(early, labels) if n_valid else (None, None, None)
+        self.ranker_: LambdaRanker | LinearRanker = make_ranker(self.ranker, seed=self.seed)
+        self.ranker_.fit(x, y, g, xv, yv, gv, feature_names=self.features_.names)
+        # Share of the ranker users' held-out items that retrieval found (the ceiling of its recall).
+        self.train_candidate_recall_ = float(y.sum() / max(labels[learn].nnz, 1))
+        if refit:
+            self.retriever_ = self._make_retriever(train).fit(train)
+            self.features_ = self._make_features(train)
+        self._item_vectors_for_diversity()
+
+    def _make_features(self, train: TrainData) -> FeatureBuilder:
+        sim = None
+        if "itemknn" in self.retriever_.models_:
+            sim = self.retriever_.models_["itemknn"].similarity_  # type: ignore[attr-defined]
+        return FeatureBuilder().fit(train.user_items, train.dataset, self.retriever_.names, item_similarity=sim)
+
+    def _training_rows(self, users: np.ndarray, labels: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        xs, ys, gs = [], [], []
+        batches = range(0, len(users), self._chunk)
+        for start in tqdm(batches, desc="ranker features", disable=not self.progress, leave=False):
+            batch = users[start:start + self._chunk]
+            fm = self._features(batch)
+            y = np.asarray(labels[fm.users, fm.items]).ravel().astype(np.float32)
+            # Users whose held-out items were all missed by retrieval teach the ranker nothing.
+            ends = np.cumsum(fm.groups)
+            pos_per_user = np.add.reduceat(y, np.r_[0, ends[:-1]]) if len(y) else np.zeros(0)
+            keep_user = (fm.groups > 0) & (pos_per_user > 0)
+            keep_row = np.repeat(keep_user, fm.groups)
+            xs.append(fm.values[keep_row])
+            ys.append(y[keep_row])
+            gs.append(fm.groups[keep_user])
+        if not xs or sum(len(v) for v in ys) == 0:
+            raise ValueError("HybridRecommender: retrieval found none of the held-out items of the ranker's users, "
+                             "so there is nothing to learn from; raise n_candidates or check the channels")
+        return np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
+
+    def _features(self, users: np.ndarray, cands: Candidates | None = None) -> FeatureMatrix:
+        if cands is None:
+            cands = self.retriever_.retrieve(users)
+        self._last_candidates = cands
+        return self.features_.build(users, cands)
+
+    def _item_vectors_for_diversity(self) -> None:
+        models = self.retriever_.models_
+        self.item_vectors_: np.ndarray | None = None
+        if "als" in models:
+            self.item_vectors_ = models["als"].item_factors_  # type: ignore[attr-defined]
+        elif "content" in models:
+            self.item_vectors_ = models["content"].item_vectors_  # type: ignore[attr-defined]
+        self.item_categories_ = self.features_.categories_
+
+    # --- scoring -------------------------------------------------------------------------
+    def rank_candidates(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, FeatureMatrix, Candidates]:
+        """(candidates (n, N) padded -1, ranker scores (n, N) -inf on padding, features, candidates)."""
+        cands = self.retriever_.retrieve(users)
+        fm = self.features_.build(users, cands)
+        pred = self.ranker_.predict(fm.values) if len(fm.values) else np.zeros(0, np.float32)
+        scores = np.full(cands.items.shape, -np.inf, dtype=np.float32)
+        scores[cands.items >= 0] = pred
+        return cands.items, scores, fm, cands
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        items, scores, _, cands = self.rank_candidates(users)
+        first = cands.scores[self.retriever_.names[0]]
+        out = np.empty((len(users), self.n_items_), dtype=np.float32)
+        for row in range(len(users)):
+            ok = items[row] >= 0
+            cand_items, cand_scores = items[row][ok], scores[row][ok]
+            floor = float(cand_scores.min()) - 1.0 if len(cand_scores) else 0.0
+            # Non-candidates below every candidate, ordered by the first channel (squashed into (-1, 0)).
+            f = first[row]
+            fin = np.isfinite(f)
+            base = np.full(self.n_items_, floor - 1.0, dtype=np.float64)
+            if fin.any():
+                z = (f[fin] - f[fin].mean()) / (f[fin].std() + 1e-9)
+                base[fin] = floor - 1.0 + 0.5 * np.tanh(z)
+            out[row] = base.astype(np.float32)
+            if self.diversity > 0 or self.max_category_share is not None:
+                cand_scores = self._reranked_scores(cand_items, cand_scores)
+            out[row, cand_items] = cand_scores
+        return out
+
+    def _reranked_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Scores that put the MMR order of the top ``rerank_depth`` first, the rest after."""
+        depth = min(self.rerank_depth, len(items))
+        top = np.argsort(-scores, kind="stable")[:depth]
+        vectors = self.item_vectors_
+        cats = self.item_categories_ if (vectors is None or self.max_category_share is not None) else None
+        picked = mmr(items[top], scores[top], min(self.rerank_k, depth), diversity=self.diversity,
+                     item_vectors=vectors, item_categories=cats, max_category_share=self.max_category_share)
+        new = scores.copy()
+        top_score = float(scores.max()) if len(scores) else 0.0
+        new[top[picked]] = top_score + 1.0 + (len(picked) - np.arange(len(picked)))
+        return new
+
+    def feature_importance(self) -> dict[str, float]:
+        self._check_fitted("feature_importance")
+        return self.ranker_.feature_importance()
+
+
+def _holdout(train: TrainData, fraction: float, rng: np.random.Generator) -> tuple[TrainData, sp.csr_matrix]:
+    """Hold out ``fraction`` of each user's training items (users with at least 3 items)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be in (0, 1), got {fraction}")
+    x = train.user_items.tocoo()
+    keep = np.ones(x.nnz, dtype=bool)
+    counts = np.bincount(x.row, minlength=x.shape[0])
+    order = np.lexsort((rng.random(x.nnz), x.row))
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    pos_in_user = np.empty(x.nnz, dtype=np.int64)
+    pos_in_user[order] = np.arange(x.nnz) - np.repeat(starts, counts)
+    n_out = np.where(counts >= 3, np.maximum(1, np.round(counts * fraction)), 0).astype(np.int64)
+    keep[pos_in_user < n_out[x.row]] = False
+    fit = sp.csr_matrix((x.data[keep], (x.row[keep], x.col[keep])), shape=x.shape)
+    held = sp.csr_matrix((np.ones((~keep).sum(), np.float32), (x.row[~keep], x.col[~keep])), shape=x.shape)
+    return TrainData(user_items=fit, dataset=train.dataset), held

@@ -1,0 +1,157 @@
+"""Multi-channel candidate retrieval: every channel proposes items, merged under quotas.
+
+Each channel is a recommender on the shared contract (collaborative, social, content,
+trending, new items). For a user, each channel ranks the whole catalog (seen items removed);
+the merged list takes the channels' top items in turn, channel ``c`` getting a share of the
+slots proportional to ``quota[c]``, skipping items another channel already proposed, until
+``n_candidates`` are chosen. Ranking cannot recover an item that retrieval missed, so
+`candidate_recall` measures how many held-out items the merged set still contains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from socialrec.evaluate.metrics import rank_top_k
+from socialrec.retrieve.base import BaseRecommender, TrainData, mask_rows
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A named candidate source. ``model`` is an unfitted recommender (fitted as a clone);
+    ``quota`` is its relative share of the candidate slots (0 = scores used as features only)."""
+
+    name: str
+    model: BaseRecommender
+    quota: float = 1.0
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Merged candidates for a batch of users.
+
+    items: (n_users, n) item indices, padded with -1 when fewer items are available.
+    scores: channel name -> (n_users, n_items) full score rows (seen items at -inf), for features.
+    ranks: channel name -> (n_users, n) rank of each candidate in that channel's list (0 = top;
+        ``depth`` when the channel did not rank it within its top ``depth``).
+    """
+
+    items: np.ndarray
+    scores: dict[str, np.ndarray]
+    ranks: dict[str, np.ndarray]
+    depth: int
+
+
+class MultiChannelRetriever:
+    """Fits its channels and merges their candidates (see the module docstring).
+
+    channels: the channels, in priority order (ties in the merge go to the earlier channel).
+    n_candidates: size of the merged candidate list per user.
+    """
+
+    def __init__(self, channels: Sequence[Channel], n_candidates: int = 300) -> None:
+        if not channels:
+            raise ValueError("MultiChannelRetriever needs at least one channel")
+        names = [c.name for c in channels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"channel names must be unique, got {names}")
+        if n_candidates < 1:
+            raise ValueError(f"n_candidates must be >= 1, got {n_candidates}")
+        if not any(c.quota > 0 for c in channels):
+            raise ValueError("at least one channel needs a quota > 0 to propose candidates")
+        self.channels = tuple(channels)
+        self.n_candidates = n_candidates
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.channels]
+
+    def fit(self, train: TrainData) -> "MultiChannelRetriever":
+        self.models_: dict[str, BaseRecommender] = {}
+        for channel in self.channels:
+            self.models_[channel.name] = channel.model.clone().fit(train)
+        self.user_items_ = train.user_items.tocsr()
+        return self
+
+    def channel_scores(self, users: np.ndarray, *, exclude_seen: bool = True) -> dict[str, np.ndarray]:
+        """Full score rows of every channel for these users (seen items at -inf)."""
+        out = {}
+        for name, model in self.models_.items():
+            s = np.asarray(model.score(users), dtype=np.float32).copy()
+            if exclude_seen:
+                mask_rows(s, self.user_items_, users)
+            out[name] = s
+        return out
+
+    def retrieve(self, users: np.ndarray, n: int | None = None, *, exclude_seen: bool = True,
+                 scores: dict[str, np.ndarray] | None = None) -> Candidates:
+        """Merged candidates for a batch of user indices."""
+        users = np.asarray(users, dtype=np.int64)
+        n = self.n_candidates if n is None else n
+        scores = self.channel_scores(users, exclude_seen=exclude_seen) if scores is None else scores
+        n_items = next(iter(scores.values())).shape[1]
+        n = min(n, n_items)
+        tops: dict[str, np.ndarray] = {}
+        for name in self.names:
+            s = scores[name]
+            # Deterministic ties (lower index first) so that a user's candidates never depend on the batch.
+            tops[name] = rank_top_k(s, n)
+            tops[name][~np.isfinite(np.take_along_axis(s, np.maximum(tops[name], 0), axis=1))] = -1
+        merged = self._merge(tops, n)
+        ranks = {}
+        for name, top in tops.items():
+            ranks[name] = _positions(top, merged, n)
+        return Candidates(items=merged, scores=scores, ranks=ranks, depth=n)
+
+    def _merge(self, tops: dict[str, np.ndarray], n: int) -> np.ndarray:
+        quotas = {c.name: c.quota for c in self.channels}
+        proposing = [name for name in self.names if quotas[name] > 0]
+        n_users = next(iter(tops.values())).shape[0]
+        # Position p of channel c gets priority (p + 1) / quota: a channel with twice the quota
+        # fills twice the slots; the channel order breaks exact ties.
+        items = np.concatenate([tops[name] for name in proposing], axis=1)
+        keys = np.concatenate([(np.arange(n) + 1.0)[None, :].repeat(n_users, 0) / quotas[name] + 1e-9 * j
+                               for j, name in enumerate(proposing)], axis=1)
+        keys[items < 0] = np.inf
+        order = np.argsort(keys, axis=1, kind="stable")
+        sorted_items = np.take_along_axis(items, order, axis=1)
+        out = np.full((n_users, n), -1, dtype=np.int64)
+        for row in range(n_users):
+            seq = sorted_items[row]
+            seq = seq[seq >= 0]
+            _, first = np.unique(seq, return_index=True)
+            chosen = seq[np.sort(first)][:n]
+            out[row, :len(chosen)] = chosen
+        return out
+
+
+def _positions(top: np.ndarray, merged: np.ndarray, depth: int) -> np.ndarray:
+    """For each merged candidate, its position in ``top`` (the channel's list), else ``depth``."""
+    n_users = top.shape[0]
+    n_items = int(max(top.max(initial=0), merged.max(initial=0))) + 1
+    pos = np.full((n_users, n_items), depth, dtype=np.int32)
+    rows = np.repeat(np.arange(n_users), top.shape[1])
+    cols = top.ravel()
+    ok = cols >= 0
+    pos[rows[ok], cols[ok]] = np.tile(np.arange(top.shape[1]), n_users)[ok]
+    safe = np.maximum(merged, 0)
+    out = np.take_along_axis(pos, safe, axis=1)
+    out[merged < 0] = depth
+    return out
+
+
+def candidate_recall(candidates: np.ndarray, truth: sp.csr_matrix, users: np.ndarray) -> float:
+    """Mean over users (with held-out items) of the share of their held-out items that the
+    candidate lists contain: the ceiling of any ranker's recall on these candidates."""
+    truth = truth.tocsr()
+    recalls = []
+    for row, u in enumerate(users):
+        relevant = truth.indices[truth.indptr[u]:truth.indptr[u + 1]]
+        if len(relevant) == 0:
+            continue
+        recalls.append(np.isin(relevant, candidates[row]).mean())
+    return float(np.mean(recalls)) if recalls else float("nan")
