@@ -1,0 +1,508 @@
+"""The serving model: what the HTTP layer asks of a recommender, and the default one.
+
+`ServingModel` is the small interface the service depends on; any object with these methods can
+be served (the hybrid pipeline plugs in through an adapter that maps external ids to indices and
+its output to `Recommendation`). `LiveModel`, the default, serves a trained `Bundle` and learns
+in real time from every event, without retraining:
+
+- collaborative: ALS factors; a user's new events re-solve their factor by least squares against
+  the fixed item factors (the fold-in of implicit's ``recalculate_user``, same confidence
+  weighting), so the next request already reflects them;
+- social proof: friends' items weighted by SocialProof's tie strengths, plus friends' likes since
+  training; follow/unfollow events change the friend set at once;
+- trending: exponentially decayed counters per item (half-life in the settings), kept on a
+  moving exponent so that an event costs one addition and the ranking needs no periodic decay;
+- content: items added after training (PUT with text) are scored by the cosine of their text
+  embedding with the user's content vector (mean embedding of their items plus their own text);
+- popular: the fallback for unknown users and the tie-breaker.
+
+The channels' candidate lists are merged by weighted reciprocal-rank fusion, whose weights depend
+on the ``scenario``; each channel that put an item forward becomes one `Reason` of it. Seen and
+hidden items are never recommended.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+
+from socialrec.errors import UnknownIdError
+from socialrec.explain.reasons import Reason, render_sentence
+from socialrec.serve.bundle import ERASED, Bundle, embed_texts, event_weight
+from socialrec.serve.store import Event
+
+SCENARIOS: dict[str, dict[str, float]] = {
+    "home": {"als": 1.0, "social": 0.6, "trending": 0.3, "content": 0.6, "popular": 0.1},
+    "friends": {"als": 0.3, "social": 1.0, "trending": 0.1, "content": 0.2, "popular": 0.05},
+    "trending": {"als": 0.3, "social": 0.2, "trending": 1.0, "content": 0.1, "popular": 0.1},
+    "new": {"als": 0.2, "social": 0.2, "trending": 0.2, "content": 1.0, "popular": 0.05},
+}
+_RRF_K = 20.0  # reciprocal-rank constant: smaller favours each channel's first places more
+_REASON_KIND = {"als": "collaborative", "social": "friends_liked", "trending": "trending", "content": "new",
+                "popular": "popular"}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    item_id: str
+    title: str
+    score: float
+    reasons: tuple[Reason, ...] = ()
+    explanation: str | None = None
+
+
+@runtime_checkable
+class ServingModel(Protocol):
+    """What the service needs from a model. Ids are external strings throughout."""
+
+    version: str
+    meta: dict[str, Any]
+
+    def recommend(self, user_id: str, k: int, *, explain: bool = False, scenario: str = "home") -> list[Recommendation]: ...
+
+    def similar_items(self, item_id: str, k: int) -> list[Recommendation]: ...
+
+    def friend_suggestions(self, user_id: str, k: int) -> list[tuple[str, float]]: ...
+
+    def observe(self, events: Sequence[Event]) -> None: ...
+
+    def upsert_item(self, item_id: str, title: str, text: str) -> None: ...
+
+    def upsert_user(self, user_id: str, name: str, text: str) -> None: ...
+
+    def forget_user(self, user_id: str) -> None: ...
+
+    def n_items(self) -> int: ...
+
+
+@dataclass
+class LiveOptions:
+    alpha: float = 10.0
+    regularization: float = 0.05
+    trending_half_life_s: float = 6 * 3600.0
+    encoder: str = "minilm-onnx"
+    embedding_dir: str | None = None
+
+
+def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n largest finite scores, best first (ties: lower index first)."""
+    n = min(n, scores.size)
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n]
+    part = part[np.isfinite(scores[part])]
+    return part[np.lexsort((part, -scores[part]))]
+
+
+class LiveModel:
+    """The default `ServingModel` (see the module docstring)."""
+
+    def __init__(self, bundle: Bundle, options: LiveOptions | None = None) -> None:
+        self.bundle = bundle
+        self.options = options or LiveOptions()
+        self.version = bundle.version
+        self.meta = bundle.meta
+        self._lock = threading.RLock()
+        self.n_base_users = len(bundle.user_ids)
+        self.n_base_items = len(bundle.item_ids)
+        self.user_ids: list[str] = [str(u) for u in bundle.user_ids]
+        self.user_pos = {u: i for i, u in enumerate(self.user_ids) if u != ERASED}
+        self.item_ids: list[str] = [str(i) for i in bundle.item_ids]
+        self.item_pos = {it: i for i, it in enumerate(self.item_ids)}
+        self.titles: list[str] = [str(t) for t in bundle.item_titles]
+        self.binary = bundle.train.copy()
+        self.binary.data[:] = 1.0
+        self.live_items: dict[int, dict[int, float]] = {}
+        self.factors: dict[int, np.ndarray] = {}
+        self.hidden: dict[int, set[int]] = {}
+        self.follows: dict[int, set[int]] = {}
+        self.unfollows: dict[int, set[int]] = {}
+        self.names: dict[str, str] = {}
+        self.user_text: dict[int, np.ndarray] = {}
+        self._content_vec: dict[int, np.ndarray | None] = {}
+        self._dim = bundle.item_embeddings.shape[1] if bundle.item_embeddings is not None else 0
+        self._new_emb = np.zeros((0, self._dim), dtype=np.float32)
+        self._n_new_emb = 0
+        self._trend = np.zeros(self.n_base_items, dtype=np.float64)
+        self._trend_t0 = time.time()
+        self._trend_top: np.ndarray | None = None
+        self._popular_top = _top_indices(bundle.popularity.astype(np.float64), 1000)
+        self._friend_model: Any = None
+        self._unit_items: np.ndarray | None = None
+        if bundle.item_factors is not None:
+            y = bundle.item_factors.astype(np.float64)
+            self._yty = y.T @ y + self.options.regularization * np.eye(y.shape[1])
+
+    # --- helpers -----------------------------------------------------------------------
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def _user(self, user_id: str, create: bool) -> int | None:
+        u = self.user_pos.get(user_id)
+        if u is None and create:
+            u = len(self.user_ids)
+            self.user_ids.append(user_id)
+            self.user_pos[user_id] = u
+        return u
+
+    def _item(self, item_id: str, title: str | None = None) -> int:
+        i = self.item_pos.get(item_id)
+        if i is None:
+            i = len(self.item_ids)
+            self.item_ids.append(item_id)
+            self.item_pos[item_id] = i
+            self.titles.append(title or item_id)
+            self._trend = np.concatenate([self._trend, np.zeros(1)])
+        return i
+
+    def _seen(self, u: int | None) -> np.ndarray:
+        if u is None:
+            return np.empty(0, dtype=np.int64)
+        parts = []
+        if u < self.n_base_users:
+            parts.append(self.binary.indices[self.binary.indptr[u]:self.binary.indptr[u + 1]])
+        parts.append(np.fromiter(self.live_items.get(u, {}).keys(), dtype=np.int64))
+        parts.append(np.fromiter(self.hidden.get(u, ()), dtype=np.int64))
+        return np.concatenate(parts).astype(np.int64)
+
+    def _user_factor(self, u: int | None) -> np.ndarray | None:
+        if u is None or self.bundle.user_factors is None:
+            return None
+        if u in self.factors:
+            return self.factors[u]
+        if u < self.n_base_users:
+            return self.bundle.user_factors[u]
+        return None
+
+    def _fold_in(self, u: int) -> None:
+        """Least-squares user factor against the fixed item factors (implicit's ALS step:
+        confidence c = alpha * r, A = Y'Y + reg I + sum (c - 1) y y', b = sum c y)."""
+        y = self.bundle.item_factors
+        if y is None:
+            return
+        weights: dict[int, float] = {}
+        if u < self.n_base_users:
+            row = slice(self.bundle.train.indptr[u], self.bundle.train.indptr[u + 1])
+            weights.update(zip(self.bundle.train.indices[row].tolist(), self.bundle.train.data[row].tolist()))
+        for i, w in self.live_items.get(u, {}).items():
+            if i < self.n_base_items:
+                weights[i] = weights.get(i, 0.0) + w
+        for i in self.hidden.get(u, ()):
+            weights.pop(i, None)
+        if not weights:
+            self.factors.pop(u, None)
+            return
+        idx = np.fromiter(weights.keys(), dtype=np.int64)
+        c = self.options.alpha * np.fromiter(weights.values(), dtype=np.float64)
+        yu = y[idx].astype(np.float64)
+        a = self._yty + (yu * (c - 1.0)[:, None]).T @ yu
+        b = yu.T @ c
+        self.factors[u] = np.linalg.solve(a, b).astype(np.float32)
+
+    def _friends(self, u: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """(friend indices, tie strengths) with live follows and unfollows applied."""
+        if u is None:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        f: dict[int, float] = {}
+        if u < self.n_base_users:
+            m = self.bundle.tie_strength if self.bundle.tie_strength is not None else self.bundle.social
+            row = slice(m.indptr[u], m.indptr[u + 1])
+            f.update(zip(m.indices[row].tolist(), m.data[row].tolist()))
+        for v in self.unfollows.get(u, ()):
+            f.pop(v, None)
+        for v in self.follows.get(u, ()):
+            f.setdefault(v, 1.0)
+        f = {v: s for v, s in f.items() if s > 0}
+        return np.fromiter(f.keys(), dtype=np.int64), np.fromiter(f.values(), dtype=np.float32)
+
+    def _content_vector(self, u: int | None) -> np.ndarray | None:
+        if u is None or self._dim == 0:
+            return None
+        if u in self._content_vec:
+            return self._content_vec[u]
+        items = [i for i in self._seen(u).tolist() if i not in self.hidden.get(u, set())]
+        vecs = [self._embedding(i) for i in items[-50:]]
+        vecs = [v for v in vecs if v is not None]
+        vec = np.mean(vecs, axis=0) if vecs else np.zeros(self._dim, dtype=np.float32)
+        nrm = float(np.linalg.norm(vec))
+        vec = vec / nrm if nrm > 0 else vec
+        if u in self.user_text:
+            vec = vec + 0.5 * self.user_text[u]
+        nrm = float(np.linalg.norm(vec))
+        out = (vec / nrm).astype(np.float32) if nrm > 0 else None
+        self._content_vec[u] = out
+        return out
+
+    def _embedding(self, i: int) -> np.ndarray | None:
+        if i < self.n_base_items:
+            e = self.bundle.item_embeddings
+            return e[i] if e is not None and e[i].any() else None
+        j = i - self.n_base_items
+        return self._new_emb[j] if j < self._n_new_emb and self._new_emb[j].any() else None
+
+    def _trend_now(self) -> float:
+        return float(2.0 ** (-(time.time() - self._trend_t0) / self.options.trending_half_life_s))
+
+    # --- channels ----------------------------------------------------------------------
+    def _channels(self, u: int | None, n: int, scenario: str) -> dict[str, list[int]]:
+        weights = SCENARIOS[scenario]
+        seen = self._seen(u)
+        out: dict[str, list[int]] = {}
+        x = self._user_factor(u)
+        if x is not None and weights["als"] > 0:
+            s = self.bundle.item_factors @ x  # type: ignore[operator]
+            s[seen[seen < self.n_base_items]] = -np.inf
+            out["als"] = _top_indices(s, n).tolist()
+        friends, strength = self._friends(u)
+        if friends.size and weights["social"] > 0:
+            base = friends[friends < self.n_base_users]
+            row = sp.csr_matrix((strength[friends < self.n_base_users], (np.zeros(base.size, dtype=np.int64), base)),
+                                shape=(1, self.n_base_users)) @ self.binary
+            scores = dict(zip(row.indices.tolist(), row.data.tolist()))
+            for f, w in zip(friends.tolist(), strength.tolist()):
+                for i, ev in self.live_items.get(f, {}).items():
+                    if ev > 0:
+                        scores[i] = scores.get(i, 0.0) + w
+            for i in seen.tolist():
+                scores.pop(i, None)
+            if scores:
+                ids = np.fromiter(scores.keys(), dtype=np.int64)
+                vals = np.fromiter(scores.values(), dtype=np.float64)
+                out["social"] = ids[_top_indices(vals, n)].tolist()
+        seen_set = set(seen.tolist())
+        if weights["trending"] > 0:
+            if self._trend_top is None:
+                self._trend_top = _top_indices(np.where(self._trend > 0, self._trend, -np.inf), 500)
+            out["trending"] = [i for i in self._trend_top.tolist() if i not in seen_set][:n]
+        cv = self._content_vector(u)
+        if cv is not None and self._n_new_emb and weights["content"] > 0:
+            sims = (self._new_emb[:self._n_new_emb] @ cv).astype(np.float64)
+            sims[~self._new_emb[:self._n_new_emb].any(axis=1)] = -np.inf
+            cand = [int(j) + self.n_base_items for j in _top_indices(sims, n) if sims[j] > 0]
+            out["content"] = [i for i in cand if i not in seen_set]
+        out["popular"] = [i for i in self._popular_top[: n + len(seen_set)].tolist() if i not in seen_set][:n]
+        return out
+
+    def recommend(self, user_id: str, k: int, *, explain: bool = False, scenario: str = "home") -> list[Recommendation]:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; use one of {', '.join(SCENARIOS)}")
+        with self._lock:
+            u = self._user(user_id, create=False)
+            weights = SCENARIOS[scenario]
+            n = max(2 * k, 50)
+            channels = self._channels(u, n, scenario)
+            contrib: dict[int, dict[str, float]] = {}
+            for name, items in channels.items():
+                for rank, i in enumerate(items):
+                    contrib.setdefault(i, {})[name] = weights[name] / (_RRF_K + rank)
+            total = {i: sum(c.values()) for i, c in contrib.items()}
+            ranked = sorted(total, key=lambda i: (-total[i], i))[:k]
+            return [self._recommendation(u, i, total[i], contrib[i] if explain else None) for i in ranked]
+
+    def _recommendation(self, u: int | None, i: int, score: float, contrib: dict[str, float] | None) -> Recommendation:
+        title = self.titles[i]
+        if contrib is None:
+            return Recommendation(self.item_ids[i], title, float(score))
+        reasons = []
+        for name, w in contrib.items():
+            ev: dict[str, Any] = {}
+            if name == "social":
+                ev["friends"] = self._friend_evidence(u, i)
+            elif name == "trending":
+                ev["recent_interactions"] = int(round(self._trend[i] * self._trend_now()))
+            elif name == "content":
+                similar = self._most_similar_seen(u, i)
+                if similar is not None:
+                    reasons.append(Reason("similar_to", w * 0.99, {"item": similar}))
+            reasons.append(Reason(_REASON_KIND[name], w, ev))
+        reasons.sort(key=lambda r: -r.weight)
+        return Recommendation(self.item_ids[i], title, float(score), tuple(reasons), render_sentence(title, reasons))
+
+    def _friend_evidence(self, u: int | None, i: int, limit: int = 3) -> list[dict[str, str]]:
+        friends, strength = self._friends(u)
+        out = []
+        for f in friends[np.argsort(-strength, kind="stable")].tolist():
+            liked = self.live_items.get(f, {}).get(i, 0.0) > 0
+            if not liked and f < self.n_base_users and i < self.n_base_items:
+                row = self.binary.indices[self.binary.indptr[f]:self.binary.indptr[f + 1]]
+                pos = np.searchsorted(row, i)
+                liked = pos < row.size and row[pos] == i
+            if liked:
+                fid = self.user_ids[f]
+                out.append({"id": fid, "name": self.names.get(fid, fid)})
+                if len(out) == limit:
+                    break
+        return out
+
+    def _most_similar_seen(self, u: int | None, i: int) -> dict[str, str] | None:
+        target = self._embedding(i)
+        if target is None or u is None:
+            return None
+        best, best_sim = None, 0.0
+        for j in self._seen(u).tolist()[-50:]:
+            e = self._embedding(j)
+            if e is not None and j != i:
+                sim = float(e @ target)
+                if sim > best_sim:
+                    best, best_sim = j, sim
+        return None if best is None else {"id": self.item_ids[best], "name": self.titles[best]}
+
+    def similar_items(self, item_id: str, k: int) -> list[Recommendation]:
+        with self._lock:
+            i = self.item_pos.get(item_id)
+            if i is None:
+                raise UnknownIdError("item", [item_id], len(self.item_ids))
+            if i < self.n_base_items and self.bundle.item_factors is not None:
+                if self._unit_items is None:
+                    f = self.bundle.item_factors
+                    self._unit_items = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+                s = (self._unit_items @ self._unit_items[i]).astype(np.float64)
+            else:
+                target = self._embedding(i)
+                if target is None:
+                    return []
+                base = self.bundle.item_embeddings if self.bundle.item_embeddings is not None else np.zeros((0, self._dim))
+                s = np.concatenate([base @ target, self._new_emb[:self._n_new_emb] @ target]).astype(np.float64)
+            s[i] = -np.inf
+            return [Recommendation(self.item_ids[j], self.titles[j], float(s[j])) for j in _top_indices(s, k)]
+
+    def friend_suggestions(self, user_id: str, k: int) -> list[tuple[str, float]]:
+        with self._lock:
+            u = self._user(user_id, create=False)
+            if u is None:
+                raise UnknownIdError("user", [user_id], len(self.user_pos))
+            if u >= self.n_base_users or self.bundle.social.nnz == 0:
+                return []
+            if self._friend_model is None:
+                from socialrec.retrieve.friends import AdamicAdar
+
+                self._friend_model = AdamicAdar().fit(self.bundle.social)
+            skip = self.follows.get(u, set())
+            ids, scores = self._friend_model.recommend(u, k + len(skip) + 5)
+            out = []
+            for v, s in zip(ids.tolist(), scores.tolist()):
+                if v >= 0 and np.isfinite(s) and s > 0 and v not in skip and self.user_ids[v] != ERASED:
+                    out.append((self.user_ids[v], float(s)))
+            return out[:k]
+
+    # --- real-time updates -------------------------------------------------------------
+    def observe(self, events: Sequence[Event]) -> None:
+        """Apply stored events: seen/hidden items, fold-in, trending, follows."""
+        with self._lock:
+            touched: set[int] = set()
+            now = time.time()
+            for e in events:
+                u = self._user(e.user_id, create=True)
+                if u is None:  # unreachable: create=True always gives an index
+                    continue
+                if e.kind in ("follow", "unfollow"):
+                    if e.target_user_id is None:
+                        continue
+                    v = self._user(e.target_user_id, create=True)
+                    add, remove = (self.follows, self.unfollows) if e.kind == "follow" else (self.unfollows, self.follows)
+                    add.setdefault(u, set()).add(v)  # type: ignore[arg-type]
+                    remove.get(u, set()).discard(v)  # type: ignore[arg-type]
+                    continue
+                if e.item_id is None:
+                    continue
+                i = self._item(e.item_id)
+                touched.add(u)
+                if e.kind == "hide":
+                    self.hidden.setdefault(u, set()).add(i)
+                    continue
+                w = event_weight(e.kind, e.value)
+                if w > 0:
+                    items = self.live_items.setdefault(u, {})
+                    items[i] = items.get(i, 0.0) + w
+                    t = min(e.ts, now)
+                    self._trend[i] += 2.0 ** ((t - self._trend_t0) / self.options.trending_half_life_s)
+                    self._trend_top = None
+                elif e.kind == "view" or e.kind == "rating":
+                    self.live_items.setdefault(u, {}).setdefault(i, 0.0)  # seen, no positive signal
+            for u in touched:
+                self._fold_in(u)
+                self._content_vec.pop(u, None)
+
+    def upsert_item(self, item_id: str, title: str, text: str) -> None:
+        """Add or update a catalog entry; with text (and an encoder) it is recommendable at once."""
+        vec = None
+        if self._dim and (title or text) and self.options.encoder != "none":
+            vec = embed_texts([f"{title}. {text}".strip(" .")], self.options.encoder, self.options.embedding_dir)[0]
+        with self._lock:
+            i = self._item(item_id, title)
+            self.titles[i] = title or item_id
+            if vec is None:
+                return
+            if i < self.n_base_items:
+                if self.bundle.item_embeddings is not None:
+                    self.bundle.item_embeddings[i] = vec
+                return
+            j = i - self.n_base_items
+            if j >= self._new_emb.shape[0]:
+                grown = np.zeros((max(16, 2 * (j + 1)), self._dim), dtype=np.float32)
+                grown[:self._new_emb.shape[0]] = self._new_emb
+                self._new_emb = grown
+            self._new_emb[j] = vec
+            self._n_new_emb = max(self._n_new_emb, j + 1)
+
+    def upsert_user(self, user_id: str, name: str, text: str) -> None:
+        vec = None
+        if self._dim and text and self.options.encoder != "none":
+            vec = embed_texts([text], self.options.encoder, self.options.embedding_dir)[0]
+        with self._lock:
+            u = self._user(user_id, create=True)
+            if name:
+                self.names[user_id] = name
+            if vec is not None:
+                self.user_text[u] = vec  # type: ignore[index]
+            self._content_vec.pop(u, None)  # type: ignore[arg-type]
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop everything about the user held in memory (erasure)."""
+        with self._lock:
+            u = self.user_pos.pop(user_id, None)
+            self.names.pop(user_id, None)
+            if u is None:
+                return
+            self.user_ids[u] = ERASED
+            for d in (self.live_items, self.factors, self.hidden, self.follows, self.unfollows, self.user_text,
+                      self._content_vec):
+                d.pop(u, None)  # type: ignore[attr-defined]
+            for d in (self.follows, self.unfollows):
+                for s in d.values():
+                    s.discard(u)
+            if u < self.n_base_users:
+                forget_row(self.bundle, u)
+                _zero_row_and_column(self.binary, u, columns=False)
+                self.binary.eliminate_zeros()
+                self._friend_model = None
+
+
+def _zero_row_and_column(m: sp.csr_matrix, u: int, *, columns: bool) -> None:
+    m.data[m.indptr[u]:m.indptr[u + 1]] = 0
+    if columns:
+        m.data[m.indices == u] = 0
+
+
+def forget_row(bundle: Bundle, u: int) -> None:
+    """Remove user row ``u`` from a bundle in place: id, factors, interactions, social ties.
+    Item popularity loses their interactions; item factors keep their (now anonymous) influence
+    until the next retrain, which leaves the user out entirely."""
+    row = bundle.train.indices[bundle.train.indptr[u]:bundle.train.indptr[u + 1]]
+    bundle.popularity[row] = np.maximum(bundle.popularity[row] - 1, 0)
+    bundle.user_ids[u] = ERASED
+    if bundle.user_factors is not None:
+        bundle.user_factors[u] = 0.0
+    _zero_row_and_column(bundle.train, u, columns=False)
+    for m in (bundle.social, bundle.tie_strength):
+        if m is not None:
+            _zero_row_and_column(m, u, columns=True)
+    for m in (bundle.train, bundle.social, bundle.tie_strength):
+        if m is not None:
+            m.eliminate_zeros()
