@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch, when a part needs it, is pinned to the CPU wheel that lies on this machine's disk.
 TORCH := torch==2.13.0
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/socialrec demo $(DEMO_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q $(TEST_ARGS)
+
+# The dashboard test drives a real headless browser: Debian's chromium and its driver.
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+		|| echo "could not install chromium (needs root): the dashboard browser test will be skipped"; fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/quality.py

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--report", type=Path, default=Path("out/demo-report.html"))
     demo.add_argument("--output", type=Path, default=Path("out/demo-results.json"))
     demo.add_argument("--users", type=int, default=3, help="how many users' recommendations to print")
+    demo.add_argument("--no-serve", action="store_true", help="do not start the service afterwards (for scripts)")
+    demo.add_argument("--port", type=int, default=8000, help="port of the demo service on 127.0.0.1")
+    demo.add_argument("--state-dir", type=Path, default=Path("out/demo-state"), help="state of the demo service")
+    from socialrec.cli import serve_cmd
+
+    serve_cmd.add_parsers(sub)
     return parser
 
 
@@ -228,6 +234,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         dataset = load("synthetic")
     run_evaluation(dataset.name, "random-811", list(BASELINES), (10, 20), 0, data=args.data, quick=True,
                    output=args.output, report=args.report, dataset=dataset, examples_users=args.users)
+    if not args.no_serve:
+        from socialrec.cli.serve_cmd import demo_serve
+
+        served = "lastfm" if (root / "lastfm-hetrec2011").exists() else "synthetic"
+        demo_serve(served, args.data, args.state_dir, "127.0.0.1", args.port)
     return 0
 
 
@@ -236,9 +247,11 @@ COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friend
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from socialrec.cli.serve_cmd import COMMANDS as SERVE_COMMANDS
+
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return {**COMMANDS, **SERVE_COMMANDS}[args.command](args)
     except SocialrecError as exc:
         print(f"socialrec: error: {exc}", file=sys.stderr)
         return 2

@@ -49,7 +49,7 @@ def test_unknown_dataset_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
 
 def test_demo_falls_back_to_synthetic_without_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--data", str(tmp_path / "missing"), "demo", "--report", str(tmp_path / "demo.html"),
-                 "--output", str(tmp_path / "demo.json"), "--users", "2"])
+                 "--output", str(tmp_path / "demo.json"), "--users", "2", "--no-serve"])
     assert code == 0
     out = capsys.readouterr().out
     assert "synthetic social platform instead" in out

@@ -1,0 +1,103 @@
+"""`socialrec serve` and `socialrec keys`: run the HTTP service, manage its API keys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = sub.add_parser("serve", help="run the HTTP service (FastAPI under uvicorn)")
+    serve.add_argument("--dataset", required=True, help="dataset the first model is trained on")
+    serve.add_argument("--state-dir", type=Path, default=Path("state"), help="event store, keys, models, logs")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL",
+                       help="SQLite fsync policy of the event store (FULL: every commit)")
+    serve.add_argument("--retrain-every", type=float, default=None, metavar="SECONDS",
+                       help="also retrain on a schedule")
+    serve.add_argument("--encoder", default="minilm-onnx", help="text encoder of the cold-start path, or none")
+    serve.add_argument("--cors-origin", action="append", default=[], help="allow this CORS origin (default: CORS off)")
+
+    keys = sub.add_parser("keys", help="create, list or revoke API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    create = ksub.add_parser("create", help="create a key and print it (the only time it is shown)")
+    create.add_argument("--scopes", default="read", help="comma-separated: read, write, admin")
+    create.add_argument("--state-dir", type=Path, default=Path("state"))
+    create.add_argument("--name", default="")
+    create.add_argument("--rate", type=float, default=None, help="requests per second for this key")
+    lst = ksub.add_parser("list", help="list keys (ids and scopes, never secrets)")
+    lst.add_argument("--state-dir", type=Path, default=Path("state"))
+    rev = ksub.add_parser("revoke", help="revoke a key by id")
+    rev.add_argument("key_id")
+    rev.add_argument("--state-dir", type=Path, default=Path("state"))
+
+
+def run_server(settings: object, host: str, port: int) -> None:
+    try:
+        import uvicorn
+    except ImportError as exc:
+        from socialrec.errors import MissingDependencyError
+
+        raise MissingDependencyError("uvicorn", "serve", "The HTTP service") from exc
+    from socialrec.serve.app import create_app
+
+    # access_log off: uvicorn would log raw paths, which hold user ids; the app logs route templates.
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from socialrec.serve.settings import ServeSettings
+
+    settings = ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data,
+                             synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
+                             encoder=args.encoder, cors_origins=tuple(args.cors_origin))
+    print(f"socialrec serve: http://{args.host}:{args.port}/ (dashboard), API docs at /docs; state in {args.state_dir}",
+          flush=True)
+    run_server(settings, args.host, args.port)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from socialrec.serve.auth import KeyStore, parse_scopes
+
+    store = KeyStore(args.state_dir)
+    try:
+        if args.keys_command == "create":
+            key = store.create(parse_scopes(args.scopes), name=args.name, rate_per_second=args.rate)
+            print(key)
+            print("store it now: only its hash is kept, it cannot be shown again", file=sys.stderr)
+        elif args.keys_command == "list":
+            for k in store.list():
+                print(f"{k['key_id']}  scopes={','.join(k['scopes'])}  rate={k['rate_per_second']}  "
+                      f"{'revoked' if k['revoked'] else 'active'}  {k['name']}")
+        else:
+            if not store.revoke(args.key_id):
+                print(f"socialrec: error: no key with id {args.key_id!r}", file=sys.stderr)
+                return 2
+            print(f"revoked {args.key_id}")
+    finally:
+        store.close()
+    return 0
+
+
+def demo_serve(dataset_name: str, data: str | None, state_dir: Path, host: str, port: int) -> None:
+    """The end of `socialrec demo`: serve the demo dataset, print the dashboard URL and a curl line."""
+    from socialrec.serve.auth import KeyStore
+    from socialrec.serve.settings import ServeSettings
+
+    keys = KeyStore(state_dir)
+    key = keys.create(["read", "write", "admin"], name="demo")
+    keys.close()
+    print()
+    print(f"serving {dataset_name} on http://{host}:{port}/ (Ctrl-C stops; state in {state_dir})")
+    print(f"dashboard: http://{host}:{port}/#key={key}")
+    print(f"try:       curl -H 'Authorization: Bearer {key}' "
+          f"'http://{host}:{port}/v1/users/USER_ID/recommendations?k=10&explain=true'")
+    print("(the first model trains in the background; until it is ready, recommendations come from popularity)",
+          flush=True)
+    run_server(ServeSettings(dataset=dataset_name, state_dir=str(state_dir), data=data), host, port)
+
+
+COMMANDS = {"serve": cmd_serve, "keys": cmd_keys}
