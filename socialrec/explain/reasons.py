@@ -5,7 +5,8 @@ in external ids and display names so that it can be shown, logged and checked: t
 check of a generated sentence compares the names it mentions with the names in the reasons.
 
 Kinds (``Reason.kind``) and their ``evidence`` keys:
-- ``friends_liked``: ``friends`` (list of {"id", "name"}) who interacted with the item.
+- ``friends_liked``: ``friends`` (list of {"id", "name"}, strongest tie first) who interacted
+  with the item, and ``count``, how many friends did in all.
 - ``similar_to``: ``item`` ({"id", "name"}): an item the user liked that is close to this one.
 - ``matches_interest``: ``tags`` (list of str): the user's recurring tags/categories it carries.
 - ``collaborative``: ``users_like_you`` (int, optional): users with similar histories liked it.
@@ -41,19 +42,21 @@ class Reason:
         return {"kind": self.kind, "weight": round(float(self.weight), 6), "evidence": self.evidence}
 
 
-def _names(people: list[dict[str, Any]], limit: int = 2) -> str:
-    names = [str(p.get("name") or p.get("id")) for p in people]
-    if len(names) <= limit:
+def _names(people: list[dict[str, Any]], total: int | None = None, limit: int = 2) -> str:
+    names = [str(p.get("name") or p.get("id")) for p in people][:limit]
+    others = max(len(people) if total is None else total, len(people)) - len(names)
+    if others <= 0:
         return " and ".join(names)
-    return f"{', '.join(names[:limit])} and {len(names) - limit} other{'s' if len(names) - limit > 1 else ''}"
+    return f"{', '.join(names)} and {others} other{'s' if others > 1 else ''}"
 
 
 def _clause(reason: Reason) -> str | None:
     ev = reason.evidence
     if reason.kind == "friends_liked" and ev.get("friends"):
         friends = ev["friends"]
-        verb = "likes" if len(friends) == 1 else "like"
-        return f"{_names(friends)} {verb} it"
+        total = int(ev.get("count", len(friends)))
+        verb = "likes" if total == 1 else "like"
+        return f"{_names(friends, total)} {verb} it"
     if reason.kind == "similar_to" and ev.get("item"):
         item = ev["item"]
         return f"it is similar to {item.get('name') or item.get('id')}, which you liked"

@@ -1,0 +1,164 @@
+"""Reasons for hybrid recommendations, taken from the signals that actually produced them.
+
+The ranker's prediction for a (user, item) pair is split into per-feature contributions (tree
+SHAP values from LightGBM, or weight x feature for the linear ranker). Features belong to signal
+groups (collaborative, social, content, trending, popular, new); a group whose contributions sum
+to more than zero becomes a reason, with the evidence that group's channels can show:
+- collaborative -> ``similar_to`` the history item with the strongest item-item weight to it
+  (EASE or ItemKNN), else ``collaborative``;
+- social -> ``friends_liked`` with the friends who interacted with it (strongest tie first);
+  no reason when no friend did (the social graph then worked like collaborative filtering);
+- content -> ``similar_to`` the most text-similar history item, or ``matches_interest`` with
+  the category the user often picks;
+- trending -> ``trending`` with the count of recent interactions; popular -> ``popular``;
+  new -> ``new`` (only for items that are new).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from socialrec.explain.reasons import Reason
+from socialrec.ingest.schema import Dataset
+from socialrec.rank.hybrid import HybridRecommender
+
+
+class HybridExplainer:
+    """Turns ranker contributions into `Reason` lists for a fitted `HybridRecommender`.
+
+    max_friends: friends listed per ``friends_liked`` reason.
+    """
+
+    def __init__(self, model: HybridRecommender, dataset: Dataset, max_friends: int = 3) -> None:
+        model._check_fitted("explain")
+        self.model = model
+        self.dataset = dataset
+        self.max_friends = max_friends
+        names = model.features_.names
+        groups = [model.features_.group_of(n) for n in names]
+        self.group_names_ = sorted(set(groups))
+        # (n_features, n_groups) 0/1 matrix that sums contributions by group.
+        self.group_matrix_ = np.zeros((len(names), len(self.group_names_)), dtype=np.float32)
+        for j, g in enumerate(groups):
+            self.group_matrix_[j, self.group_names_.index(g)] = 1.0
+        self.user_items_ = model.retriever_.user_items_
+        self.friends_ = model.features_.friends_
+        models = model.retriever_.models_
+        self.tie_strength_ = getattr(models.get("social-proof"), "tie_strength_", None)
+        self.item_item_ = self._item_item(models)
+        content = models.get("content")
+        self.text_vectors_ = getattr(content, "item_vectors_", None)
+        trending = models.get("trending")
+        self.recent_counts_ = getattr(trending, "recent_counts_", None)
+        self.is_new_ = model.features_.is_new_ > 0
+        self.categories_ = model.features_.categories_
+
+    @staticmethod
+    def _item_item(models: dict) -> sp.csr_matrix | np.ndarray | None:
+        knn = models.get("itemknn")
+        if knn is not None:
+            return knn.similarity_
+        ease = models.get("ease")
+        if ease is not None and len(ease.active_items_) == ease.n_items_:
+            return ease.weights_
+        return None
+
+    def group_contributions(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Per signal group, the summed contribution of its features, for each row."""
+        contrib = self.model.ranker_.contributions(features)[:, :-1]
+        summed = contrib @ self.group_matrix_
+        return {g: summed[:, j] for j, g in enumerate(self.group_names_)}
+
+    def explain(self, user: int, items: np.ndarray, features: np.ndarray) -> list[list[Reason]]:
+        """Reasons for each of ``items`` (recommended to ``user``), given their feature rows."""
+        groups = self.group_contributions(features)
+        history = self.user_items_.indices[self.user_items_.indptr[user]:self.user_items_.indptr[user + 1]]
+        out = []
+        for row, item in enumerate(np.asarray(items, dtype=np.int64)):
+            reasons: list[Reason] = []
+            for g in self.group_names_:
+                w = float(groups[g][row])
+                if w <= 0:
+                    continue
+                reason = self._reason(g, w, user, int(item), history)
+                if reason is not None:
+                    reasons.append(reason)
+            if not reasons:
+                # Nothing pushed the item up more than the average candidate: name the least negative signal.
+                g = max(self.group_names_, key=lambda name: groups[name][row])
+                reason = self._reason(g, float(groups[g][row]), user, int(item), history)
+                reasons = [reason] if reason is not None else [Reason("popular", float(groups[g][row]))]
+            reasons.sort(key=lambda r: -r.weight)
+            out.append(reasons)
+        return out
+
+    def _reason(self, group: str, weight: float, user: int, item: int, history: np.ndarray) -> Reason | None:
+        if group == "collaborative":
+            best = self._closest(history, item, self.item_item_)
+            if best is not None:
+                return Reason("similar_to", weight, {"item": self._item(best)})
+            return Reason("collaborative", weight)
+        if group == "social":
+            friends, count = self._friends_who_liked(user, item)
+            if friends:
+                return Reason("friends_liked", weight, {"friends": friends, "count": count})
+            return None
+        if group == "content":
+            if self.text_vectors_ is not None:
+                best = self._closest(history, item, None)
+                if best is not None:
+                    return Reason("similar_to", weight, {"item": self._item(best)})
+            if self.categories_ is not None and self.categories_[item] >= 0:
+                return Reason("matches_interest", weight, {"tags": [f"category {self.categories_[item]}"]})
+            return None
+        if group == "trending":
+            n = int(self.recent_counts_[item]) if self.recent_counts_ is not None else 0
+            return Reason("trending", weight, {"recent_interactions": n})
+        if group == "popular" or group == "item":
+            if group == "item" and self.is_new_[item]:
+                return Reason("new", weight)
+            return Reason("popular", weight)
+        if group == "new":
+            return Reason("new", weight) if self.is_new_[item] else None
+        return None
+
+    def _closest(self, history: np.ndarray, item: int, matrix: sp.csr_matrix | np.ndarray | None) -> int | None:
+        if len(history) == 0:
+            return None
+        if matrix is None:
+            v = self.text_vectors_
+            sims = v[history] @ v[item]
+        elif sp.issparse(matrix):
+            sims = np.asarray(matrix[history][:, [item]].todense()).ravel()
+        else:
+            sims = np.asarray(matrix)[history, item]
+        j = int(np.argmax(sims))
+        return int(history[j]) if sims[j] > 0 else None
+
+    def _friends_who_liked(self, user: int, item: int) -> tuple[list[dict], int]:
+        """The strongest-tied friends who interacted with the item (up to max_friends), and how many did."""
+        if self.friends_ is None:
+            return [], 0
+        friends = self.friends_[user].indices
+        if len(friends) == 0:
+            return [], 0
+        liked = np.asarray(self.user_items_[friends, item].todense()).ravel() > 0
+        chosen = friends[liked]
+        if len(chosen) == 0:
+            return [], 0
+        if self.tie_strength_ is not None:
+            strength = np.asarray(self.tie_strength_[user, chosen].todense()).ravel()
+            chosen = chosen[np.argsort(-strength, kind="stable")]
+        ext = self.dataset.users.to_external(chosen[: self.max_friends])
+        names = self._user_names(chosen[: self.max_friends])
+        return [{"id": str(e), "name": n} for e, n in zip(ext, names)], int(len(chosen))
+
+    def _user_names(self, users: np.ndarray) -> list[str]:
+        table = self.dataset.user_table
+        if table is not None and "name" in table.columns:
+            return [str(v) for v in table["name"].to_numpy()[users]]
+        return [f"user {e}" for e in self.dataset.users.to_external(users)]
+
+    def _item(self, item: int) -> dict:
+        return {"id": str(self.dataset.items.to_external(item)), "name": self.dataset.item_titles([item])[0]}
