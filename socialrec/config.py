@@ -19,7 +19,7 @@ class ExperimentConfig:
     """What `socialrec evaluate` runs.
 
     dataset: a dataset name (see `socialrec datasets`) or recbole:DIR / tang:DIR.
-    protocol: random-811, fixed, loo, temporal, cold-item or cold-user.
+    protocol: random-811, fixed, loo, temporal, cold-item, cold-user, or llmrank (fixed candidates).
     models: model names (see `socialrec.evaluate.suite`).
     ks: metric cut-offs. seed: split and tie-breaking seed.
     quick: default hyperparameters only (no validation grid search).
@@ -37,9 +37,10 @@ class ExperimentConfig:
     data: str | None = field(default=None)
 
     def __post_init__(self) -> None:
+        from socialrec.evaluate.candidates import CANDIDATE_PROTOCOLS
         from socialrec.ingest.split import PROTOCOLS
 
-        if self.protocol not in PROTOCOLS:
+        if self.protocol not in PROTOCOLS + CANDIDATE_PROTOCOLS:
             raise ConfigError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
         if not self.models:
             raise ConfigError("models is empty: name at least one model, e.g. models = [\"ease\"]")

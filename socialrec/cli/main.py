@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--config", type=Path, default=None,
                     help="TOML file with the experiment's settings (command-line options override it)")
     ev.add_argument("--dataset", default=None, help="dataset name, or recbole:DIR / tang:DIR")
-    ev.add_argument("--protocol", default=None, choices=PROTOCOLS)
+    from socialrec.evaluate.candidates import CANDIDATE_PROTOCOLS
+
+    ev.add_argument("--protocol", default=None, choices=PROTOCOLS + CANDIDATE_PROTOCOLS,
+                    help="llmrank: LLMRank's 20 fixed candidates per user on amazon-games, NDCG@10 x100")
     ev.add_argument("--models", type=_names, default=None, help="comma-separated model names")
     ev.add_argument("--k", type=_ints, default=None, help="cut-offs, e.g. 10,20")
     ev.add_argument("--seed", type=int, default=None)
@@ -194,6 +197,14 @@ def experiment_config(args: argparse.Namespace) -> "ExperimentConfig":  # noqa: 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = experiment_config(args)
+    from socialrec.evaluate.candidates import CANDIDATE_PROTOCOLS
+
+    if cfg.protocol in CANDIDATE_PROTOCOLS:
+        from socialrec.cli.llmrank_cmd import run_candidate_evaluation
+
+        run_candidate_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.seed, data=cfg.data,
+                                 quick=cfg.quick, output=Path(cfg.output) if cfg.output else None)
+        return 0
     run_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.ks, cfg.seed, data=cfg.data, quick=cfg.quick,
                    output=Path(cfg.output) if cfg.output else None, report=Path(cfg.report) if cfg.report else None)
     return 0

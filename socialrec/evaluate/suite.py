@@ -57,6 +57,7 @@ def _graph_specs() -> dict[str, ModelSpec]:
 
         return ContentRecommender(**params)  # type: ignore[arg-type]
 
+    from socialrec.retrieve.sentiment_aware import SentimentAware
     from socialrec.retrieve.social_proof import SocialProof
 
     # Graph models stop early on validation NDCG@10, so their grids stay small.
@@ -68,6 +69,8 @@ def _graph_specs() -> dict[str, ModelSpec]:
         # Language-model content recommender (extra `text`): scores every item from its text,
         # so it also places items no one has interacted with yet (the cold-item protocol).
         "content": ModelSpec("content", content, {"recency_half_life": [3.0, 10.0]}),
+        # EASE plus weight * mood(u) * item sentiment(c) (extra `sentiment`); weight 0 is plain EASE.
+        "sentiment": ModelSpec("sentiment", SentimentAware, {"weight": [0.0, 0.25, 1.0]}),
     }
 
 
