@@ -6,7 +6,6 @@ the hot read endpoints are serialised by hand (their pydantic models still docum
 OpenAPI): validating our own output on every request would cost more than computing it.
 """
 
-from __future__ import annotations
 
 import json
 import math

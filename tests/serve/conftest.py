@@ -1,0 +1,66 @@
+"""A served synthetic platform (600 users, 400 items, planted communities), trained once per module."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("implicit")
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.05)
+
+
+class Served:
+    def __init__(self, state_dir: Path, **overrides: Any) -> None:
+        from fastapi.testclient import TestClient
+
+        from socialrec.serve.app import create_app
+        from socialrec.serve.service import Service
+        from socialrec.serve.settings import ServeSettings
+
+        self.settings = ServeSettings(dataset="synthetic", state_dir=str(state_dir), train_on_start=False,
+                                      als_iterations=10, **overrides)
+        self.service = Service(self.settings)
+        self.service.retrain()
+        self.app = create_app(self.settings, service=self.service)
+        self.client = TestClient(self.app)
+        self.client.__enter__()
+        self.admin = self.auth(self.service.keys.create(["read", "write", "admin"]))
+        self.reader = self.auth(self.service.keys.create(["read"]))
+
+    @staticmethod
+    def auth(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def recs(self, user: str, k: int = 20, **params: Any) -> dict[str, Any]:
+        r = self.client.get(f"/v1/users/{user}/recommendations", params={"k": k, **params}, headers=self.admin)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def post(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        r = self.client.post("/v1/events", json={"events": events}, headers=self.admin)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def close(self) -> None:
+        for job in list(self.service.jobs.values()):
+            job["_done"].wait(timeout=120)
+        self.client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    s = Served(tmp_path_factory.mktemp("serve-state"))
+    yield s
+    s.close()
