@@ -15,7 +15,7 @@ from tests.contracts.recommender_contract import RecommenderContract
 
 class TestBlend(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return Blend([EASE(l2=10.0), MostPopular()], [1.0, 0.3])
+        return Blend([EASE(l2=10.0), ItemKNN(neighbors=20, shrink=1.0), MostPopular()], [1.0, 0.5, 0.05])
 
     def test_single_component_ranks_like_it(self, data: sp.csr_matrix) -> None:
         train = TrainData.from_matrix(data)
