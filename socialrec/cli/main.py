@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli import serve_cmd
 
     serve_cmd.add_parsers(sub)
+    from socialrec.cli.encode_cmd import add_encode_parser
+
+    add_encode_parser(sub)
     return parser
 
 
@@ -253,8 +256,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_encode(args: argparse.Namespace) -> int:
+    from socialrec.cli.encode_cmd import cmd_encode as run
+
+    return run(args)
+
+
 COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friends": cmd_evaluate_friends,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "encode": cmd_encode}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
