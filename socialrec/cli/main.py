@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.encode_cmd import add_encode_parser
 
     add_encode_parser(sub)
+    from socialrec.cli.recommend_cmd import add_recommend_parser
+
+    add_recommend_parser(sub)
     return parser
 
 
@@ -256,6 +259,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from socialrec.cli.recommend_cmd import cmd_recommend as run
+
+    return run(args)
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from socialrec.cli.encode_cmd import cmd_encode as run
 
@@ -263,7 +272,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friends": cmd_evaluate_friends,
-            "demo": cmd_demo, "encode": cmd_encode}
+            "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

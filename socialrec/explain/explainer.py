@@ -110,7 +110,8 @@ class HybridExplainer:
                 if best is not None:
                     return Reason("similar_to", weight, {"item": self._item(best)})
             if self.categories_ is not None and self.categories_[item] >= 0:
-                return Reason("matches_interest", weight, {"tags": [f"category {self.categories_[item]}"]})
+                label = self.model.features_.category_labels_[self.categories_[item]]
+                return Reason("matches_interest", weight, {"tags": [label]})
             return None
         if group == "trending":
             n = int(self.recent_counts_[item]) if self.recent_counts_ is not None else 0

@@ -77,7 +77,8 @@ class FeatureBuilder:
         self.item_similarity_ = item_similarity.tocsr() if item_similarity is not None else None
         self.categories_: np.ndarray | None = None
         if dataset is not None and dataset.item_table is not None and "category" in dataset.item_table.columns:
-            codes, _ = pd.factorize(dataset.item_table["category"], use_na_sentinel=True)
+            codes, labels = pd.factorize(dataset.item_table["category"], use_na_sentinel=True)
+            self.category_labels_ = [str(v) for v in labels]
             codes = np.asarray(codes, dtype=np.int64)
             n_cat = int(codes.max()) + 1 if len(codes) and codes.max() >= 0 else 0
             if n_cat > 1:
