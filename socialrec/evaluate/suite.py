@@ -52,6 +52,11 @@ def _graph_specs() -> dict[str, ModelSpec]:
 
         return SocialMF(**params)  # type: ignore[arg-type]
 
+    def hybrid(**params: object) -> BaseRecommender:
+        from socialrec.rank.hybrid import HybridRecommender
+
+        return HybridRecommender(**params)  # type: ignore[arg-type]
+
     def content(**params: object) -> BaseRecommender:
         from socialrec.retrieve.content import ContentRecommender
 
@@ -71,6 +76,9 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "content": ModelSpec("content", content, {"recency_half_life": [3.0, 10.0]}),
         # EASE plus weight * mood(u) * item sentiment(c) (extra `sentiment`); weight 0 is plain EASE.
         "sentiment": ModelSpec("sentiment", SentimentAware, {"weight": [0.0, 0.25, 1.0]}),
+        # The full pipeline: every channel the data supports, LambdaRank trained on the validation
+        # items, default diversity re-ranking. No grid: it learns its blend from validation itself.
+        "hybrid": ModelSpec("hybrid", hybrid),
     }
 
 
