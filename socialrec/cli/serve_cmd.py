@@ -48,6 +48,9 @@ def run_server(settings: object, host: str, port: int) -> None:
     # One BLAS thread: requests are tiny matrix-vector products, and a multi-threaded BLAS spins
     # its threads against the event loop and each other (measured: 14.8 ms -> 1.4 ms per LastFM
     # recommendation on 2 cores).
+    import numpy  # noqa: F401 - threadpoolctl limits only the BLAS libraries already loaded
+    import scipy.linalg  # noqa: F401
+
     threadpool_limits(1, "blas")
     # access_log off: uvicorn would log raw paths, which hold user ids; the app logs route templates.
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")  # type: ignore[arg-type]
