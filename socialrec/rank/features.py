@@ -52,7 +52,7 @@ class FeatureBuilder:
         self.new_max_interactions = new_max_interactions
 
     def fit(self, user_items: sp.csr_matrix, dataset: Dataset | None, channel_names: list[str],
-            item_similarity: sp.csr_matrix | None = None,
+            item_similarity: sp.csr_matrix | None = None, item_text_vectors: np.ndarray | None = None,
             item_sentiment: np.ndarray | None = None, user_mood: np.ndarray | None = None) -> "FeatureBuilder":
         x = user_items.tocsr().astype(np.float32)
         x.data[:] = 1.0
@@ -75,6 +75,7 @@ class FeatureBuilder:
         recent.eliminate_zeros()
         self.recent_ = recent.tocsr()
         self.item_similarity_ = item_similarity.tocsr() if item_similarity is not None else None
+        self.item_text_vectors_ = item_text_vectors
         self.categories_: np.ndarray | None = None
         if dataset is not None and dataset.item_table is not None and "category" in dataset.item_table.columns:
             codes, labels = pd.factorize(dataset.item_table["category"], use_na_sentinel=True)
@@ -102,6 +103,8 @@ class FeatureBuilder:
             names += ["social:friends_interacted", "social:friend_share"]
         if self.item_similarity_ is not None:
             names += ["collaborative:sim_recent"]
+        if self.item_text_vectors_ is not None:
+            names += ["content:text_sim_recent"]
         if self.categories_ is not None:
             names += ["content:category_affinity"]
         if self.item_sentiment_ is not None and self.user_mood_ is not None:
@@ -141,6 +144,12 @@ class FeatureBuilder:
         if self.item_similarity_ is not None:
             sim_recent = (self.recent_[users] @ self.item_similarity_).toarray()
             cols.append(np.take_along_axis(sim_recent, safe, axis=1))
+        if self.item_text_vectors_ is not None:
+            # Cosine of the candidate's text to the mean text of the user's most recent items.
+            v = self.item_text_vectors_
+            recent = np.asarray(self.recent_[users] @ v)
+            recent /= np.maximum(np.linalg.norm(recent, axis=1, keepdims=True), 1e-9)
+            cols.append(np.einsum("nd,nkd->nk", recent, v[safe]))
         if self.categories_ is not None:
             cat = self.categories_[safe]
             share = self.category_share_[users]

@@ -178,7 +178,10 @@ class HybridRecommender(BaseRecommender):
         sim = None
         if "itemknn" in self.retriever_.models_:
             sim = self.retriever_.models_["itemknn"].similarity_  # type: ignore[attr-defined]
-        return FeatureBuilder().fit(train.user_items, train.dataset, self.retriever_.names, item_similarity=sim)
+        content = self.retriever_.models_.get("content")
+        text = getattr(content, "item_vectors_", None)
+        return FeatureBuilder().fit(train.user_items, train.dataset, self.retriever_.names, item_similarity=sim,
+                                    item_text_vectors=text)
 
     def _training_rows(self, users: np.ndarray, labels: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         xs, ys, gs = [], [], []
@@ -216,9 +219,12 @@ class HybridRecommender(BaseRecommender):
         self.item_categories_ = self.features_.categories_
 
     # --- scoring -------------------------------------------------------------------------
-    def rank_candidates(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, FeatureMatrix, Candidates]:
-        """(candidates (n, N) padded -1, ranker scores (n, N) -inf on padding, features, candidates)."""
-        cands = self.retriever_.retrieve(users)
+    def rank_candidates(self, users: np.ndarray, cands: Candidates | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, FeatureMatrix, Candidates]:
+        """(candidates (n, N) padded -1, ranker scores (n, N) -inf on padding, features, candidates).
+        ``cands``: already retrieved candidates for these users (else retrieved here)."""
+        if cands is None:
+            cands = self.retriever_.retrieve(users)
         fm = self.features_.build(users, cands)
         pred = self.ranker_.predict(fm.values) if len(fm.values) else np.zeros(0, np.float32)
         scores = np.full(cands.items.shape, -np.inf, dtype=np.float32)

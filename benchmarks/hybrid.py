@@ -1,0 +1,360 @@
+"""The hybrid pipeline against the best single models, side by side in one run.
+
+Per dataset (its own protocol, full ranking, training and validation items masked at test):
+- single models with the hyperparameters our tuned benchmarks chose on validation (quality.py
+  and social.py; stated in the results), and the hybrid built from the same channels;
+- recall of the merged candidate set at N = 100/200/500 on the test items (the ceiling of any
+  ranker on those candidates), and of each channel alone at the same N;
+- the ranker's feature importance (gain share);
+- the diversity trade-off: NDCG@10, intra-list diversity@10 and catalog coverage@10 of the
+  re-ranked lists as the MMR weight varies (plot written next to the results);
+- explanation checks on 1,000 sampled recommendations (every reason's signal contributed
+  positively, friends listed really interacted, the "similar to" item is in the history) and,
+  with --paraphrase N, SmolLM2 paraphrases of N sentences through the grounding check;
+- latency of one user's explained top-10 from 500 candidates (median of --latency-users users):
+  the whole call, and the ranking + explanation part alone (candidates given).
+
+    .venv/bin/python benchmarks/hybrid.py --dataset lastfm-recbole [--users 5000] [--paraphrase 1000]
+
+Writes benchmarks/results/hybrid-<dataset>.json, hybrid-<dataset>-diversity.png and a README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import describe  # noqa: E402
+from _readme import replace_section  # noqa: E402
+
+from socialrec.evaluate import metrics as M  # noqa: E402
+from socialrec.evaluate.protocol import evaluate  # noqa: E402
+from socialrec.ingest.datasets import load  # noqa: E402
+from socialrec.ingest.split import make_split  # noqa: E402
+from socialrec.rank.hybrid import HybridRecommender, make_channel  # noqa: E402
+from socialrec.rank.pipeline import RecommendationPipeline  # noqa: E402
+from socialrec.rank.rerank import mmr  # noqa: E402
+from socialrec.retrieve.channels import candidate_recall  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+# Per dataset: protocol, the metric the issue judges, single models with their validated
+# hyperparameters (benchmarks/results/quality-*.json and social-*.json), and the hybrid's channels.
+SETUPS: dict[str, dict[str, Any]] = {
+    "lastfm-recbole": {
+        "protocol": "random-811", "metric": "ndcg@10",
+        "singles": {"ease": {"l2": 100.0}, "itemknn": {"neighbors": 200, "shrink": 10.0},
+                    "als": {"factors": 64, "regularization": 0.05, "alpha": 10.0},
+                    "social": {"n_layers": 3, "social_weight": 0.3, "social_readout": 0.0}},
+        "channels": ("ease", "itemknn", "als", "social", "social-proof", "trending"),
+    },
+    "ciao-recdiff": {
+        "protocol": "fixed", "metric": "ndcg@20",
+        "singles": {"userknn": {"neighbors": 200, "shrink": 10.0}, "ease": {"l2": 300.0},
+                    "als": {"factors": 64, "regularization": 1.0, "alpha": 10.0},
+                    "social": {"n_layers": 3, "social_weight": 0.3, "social_readout": 0.0}},
+        "channels": ("userknn", "ease", "als", "social", "social-proof", "trending"),
+    },
+    "amazon-games": {
+        "protocol": "loo", "metric": "ndcg@10",
+        "singles": {"ease": {"l2": 100.0}, "itemknn": {"neighbors": 200, "shrink": 10.0},
+                    "als": {"factors": 64, "regularization": 0.05, "alpha": 10.0},
+                    "content": {}},
+        "channels": ("ease", "itemknn", "als", "content", "new", "trending"),
+    },
+}
+DIVERSITY = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
+
+
+def rounded(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(v), 5) for k, v in d.items()}
+
+
+def fit_singles(setup: dict, split: Any) -> dict[str, Any]:
+    out = {}
+    for name, params in setup["singles"].items():
+        model = make_channel(name, params).model
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(split.train_data())
+        out[name] = (model, time.perf_counter() - start)
+        print(f"  fitted {name} in {out[name][1]:.1f} s", flush=True)
+    return out
+
+
+def diversity_sweep(model: HybridRecommender, split: Any, users: np.ndarray, k: int = 10) -> list[dict[str, float]]:
+    """NDCG@k, ILD@k and coverage@k of MMR re-ranked lists for each diversity weight."""
+    truth = split.matrix("test").tocsr()
+    valid = split.matrix("valid").tocsr()
+    vectors, cats = model.item_vectors_, model.item_categories_
+    lists: dict[float, list[np.ndarray]] = {d: [] for d in DIVERSITY}
+    for start in range(0, len(users), 256):
+        batch = users[start:start + 256]
+        items, scores, _, _ = model.rank_candidates(batch)
+        for row, u in enumerate(batch):
+            it, sc = items[row], scores[row].astype(np.float64).copy()
+            sc[np.isin(it, valid.indices[valid.indptr[u]:valid.indptr[u + 1]])] = -np.inf  # masked, as in evaluate
+            ok = np.isfinite(sc) & (it >= 0)
+            it, sc = it[ok], sc[ok]
+            top = np.argsort(-sc, kind="stable")[:model.rerank_depth]
+            for d in DIVERSITY:
+                picked = mmr(it[top], sc[top], k, diversity=d, item_vectors=vectors,
+                             item_categories=cats if vectors is None else None)
+                row_items = np.full(k, -1)
+                row_items[:len(picked)] = it[top][picked]
+                lists[d].append(row_items)
+    n_rel = np.diff(truth.indptr)[users]
+    out = []
+    for d in DIVERSITY:
+        tops = np.vstack(lists[d])
+        hits = M.hits_matrix(tops, truth, users)
+        ild = M.intra_list_diversity(tops, k, item_vectors=vectors) if vectors is not None else \
+            M.intra_list_diversity(tops, k, item_categories=cats)
+        out.append({"diversity": d, f"ndcg@{k}": float(M.ndcg_at_k(hits, n_rel, k).mean()),
+                    f"recall@{k}": float(M.recall_at_k(hits, n_rel, k).mean()),
+                    f"ild@{k}": float(np.nanmean(ild)), f"coverage@{k}": M.catalog_coverage(tops, split.dataset.n_items, k)})
+        print(f"  diversity {d}: {rounded(out[-1])}", flush=True)
+    return out
+
+
+def plot_tradeoff(sweep: list[dict[str, float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.6))
+    nd = [r["ndcg@10"] for r in sweep]
+    for a, key, label in ((ax[0], "ild@10", "intra-list diversity@10"), (ax[1], "coverage@10", "catalog coverage@10")):
+        xs = [r[key] for r in sweep]
+        a.plot(xs, nd, "o-")
+        for r, x, y in zip(sweep, xs, nd):
+            a.annotate(f"{r['diversity']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        a.set_xlabel(label)
+        a.set_ylabel("NDCG@10")
+        a.grid(alpha=0.3)
+    fig.suptitle(f"{title}: NDCG@10 against diversity as the MMR weight varies (labels)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def explanation_checks(pipeline: RecommendationPipeline, users: np.ndarray, n_recs: int, rng: np.random.Generator
+                       ) -> tuple[dict[str, Any], list[tuple[str, tuple, str]]]:
+    """Sample users until n_recs explained recommendations; check every reason against the data."""
+    model, explainer, ds = pipeline.model, pipeline.explainer, pipeline.dataset
+    x = model.user_items_
+    follows = ds.social_matrix().tocsr() if len(ds.social) else None
+    kinds: dict[str, int] = {}
+    bad: list[str] = []
+    samples: list[tuple[str, tuple, str]] = []
+    n = 0
+    for u in rng.permutation(users):
+        if n >= n_recs:
+            break
+        u = int(u)
+        _, _, fm, _ = model.rank_candidates(np.array([u]))
+        row_of = {int(i): r for r, i in enumerate(fm.items)}
+        for rec in pipeline.recommend(ds.users.to_external(u), k=5):
+            item = int(ds.items.to_index(rec.item_id))
+            groups = explainer.group_contributions(fm.values[[row_of[item]]])
+            positive = {g for g, v in groups.items() if v[0] > 0}
+            for reason in rec.reasons:
+                kinds[reason.kind] = kinds.get(reason.kind, 0) + 1
+                want = {"similar_to": {"collaborative", "content"}, "collaborative": {"collaborative"},
+                        "friends_liked": {"social"}, "trending": {"trending"}, "popular": {"popular", "item"},
+                        "new": {"new", "item"}, "matches_interest": {"content"}}[reason.kind]
+                if not (want & positive) and len(rec.reasons) > 1:
+                    bad.append(f"{reason.kind} without a positive contribution")
+                if reason.kind == "friends_liked":
+                    fr = np.atleast_1d(ds.users.to_index([f["id"] for f in reason.evidence["friends"]]))
+                    if not x[fr, item].toarray().all() or follows is None or not set(fr.tolist()) <= set(follows[u].indices.tolist()):
+                        bad.append("friends_liked names a friend who did not interact")
+                if reason.kind == "similar_to" and x[u, int(ds.items.to_index(reason.evidence["item"]["id"]))] == 0:
+                    bad.append("similar_to names an item outside the history")
+            samples.append((rec.title, rec.reasons, rec.sentence))
+            n += 1
+    return {"recommendations": n, "reasons": int(sum(kinds.values())), "kinds": kinds,
+            "violations": len(bad), "violation_examples": bad[:5]}, samples[:n_recs]
+
+
+def latency(model: HybridRecommender, dataset: Any, users: np.ndarray, n_candidates: int = 500) -> dict[str, float]:
+    pipe_model = model.clone(n_candidates=n_candidates)
+    # Same fitted parts, only a deeper candidate list.
+    for attr in ("retriever_", "features_", "ranker_", "user_items_", "n_users_", "n_items_", "item_vectors_",
+                 "item_categories_"):
+        setattr(pipe_model, attr, getattr(model, attr))
+    pipe_model.retriever_ = model.retriever_
+    old_n = model.retriever_.n_candidates
+    model.retriever_.n_candidates = n_candidates
+    pipeline = RecommendationPipeline(pipe_model, dataset)
+    whole, rank_only = [], []
+    try:
+        for u in users[:5]:
+            pipeline.recommend(dataset.users.to_external(int(u)), k=10)
+        for u in users:
+            uid = dataset.users.to_external(int(u))
+            t0 = time.perf_counter()
+            pipeline.recommend(uid, k=10, explain=True)
+            whole.append(time.perf_counter() - t0)
+            cands = pipe_model.retriever_.retrieve(np.array([int(u)]))
+            t0 = time.perf_counter()
+            items, scores, fm, _ = pipe_model.rank_candidates(np.array([int(u)]), cands)
+            top = np.argsort(-scores[0])[:10]
+            pipeline.explainer.explain(int(u), items[0][top], fm.values[top])
+            rank_only.append(time.perf_counter() - t0)
+    finally:
+        model.retriever_.n_candidates = old_n
+    return {"n_candidates": n_candidates, "users": len(users),
+            "whole_call_median_ms": 1000 * float(np.median(whole)), "whole_call_p95_ms": 1000 * float(np.percentile(whole, 95)),
+            "rank_and_explain_median_ms": 1000 * float(np.median(rank_only)),
+            "rank_and_explain_p95_ms": 1000 * float(np.percentile(rank_only, 95))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", default="lastfm-recbole", choices=sorted(SETUPS))
+    ap.add_argument("--users", type=int, default=5000, help="test users sampled (seed 0) on large datasets")
+    ap.add_argument("--explanations", type=int, default=1000)
+    ap.add_argument("--paraphrase", type=int, default=0, help="SmolLM2 paraphrases to check (0 = skip)")
+    ap.add_argument("--latency-users", type=int, default=200)
+    ap.add_argument("--default-diversity", type=float, default=None,
+                    help="the diversity weight recommended as default (reported against 0)")
+    args = ap.parse_args()
+    setup = SETUPS[args.dataset]
+    rng = np.random.default_rng(0)
+    dataset = load(args.dataset)
+    split = make_split(dataset, setup["protocol"], seed=0)
+    test_users = np.flatnonzero(np.diff(split.matrix("test").tocsr().indptr) > 0)
+    users = np.sort(rng.choice(test_users, min(args.users, len(test_users)), replace=False))
+    print(f"{args.dataset} ({setup['protocol']}): {len(users)} of {len(test_users)} test users", flush=True)
+    ks = (10, 20)
+    results: dict[str, Any] = {"dataset": args.dataset, "protocol": setup["protocol"], "machine": describe(),
+                               "test_users": int(len(users)), "models": {}}
+    singles = fit_singles(setup, split)
+    for name, (model, secs) in singles.items():
+        res = evaluate(model, split, part="test", ks=ks, users=users)
+        results["models"][name] = {**rounded(res.mean()), "fit_seconds": round(secs, 1), "params": setup["singles"][name]}
+        print(f"  {name}: {rounded({k: v for k, v in res.mean().items() if k in ('recall@10', 'ndcg@10', 'ndcg@20')})}", flush=True)
+
+    channel_params = {n: setup["singles"][n] for n in setup["channels"] if n in setup["singles"]}
+    hybrid = HybridRecommender(channels=setup["channels"], channel_params=channel_params, n_candidates=300,
+                               progress=True, seed=0)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hybrid.fit(split.train_data())
+    fit_secs = time.perf_counter() - start
+    res = evaluate(hybrid, split, part="test", ks=ks, users=users)
+    results["models"]["hybrid"] = {**rounded(res.mean()), "fit_seconds": round(fit_secs, 1),
+                                   "channels": list(setup["channels"])}
+    print(f"  hybrid: {rounded(res.mean())} in {fit_secs:.0f} s", flush=True)
+    metric = setup["metric"]
+    best_name = max(singles, key=lambda n: results["models"][n][metric])
+    best = results["models"][best_name][metric]
+    results["best_single"] = best_name
+    results["gain_over_best_single"] = results["models"]["hybrid"][metric] / best - 1.0
+    print(f"  hybrid {metric} {results['models']['hybrid'][metric]:.4f} vs best single {best_name} {best:.4f}: "
+          f"{100 * results['gain_over_best_single']:+.1f}%", flush=True)
+    results["feature_importance"] = dict(sorted(rounded(hybrid.feature_importance()).items(), key=lambda kv: -kv[1]))
+
+    # Retrieval: recall of the merged candidates and of each channel alone, at N.
+    truth = split.matrix("test")
+    recall: dict[str, dict[str, float]] = {}
+    valid = split.matrix("valid").tocsr()
+    for n in (100, 200, 500):
+        rows_merged, rows_channel = [], {c: [] for c in hybrid.retriever_.names}
+        for start in range(0, len(users), 256):
+            batch = users[start:start + 256]
+            scores = hybrid.retriever_.channel_scores(batch)
+            for s in scores.values():  # validation items are masked at test time
+                r, c = valid[batch].nonzero()
+                s[r, c] = -np.inf
+            cands = hybrid.retriever_.retrieve(batch, n, scores=scores)
+            rows_merged.append(cands.items)
+            for c in rows_channel:
+                rows_channel[c].append(M.rank_top_k(scores[c], n))
+        recall[f"merged@{n}"] = {"recall": candidate_recall(np.vstack(rows_merged), truth, users)}
+        for c, rows in rows_channel.items():
+            recall[f"merged@{n}"][c] = candidate_recall(np.vstack(rows), truth, users)
+        print(f"  candidate recall@{n}: {rounded(recall[f'merged@{n}'])}", flush=True)
+    results["candidate_recall"] = recall
+
+    sweep = diversity_sweep(hybrid, split, users)
+    results["diversity_sweep"] = sweep
+    plot_tradeoff(sweep, RESULTS / f"hybrid-{args.dataset}-diversity.png", args.dataset)
+    base = sweep[0]
+    ok = [r for r in sweep if r["ild@10"] >= 1.2 * base["ild@10"] and r["ndcg@10"] >= 0.97 * base["ndcg@10"]]
+    results["diversity_meeting_target"] = [r["diversity"] for r in ok]
+
+    pipeline = RecommendationPipeline(hybrid, dataset)
+    checks, samples = explanation_checks(pipeline, users, args.explanations, rng)
+    results["explanations"] = checks
+    print(f"  explanations: {checks}", flush=True)
+    if args.paraphrase:
+        from socialrec.explain.generate import SmolLMParaphraser, grounded_paraphrases
+
+        t0 = time.perf_counter()
+        para = grounded_paraphrases(samples[:args.paraphrase], SmolLMParaphraser(batch_size=32))
+        n_gen = sum(p.generated for p in para)
+        results["paraphrases"] = {"sentences": len(para), "passed_grounding": n_gen, "fell_back_to_template": len(para) - n_gen,
+                                  "seconds": round(time.perf_counter() - t0, 1),
+                                  "examples_passed": [p.sentence for p in para if p.generated][:5],
+                                  "examples_rejected": [list(p.problems) for p in para if not p.generated][:5]}
+        print(f"  paraphrases: {results['paraphrases']}", flush=True)
+    results["latency"] = latency(hybrid, dataset, users[:args.latency_users])
+    print(f"  latency: {rounded(results['latency'])}", flush=True)
+
+    out = RESULTS / f"hybrid-{args.dataset}.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    write_readme(args.dataset, results)
+    print(f"wrote {out}")
+
+
+def write_readme(dataset: str, r: dict[str, Any]) -> None:
+    metric = SETUPS[dataset]["metric"]
+    lines = [f"`benchmarks/hybrid.py --dataset {dataset}` ({r['protocol']}, {r['test_users']} test users, full ranking). "
+             f"Machine: {r['machine']}.", "",
+             "| model | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | fit s |", "|---|---|---|---|---|---|"]
+    for name, m in r["models"].items():
+        lines.append(f"| {name} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} | {m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {m['fit_seconds']} |")
+    lines += ["", f"Hybrid vs best single ({r['best_single']}) on {metric}: **{100 * r['gain_over_best_single']:+.1f}%**.", "",
+              "Candidate recall (share of test items inside the merged candidates; per channel alone at the same N):", "",
+              "| N | merged | " + " | ".join(k for k in r["candidate_recall"]["merged@100"] if k != "recall") + " |",
+              "|---|---|" + "---|" * (len(r["candidate_recall"]["merged@100"]) - 1)]
+    for key, row in r["candidate_recall"].items():
+        lines.append(f"| {key.split('@')[1]} | {row['recall']:.3f} | " + " | ".join(f"{v:.3f}" for k, v in row.items() if k != "recall") + " |")
+    lines += ["", "Diversity re-ranking (MMR over the top 50; plot: "
+              f"`results/hybrid-{dataset}-diversity.png`):", "", "| MMR weight | NDCG@10 | ILD@10 | coverage@10 |", "|---|---|---|---|"]
+    for row in r["diversity_sweep"]:
+        lines.append(f"| {row['diversity']:g} | {row['ndcg@10']:.4f} | {row['ild@10']:.3f} | {row['coverage@10']:.3f} |")
+    lines += ["", f"![trade-off](results/hybrid-{dataset}-diversity.png)", "",
+              f"Weights meeting ILD +20% for at most 3% NDCG@10 loss: {r['diversity_meeting_target'] or 'none'}.", ""]
+    top = list(r["feature_importance"].items())[:8]
+    lines.append("Top ranker features (gain share): " + ", ".join(f"{k} {v:.3f}" for k, v in top) + ".")
+    e = r["explanations"]
+    lines.append(f"\nExplanations: {e['recommendations']} recommendations, {e['reasons']} reasons ({e['kinds']}); "
+                 f"violations of the contribution/evidence checks: {e['violations']}.")
+    if "paraphrases" in r:
+        p = r["paraphrases"]
+        lines.append(f"SmolLM2 paraphrases: {p['sentences']} generated, {p['passed_grounding']} passed the grounding check, "
+                     f"{p['fell_back_to_template']} fell back to the template ({p['seconds']} s).")
+    lat = r["latency"]
+    lines.append(f"\nLatency, one user's explained top-10 from {lat['n_candidates']} candidates (median / p95 over {lat['users']} users): "
+                 f"whole call {lat['whole_call_median_ms']:.1f} / {lat['whole_call_p95_ms']:.1f} ms; "
+                 f"ranking + explanations given the candidates {lat['rank_and_explain_median_ms']:.1f} / {lat['rank_and_explain_p95_ms']:.1f} ms.")
+    replace_section(f"HYBRID-{dataset.upper()}", f"Hybrid pipeline: {dataset}", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
