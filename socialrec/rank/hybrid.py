@@ -111,6 +111,8 @@ class HybridRecommender(BaseRecommender):
     max_ranker_users: users sampled to train the ranker (bounds the cost on large data).
     holdout_fraction: share of each user's training items held out to train the ranker when no
         validation items are given.
+    sentiment: add item sentiment and mood x sentiment features (the seed's g(E(u), c)); None
+        turns them on when users or reviews have text and the `sentiment` extra is installed.
     seed: sampling seed.
     """
 
@@ -120,7 +122,7 @@ class HybridRecommender(BaseRecommender):
                  quotas: Mapping[str, float] | None = None, n_candidates: int = 300, ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
                  rerank_depth: int = 50, max_ranker_users: int = 8000, holdout_fraction: float = 0.1,
-                 seed: int = 0, progress: bool = False) -> None:
+                 sentiment: bool | None = None, seed: int = 0, progress: bool = False) -> None:
         self.channels = channels
         self.channel_params = channel_params
         self.quotas = quotas
@@ -132,6 +134,7 @@ class HybridRecommender(BaseRecommender):
         self.rerank_depth = rerank_depth
         self.max_ranker_users = max_ranker_users
         self.holdout_fraction = holdout_fraction
+        self.sentiment = sentiment
         self.seed = seed
         self.progress = progress
 
@@ -180,8 +183,24 @@ class HybridRecommender(BaseRecommender):
             sim = self.retriever_.models_["itemknn"].similarity_  # type: ignore[attr-defined]
         content = self.retriever_.models_.get("content")
         text = getattr(content, "item_vectors_", None)
+        mood = item_sentiment = None
+        if self._use_sentiment(train):
+            from socialrec.represent.sentiment import sentiment_features
+
+            feats = sentiment_features(train.dataset, train.user_items)  # type: ignore[arg-type]
+            mood, item_sentiment = feats.user_mood, feats.item_sentiment
         return FeatureBuilder().fit(train.user_items, train.dataset, self.retriever_.names, item_similarity=sim,
-                                    item_text_vectors=text)
+                                    item_text_vectors=text, item_sentiment=item_sentiment, user_mood=mood)
+
+    def _use_sentiment(self, train: TrainData) -> bool:
+        if self.sentiment is False or train.dataset is None:
+            return False
+        texts = train.dataset.texts
+        has_text = bool(len(texts)) and bool(((texts["owner"] == "user")
+                                               | texts["field"].str.lower().isin(("review", "reviewtext", "comment"))).any())
+        if self.sentiment is None:
+            return has_text and _has("vaderSentiment")
+        return True
 
     def _training_rows(self, users: np.ndarray, labels: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         xs, ys, gs = [], [], []
