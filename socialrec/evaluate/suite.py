@@ -7,6 +7,8 @@ judged on validation NDCG@10.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from socialrec.evaluate.experiment import ModelSpec
 from socialrec.retrieve.base import BaseRecommender
 from socialrec.retrieve.ease import EASE
@@ -63,6 +65,13 @@ def _graph_specs() -> dict[str, ModelSpec]:
         return ContentRecommender(**params)  # type: ignore[arg-type]
 
     from socialrec.retrieve.sentiment_aware import SentimentAware
+    def two_tower(mode: str) -> Callable[..., BaseRecommender]:
+        def make(**params: object) -> BaseRecommender:
+            from socialrec.retrieve.two_tower import TwoTowerRecommender
+
+            return TwoTowerRecommender(mode=mode, **params)  # type: ignore[arg-type]
+        return make
+
     from socialrec.retrieve.social_proof import SocialProof
 
     # Graph models stop early on validation NDCG@10, so their grids stay small.
@@ -74,6 +83,12 @@ def _graph_specs() -> dict[str, ModelSpec]:
         # Language-model content recommender (extra `text`): scores every item from its text,
         # so it also places items no one has interacted with yet (the cold-item protocol).
         "content": ModelSpec("content", content, {"recency_half_life": [3.0, 10.0]}),
+        # Two-tower with a MiniLM item tower (extras `text`, `tune`): zero-shot, LoRA and full
+        # fine-tuning of the top layers. No grid: each fit costs minutes on 2 cores and stops
+        # early on validation NDCG@10 (benchmarks/finetune.py).
+        "two-tower-frozen": ModelSpec("two-tower-frozen", two_tower("frozen")),
+        "two-tower-lora": ModelSpec("two-tower-lora", two_tower("lora")),
+        "two-tower-full": ModelSpec("two-tower-full", two_tower("full")),
         # EASE plus weight * mood(u) * item sentiment(c) (extra `sentiment`); weight 0 is plain EASE.
         "sentiment": ModelSpec("sentiment", SentimentAware, {"weight": [0.0, 0.25, 1.0]}),
         # The full pipeline: every channel the data supports, LambdaRank trained on the validation
