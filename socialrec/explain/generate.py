@@ -95,6 +95,8 @@ class SmolLMParaphraser:
         if self._model is not None:
             return
         path = find_smollm_gguf()
+        # The weights are local: the hub client must never try the network (read at its import).
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import transformers
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -102,8 +104,6 @@ class SmolLMParaphraser:
             raise MissingDependencyError("transformers", "llm", "generative explanations") from exc
         if importlib.util.find_spec("gguf") is None:
             raise MissingDependencyError("gguf", "llm", "reading the SmolLM2 GGUF weights")
-        # The weights are local: never let the hub client try the network (it would hang here).
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
