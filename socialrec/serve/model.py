@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -44,6 +45,8 @@ SCENARIOS: dict[str, dict[str, float]] = {
     "new": {"als": 0.2, "social": 0.2, "trending": 0.2, "content": 1.0, "popular": 0.05},
 }
 _RRF_K = 20.0  # reciprocal-rank constant: smaller favours each channel's first places more
+_CACHE_USERS = 50_000  # users whose candidate rows are kept (least recently used dropped first)
+_MIN_DEPTH = 100  # cached ALS/social lists hold at least this many items (k up to 50 without recomputing)
 _REASON_KIND = {"als": "collaborative", "social": "friends_liked", "trending": "trending", "content": "new",
                 "popular": "popular"}
 
@@ -55,6 +58,16 @@ class Recommendation:
     score: float
     reasons: tuple[Reason, ...] = ()
     explanation: str | None = None
+
+
+@dataclass
+class _UserRows:
+    """Cached candidate rows of one user (item indices, best first; seen items already removed)."""
+
+    seen: np.ndarray  # sorted
+    als: np.ndarray | None = None
+    social: np.ndarray | None = None
+    depth: int = 0
 
 
 @runtime_checkable
@@ -100,6 +113,15 @@ def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:
     return part[np.lexsort((part, -scores[part]))]
 
 
+def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``: one binary search per value,
+    without np.isin's sorting (which dominates for the small arrays of one request)."""
+    if not sorted_set.size or not values.size:
+        return np.zeros(values.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), sorted_set.size - 1)
+    return sorted_set[pos] == values
+
+
 class LiveModel:
     """The default `ServingModel` (see the module docstring)."""
 
@@ -135,6 +157,13 @@ class LiveModel:
         self._popular_top = _top_indices(bundle.popularity.astype(np.float64), 1000)
         self._friend_model: Any = None
         self._unit_items: np.ndarray | None = None
+        # Per-user candidate rows (seen items, ALS and social top lists), computed on the first
+        # request and dropped when they can change: the user's own events, a friend's like, a
+        # follow, erasure; a model swap builds a new LiveModel and so starts empty.
+        self._rows: OrderedDict[int, _UserRows] = OrderedDict()
+        self._item_cols: sp.csc_matrix | None = None  # binary by column: who has an item (evidence)
+        self._friend_cols: sp.csc_matrix | None = None  # friendships by column: whose friend a user is
+        self._followed_by: dict[int, set[int]] = {}  # live follows, reversed
         if bundle.item_factors is not None:
             y = bundle.item_factors.astype(np.float64)
             self._yty = y.T @ y + self.options.regularization * np.eye(y.shape[1])
@@ -250,43 +279,89 @@ class LiveModel:
         return float(2.0 ** (-(time.time() - self._trend_t0) / self.options.trending_half_life_s))
 
     # --- channels ----------------------------------------------------------------------
-    def _channels(self, u: int | None, n: int, scenario: str) -> dict[str, list[int]]:
-        weights = SCENARIOS[scenario]
-        seen = self._seen(u)
-        out: dict[str, list[int]] = {}
+    def _user_rows(self, u: int | None, depth: int) -> _UserRows:
+        """The user's cached rows, (re)computed when missing or not deep enough."""
+        if u is None:
+            return _UserRows(np.empty(0, dtype=np.int64))
+        rows = self._rows.get(u)
+        if rows is None:
+            rows = _UserRows(np.unique(self._seen(u)))
+            self._rows[u] = rows
+            if len(self._rows) > _CACHE_USERS:
+                self._rows.popitem(last=False)
+        else:
+            self._rows.move_to_end(u)
+        if rows.depth < depth:
+            rows.als = rows.social = None
+            rows.depth = depth
+        if rows.als is None:
+            rows.als = self._als_row(u, rows.seen, rows.depth)
+        if rows.social is None:
+            rows.social = self._social_row(u, rows.seen, rows.depth)
+        return rows
+
+    def _als_row(self, u: int, seen: np.ndarray, n: int) -> np.ndarray:
         x = self._user_factor(u)
-        if x is not None and weights["als"] > 0:
-            s = self.bundle.item_factors @ x  # type: ignore[operator]
-            s[seen[seen < self.n_base_items]] = -np.inf
-            out["als"] = _top_indices(s, n).tolist()
+        if x is None or self.bundle.item_factors is None:
+            return np.empty(0, dtype=np.int64)
+        s = self.bundle.item_factors @ x  # one BLAS matrix-vector product (one thread, see serve_cmd)
+        s[seen[seen < self.n_base_items]] = -np.inf
+        return _top_indices(s, n)
+
+    def _social_row(self, u: int, seen: np.ndarray, n: int) -> np.ndarray:
+        """Items friends liked, scored by the sum of their tie strengths (SocialProof), plus
+        friends' likes since training; gathered from CSR rows without building a matrix."""
         friends, strength = self._friends(u)
-        if friends.size and weights["social"] > 0:
-            base = friends[friends < self.n_base_users]
-            row = sp.csr_matrix((strength[friends < self.n_base_users], (np.zeros(base.size, dtype=np.int64), base)),
-                                shape=(1, self.n_base_users)) @ self.binary
-            scores = dict(zip(row.indices.tolist(), row.data.tolist()))
-            for f, w in zip(friends.tolist(), strength.tolist()):
-                for i, ev in self.live_items.get(f, {}).items():
-                    if ev > 0:
-                        scores[i] = scores.get(i, 0.0) + w
-            for i in seen.tolist():
-                scores.pop(i, None)
-            if scores:
-                ids = np.fromiter(scores.keys(), dtype=np.int64)
-                vals = np.fromiter(scores.values(), dtype=np.float64)
-                out["social"] = ids[_top_indices(vals, n)].tolist()
-        seen_set = set(seen.tolist())
+        if not friends.size:
+            return np.empty(0, dtype=np.int64)
+        b = self.binary
+        base = friends < self.n_base_users
+        fb, wb = friends[base], strength[base].astype(np.float64)
+        starts, ends = b.indptr[fb], b.indptr[fb + 1]
+        lengths = ends - starts
+        parts_i = [b.indices[a:e] for a, e in zip(starts.tolist(), ends.tolist())]
+        parts_w = [np.repeat(wb, lengths)]
+        for f, w in zip(friends.tolist(), strength.tolist()):
+            live = self.live_items.get(f)
+            if live:
+                liked = [i for i, ev in live.items() if ev > 0]
+                parts_i.append(np.asarray(liked, dtype=np.int64))
+                parts_w.append(np.full(len(liked), w, dtype=np.float64))
+        items = np.concatenate(parts_i).astype(np.int64) if parts_i else np.empty(0, dtype=np.int64)
+        if not items.size:
+            return items
+        uniq, inv = np.unique(items, return_inverse=True)
+        scores = np.bincount(inv, weights=np.concatenate(parts_w), minlength=uniq.size)
+        keep = ~_isin_sorted(uniq, seen)
+        uniq, scores = uniq[keep], scores[keep]
+        return uniq[_top_indices(scores, n)]
+
+    def _unseen(self, items: np.ndarray, seen: np.ndarray, n: int) -> np.ndarray:
+        if seen.size:
+            items = items[~_isin_sorted(items, seen)]
+        return items[:n]
+
+    def _channels(self, u: int | None, n: int, scenario: str) -> dict[str, np.ndarray]:
+        weights = SCENARIOS[scenario]
+        rows = self._user_rows(u, max(n, _MIN_DEPTH))
+        seen = rows.seen
+        out: dict[str, np.ndarray] = {}
+        if weights["als"] > 0 and rows.als is not None and rows.als.size:
+            out["als"] = rows.als[:n]
+        if weights["social"] > 0 and rows.social is not None and rows.social.size:
+            out["social"] = rows.social[:n]
         if weights["trending"] > 0:
             if self._trend_top is None:
                 self._trend_top = _top_indices(np.where(self._trend > 0, self._trend, -np.inf), 500)
-            out["trending"] = [i for i in self._trend_top.tolist() if i not in seen_set][:n]
+            out["trending"] = self._unseen(self._trend_top, seen, n)
         cv = self._content_vector(u)
         if cv is not None and self._n_new_emb and weights["content"] > 0:
-            sims = (self._new_emb[:self._n_new_emb] @ cv).astype(np.float64)
-            sims[~self._new_emb[:self._n_new_emb].any(axis=1)] = -np.inf
-            cand = [int(j) + self.n_base_items for j in _top_indices(sims, n) if sims[j] > 0]
-            out["content"] = [i for i in cand if i not in seen_set]
-        out["popular"] = [i for i in self._popular_top[: n + len(seen_set)].tolist() if i not in seen_set][:n]
+            emb = self._new_emb[:self._n_new_emb]
+            sims = (emb @ cv).astype(np.float64)
+            sims[~emb.any(axis=1)] = -np.inf
+            top = _top_indices(sims, n)
+            out["content"] = self._unseen(top[sims[top] > 0] + self.n_base_items, seen, n)
+        out["popular"] = self._unseen(self._popular_top[: n + seen.size], seen, n)
         return out
 
     def recommend(self, user_id: str, k: int, *, explain: bool = False, scenario: str = "home") -> list[Recommendation]:
@@ -296,16 +371,32 @@ class LiveModel:
             u = self._user(user_id, create=False)
             weights = SCENARIOS[scenario]
             n = max(2 * k, 50)
-            channels = self._channels(u, n, scenario)
-            contrib: dict[int, dict[str, float]] = {}
-            for name, items in channels.items():
-                for rank, i in enumerate(items):
-                    contrib.setdefault(i, {})[name] = weights[name] / (_RRF_K + rank)
-            total = {i: sum(c.values()) for i, c in contrib.items()}
-            ranked = sorted(total, key=lambda i: (-total[i], i))[:k]
-            return [self._recommendation(u, i, total[i], contrib[i] if explain else None) for i in ranked]
+            channels = [(name, items) for name, items in self._channels(u, n, scenario).items() if items.size]
+            if not channels:
+                return []
+            # Weighted reciprocal-rank fusion, vectorised: one contribution per (channel, rank).
+            items = np.concatenate([c for _, c in channels])
+            contrib = np.concatenate([weights[name] / (_RRF_K + np.arange(c.size)) for name, c in channels])
+            uniq, inv = np.unique(items, return_inverse=True)
+            total = np.bincount(inv, weights=contrib, minlength=uniq.size)
+            order = np.lexsort((uniq, -total))[:k]  # ties: lower index first
+            if not explain:
+                return [Recommendation(self.item_ids[i], self.titles[i], s)
+                        for i, s in zip(uniq[order].tolist(), total[order].tolist())]
+            pos = {int(j): r for r, j in enumerate(order.tolist())}
+            parts: list[dict[str, float]] = [{} for _ in order]
+            for (name, c), start in zip(channels, np.cumsum([0] + [c.size for _, c in channels[:-1]]).tolist()):
+                for r, slot in enumerate(inv[start:start + c.size].tolist()):
+                    p = pos.get(slot)
+                    if p is not None:
+                        parts[p][name] = weights[name] / (_RRF_K + r)
+            chosen = uniq[order].tolist()
+            evidence = self._friend_evidence_many(u, [i for i, c in zip(chosen, parts) if "social" in c])
+            return [self._recommendation(u, i, s, parts[p], evidence.get(i))
+                    for p, (i, s) in enumerate(zip(chosen, total[order].tolist()))]
 
-    def _recommendation(self, u: int | None, i: int, score: float, contrib: dict[str, float] | None) -> Recommendation:
+    def _recommendation(self, u: int | None, i: int, score: float, contrib: dict[str, float] | None,
+                        friends: list[dict[str, str]] | None = None) -> Recommendation:
         title = self.titles[i]
         if contrib is None:
             return Recommendation(self.item_ids[i], title, float(score))
@@ -313,7 +404,7 @@ class LiveModel:
         for name, w in contrib.items():
             ev: dict[str, Any] = {}
             if name == "social":
-                ev["friends"] = self._friend_evidence(u, i)
+                ev["friends"] = friends if friends is not None else self._friend_evidence(u, i)
             elif name == "trending":
                 ev["recent_interactions"] = int(round(self._trend[i] * self._trend_now()))
             elif name == "content":
@@ -325,19 +416,31 @@ class LiveModel:
         return Recommendation(self.item_ids[i], title, float(score), tuple(reasons), render_sentence(title, reasons))
 
     def _friend_evidence(self, u: int | None, i: int, limit: int = 3) -> list[dict[str, str]]:
+        return self._friend_evidence_many(u, [i], limit)[i]
+
+    def _friend_evidence_many(self, u: int | None, items: list[int], limit: int = 3) -> dict[int, list[dict[str, str]]]:
+        """Up to ``limit`` friends (strongest ties first) who liked each item, for all items at
+        once: one membership test over the friends' concatenated rows."""
+        out: dict[int, list[dict[str, str]]] = {i: [] for i in items}
         friends, strength = self._friends(u)
-        out = []
-        for f in friends[np.argsort(-strength, kind="stable")].tolist():
-            liked = self.live_items.get(f, {}).get(i, 0.0) > 0
-            if not liked and f < self.n_base_users and i < self.n_base_items:
-                row = self.binary.indices[self.binary.indptr[f]:self.binary.indptr[f + 1]]
-                pos = np.searchsorted(row, i)
-                liked = pos < row.size and row[pos] == i
-            if liked:
-                fid = self.user_ids[f]
-                out.append({"id": fid, "name": self.names.get(fid, fid)})
-                if len(out) == limit:
-                    break
+        if not friends.size or not items:
+            return out
+        ordered = friends[np.argsort(-strength, kind="stable")]
+        b = self.binary
+        base_pos = np.flatnonzero(ordered < self.n_base_users)
+        base = ordered[base_pos]
+        owners = np.repeat(base_pos, b.indptr[base + 1] - b.indptr[base])
+        got = np.concatenate([b.indices[b.indptr[f]:b.indptr[f + 1]] for f in base.tolist()] or [np.empty(0, np.int32)])
+        hit = _isin_sorted(got, np.unique(np.asarray(items, dtype=np.int64)))
+        pairs = set(zip(owners[hit].tolist(), got[hit].tolist()))  # (friend's position by tie strength, item)
+        for pos, f in enumerate(ordered.tolist()):
+            live = self.live_items.get(f)
+            if live:
+                pairs.update((pos, i) for i in items if live.get(i, 0.0) > 0)
+        for pos, i in sorted(pairs):
+            if len(out[i]) < limit:
+                fid = self.user_ids[int(ordered[pos])]
+                out[i].append({"id": fid, "name": self.names.get(fid, fid)})
         return out
 
     def _most_similar_seen(self, u: int | None, i: int) -> dict[str, str] | None:
@@ -396,6 +499,7 @@ class LiveModel:
         """Apply stored events: seen/hidden items, fold-in, trending, follows."""
         with self._lock:
             touched: set[int] = set()
+            liked: set[int] = set()  # users with a new positive event: their followers' social rows change
             now = time.time()
             for e in events:
                 u = self._user(e.user_id, create=True)
@@ -408,6 +512,9 @@ class LiveModel:
                     add, remove = (self.follows, self.unfollows) if e.kind == "follow" else (self.unfollows, self.follows)
                     add.setdefault(u, set()).add(v)  # type: ignore[arg-type]
                     remove.get(u, set()).discard(v)  # type: ignore[arg-type]
+                    if e.kind == "follow":
+                        self._followed_by.setdefault(v, set()).add(u)  # type: ignore[arg-type]
+                    self._rows.pop(u, None)
                     continue
                 if e.item_id is None:
                     continue
@@ -423,11 +530,29 @@ class LiveModel:
                     t = min(e.ts, now)
                     self._trend[i] += 2.0 ** ((t - self._trend_t0) / self.options.trending_half_life_s)
                     self._trend_top = None
+                    liked.add(u)
                 elif e.kind == "view" or e.kind == "rating":
                     self.live_items.setdefault(u, {}).setdefault(i, 0.0)  # seen, no positive signal
             for u in touched:
                 self._fold_in(u)
                 self._content_vec.pop(u, None)
+                self._rows.pop(u, None)
+            if liked and self._rows:
+                self._invalidate_social_of_followers(liked)
+
+    def _invalidate_social_of_followers(self, users: set[int]) -> None:
+        if self._friend_cols is None:
+            m = self.bundle.tie_strength if self.bundle.tie_strength is not None else self.bundle.social
+            self._friend_cols = m.tocsc()
+        cols = self._friend_cols
+        for f in users:
+            fans = self._followed_by.get(f, set())
+            if f < self.n_base_users:
+                fans = fans.union(cols.indices[cols.indptr[f]:cols.indptr[f + 1]].tolist())
+            for v in fans:
+                rows = self._rows.get(v)
+                if rows is not None:
+                    rows.social = None
 
     def upsert_item(self, item_id: str, title: str, text: str) -> None:
         """Add or update a catalog entry; with text (and an encoder) it is recommendable at once."""
@@ -474,9 +599,13 @@ class LiveModel:
             for d in (self.live_items, self.factors, self.hidden, self.follows, self.unfollows, self.user_text,
                       self._content_vec):
                 d.pop(u, None)  # type: ignore[attr-defined]
-            for d in (self.follows, self.unfollows):
+            for d in (self.follows, self.unfollows, self._followed_by):
                 for s in d.values():
                     s.discard(u)
+            self._followed_by.pop(u, None)
+            # The user's items leave popularity and friends' evidence: recompute every cached row.
+            self._rows.clear()
+            self._item_cols = self._friend_cols = None
             if u < self.n_base_users:
                 forget_row(self.bundle, u)
                 _zero_row_and_column(self.binary, u, columns=False)
