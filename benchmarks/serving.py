@@ -153,11 +153,13 @@ def bench_recommendations(name: str, opts: dict[str, Any], seconds: int, connect
         users = user_ids(server)
         out: dict[str, Any] = {"startup_and_train_s": round(startup, 1), "model": server.models["versions"][-1]}
         out["ceiling"] = wrk(server.url, server.key, lua(["/bench/fixed"]), seconds, connections)
+        out["ceiling_auth"] = wrk(server.url, server.key, lua(["/bench/fixed-auth"]), seconds, connections)
         for explain in ("false", "true"):
             paths = [f"/v1/users/{u}/recommendations?k=20&explain={explain}" for u in users]
             out[f"recs_explain_{explain}"] = wrk(server.url, server.key, lua(paths), seconds, connections)
         for key in ("recs_explain_false", "recs_explain_true"):
             out[key]["ratio_to_ceiling"] = round(out[key]["rps"] / out["ceiling"]["rps"], 3)
+            out[key]["ratio_to_auth_ceiling"] = round(out[key]["rps"] / out["ceiling_auth"]["rps"], 3)
         print(f"[{name}] {json.dumps({k: v for k, v in out.items() if k != 'model'})}", flush=True)
         return out
     finally:
