@@ -78,7 +78,11 @@ def evaluate_candidates(
     if max(ks) > n_cand:
         raise ValueError(f"k={max(ks)} exceeds the {n_cand} candidates per user")
     rows = np.arange(len(task.users))[:, None]
-    scores = np.asarray(model.score(task.users), dtype=np.float64)[rows, task.candidates]
+    if hasattr(model, "score_items"):
+        # Rankers that score given candidates directly (the hybrid's learned ranker).
+        scores = np.asarray(model.score_items(task.users, task.candidates), dtype=np.float64)
+    else:
+        scores = np.asarray(model.score(task.users), dtype=np.float64)[rows, task.candidates]
     if mask is not None:
         flat = mask.tocsr()[np.repeat(task.users, n_cand), task.candidates.ravel()]
         known = np.asarray(flat).reshape(task.candidates.shape) > 0

@@ -29,7 +29,7 @@ from socialrec.rank.features import FeatureBuilder, FeatureMatrix
 from socialrec.rank.ranker import LambdaRanker, LinearRanker, make_ranker
 from socialrec.rank.rerank import mmr
 from socialrec.retrieve.base import BaseRecommender, TrainData
-from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriever
+from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriever, candidate_positions
 
 # Share of candidate slots per channel (relative). Chosen on LastFM validation recall@300.
 DEFAULT_QUOTAS = {"ease": 1.0, "itemknn": 0.5, "als": 0.5, "social": 0.5, "social-proof": 0.25,
@@ -249,6 +249,23 @@ class HybridRecommender(BaseRecommender):
         scores = np.full(cands.items.shape, -np.inf, dtype=np.float32)
         scores[cands.items >= 0] = pred
         return cands.items, scores, fm, cands
+
+    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The ranker's scores of given candidates: ``items`` is (len(users), m) item indices;
+        returns float32 (len(users), m). Seen items are scored too (callers mask them)."""
+        self._check_fitted("score_items")
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.empty(items.shape, dtype=np.float32)
+        for start in range(0, len(users), self._chunk):
+            batch, cand = users[start:start + self._chunk], items[start:start + self._chunk]
+            scores = self.retriever_.channel_scores(batch)
+            depth = min(self.retriever_.n_candidates, self.n_items_)
+            tops = self.retriever_.channel_tops(scores, depth)
+            ranks = {name: candidate_positions(top, cand, depth) for name, top in tops.items()}
+            fm = self.features_.build(batch, Candidates(items=cand, scores=scores, ranks=ranks, depth=depth))
+            out[start:start + len(batch)] = self.ranker_.predict(fm.values).reshape(cand.shape)
+        return out
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         items, scores, _, cands = self.rank_candidates(users)

@@ -95,17 +95,23 @@ class MultiChannelRetriever:
         scores = self.channel_scores(users, exclude_seen=exclude_seen) if scores is None else scores
         n_items = next(iter(scores.values())).shape[1]
         n = min(n, n_items)
+        tops = self.channel_tops(scores, n)
+        merged = self._merge(tops, n)
+        ranks = {}
+        for name, top in tops.items():
+            ranks[name] = candidate_positions(top, merged, n)
+        return Candidates(items=merged, scores=scores, ranks=ranks, depth=n)
+
+    def channel_tops(self, scores: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """Each channel's top-n items per row (-1 where fewer are allowed)."""
         tops: dict[str, np.ndarray] = {}
         for name in self.names:
             s = scores[name]
             # Deterministic ties (lower index first) so that a user's candidates never depend on the batch.
-            tops[name] = rank_top_k(s, n)
-            tops[name][~np.isfinite(np.take_along_axis(s, np.maximum(tops[name], 0), axis=1))] = -1
-        merged = self._merge(tops, n)
-        ranks = {}
-        for name, top in tops.items():
-            ranks[name] = _positions(top, merged, n)
-        return Candidates(items=merged, scores=scores, ranks=ranks, depth=n)
+            top = rank_top_k(s, n)
+            top[~np.isfinite(np.take_along_axis(s, np.maximum(top, 0), axis=1))] = -1
+            tops[name] = top
+        return tops
 
     def _merge(self, tops: dict[str, np.ndarray], n: int) -> np.ndarray:
         quotas = {c.name: c.quota for c in self.channels}
@@ -129,7 +135,7 @@ class MultiChannelRetriever:
         return out
 
 
-def _positions(top: np.ndarray, merged: np.ndarray, depth: int) -> np.ndarray:
+def candidate_positions(top: np.ndarray, merged: np.ndarray, depth: int) -> np.ndarray:
     """For each merged candidate, its position in ``top`` (the channel's list), else ``depth``."""
     n_users = top.shape[0]
     n_items = int(max(top.max(initial=0), merged.max(initial=0))) + 1

@@ -32,3 +32,16 @@ class TestHybridSocialDiverse(RecommenderContract):
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
         return TrainData(user_items=sp.csr_matrix(data), dataset=block_social_dataset(data, cls.users_per_block))
+
+
+def test_score_items_agrees_with_the_ranking_of_retrieved_candidates() -> None:
+    import numpy as np
+
+    from tests.contracts.recommender_contract import block_data
+
+    data = block_data()
+    model = TestHybridLambdaRank().make().fit(TrainData.from_matrix(data))
+    items, scores, _, _ = model.rank_candidates(np.array([0, 5]))
+    given = model.score_items(np.array([0, 5]), np.maximum(items, 0))
+    ok = items >= 0
+    np.testing.assert_allclose(given[ok], scores[ok], rtol=1e-5, atol=1e-5)
