@@ -74,8 +74,18 @@ class Frozen:
         return sum(w * standardize_rows(m.score(users)) for w, m in zip(self.weights, self.models)).astype(np.float32)
 
 
+def hybrid(**params: Any) -> Any:
+    from socialrec.rank.hybrid import HybridRecommender
+
+    return HybridRecommender(**params)
+
+
 def specs() -> list[ModelSpec]:
     return [
+        # The hybrid pipeline: its LambdaRank ranker scores the 20 given candidates (score_items).
+        ModelSpec("hybrid", hybrid, {"channels": [("ease", "itemknn", "als", "bpr", "content", "trending")],
+                                     "channel_params": [{"ease": {"l2": 500.0}, "content": {"recency_half_life": 3.0}}],
+                                     "progress": [True]}),
         ModelSpec("pop", MostPopular),
         ModelSpec("itemknn", ItemKNN, {"neighbors": [50, 200], "shrink": [0.0, 10.0]}),
         ModelSpec("userknn", UserKNN, {"neighbors": [50, 200]}),
@@ -128,8 +138,12 @@ def entry_of(res: Any, valid_score: float | None) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip", default="", help="comma-separated model names to leave out")
+    parser.add_argument("--only", default="", help="run only these models and merge them into the existing results")
     args = parser.parse_args()
     skip = {s for s in args.skip.split(",") if s}
+    only = {s for s in args.only.split(",") if s}
+    if only:
+        skip |= {spec.name for spec in specs()} - only
     warnings.simplefilter("ignore", CostlyComputationWarning)
 
     t0 = time.perf_counter()
@@ -177,6 +191,10 @@ def main() -> None:
            "seconds": round(time.perf_counter() - t0, 1)}
     out = HERE / "results" / "llmrank-amazon-games.json"
     out.parent.mkdir(exist_ok=True)
+    if only and out.exists():
+        # Keep the other models' numbers from the last full run.
+        previous = json.loads(out.read_text())
+        doc["models"] = {**previous["models"], **{k: v for k, v in models.items() if k in only}}
     out.write_text(json.dumps(doc, indent=2))
     print(f"results: {out}")
     replace_section("LLMRANK", "LLMRank protocol on amazon-games (20 candidates, NDCG@10 x100)", table(doc))

@@ -56,6 +56,9 @@ def make_channel(name: str, params: Mapping[str, Any] | None = None, quota: floa
     if name == "als":
         from socialrec.retrieve.implicit_models import ALS
         return Channel(name, ALS(**p), q)
+    if name == "bpr":
+        from socialrec.retrieve.implicit_models import BPR
+        return Channel(name, BPR(**p), q)
     if name == "lightgcn":
         from socialrec.retrieve.graph_models import LightGCN
         return Channel(name, LightGCN(**p), q)
@@ -79,7 +82,7 @@ def make_channel(name: str, params: Mapping[str, Any] | None = None, quota: floa
         from socialrec.retrieve.trending import NewItems
         base = ContentRecommender(**{"encoder": "minilm-onnx", "progress": False, **p})
         return Channel(name, NewItems(base), q)
-    raise ValueError(f"unknown channel {name!r}; known: {', '.join(DEFAULT_QUOTAS)}, userknn, lightgcn, pop")
+    raise ValueError(f"unknown channel {name!r}; known: {', '.join(DEFAULT_QUOTAS)}, userknn, bpr, lightgcn, pop")
 
 
 def default_channels(train: TrainData) -> tuple[str, ...]:
