@@ -164,6 +164,9 @@ class LiveModel:
         self._item_cols: sp.csc_matrix | None = None  # binary by column: who has an item (evidence)
         self._friend_cols: sp.csc_matrix | None = None  # friendships by column: whose friend a user is
         self._followed_by: dict[int, set[int]] = {}  # live follows, reversed
+        # Users with events not yet folded into their factor: the solve runs on their next read,
+        # not inside the ingestion request (one solve however many batches came in between).
+        self._stale: set[int] = set()
         if bundle.item_factors is not None:
             y = bundle.item_factors.astype(np.float64)
             self._yty = y.T @ y + self.options.regularization * np.eye(y.shape[1])
@@ -203,6 +206,9 @@ class LiveModel:
     def _user_factor(self, u: int | None) -> np.ndarray | None:
         if u is None or self.bundle.user_factors is None:
             return None
+        if u in self._stale:
+            self._stale.discard(u)
+            self._fold_in(u)
         if u in self.factors:
             return self.factors[u]
         if u < self.n_base_users:
@@ -534,7 +540,7 @@ class LiveModel:
                 elif e.kind == "view" or e.kind == "rating":
                     self.live_items.setdefault(u, {}).setdefault(i, 0.0)  # seen, no positive signal
             for u in touched:
-                self._fold_in(u)
+                self._stale.add(u)
                 self._content_vec.pop(u, None)
                 self._rows.pop(u, None)
             if liked and self._rows:
@@ -603,6 +609,7 @@ class LiveModel:
                 for s in d.values():
                     s.discard(u)
             self._followed_by.pop(u, None)
+            self._stale.discard(u)
             # The user's items leave popularity and friends' evidence: recompute every cached row.
             self._rows.clear()
             self._item_cols = self._friend_cols = None
