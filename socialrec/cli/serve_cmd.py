@@ -19,6 +19,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                        help="also retrain on a schedule")
     serve.add_argument("--encoder", default="minilm-onnx", help="text encoder of the cold-start path, or none")
     serve.add_argument("--cors-origin", action="append", default=[], help="allow this CORS origin (default: CORS off)")
+    serve.add_argument("--model", choices=("live", "hybrid"), default="live",
+                       help="live: ALS/social/trending/content channels learning from every event (fastest); "
+                            "hybrid: the hybrid pipeline's learned ranking blended with the live model")
 
     keys = sub.add_parser("keys", help="create, list or revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
@@ -61,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data,
                              synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
-                             encoder=args.encoder, cors_origins=tuple(args.cors_origin))
+                             encoder=args.encoder, cors_origins=tuple(args.cors_origin), model=args.model)
     print(f"socialrec serve: http://{args.host}:{args.port}/ (dashboard), API docs at /docs; state in {args.state_dir}",
           flush=True)
     run_server(settings, args.host, args.port)

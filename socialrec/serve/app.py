@@ -175,7 +175,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
         model = svc.model
         if model is None:
             return _json({"status": "starting", "model_version": None}, 503)
-        return _json({"status": "ready", "model_version": model.version})
+        return _json({"status": "ready", "model_version": model.version, "model_kind": model.meta.get("kind")})
 
     @app.get("/metrics", tags=["ops"], dependencies=[admin], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}})

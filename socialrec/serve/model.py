@@ -175,6 +175,22 @@ class LiveModel:
     def n_items(self) -> int:
         return len(self.item_ids)
 
+    def title(self, item_id: str) -> str:
+        """The item's current title (upserts included); the id when the item is unknown."""
+        i = self.item_pos.get(item_id)
+        return self.titles[i] if i is not None else item_id
+
+    def live_activity(self, user_id: str) -> tuple[set[str], bool]:
+        """(ids of the items the user interacted with or hid since training, whether the user
+        has any event since training, follows included)."""
+        with self._lock:
+            u = self.user_pos.get(user_id)
+            if u is None:
+                return set(), False
+            items = set(self.live_items.get(u, {})) | self.hidden.get(u, set())
+            active = bool(items) or u in self.follows or u in self.unfollows
+            return {self.item_ids[i] for i in items}, active
+
     def _user(self, user_id: str, create: bool) -> int | None:
         u = self.user_pos.get(user_id)
         if u is None and create:

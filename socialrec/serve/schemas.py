@@ -166,3 +166,4 @@ class RetrainOut(BaseModel):
 class Health(BaseModel):
     status: str
     model_version: str | None = None
+    model_kind: str | None = Field(default=None, description="what serves: the live channels, or the hybrid over them")

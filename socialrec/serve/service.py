@@ -122,9 +122,11 @@ class Service:
                            trending_half_life_s=s.trending_half_life_s, encoder=s.encoder,
                            embedding_dir=self.embedding_dir)
 
-    def activate(self, bundle: Bundle, model: ServingModel | None = None) -> None:
+    def activate(self, bundle: Bundle, model: ServingModel | None = None, *, hybrid_in_background: bool = True) -> None:
         """Serve ``bundle``: bring a fresh live model up to date with everything stored since the
-        bundle was trained, then swap it in."""
+        bundle was trained, then swap it in. With ``settings.model == "hybrid"`` the hybrid is
+        then fitted on the same version (in a background thread unless told otherwise) and
+        swapped in over that live model when ready."""
         new = model if model is not None else LiveModel(bundle, self._options())
         with self.ingest_lock:
             for item_id, title, text in self.store.items():
@@ -136,6 +138,28 @@ class Service:
             self.model = new
         self.metrics.set_model(new.version)
         self.log.info("serving model %s", new.version)
+        if model is None and self.settings.model == "hybrid" and bundle.user_factors is not None:
+            if hybrid_in_background:
+                self._spawn(lambda: self._activate_hybrid(bundle, new), f"socialrec-hybrid-{bundle.version}")
+            else:
+                self._activate_hybrid(bundle, new)
+
+    def _activate_hybrid(self, bundle: Bundle, live: Any) -> None:
+        from socialrec.serve.hybrid import HybridOptions, HybridServingModel, fit_pipeline
+
+        s = self.settings
+        options = HybridOptions(channels=tuple(s.hybrid_channels), n_candidates=s.hybrid_candidates, seed=s.seed)
+        start = time.perf_counter()
+        try:
+            pipeline = fit_pipeline(bundle, self.dataset(), options)
+        except Exception:
+            self.log.exception("fitting the hybrid on %s failed; the live model keeps serving", bundle.version)
+            return
+        with self.ingest_lock:
+            if self.model is not live:  # a newer version was swapped in meanwhile
+                return
+            self.model = HybridServingModel(pipeline, live, options)
+        self.log.info("serving the hybrid on %s (fitted in %.1fs)", bundle.version, time.perf_counter() - start)
 
     def _profiles(self) -> list[tuple[str, str, str]]:
         with self.store._lock:
@@ -151,7 +175,7 @@ class Service:
             version = self.registry.next_version()
             bundle = train_bundle(self.dataset(), self.store, self.salt, cfg, version, log=self.log.info)
             self.registry.save(bundle)
-            self.activate(bundle)
+            self.activate(bundle, hybrid_in_background=False)
             self.registry.set_current(version)
             self.log.info("trained %s in %.1fs: %s", version, bundle.meta.get("train_seconds", 0.0),
                           bundle.meta.get("metrics"))

@@ -10,6 +10,7 @@ from typing import Any
 from socialrec.errors import ConfigError
 
 SYNCHRONOUS = ("FULL", "NORMAL")
+MODELS = ("live", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class ServeSettings:
         recorded with each model version.
     seed: random seed of training and the holdout.
     log_requests: write a request log (route templates and hashed ids only) to state_dir/logs.
+    model: "live" (ALS + social + trending + content channels, fused by reciprocal rank, learning
+        from every event) or "hybrid" (the hybrid pipeline's learned ranking blended with the live
+        model; fitted after each version, while the live model serves; see socialrec/serve/hybrid.py).
+    hybrid_channels, hybrid_candidates: retrieval channels and candidates per user of the hybrid.
     """
 
     dataset: str = "synthetic"
@@ -65,8 +70,13 @@ class ServeSettings:
     holdout_share: float = 0.2
     seed: int = 0
     log_requests: bool = True
+    model: str = "live"
+    hybrid_channels: tuple[str, ...] = ("als", "itemknn", "social-proof", "trending")
+    hybrid_candidates: int = 200
 
     def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"ServeSettings.model must be one of {MODELS}, got {self.model!r}")
         if self.synchronous not in SYNCHRONOUS:
             raise ConfigError(f"ServeSettings.synchronous must be one of {SYNCHRONOUS}, got {self.synchronous!r}")
         for name in ("max_body_bytes", "max_batch"):
