@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: best on a busy shared machine)")
     ap.add_argument("--probe-all-layers", action="store_true")
     ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the results of modes not run now from the existing results file")
     args = ap.parse_args()
 
     ds = load("amazon-games")
@@ -100,6 +102,10 @@ def main() -> None:
         test_users = np.sort(np.random.default_rng(0).choice(test_users, args.test_users, replace=False))
     train = split.train_data()
     results: dict[str, Any] = {}
+    if args.keep and RESULT.exists():
+        old = json.loads(RESULT.read_text())
+        if old.get("n_test_users_total") == n_test_all and old["args"]["test_users"] == args.test_users:
+            results = {m: r for m, r in old["models"].items() if m not in args.modes.split(",")}
     for mode in args.modes.split(","):
         lr = {"lora": args.lr_lora, "full": args.lr_full}.get(mode)
         model = TwoTowerRecommender(mode=mode, lora_rank=args.rank, train_layers=args.train_layers,

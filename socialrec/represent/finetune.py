@@ -65,6 +65,9 @@ class TowerConfig:
     lora_rank, lora_alpha, lora_targets: LoRA adapter rank, scaling numerator (the update is
         scaled by alpha / rank) and the names of the linear modules that get adapters.
     max_length: tokens kept per item text.
+    projection: in the trained modes, a linear map (d x d, initialised to the identity) after
+        the pooling, trained with its own learning rate (`TrainConfig.head_lr`): a cheap way
+        to re-weight the text space that the few steps a CPU affords can actually move.
     """
 
     mode: str = "lora"
@@ -73,6 +76,7 @@ class TowerConfig:
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] = ("query", "value")
     max_length: int = 32
+    projection: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -91,7 +95,8 @@ class TrainConfig:
 
     epochs, steps_per_epoch, batch_size: an epoch is ``steps_per_epoch`` batches of examples
         sampled (with replacement) from all (history prefix, next item) pairs.
-    lr, weight_decay: AdamW. temperature: softmax temperature on cosine scores.
+    lr, weight_decay: AdamW. head_lr: learning rate of the projection (None: ``lr``).
+    temperature: softmax temperature on cosine scores.
     history_length: the user tower pools the last this many items. recency_half_life: in items;
         the k-th most recent weighs 0.5 ** (k / half_life); None weighs them equally.
     logq: subtract log(popularity) of each in-batch negative (sampled-softmax correction).
@@ -105,6 +110,7 @@ class TrainConfig:
     steps_per_epoch: int = 200
     batch_size: int = 256
     lr: float = 1e-3
+    head_lr: float | None = 1e-3
     weight_decay: float = 0.0
     temperature: float = 0.05
     history_length: int = 20
@@ -241,6 +247,12 @@ def _item_tower_class() -> type:
                 p.requires_grad_(config.mode == "full")
             if config.mode == "lora":
                 self._add_lora()
+            self.proj = None
+            if config.projection and config.mode != "frozen":
+                d = model.config.hidden_size
+                self.proj = nn.Linear(d, d, bias=False).to(device)
+                with torch.no_grad():
+                    self.proj.weight.copy_(torch.eye(d))
             self.eval()
 
         # -- construction --
@@ -293,7 +305,10 @@ def _item_tower_class() -> type:
             ext = _additive_mask(torch, mask, h.dtype)
             for layer in self.layers:
                 h = _as_tensor(layer(h, attention_mask=ext))
-            return torch.nn.functional.normalize(_mean_pool(h, mask), dim=-1)
+            pooled = _mean_pool(h, mask)
+            if self.proj is not None:
+                pooled = self.proj(pooled)
+            return torch.nn.functional.normalize(pooled, dim=-1)
 
         def forward(self, items: Any) -> Any:
             """Unit vectors (len(items), dim) of catalog items (a LongTensor of indices)."""
@@ -329,18 +344,22 @@ def _item_tower_class() -> type:
             return out
 
         def trainable_state(self) -> dict[str, Any]:
-            """The weights that training changes (LoRA adapters, or the top layers)."""
+            """The weights that training changes (LoRA adapters or the top layers, and the
+            projection), keyed ``layers.*`` and ``proj.*``."""
             if self.config.mode == "frozen":
                 return {}
             keep = (lambda n: "lora_" in n) if self.config.mode == "lora" else (lambda n: True)
-            return {k: v.detach().clone() for k, v in self.layers.state_dict().items() if keep(k)}
+            out = {f"layers.{k}": v.detach().clone() for k, v in self.layers.state_dict().items() if keep(k)}
+            if self.proj is not None:
+                out["proj.weight"] = self.proj.weight.detach().clone()
+            return out
 
         def load_trainable_state(self, state: dict[str, Any]) -> None:
-            missing = set(state) - set(self.layers.state_dict())
+            missing = set(state) - set(self.state_dict())
             if missing:
                 raise ValueError(f"saved weights {sorted(missing)[:3]} do not fit this tower "
                                  f"(mode {self.config.mode!r}, {len(self.layers)} trainable layers)")
-            self.layers.load_state_dict(state, strict=False)
+            self.load_state_dict(state, strict=False)
 
     return ItemTower
 
@@ -449,12 +468,16 @@ def train_two_tower(tower: Any, items: np.ndarray, offsets: np.ndarray, config: 
     pop = np.bincount(items, minlength=n_items).astype(np.float64) + 1.0
     log_pop = torch.from_numpy(np.log(pop / pop.sum()).astype(np.float32))
     rng = np.random.default_rng(config.seed)
-    params = [p for p in tower.parameters() if p.requires_grad]
+    head = [p for n, p in tower.named_parameters() if p.requires_grad and n.startswith("proj.")]
+    body = [p for n, p in tower.named_parameters() if p.requires_grad and not n.startswith("proj.")]
     user_emb = None
     if config.user_embedding:
         user_emb = torch.nn.Parameter(torch.zeros(n_users, tower.cache.shape[2]))
-        params.append(user_emb)
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        head.append(user_emb)
+    groups = [{"params": body, "lr": config.lr}]
+    if head:
+        groups.append({"params": head, "lr": config.head_lr if config.head_lr is not None else config.lr})
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     validate = valid_users is not None and valid_targets is not None and len(valid_users) > 0
     vecs = tower.encode_all(config.encode_batch)
     best: tuple[float, np.ndarray, Any, np.ndarray | None] | None = None

@@ -50,6 +50,8 @@ class TwoTowerRecommender(BaseRecommender):
     epochs, steps_per_epoch, batch_size: training length; each step is ``batch_size``
         (history, next item) examples with in-batch sampled softmax.
     lr: AdamW learning rate; None picks ``DEFAULT_LR[mode]``.
+    projection, head_lr: a trained linear map after the pooling (identity at the start; trained
+        modes only) and its learning rate (None: ``lr``).
     temperature: softmax temperature on cosine scores.
     max_length: tokens per item text (titles: 32 keeps 97% of amazon-games titles whole).
     history_length, recency_half_life: the user tower pools the last ``history_length``
@@ -76,6 +78,8 @@ class TwoTowerRecommender(BaseRecommender):
         steps_per_epoch: int = 200,
         batch_size: int = 256,
         lr: float | None = None,
+        head_lr: float | None = 1e-3,
+        projection: bool = True,
         temperature: float = 0.05,
         max_length: int = 32,
         history_length: int = 20,
@@ -98,6 +102,8 @@ class TwoTowerRecommender(BaseRecommender):
         self.steps_per_epoch = steps_per_epoch
         self.batch_size = batch_size
         self.lr = lr
+        self.head_lr = head_lr
+        self.projection = projection
         self.temperature = temperature
         self.max_length = max_length
         self.history_length = history_length
@@ -115,12 +121,12 @@ class TwoTowerRecommender(BaseRecommender):
     # --- configuration ---------------------------------------------------------------
     def tower_config(self) -> ft.TowerConfig:
         return ft.TowerConfig(mode=self.mode, train_layers=self.train_layers, lora_rank=self.lora_rank,
-                              lora_alpha=self.lora_alpha, max_length=self.max_length)
+                              lora_alpha=self.lora_alpha, max_length=self.max_length, projection=self.projection)
 
     def train_config(self) -> ft.TrainConfig:
         lr = self.lr if self.lr is not None else DEFAULT_LR.get(self.mode, 1e-3)
         return ft.TrainConfig(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch, batch_size=self.batch_size,
-                              lr=lr if lr > 0 else 1e-3, temperature=self.temperature,
+                              lr=lr if lr > 0 else 1e-3, head_lr=self.head_lr, temperature=self.temperature,
                               history_length=self.history_length, recency_half_life=self.recency_half_life,
                               logq=self.logq, user_embedding=self.user_embedding, patience=self.patience,
                               valid_users=self.valid_users, seed=self.seed)
