@@ -66,17 +66,45 @@ def _cell_text(value: object) -> str:
     return html.unescape(value.strip()) if isinstance(value, str) and _is_text(value) else ""
 
 
-def _owner_fields(dataset: Dataset, owner: str) -> pd.DataFrame:
+def held_out_reviews(dataset: Dataset, user_items: sp.csr_matrix | None) -> set[tuple[str, float]]:
+    """(text, timestamp) keys of reviews written about (user, item) pairs outside ``user_items``:
+    a held-out review describes the very item a model must find, so profiles built for training
+    leave it out of both the item's and the author's texts."""
+    if user_items is None or not len(dataset.texts):
+        return set()
+    from socialrec.ingest.datasets.amazon_reviews import review_pairs
+
+    fields = [f for f in dataset.texts["field"].unique() if str(f).lower() in REVIEW_FIELDS]
+    pairs = [review_pairs(dataset, f) for f in fields]
+    pairs = [p for p in pairs if len(p)]
+    if not pairs:
+        return set()
+    allp = pd.concat(pairs, ignore_index=True)
+    ui = user_items.tocsr()
+    held = np.asarray(ui[allp["user"].to_numpy(), allp["item"].to_numpy()]).ravel() == 0
+    return set(zip(allp["text"][held].tolist(), allp["timestamp"][held].tolist()))
+
+
+def _drop_held_out(t: pd.DataFrame, held: set[tuple[str, float]]) -> pd.DataFrame:
+    if not held:
+        return t
+    keys = zip(t["text"].tolist(), t["timestamp"].fillna(-1.0).tolist())  # review_pairs' sentinel
+    return t[np.fromiter((k not in held for k in keys), dtype=bool, count=len(t))]
+
+
+def _owner_fields(dataset: Dataset, owner: str, held: set[tuple[str, float]] | None = None) -> pd.DataFrame:
     t = dataset.texts
     t = t[(t["owner"] == owner) & t["text"].map(_is_text)]
+    t = _drop_held_out(t, held or set())
     # Scraped text keeps HTML entities ("&amp;" in Amazon titles): the encoder should see "&".
     return t.assign(field=t["field"].str.lower(), text=t["text"].map(html.unescape))
 
 
-def _field_columns(dataset: Dataset, max_reviews: int, review_chars: int) -> tuple[dict[str, list[str]], list[str]]:
+def _field_columns(dataset: Dataset, max_reviews: int, review_chars: int,
+                   held: set[tuple[str, float]] | None = None) -> tuple[dict[str, list[str]], list[str]]:
     """Per field name, one string per item (empty where absent); and the field order."""
     n = dataset.n_items
-    texts = _owner_fields(dataset, "item")
+    texts = _owner_fields(dataset, "item", held)
     columns: dict[str, list[str]] = {}
     plain = texts[~texts["field"].isin(REVIEW_FIELDS)]
     for field, group in plain.groupby("field", sort=True):
@@ -125,13 +153,15 @@ def _sentence(part: str) -> str:
 
 
 def item_profiles(dataset: Dataset, *, max_reviews: int = 3, review_chars: int = 200,
-                  warn_thin: bool = True) -> list[str]:
+                  warn_thin: bool = True, user_items: sp.csr_matrix | None = None) -> list[str]:
     """One profile string per item index (``""`` for an item with no text at all).
+
+    user_items: the training matrix; when given, reviews of held-out pairs are left out.
 
     Raises `DataError` when no item has any text; warns `ThinTextWarning` when fewer than half
     the items have text, or when the profiles take fewer distinct values than 1% of the items.
     """
-    columns, order = _field_columns(dataset, max_reviews, review_chars)
+    columns, order = _field_columns(dataset, max_reviews, review_chars, held_out_reviews(dataset, user_items))
     if not order:
         hint = TEXT_BY_DATASET.get(dataset.name)
         raise DataError(
@@ -176,12 +206,14 @@ def _warn_if_thin(dataset: Dataset, profiles: list[str]) -> None:
             ThinTextWarning, stacklevel=3)
 
 
-def user_texts(dataset: Dataset, *, max_texts: int = 3, chars: int = 300) -> list[str]:
+def user_texts(dataset: Dataset, *, max_texts: int = 3, chars: int = 300,
+               user_items: sp.csr_matrix | None = None) -> list[str]:
     """Each user's own texts (posts, comments, reviews), most recent first, up to ``max_texts``
-    joined with " / " (``""`` for users who wrote nothing)."""
+    joined with " / " (``""`` for users who wrote nothing). With the training matrix
+    ``user_items``, reviews of held-out pairs are left out."""
     n = dataset.n_users
     out = [""] * n
-    texts = _owner_fields(dataset, "user")
+    texts = _owner_fields(dataset, "user", held_out_reviews(dataset, user_items))
     if not len(texts) or max_texts <= 0:
         return out
     ts = texts["timestamp"].fillna(-np.inf)

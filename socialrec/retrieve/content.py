@@ -125,7 +125,7 @@ class ContentRecommender(BaseRecommender):
             raise ValueError(f"the dataset has {ds.n_users} users and {ds.n_items} items but the training "
                              f"matrix is {self.n_users_} x {self.n_items_}")
         self.encoder_name_ = self._encoder().name
-        self.item_vectors_ = self._encode(item_profiles(ds, max_reviews=self.max_reviews))
+        self.item_vectors_ = self._encode(item_profiles(ds, max_reviews=self.max_reviews, user_items=train.user_items))
         self.user_vectors_ = self._user_vectors(train)
         self.index_ = self._resolve_index()
         self.hnsw_: Any = None  # built by `build_index` or the first `recommend` that needs it
@@ -139,7 +139,7 @@ class ContentRecommender(BaseRecommender):
         w = sp.csr_matrix((weights, m.indices, m.indptr), shape=m.shape)
         history = l2_normalize(w @ self.item_vectors_.astype(np.float64))
         if self.user_text_weight > 0 and train.dataset is not None:
-            own = self._encode(user_texts(train.dataset))
+            own = self._encode(user_texts(train.dataset, user_items=train.user_items))
             history = history + self.user_text_weight * own
         return l2_normalize(history)
 

@@ -93,3 +93,35 @@ def test_real_dataset_texts(real_movielens: Dataset, real_lastfm: Dataset, real_
     assert all(games) and not any("&amp;" in g for g in games)
     info = text_availability(real_amazon_games)
     assert info["fields"] == {"item:title": 16859} and info["note"] == "titles only"
+
+
+def test_held_out_reviews_stay_out_of_training_profiles() -> None:
+    """A review of a held-out (user, item) pair describes the item a model must find: with the
+    training matrix, it is left out of the item's profile and of its author's texts."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from socialrec.ingest.schema import build_dataset
+    from socialrec.represent.profiles import item_profiles, user_texts
+
+    inter = pd.DataFrame({"user": ["ann", "ann", "bo"], "item": ["boots", "scarf", "boots"]})
+    reviews = [("ann", "boots", "Warm boots, love them", 1.0), ("ann", "scarf", "Scratchy scarf", 2.0),
+               ("bo", "boots", "Good value", 3.0)]
+    rows = []
+    for user, item, text, ts in reviews:
+        rows.append({"owner": "item", "id": item, "field": "review", "text": text, "timestamp": ts})
+        rows.append({"owner": "user", "id": user, "field": "review", "text": text, "timestamp": ts})
+    rows.append({"owner": "item", "id": "scarf", "field": "title", "text": "Wool scarf", "timestamp": None})
+    rows.append({"owner": "item", "id": "boots", "field": "title", "text": "Snow boots", "timestamp": None})
+    ds = build_dataset("r", inter, texts=pd.DataFrame(rows))
+    ann, scarf = ds.users.to_index("ann"), ds.items.to_index("scarf")
+    full = ds.user_item_matrix().tocsr()
+    train = full.tolil()
+    train[ann, scarf] = 0  # ann's scarf is the held-out pair
+    train = sp.csr_matrix(train)
+    train.eliminate_zeros()
+    assert "Scratchy" in item_profiles(ds, warn_thin=False)[scarf]
+    assert "Scratchy" not in item_profiles(ds, warn_thin=False, user_items=train)[scarf]
+    assert "Scratchy" in user_texts(ds)[ann]
+    assert "Scratchy" not in user_texts(ds, user_items=train)[ann]
+    assert "Warm boots" in user_texts(ds, user_items=train)[ann]  # training reviews stay
