@@ -173,6 +173,13 @@ class HybridRecommender(BaseRecommender):
         xv, yv, gv = self._training_rows(early, labels) if n_valid else (None, None, None)
         self.ranker_: LambdaRanker | LinearRanker = make_ranker(self.ranker, seed=self.seed)
         self.ranker_.fit(x, y, g, xv, yv, gv, feature_names=self.features_.names)
+        if isinstance(self.ranker_, LambdaRanker) and xv is not None and len(xv):
+            # The early-stopping users were held back only to choose the number of trees: refit on
+            # all ranker users with that many (a little more, for the larger sample).
+            rounds = max(1, int(round(1.2 * self.ranker_.best_iteration_)))
+            full = self.ranker_.clone(n_estimators=rounds)
+            self.ranker_ = full.fit(np.vstack([x, xv]), np.concatenate([y, yv]), np.concatenate([g, gv]),
+                                    feature_names=self.features_.names)
         # Share of the ranker users' held-out items that retrieval found (the ceiling of its recall).
         self.train_candidate_recall_ = float(y.sum() / max(labels[learn].nnz, 1))
         if refit:
