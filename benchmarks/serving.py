@@ -84,8 +84,12 @@ class Server:
         while time.time() < deadline:
             try:
                 r = httpx.get(f"{self.url}/v1/admin/models", headers=self.headers, timeout=2)
-                if r.status_code == 200 and r.json()["serving"] not in (None, "popularity"):
+                kind = httpx.get(f"{self.url}/readyz", timeout=2).json().get("model_kind") or ""
+                want_hybrid = opts.get("model") == "hybrid"
+                if r.status_code == 200 and r.json()["serving"] not in (None, "popularity") and \
+                        kind.startswith("hybrid") == want_hybrid:
                     self.models = r.json()
+                    self.kind = kind
                     return
             except httpx.HTTPError:
                 pass
@@ -151,7 +155,8 @@ def bench_recommendations(name: str, opts: dict[str, Any], seconds: int, connect
     try:
         startup = time.perf_counter() - t0
         users = user_ids(server)
-        out: dict[str, Any] = {"startup_and_train_s": round(startup, 1), "model": server.models["versions"][-1]}
+        out: dict[str, Any] = {"startup_and_train_s": round(startup, 1), "model": server.models["versions"][-1],
+                               "serving_model": server.kind}
         out["ceiling"] = wrk(server.url, server.key, lua(["/bench/fixed"]), seconds, connections)
         out["ceiling_auth"] = wrk(server.url, server.key, lua(["/bench/fixed-auth"]), seconds, connections)
         for explain in ("false", "true"):
@@ -164,6 +169,80 @@ def bench_recommendations(name: str, opts: dict[str, Any], seconds: int, connect
         return out
     finally:
         server.close()
+
+
+def breakdown(opts: dict[str, Any], n_users: int = 300) -> dict[str, float]:
+    """Microseconds per request in this process, without network or load generator: the app
+    called directly as ASGI (framework, auth, middleware, serialisation included) and the model
+    alone, on first (cold: candidate rows computed) and later (warm: cached rows) requests."""
+    import asyncio
+
+    import numpy as np
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    from socialrec.serve.app import create_app
+    from socialrec.serve.service import Service
+    from socialrec.serve.settings import ServeSettings
+
+    threadpool_limits(1, "blas")
+    state = tempfile.mkdtemp(prefix="socialrec-bench-")
+    settings = ServeSettings(state_dir=state, encoder="none", log_requests=False, rate_per_second=1e9, rate_burst=1e9,
+                             train_on_start=False, **{k: tuple(map(tuple, v)) if k == "dataset_options" else v
+                                                     for k, v in opts.items()})
+    svc = Service(settings)
+    try:
+        bundle = svc.retrain()
+        app = create_app(settings, service=svc, ceiling_endpoint=True)
+        key = svc.keys.create(["read"])
+        users = [str(u) for u in np.random.default_rng(1).choice(bundle.user_ids, n_users, replace=False)]
+        model = svc.model
+
+        async def call(path: str, query: bytes) -> None:
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                     "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
+                     "headers": [(b"host", b"x"), (b"authorization", f"Bearer {key}".encode())],
+                     "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+            sent: list[dict[str, Any]] = []
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            await app(scope, receive, send)
+            if sent[0]["status"] != 200:
+                raise RuntimeError(f"{path}: status {sent[0]['status']}")
+
+        def timed(fn: Any, items: list[Any]) -> float:
+            t = time.perf_counter()
+            for x in items:
+                fn(x)
+            return round((time.perf_counter() - t) / len(items) * 1e6, 1)
+
+        out = {"model_cold_us": timed(lambda u: model.recommend(u, 20), users),
+               "model_warm_us": timed(lambda u: model.recommend(u, 20), users),
+               "model_explain_cold_us": timed(lambda u: model.recommend(u, 20, explain=True), users),
+               "model_explain_warm_us": timed(lambda u: model.recommend(u, 20, explain=True), users)}
+        # One event loop per call would dominate: run each batch inside one loop.
+        async def batch(paths: list[tuple[str, bytes]]) -> float:
+            t = time.perf_counter()
+            for p, q in paths:
+                await call(p, q)
+            return round((time.perf_counter() - t) / len(paths) * 1e6, 1)
+
+        recs = [(f"/v1/users/{u}/recommendations", b"k=20") for u in users]
+        explained = [(f"/v1/users/{u}/recommendations", b"k=20&explain=true") for u in users]
+        out["app_fixed_us"] = asyncio.run(batch([("/bench/fixed", b"")] * n_users))
+        out["app_fixed_auth_us"] = asyncio.run(batch([("/bench/fixed-auth", b"")] * n_users))
+        out["app_recs_warm_us"] = asyncio.run(batch(recs))
+        out["app_recs_explain_warm_us"] = asyncio.run(batch(explained))
+        print(f"[breakdown {opts.get('dataset')} {opts.get('model', 'live')}] {out}", flush=True)
+        return out
+    finally:
+        svc.stop()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def bench_ingestion(synchronous: str, seconds: float, threads: int = 4, batch: int = 100) -> dict[str, Any]:
@@ -215,17 +294,36 @@ def table(doc: dict[str, Any]) -> str:
     lines = [f"Machine: {doc['machine']}. Load: wrk, 1 thread, {doc['connections']} connections, "
              f"{doc['seconds']} s per row, on the same 2 cores as the server (one uvicorn worker). "
              f"Targets: recommendations >= 50% of the ceiling's requests/s, p99 < 30 ms (explain off), "
-             f"< 60 ms (explain on); ingestion >= 5,000 events/s in batches of 100.", "",
-             "| catalog | endpoint | req/s | ratio to ceiling | p50 ms | p99 ms | non-2xx |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             f"< 60 ms (explain on); ingestion >= 5,000 events/s in batches of 100. Ceilings: a fixed "
+             f"20-item JSON from the same app, without and with the API-key check.", "",
+             "| catalog | model | endpoint | req/s | ratio to ceiling (auth ceiling) | p50 ms | p99 ms | non-2xx |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for name, r in doc["recommendations"].items():
-        lines.append(f"| {name} | ceiling (fixed 20-item JSON) | {r['ceiling']['rps']:,.0f} | 1.00 | "
-                     f"{r['ceiling']['p50_ms']:.2f} | {r['ceiling']['p99_ms']:.2f} | {r['ceiling']['non_2xx']} |")
+        model = r.get("serving_model", "live")
+        for key, label in (("ceiling", "ceiling (fixed JSON)"), ("ceiling_auth", "ceiling with auth")):
+            if key in r:
+                c = r[key]
+                lines.append(f"| {name} | - | {label} | {c['rps']:,.0f} | 1.00 | {c['p50_ms']:.2f} | "
+                             f"{c['p99_ms']:.2f} | {c['non_2xx']} |")
         for key, label in (("recs_explain_false", "recommendations k=20"),
                            ("recs_explain_true", "recommendations k=20, explain")):
             x = r[key]
-            lines.append(f"| {name} | {label} | {x['rps']:,.0f} | {x['ratio_to_ceiling']:.2f} | {x['p50_ms']:.2f} | "
+            ratio = f"{x['ratio_to_ceiling']:.2f}"
+            if "ratio_to_auth_ceiling" in x:
+                ratio += f" ({x['ratio_to_auth_ceiling']:.2f})"
+            lines.append(f"| {name} | {model} | {label} | {x['rps']:,.0f} | {ratio} | {x['p50_ms']:.2f} | "
                          f"{x['p99_ms']:.2f} | {x['non_2xx']} |")
+    if doc.get("breakdown"):
+        lines += ["", "In-process microseconds per request (no network, no load generator; 300 users; cold = the "
+                  "user's first request, candidate rows computed; warm = cached rows):", "",
+                  "| catalog | model | app: fixed JSON | app: fixed + auth | app: recs warm | app: recs explain warm | "
+                  "model cold | model warm | model explain cold | model explain warm |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for label, b in doc["breakdown"].items():
+            name, _, model = label.partition(" | ")
+            lines.append(f"| {name} | {model} | {b['app_fixed_us']} | {b['app_fixed_auth_us']} | {b['app_recs_warm_us']} | "
+                         f"{b['app_recs_explain_warm_us']} | {b['model_cold_us']} | {b['model_warm_us']} | "
+                         f"{b['model_explain_cold_us']} | {b['model_explain_warm_us']} |")
     lines += ["", "| event ingestion (batches of 100, 4 client threads) | events/s | batch p50 ms | batch p99 ms | errors |",
               "|---|---:|---:|---:|---:|"]
     for r in doc["ingestion"]:
@@ -239,25 +337,40 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--ingest-seconds", type=float, default=8.0)
+    parser.add_argument("--models", default="live,hybrid", help="serving models to measure: live, hybrid or both")
     parser.add_argument("--skip-lastfm", action="store_true")
     parser.add_argument("--skip-100k", action="store_true")
+    parser.add_argument("--skip-breakdown", action="store_true")
     args = parser.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = set(models) - {"live", "hybrid"}
+    if unknown:
+        raise SystemExit(f"--models: unknown {sorted(unknown)}; use live, hybrid or live,hybrid")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     doc: dict[str, Any] = {"machine": describe(), "seconds": args.seconds, "connections": args.connections,
                            "load_generator": "wrk (HTTP reads); httpx threads in a separate process (ingestion)",
-                           "recommendations": {}, "ingestion": []}
+                           "recommendations": {}, "breakdown": {}, "ingestion": []}
+    catalogs: list[tuple[str, dict[str, Any]]] = []
     if not args.skip_lastfm:
-        doc["recommendations"]["lastfm-recbole"] = bench_recommendations(
-            "lastfm-recbole", {"dataset": "lastfm-recbole"}, args.seconds, args.connections)
+        catalogs.append(("lastfm-recbole", {"dataset": "lastfm-recbole"}))
     if not args.skip_100k:
-        doc["recommendations"]["synthetic 100k items"] = bench_recommendations(
-            "synthetic-100k", {"dataset": "synthetic", "dataset_options": [["n_items", 100_000], ["n_users", 5_000]],
-                               "als_iterations": 5}, args.seconds, args.connections)
+        catalogs.append(("synthetic 100k items", {"dataset": "synthetic", "als_iterations": 5,
+                                                  "dataset_options": [["n_items", 100_000], ["n_users", 5_000]]}))
+    for name, opts in catalogs:
+        for model in models:
+            label = name if model == "live" else f"{name} (hybrid)"
+            doc["recommendations"][label] = bench_recommendations(label, {**opts, "model": model}, args.seconds,
+                                                                  args.connections)
+            if not args.skip_breakdown:
+                doc["breakdown"][f"{name} | {model}"] = breakdown({**opts, "model": model})
     for sync in ("FULL", "NORMAL"):
         doc["ingestion"].append(bench_ingestion(sync, args.ingest_seconds))
     out = HERE / "results" / "serving.json"
     out.parent.mkdir(exist_ok=True)
+    previous = json.loads(out.read_text()) if out.exists() else None
+    if previous is not None:
+        doc["previous"] = {k: v for k, v in previous.items() if k != "previous"}
     out.write_text(json.dumps(doc, indent=2))
     text = table(doc)
     print(text)

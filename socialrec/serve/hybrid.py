@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from threadpoolctl import ThreadpoolController
+
 from socialrec.errors import ConfigError
 from socialrec.explain.reasons import Reason, render_sentence
 from socialrec.serve.bundle import Bundle
@@ -105,6 +107,9 @@ class HybridServingModel:
         self._lock = threading.Lock()  # the pipeline's model is not documented as thread-safe
         self._cache: OrderedDict[tuple[str, bool], tuple[int, list[Any]]] = OrderedDict()
         self._forgotten: set[str] = set()
+        # Made once, after fitting loaded LightGBM's OpenMP: a fresh threadpool_limits scans the
+        # loaded libraries every time (6 ms), the controller's limit() costs 20 microseconds.
+        self._threads = ThreadpoolController()
 
     # --- reads -------------------------------------------------------------------------
     def _hybrid_list(self, user_id: str, n: int, explain: bool) -> list[Any]:
@@ -115,7 +120,10 @@ class HybridServingModel:
             cached = self._cache.get(key)
             if cached is None or cached[0] < n:
                 depth = n if explain else max(n, self.options.depth)
-                cached = (depth, self.pipeline.recommend(user_id, depth, explain=explain))
+                # One thread for LightGBM's OpenMP and BLAS: threads spinning for one user's few
+                # hundred candidates against the event loop cost more than they save (as in serve_cmd).
+                with self._threads.limit(limits=1):
+                    cached = (depth, self.pipeline.recommend(user_id, depth, explain=explain))
                 self._cache[key] = cached
                 if len(self._cache) > _CACHE_USERS:
                     self._cache.popitem(last=False)
@@ -189,8 +197,12 @@ class HybridServingModel:
             self._cache.clear()
 
 
-def warm(model: HybridServingModel, user_ids: Sequence[str]) -> None:
-    """Compute and cache the hybrid lists of these users (e.g. the most active) ahead of traffic."""
+def warm(model: HybridServingModel, user_ids: Sequence[str]) -> int:
+    """Compute and cache the (unexplained) hybrid lists of these users ahead of traffic; returns
+    how many were known to the hybrid."""
+    n = 0
     for u in user_ids:
         if u in model._users:
             model._hybrid_list(u, model.options.depth, False)
+            n += 1
+    return n

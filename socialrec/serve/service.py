@@ -145,7 +145,7 @@ class Service:
                 self._activate_hybrid(bundle, new)
 
     def _activate_hybrid(self, bundle: Bundle, live: Any) -> None:
-        from socialrec.serve.hybrid import HybridOptions, HybridServingModel, fit_pipeline
+        from socialrec.serve.hybrid import HybridOptions, HybridServingModel, fit_pipeline, warm
 
         s = self.settings
         options = HybridOptions(channels=tuple(s.hybrid_channels), n_candidates=s.hybrid_candidates, seed=s.seed)
@@ -155,11 +155,18 @@ class Service:
         except Exception:
             self.log.exception("fitting the hybrid on %s failed; the live model keeps serving", bundle.version)
             return
+        hybrid = HybridServingModel(pipeline, live, options)
+        fitted = time.perf_counter() - start
+        # Rank every known user before the swap (bounded): a user's first hybrid list costs ~10 ms,
+        # a cached one nothing, and the live model serves meanwhile.
+        users = [str(u) for u in bundle.user_ids[:self.settings.hybrid_warm_users]]
+        warmed = warm(hybrid, users)
         with self.ingest_lock:
             if self.model is not live:  # a newer version was swapped in meanwhile
                 return
-            self.model = HybridServingModel(pipeline, live, options)
-        self.log.info("serving the hybrid on %s (fitted in %.1fs)", bundle.version, time.perf_counter() - start)
+            self.model = hybrid
+        self.log.info("serving the hybrid on %s (fitted in %.1fs, %d users ranked in %.1fs)", bundle.version, fitted,
+                      warmed, time.perf_counter() - start - fitted)
 
     def _profiles(self) -> list[tuple[str, str, str]]:
         with self.store._lock:

@@ -46,6 +46,8 @@ class ServeSettings:
         from every event) or "hybrid" (the hybrid pipeline's learned ranking blended with the live
         model; fitted after each version, while the live model serves; see socialrec/serve/hybrid.py).
     hybrid_channels, hybrid_candidates: retrieval channels and candidates per user of the hybrid.
+    hybrid_warm_users: rank this many users (in the version's order) before the hybrid is swapped
+        in; the others are ranked on their first request (about 10 ms on LastFM).
     """
 
     dataset: str = "synthetic"
@@ -73,10 +75,14 @@ class ServeSettings:
     model: str = "live"
     hybrid_channels: tuple[str, ...] = ("als", "itemknn", "social-proof", "trending")
     hybrid_candidates: int = 200
+    hybrid_warm_users: int = 20_000
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ConfigError(f"ServeSettings.model must be one of {MODELS}, got {self.model!r}")
+        if self.hybrid_candidates < 1 or self.hybrid_warm_users < 0:
+            raise ConfigError("ServeSettings.hybrid_candidates must be >= 1 and hybrid_warm_users >= 0 "
+                              f"(got {self.hybrid_candidates}, {self.hybrid_warm_users})")
         if self.synchronous not in SYNCHRONOUS:
             raise ConfigError(f"ServeSettings.synchronous must be one of {SYNCHRONOUS}, got {self.synchronous!r}")
         for name in ("max_body_bytes", "max_batch"):
