@@ -230,8 +230,15 @@ def main() -> None:
     ap.add_argument("--latency-users", type=int, default=200)
     ap.add_argument("--default-diversity", type=float, default=None,
                     help="the diversity weight recommended as default (reported against 0)")
+    ap.add_argument("--singles", default=None, help="comma-separated single models to run (default: all of the setup)")
+    ap.add_argument("--channels", default=None, help="comma-separated hybrid channels (default: the setup's)")
+    ap.add_argument("--no-write", action="store_true", help="do not write results (smoke runs)")
     args = ap.parse_args()
-    setup = SETUPS[args.dataset]
+    setup = dict(SETUPS[args.dataset])
+    if args.singles is not None:
+        setup["singles"] = {k: v for k, v in setup["singles"].items() if k in args.singles.split(",")}
+    if args.channels is not None:
+        setup["channels"] = tuple(args.channels.split(","))
     rng = np.random.default_rng(0)
     dataset = load(args.dataset)
     split = make_split(dataset, setup["protocol"], seed=0)
@@ -247,7 +254,7 @@ def main() -> None:
         results["models"][name] = {**rounded(res.mean()), "fit_seconds": round(secs, 1), "params": setup["singles"][name]}
         print(f"  {name}: {rounded({k: v for k, v in res.mean().items() if k in ('recall@10', 'ndcg@10', 'ndcg@20')})}", flush=True)
 
-    channel_params = {n: setup["singles"][n] for n in setup["channels"] if n in setup["singles"]}
+    channel_params = {n: SETUPS[args.dataset]["singles"][n] for n in setup["channels"] if n in SETUPS[args.dataset]["singles"]}
     hybrid = HybridRecommender(channels=setup["channels"], channel_params=channel_params, n_candidates=300,
                                progress=True, seed=0)
     start = time.perf_counter()
@@ -292,7 +299,8 @@ def main() -> None:
 
     sweep = diversity_sweep(hybrid, split, users)
     results["diversity_sweep"] = sweep
-    plot_tradeoff(sweep, RESULTS / f"hybrid-{args.dataset}-diversity.png", args.dataset)
+    if not args.no_write:
+        plot_tradeoff(sweep, RESULTS / f"hybrid-{args.dataset}-diversity.png", args.dataset)
     base = sweep[0]
     ok = [r for r in sweep if r["ild@10"] >= 1.2 * base["ild@10"] and r["ndcg@10"] >= 0.97 * base["ndcg@10"]]
     results["diversity_meeting_target"] = [r["diversity"] for r in ok]
@@ -315,6 +323,8 @@ def main() -> None:
     results["latency"] = latency(hybrid, dataset, users[:args.latency_users])
     print(f"  latency: {rounded(results['latency'])}", flush=True)
 
+    if args.no_write:
+        return
     out = RESULTS / f"hybrid-{args.dataset}.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     write_readme(args.dataset, results)

@@ -16,6 +16,8 @@ to more than zero becomes a reason, with the evidence that group's channels can 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -53,6 +55,14 @@ class HybridExplainer:
         self.recent_counts_ = getattr(trending, "recent_counts_", None)
         self.is_new_ = model.features_.is_new_ > 0
         self.categories_ = model.features_.categories_
+        # Names looked up once: reading them from the dataset's tables per item costs milliseconds.
+        self.item_titles_ = np.asarray(dataset.item_titles(np.arange(dataset.n_items)), dtype=object)
+        self.item_ids_ = np.asarray(dataset.items.external_ids, dtype=object)
+        self.user_ids_ = np.asarray(dataset.users.external_ids, dtype=object)
+        table = dataset.user_table
+        self.user_names_ = (np.asarray([str(v) for v in table["name"].to_numpy()], dtype=object)
+                            if table is not None and "name" in table.columns
+                            else np.asarray([f"user {e}" for e in self.user_ids_], dtype=object))
 
     @staticmethod
     def _item_item(models: dict) -> sp.csr_matrix | np.ndarray | None:
@@ -72,43 +82,69 @@ class HybridExplainer:
 
     def explain(self, user: int, items: np.ndarray, features: np.ndarray) -> list[list[Reason]]:
         """Reasons for each of ``items`` (recommended to ``user``), given their feature rows."""
+        items = np.asarray(items, dtype=np.int64)
         groups = self.group_contributions(features)
-        history = self.user_items_.indices[self.user_items_.indptr[user]:self.user_items_.indptr[user + 1]]
+        ev = self._evidence(user, items)
         out = []
-        for row, item in enumerate(np.asarray(items, dtype=np.int64)):
+        for row, item in enumerate(items):
             reasons: list[Reason] = []
             for g in self.group_names_:
                 w = float(groups[g][row])
                 if w <= 0:
                     continue
-                reason = self._reason(g, w, user, int(item), history)
+                reason = self._reason(g, w, row, int(item), ev)
                 if reason is not None:
                     reasons.append(reason)
             if not reasons:
                 # Nothing pushed the item up more than the average candidate: name the least negative signal.
                 g = max(self.group_names_, key=lambda name: groups[name][row])
-                reason = self._reason(g, float(groups[g][row]), user, int(item), history)
+                reason = self._reason(g, float(groups[g][row]), row, int(item), ev)
                 reasons = [reason] if reason is not None else [Reason("popular", float(groups[g][row]))]
             reasons.sort(key=lambda r: -r.weight)
             out.append(reasons)
         return out
 
-    def _reason(self, group: str, weight: float, user: int, item: int, history: np.ndarray) -> Reason | None:
+    def _evidence(self, user: int, items: np.ndarray) -> dict[str, Any]:
+        """Everything the reasons may cite, looked up for all items at once (one sparse slice
+        each, not one per item: this is what keeps an explained list within milliseconds)."""
+        history = self.user_items_.indices[self.user_items_.indptr[user]:self.user_items_.indptr[user + 1]]
+        ev: dict[str, Any] = {"cf": _closest_rows(history, items, self.item_item_)}
+        if self.text_vectors_ is not None and len(history):
+            sims = self.text_vectors_[history] @ self.text_vectors_[items].T
+            best = sims.argmax(axis=0)
+            ev["text"] = np.where(sims[best, np.arange(len(items))] > 0, history[best], -1)
+        else:
+            ev["text"] = np.full(len(items), -1)
+        friends = self.friends_[user].indices if self.friends_ is not None else np.zeros(0, dtype=np.int64)
+        if len(friends):
+            liked = self.user_items_[friends][:, items].toarray() > 0  # (friends, items)
+            strength = (np.asarray(self.tie_strength_[user, friends].todense()).ravel()
+                        if self.tie_strength_ is not None else np.ones(len(friends)))
+            order = np.argsort(-strength, kind="stable")
+            ev["friends"], ev["liked"] = friends[order], liked[order]
+        else:
+            ev["friends"], ev["liked"] = friends, np.zeros((0, len(items)), dtype=bool)
+        return ev
+
+    def _reason(self, group: str, weight: float, row: int, item: int, ev: dict[str, Any]) -> Reason | None:
         if group == "collaborative":
-            best = self._closest(history, item, self.item_item_)
-            if best is not None:
+            best = int(ev["cf"][row])
+            if best >= 0:
                 return Reason("similar_to", weight, {"item": self._item(best)})
             return Reason("collaborative", weight)
         if group == "social":
-            friends, count = self._friends_who_liked(user, item)
-            if friends:
-                return Reason("friends_liked", weight, {"friends": friends, "count": count})
+            chosen = ev["friends"][ev["liked"][:, row]]
+            if len(chosen):
+                top = chosen[: self.max_friends]
+                names = self.user_names_[top]
+                ext = self.user_ids_[top]
+                friends = [{"id": str(e), "name": n} for e, n in zip(ext, names)]
+                return Reason("friends_liked", weight, {"friends": friends, "count": int(len(chosen))})
             return None
         if group == "content":
-            if self.text_vectors_ is not None:
-                best = self._closest(history, item, None)
-                if best is not None:
-                    return Reason("similar_to", weight, {"item": self._item(best)})
+            best = int(ev["text"][row])
+            if best >= 0:
+                return Reason("similar_to", weight, {"item": self._item(best)})
             if self.categories_ is not None and self.categories_[item] >= 0:
                 label = self.model.features_.category_labels_[self.categories_[item]]
                 return Reason("matches_interest", weight, {"tags": [label]})
@@ -124,42 +160,17 @@ class HybridExplainer:
             return Reason("new", weight) if self.is_new_[item] else None
         return None
 
-    def _closest(self, history: np.ndarray, item: int, matrix: sp.csr_matrix | np.ndarray | None) -> int | None:
-        if len(history) == 0:
-            return None
-        if matrix is None:
-            v = self.text_vectors_
-            sims = v[history] @ v[item]
-        elif sp.issparse(matrix):
-            sims = np.asarray(matrix[history][:, [item]].todense()).ravel()
-        else:
-            sims = np.asarray(matrix)[history, item]
-        j = int(np.argmax(sims))
-        return int(history[j]) if sims[j] > 0 else None
-
-    def _friends_who_liked(self, user: int, item: int) -> tuple[list[dict], int]:
-        """The strongest-tied friends who interacted with the item (up to max_friends), and how many did."""
-        if self.friends_ is None:
-            return [], 0
-        friends = self.friends_[user].indices
-        if len(friends) == 0:
-            return [], 0
-        liked = np.asarray(self.user_items_[friends, item].todense()).ravel() > 0
-        chosen = friends[liked]
-        if len(chosen) == 0:
-            return [], 0
-        if self.tie_strength_ is not None:
-            strength = np.asarray(self.tie_strength_[user, chosen].todense()).ravel()
-            chosen = chosen[np.argsort(-strength, kind="stable")]
-        ext = self.dataset.users.to_external(chosen[: self.max_friends])
-        names = self._user_names(chosen[: self.max_friends])
-        return [{"id": str(e), "name": n} for e, n in zip(ext, names)], int(len(chosen))
-
-    def _user_names(self, users: np.ndarray) -> list[str]:
-        table = self.dataset.user_table
-        if table is not None and "name" in table.columns:
-            return [str(v) for v in table["name"].to_numpy()[users]]
-        return [f"user {e}" for e in self.dataset.users.to_external(users)]
-
     def _item(self, item: int) -> dict:
-        return {"id": str(self.dataset.items.to_external(item)), "name": self.dataset.item_titles([item])[0]}
+        return {"id": str(self.item_ids_[item]), "name": str(self.item_titles_[item])}
+
+
+def _closest_rows(history: np.ndarray, items: np.ndarray, matrix: sp.csr_matrix | np.ndarray | None) -> np.ndarray:
+    """For each item, the history item with the largest positive item-item weight to it, else -1."""
+    if matrix is None or len(history) == 0:
+        return np.full(len(items), -1)
+    if sp.issparse(matrix):
+        block = matrix[history][:, items].toarray()
+    else:
+        block = np.asarray(matrix)[np.ix_(history, items)]
+    best = block.argmax(axis=0)
+    return np.where(block[best, np.arange(len(items))] > 0, history[best], -1)

@@ -92,8 +92,8 @@ class RecommendationPipeline:
         else:
             picked = top[:k]
         chosen = cand[picked]
-        titles = self.dataset.item_titles(chosen)
-        ext = self.dataset.items.to_external(chosen)
+        titles = self.explainer.item_titles_[chosen]
+        ext = self.explainer.item_ids_[chosen]
         if not explain:
             return [Recommendation(str(e), t, float(s), ()) for e, t, s in zip(ext, titles, cand_scores[picked])]
         feats = fm.values[row_of[np.flatnonzero(ok)[picked]]]

@@ -31,7 +31,11 @@ class _FactorModel(BaseRecommender):
     item_factors_: np.ndarray
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return dot_scores(self.user_factors_[users], self.item_factors_)
+        # The float64 copy of the item factors is made once, not per call (it dominated one-user latency).
+        cached = getattr(self, "_item_factors64", None)
+        if cached is None or cached.shape != self.item_factors_.shape:
+            cached = self._item_factors64 = self.item_factors_.astype(np.float64)
+        return (self.user_factors_[users].astype(np.float64) @ cached.T).astype(np.float32)
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         f = self.item_factors_
