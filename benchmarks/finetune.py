@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: best on a busy shared machine)")
     ap.add_argument("--probe-all-layers", action="store_true")
     ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--output", type=Path, default=RESULT, help="results JSON path")
     ap.add_argument("--readme-only", action="store_true", help="rewrite the README table from the results file")
     ap.add_argument("--keep", action="store_true",
                     help="keep the results of modes not run now from the existing results file")
@@ -99,7 +100,7 @@ def main() -> None:
 
     if args.readme_only:
         replace_section("finetune", "Fine-tuning the language model (two-tower, amazon-games)",
-                        _table(json.loads(RESULT.read_text())))
+                        _table(json.loads(args.output.read_text())))
         return
     ds = load("amazon-games")
     split = make_split(ds, "loo")
@@ -109,8 +110,8 @@ def main() -> None:
         test_users = np.sort(np.random.default_rng(0).choice(test_users, args.test_users, replace=False))
     train = split.train_data()
     results: dict[str, Any] = {}
-    if args.keep and RESULT.exists():
-        old = json.loads(RESULT.read_text())
+    if args.keep and args.output.exists():
+        old = json.loads(args.output.read_text())
         if old.get("n_test_users_total") == n_test_all and old["args"]["test_users"] == args.test_users:
             results = {m: r for m, r in old["models"].items() if m not in args.modes.split(",")}
     for mode in args.modes.split(","):
@@ -159,8 +160,8 @@ def _write(args: argparse.Namespace, split: Any, n_test_all: int, results: dict[
     doc = {"dataset": "amazon-games", "protocol": "loo (warm users, full ranking over all items)",
            "machine": describe(), "split_sizes": split.sizes(), "n_test_users_total": n_test_all,
            "args": vars(args), "models": results, "relative_gain": gains, "all_layers_probe": probe}
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(doc, indent=2))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(doc, indent=2, default=str))
     if not args.no_readme:
         replace_section("finetune", "Fine-tuning the language model (two-tower, amazon-games)", _table(doc))
 
