@@ -235,7 +235,6 @@ class HybridRecommender(BaseRecommender):
     def _features(self, users: np.ndarray, cands: Candidates | None = None) -> FeatureMatrix:
         if cands is None:
             cands = self.retriever_.retrieve(users)
-        self._last_candidates = cands
         return self.features_.build(users, cands)
 
     def _item_vectors_for_diversity(self) -> None:
