@@ -200,7 +200,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
         head = json.dumps({"user_id": user_id, "model_version": model.version, "scenario": scenario},
                           separators=(",", ":"))[:-1]
         if explain:
-            items = [{"item_id": r.item_id, "title": r.title, "score": round(r.score, 6), "explanation": r.explanation,
+            items = [{"item_id": r.item_id, "title": r.title, "score": round(r.score, 6), "explanation": r.sentence or None,
                       "reasons": [x.to_dict() for x in r.reasons]} for r in recs]
             body = head + ',"items":' + json.dumps(items, separators=(",", ":"), allow_nan=False) + "}"
         else:

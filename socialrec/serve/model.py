@@ -35,6 +35,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import UnknownIdError
 from socialrec.explain.reasons import Reason, render_sentence
+from socialrec.rank.pipeline import Recommendation  # the one shape the pipeline and the service share
 from socialrec.serve.bundle import ERASED, Bundle, embed_texts, event_weight
 from socialrec.serve.store import Event
 
@@ -51,13 +52,6 @@ _REASON_KIND = {"als": "collaborative", "social": "friends_liked", "trending": "
                 "popular": "popular"}
 
 
-@dataclass(frozen=True)
-class Recommendation:
-    item_id: str
-    title: str
-    score: float
-    reasons: tuple[Reason, ...] = ()
-    explanation: str | None = None
 
 
 @dataclass
