@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from socialrec.rank.features import FeatureBuilder, FeatureMatrix
-from socialrec.rank.ranker import LambdaRanker, LinearRanker, make_ranker
+from socialrec.rank.ranker import LambdaRanker, LinearRanker, SingleFeatureRanker, group_ndcg, make_ranker
 from socialrec.rank.rerank import mmr
 from socialrec.retrieve.base import BaseRecommender, TrainData
 from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriever, candidate_positions
@@ -171,8 +171,21 @@ class HybridRecommender(BaseRecommender):
         early, learn = np.sort(users[:n_valid]), np.sort(users[n_valid:])
         x, y, g = self._training_rows(learn, labels)
         xv, yv, gv = self._training_rows(early, labels) if n_valid else (None, None, None)
-        self.ranker_: LambdaRanker | LinearRanker = make_ranker(self.ranker, seed=self.seed)
+        self.ranker_: LambdaRanker | LinearRanker | SingleFeatureRanker = make_ranker(self.ranker, seed=self.seed)
         self.ranker_.fit(x, y, g, xv, yv, gv, feature_names=self.features_.names)
+        self.ranker_choice_ = type(self.ranker_).__name__
+        if xv is not None and len(xv):
+            # Guard for sparse data: if one channel alone orders the held-out users' candidates
+            # better than the learned ranker, rank by that channel (the hybrid never does worse
+            # than its best channel on validation).
+            learned = group_ndcg(self.ranker_.predict(xv), yv, gv)
+            names = self.features_.names
+            channel_z = {c: group_ndcg(xv[:, names.index(f"{c}:z")], yv, gv) for c in self.retriever_.names}
+            best = max(channel_z, key=lambda c: channel_z[c])
+            self.validation_ndcg_ = {"ranker": learned, **channel_z}
+            if channel_z[best] > learned:
+                self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x, y, g, feature_names=names)
+                self.ranker_choice_ = f"channel {best}"
         if isinstance(self.ranker_, LambdaRanker) and xv is not None and len(xv):
             # The early-stopping users were held back only to choose the number of trees: refit on
             # all ranker users with that many (a little more, for the larger sample).

@@ -37,11 +37,14 @@ class LambdaRanker(HasParams):
     """LightGBM LambdaRank, optimising NDCG@``eval_at`` with early stopping on the validation groups.
 
     Trees are built with one thread and a fixed seed, so a fit is reproducible.
+    monotone: constrain the prediction to rise with every channel's score and fall with its
+        rank (features named ``*:score``, ``*:z``, ``*:sim*``, ``*:log_rank``...): with few
+        held-out positives (sparse data) the trees otherwise learn noise (see `monotone_direction`).
     """
 
     def __init__(self, n_estimators: int = 400, learning_rate: float = 0.05, num_leaves: int = 31,
                  min_child_samples: int = 50, subsample: float = 0.8, colsample_bytree: float = 0.9,
-                 eval_at: int = 10, early_stopping_rounds: int = 40, seed: int = 0) -> None:
+                 eval_at: int = 10, early_stopping_rounds: int = 40, monotone: bool = True, seed: int = 0) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -50,6 +53,7 @@ class LambdaRanker(HasParams):
         self.colsample_bytree = colsample_bytree
         self.eval_at = eval_at
         self.early_stopping_rounds = early_stopping_rounds
+        self.monotone = monotone
         self.seed = seed
 
     def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, x_valid: np.ndarray | None = None,
@@ -65,6 +69,9 @@ class LambdaRanker(HasParams):
             "lambdarank_truncation_level": max(20, 2 * self.eval_at),
         }
         names = feature_names or [f"f{i}" for i in range(x.shape[1])]
+        if self.monotone:
+            self.booster_params_["monotone_constraints"] = [monotone_direction(n) for n in names]
+            self.booster_params_["monotone_constraints_method"] = "advanced"
         train_set = lgb.Dataset(x, label=y, group=groups, feature_name=[_safe(n) for n in names], free_raw_data=True)
         valid_sets, callbacks = [], []
         if x_valid is not None and len(x_valid):
@@ -132,6 +139,65 @@ class LinearRanker(HasParams):
         w = np.abs(self.weights_[:-1])
         total = float(w.sum()) or 1.0
         return {n: float(v) / total for n, v in zip(self.feature_names_, w)}
+
+
+class SingleFeatureRanker(HasParams):
+    """Orders candidates by one feature (a channel's score): what the hybrid falls back to when
+    the learned ranker does worse than its best channel on held-out users (sparse data)."""
+
+    def __init__(self, feature: str = "") -> None:
+        self.feature = feature
+
+    def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, x_valid: np.ndarray | None = None,
+            y_valid: np.ndarray | None = None, groups_valid: np.ndarray | None = None,
+            feature_names: list[str] | None = None) -> "SingleFeatureRanker":
+        names = list(feature_names or [])
+        if self.feature not in names:
+            raise ValueError(f"SingleFeatureRanker: feature {self.feature!r} is not among {names}")
+        self.index_ = names.index(self.feature)
+        self.mean_ = float(x[:, self.index_].mean()) if len(x) else 0.0
+        self.feature_names_ = names
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return x[:, self.index_].astype(np.float32)
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(x), x.shape[1] + 1), dtype=np.float32)
+        out[:, self.index_] = x[:, self.index_] - self.mean_
+        out[:, -1] = self.mean_
+        return out
+
+    def feature_importance(self) -> dict[str, float]:
+        return {n: float(i == self.index_) for i, n in enumerate(self.feature_names_)}
+
+
+def group_ndcg(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k over groups of rows (binary labels; ties broken by row order)."""
+    out, start = [], 0
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    for g in groups:
+        s, y = scores[start:start + g], labels[start:start + g]
+        start += g
+        n_rel = int((y > 0).sum())
+        if n_rel == 0:
+            continue
+        top = np.argsort(-s, kind="stable")[:k]
+        dcg = float(((y[top] > 0) * disc[:len(top)]).sum())
+        out.append(dcg / float(disc[:min(n_rel, k)].sum()))
+    return float(np.mean(out)) if out else 0.0
+
+
+def monotone_direction(feature: str) -> int:
+    """+1 where more of the feature should never lower the score (a channel's score, similarity,
+    friends who interacted, category affinity), -1 for ranks, 0 for the rest."""
+    kind = feature.split(":", 1)[-1]
+    if kind == "log_rank":
+        return -1
+    if kind in ("score", "z", "sim_recent", "text_sim_recent", "friends_interacted", "friend_share",
+                "category_affinity"):
+        return 1
+    return 0
 
 
 def make_ranker(kind: str = "auto", seed: int = 0) -> LambdaRanker | LinearRanker:

@@ -57,3 +57,23 @@ def test_make_ranker_names() -> None:
     assert isinstance(make_ranker("lightgbm"), LambdaRanker)
     with pytest.raises(ValueError, match="unknown ranker"):
         make_ranker("xgboost")
+
+
+def test_group_ndcg_by_hand() -> None:
+    from socialrec.rank.ranker import group_ndcg
+
+    # Group 1: the relevant row ranks second -> 1/log2(3); group 2: first -> 1; group 3: no relevant row, left out.
+    scores = np.array([0.9, 0.5, 0.1, 0.8, 0.2, 0.3, 0.1])
+    labels = np.array([0, 1, 0, 1, 0, 0, 0])
+    assert group_ndcg(scores, labels, np.array([3, 2, 2]), k=10) == pytest.approx((1 / np.log2(3) + 1) / 2)
+
+
+def test_single_feature_ranker_orders_by_its_feature() -> None:
+    from socialrec.rank.ranker import SingleFeatureRanker
+
+    x = np.array([[1.0, 5.0], [2.0, 1.0], [3.0, 0.0]], dtype=np.float32)
+    r = SingleFeatureRanker("b").fit(x, np.zeros(3), np.array([3]), feature_names=["a", "b"])
+    np.testing.assert_array_equal(r.predict(x), [5.0, 1.0, 0.0])
+    np.testing.assert_allclose(r.contributions(x).sum(axis=1), r.predict(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="not among"):
+        SingleFeatureRanker("c").fit(x, np.zeros(3), np.array([3]), feature_names=["a", "b"])
