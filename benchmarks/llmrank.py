@@ -85,7 +85,9 @@ def specs() -> list[ModelSpec]:
         # The hybrid pipeline: its LambdaRank ranker scores the 20 given candidates (score_items).
         ModelSpec("hybrid", hybrid, {"channels": [("ease", "itemknn", "als", "bpr", "content", "trending")],
                                      "channel_params": [{"ease": {"l2": 500.0}, "content": {"recency_half_life": 3.0}}],
-                                     "progress": [True]}),
+                                     # Refitted on train+valid for the test, it learns to rank each
+                                     # user's last item from the rest: the valid item, as in tuning.
+                                     "holdout": ["last"], "progress": [True]}),
         ModelSpec("pop", MostPopular),
         ModelSpec("itemknn", ItemKNN, {"neighbors": [50, 200], "shrink": [0.0, 10.0]}),
         ModelSpec("userknn", UserKNN, {"neighbors": [50, 200]}),

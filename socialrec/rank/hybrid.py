@@ -114,6 +114,8 @@ class HybridRecommender(BaseRecommender):
     max_ranker_users: users sampled to train the ranker (bounds the cost on large data).
     holdout_fraction: share of each user's training items held out to train the ranker when no
         validation items are given.
+    holdout: which items that is: "random" (a seeded share), or "last" (each user's most recent
+        item by timestamp, for sequential data where the next item is what gets predicted).
     sentiment: add item sentiment and mood x sentiment features (the seed's g(E(u), c)); None
         turns them on when users or reviews have text and the `sentiment` extra is installed.
     seed: sampling seed.
@@ -125,6 +127,7 @@ class HybridRecommender(BaseRecommender):
                  quotas: Mapping[str, float] | None = None, n_candidates: int = 300, ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
                  rerank_depth: int = 50, max_ranker_users: int = 8000, holdout_fraction: float = 0.1,
+                 holdout: str = "random",
                  sentiment: bool | None = None, seed: int = 0, progress: bool = False) -> None:
         self.channels = channels
         self.channel_params = channel_params
@@ -137,6 +140,7 @@ class HybridRecommender(BaseRecommender):
         self.rerank_depth = rerank_depth
         self.max_ranker_users = max_ranker_users
         self.holdout_fraction = holdout_fraction
+        self.holdout = holdout
         self.sentiment = sentiment
         self.seed = seed
         self.progress = progress
@@ -159,7 +163,12 @@ class HybridRecommender(BaseRecommender):
         if train.valid_items is not None and train.valid_items.nnz:
             fit_part, labels, refit = train, train.valid_items.tocsr(), False
         else:
-            fit_part, labels = _holdout(train, self.holdout_fraction, rng)
+            if self.holdout == "last":
+                fit_part, labels = _holdout_last(train)
+            elif self.holdout == "random":
+                fit_part, labels = _holdout(train, self.holdout_fraction, rng)
+            else:
+                raise ValueError(f"holdout must be 'random' or 'last', got {self.holdout!r}")
             refit = True
         self.retriever_ = self._make_retriever(train).fit(fit_part)
         self.features_ = self._make_features(fit_part)
@@ -343,4 +352,18 @@ def _holdout(train: TrainData, fraction: float, rng: np.random.Generator) -> tup
     keep[pos_in_user < n_out[x.row]] = False
     fit = sp.csr_matrix((x.data[keep], (x.row[keep], x.col[keep])), shape=x.shape)
     held = sp.csr_matrix((np.ones((~keep).sum(), np.float32), (x.row[~keep], x.col[~keep])), shape=x.shape)
+    return TrainData(user_items=fit, dataset=train.dataset), held
+
+
+def _holdout_last(train: TrainData) -> tuple[TrainData, sp.csr_matrix]:
+    """Hold out each user's most recent training item (users with at least 3 items)."""
+    from socialrec.represent.profiles import recency_order
+
+    x = train.user_items.tocsr()
+    rank = recency_order(train.dataset, x)
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    counts = np.diff(x.indptr)
+    out = (rank == 0) & (counts[rows] >= 3)
+    fit = sp.csr_matrix((x.data[~out], (rows[~out], x.indices[~out])), shape=x.shape)
+    held = sp.csr_matrix((np.ones(out.sum(), np.float32), (rows[out], x.indices[out])), shape=x.shape)
     return TrainData(user_items=fit, dataset=train.dataset), held

@@ -45,3 +45,27 @@ def test_score_items_agrees_with_the_ranking_of_retrieved_candidates() -> None:
     given = model.score_items(np.array([0, 5]), np.maximum(items, 0))
     ok = items >= 0
     np.testing.assert_allclose(given[ok], scores[ok], rtol=1e-5, atol=1e-5)
+
+
+def test_last_item_holdout_takes_each_users_newest_item() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from socialrec.ingest.schema import build_dataset
+    from socialrec.rank.hybrid import _holdout_last
+
+    inter = pd.DataFrame({"user": ["a"] * 4 + ["b"] * 2, "item": ["1", "2", "3", "4", "1", "2"],
+                          "timestamp": [1.0, 4.0, 2.0, 3.0, 1.0, 2.0]})
+    ds = build_dataset("t", inter)
+    fit_data, held = _holdout_last(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+    fit = fit_data.user_items
+    a, b = ds.users.to_index("a"), ds.users.to_index("b")
+    assert held[a].indices.tolist() == [ds.items.to_index("2")]  # a's newest item (time 4)
+    assert held[b].nnz == 0  # fewer than 3 items: nothing held out
+    assert fit[a].nnz == 3 and fit[b].nnz == 2
+    assert np.all(fit.multiply(held).toarray() == 0)
+
+
+class TestHybridLastHoldout(RecommenderContract):
+    def make(self) -> BaseRecommender:
+        return HybridRecommender(channels=("itemknn", "pop"), n_candidates=30, holdout="last")
