@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import DataError, LeakageError
 from socialrec.evaluate import metrics as M
+from socialrec.evaluate.experiment import ModelOutcome
 from socialrec.evaluate.protocol import EvalResult
 from socialrec.ingest.schema import Dataset
 from socialrec.types import Recommender
@@ -138,16 +139,6 @@ def llmrank_task(
     return CandidateTask(name=name, users=users, candidates=cands, relevant=relevant)
 
 
-@dataclass
-class CandidateOutcome:
-    name: str
-    params: dict[str, Any]
-    valid_score: float
-    test: EvalResult
-    fit_seconds: float
-    tuning: list[dict[str, Any]]
-
-
 def tune_and_test_candidates(
     spec: Any,
     split: Any,
@@ -158,7 +149,7 @@ def tune_and_test_candidates(
     select_by: str = "ndcg@10",
     seed: int = 0,
     refit_with_valid: bool = True,
-) -> CandidateOutcome:
+) -> ModelOutcome:
     """Fit each grid point of ``spec`` (a `ModelSpec`) on training, pick by ``select_by`` on the
     validation candidates, then test once. With ``refit_with_valid`` the chosen model is refitted
     on training + validation before the test (the validation item is part of the test history,
@@ -187,7 +178,7 @@ def tune_and_test_candidates(
         secs = time.perf_counter() - start
         test_mask = (train_mask + split.matrix("valid")).tocsr()
     test = evaluate_candidates(model, test_task, mask=test_mask, ks=ks, seed=seed)
-    return CandidateOutcome(spec.name, params, score, test, secs, tuning)
+    return ModelOutcome(spec.name, params, score, test, secs, tuning)
 
 
 def llmrank_tasks(dataset: Dataset, split: Any, random_lists: Mapping[str, Sequence[str]]) -> tuple[CandidateTask, CandidateTask]:
