@@ -8,7 +8,9 @@ Fitting (``fit(train)``):
    the training data carries them (`TrainData.valid_items`, as `Split.train_data()` gives),
    otherwise a seeded ``holdout_fraction`` of each user's training items, in which case the
    channels are fitted again on all training data afterwards. Candidates that are not held out
-   are the negatives; early stopping uses a further fifth of those users.
+   are the negatives; early stopping uses a further fifth of those users, after which the
+   ranker is refitted on all of them. Trees are monotone in every channel's score and rank,
+   and if one channel alone ranks the early-stopping users better, the hybrid ranks by it.
 3. Scores: a candidate's score is the ranker's output; items outside the candidate set score
    below every candidate, in the order of the first channel. With ``diversity > 0`` the top
    ``rerank_depth`` are re-ordered by maximal marginal relevance, and the scores follow that
@@ -159,16 +161,16 @@ class HybridRecommender(BaseRecommender):
     def _fit(self, train: TrainData) -> None:
         if not 0.0 <= self.diversity <= 1.0:
             raise ValueError(f"diversity must be in [0, 1], got {self.diversity}")
+        if self.holdout not in ("random", "last"):
+            raise ValueError(f"holdout must be 'random' or 'last', got {self.holdout!r}")
         rng = np.random.default_rng(self.seed)
         if train.valid_items is not None and train.valid_items.nnz:
             fit_part, labels, refit = train, train.valid_items.tocsr(), False
         else:
             if self.holdout == "last":
                 fit_part, labels = _holdout_last(train)
-            elif self.holdout == "random":
-                fit_part, labels = _holdout(train, self.holdout_fraction, rng)
             else:
-                raise ValueError(f"holdout must be 'random' or 'last', got {self.holdout!r}")
+                fit_part, labels = _holdout(train, self.holdout_fraction, rng)
             refit = True
         self.retriever_ = self._make_retriever(train).fit(fit_part)
         self.features_ = self._make_features(fit_part)
