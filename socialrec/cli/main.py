@@ -255,7 +255,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from socialrec.cli.serve_cmd import demo_serve
 
         served = "lastfm" if (root / "lastfm-hetrec2011").exists() else "synthetic"
-        demo_serve(served, args.data, args.state_dir, "127.0.0.1", args.port)
+        demo_serve(served, args.data, args.state_dir, "127.0.0.1", args.port,
+                   example_user=str(dataset.users.external_ids[0]))
     return 0
 
 

@@ -94,7 +94,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_serve(dataset_name: str, data: str | None, state_dir: Path, host: str, port: int) -> None:
+def demo_serve(dataset_name: str, data: str | None, state_dir: Path, host: str, port: int,
+               example_user: str = "USER_ID") -> None:
     """The end of `socialrec demo`: serve the demo dataset, print the dashboard URL and a curl line."""
     from socialrec.serve.auth import KeyStore
     from socialrec.serve.settings import ServeSettings
@@ -106,7 +107,7 @@ def demo_serve(dataset_name: str, data: str | None, state_dir: Path, host: str, 
     print(f"serving {dataset_name} on http://{host}:{port}/ (Ctrl-C stops; state in {state_dir})")
     print(f"dashboard: http://{host}:{port}/#key={key}")
     print(f"try:       curl -H 'Authorization: Bearer {key}' "
-          f"'http://{host}:{port}/v1/users/USER_ID/recommendations?k=10&explain=true'")
+          f"'http://{host}:{port}/v1/users/{example_user}/recommendations?k=10&explain=true'")
     print("(the first model trains in the background; until it is ready, recommendations come from popularity)",
           flush=True)
     run_server(ServeSettings(dataset=dataset_name, state_dir=str(state_dir), data=data), host, port)
