@@ -57,7 +57,8 @@ def grounding_check(sentence: str, reasons: Sequence[Reason], title: str, templa
     and every capitalised word in it must belong to one of the allowed names."""
     problems = []
     allowed = grounded_names(list(reasons), title)
-    allowed_words = {w.lower() for name in allowed for w in _words(name)}
+    # Compared without trailing dots: "B.B." and "Jr." end a sentence's word the same way.
+    allowed_words = {w.lower().strip(".") for name in allowed for w in _words(name)}
     required = [name for name in allowed if name and name in template]
     lower = sentence.lower()
     for name in required:

@@ -113,6 +113,12 @@ def test_template_sentences_by_hand() -> None:
         Reason("because")
 
 
+def test_grounding_check_accepts_names_with_dots() -> None:
+    reasons = [Reason("similar_to", 1.0, {"item": {"id": "1", "name": "Dr. Dre"}})]
+    template = render_sentence("B.B. King", reasons)
+    assert grounding_check(template, reasons, "B.B. King", template) == (True, [])
+
+
 def test_grounding_check_rejects_invented_or_missing_names() -> None:
     reasons = [Reason("friends_liked", 1.0, {"friends": [{"id": "7", "name": "Ann"}], "count": 1})]
     template = render_sentence("Blur", reasons)
