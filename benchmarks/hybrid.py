@@ -190,15 +190,10 @@ def explanation_checks(pipeline: RecommendationPipeline, users: np.ndarray, n_re
 
 
 def latency(model: HybridRecommender, dataset: Any, users: np.ndarray, n_candidates: int = 500) -> dict[str, float]:
-    pipe_model = model.clone(n_candidates=n_candidates)
-    # Same fitted parts, only a deeper candidate list.
-    for attr in ("retriever_", "features_", "ranker_", "user_items_", "n_users_", "n_items_", "item_vectors_",
-                 "item_categories_"):
-        setattr(pipe_model, attr, getattr(model, attr))
-    pipe_model.retriever_ = model.retriever_
+    # The same fitted model with a deeper candidate list for the duration of the measurement.
     old_n = model.retriever_.n_candidates
     model.retriever_.n_candidates = n_candidates
-    pipeline = RecommendationPipeline(pipe_model, dataset)
+    pipeline = RecommendationPipeline(model, dataset)
     whole, rank_only = [], []
     try:
         for u in users[:5]:
@@ -208,9 +203,9 @@ def latency(model: HybridRecommender, dataset: Any, users: np.ndarray, n_candida
             t0 = time.perf_counter()
             pipeline.recommend(uid, k=10, explain=True)
             whole.append(time.perf_counter() - t0)
-            cands = pipe_model.retriever_.retrieve(np.array([int(u)]))
+            cands = model.retriever_.retrieve(np.array([int(u)]))
             t0 = time.perf_counter()
-            items, scores, fm, _ = pipe_model.rank_candidates(np.array([int(u)]), cands)
+            items, scores, fm, _ = model.rank_candidates(np.array([int(u)]), cands)
             top = np.argsort(-scores[0])[:10]
             pipeline.explainer.explain(int(u), items[0][top], fm.values[top])
             rank_only.append(time.perf_counter() - t0)

@@ -119,7 +119,7 @@ class RecommendationPipeline:
             out.append(Recommendation(str(e), t, float(s), reasons, render_sentence(t, list(reasons)) if explain else ""))
         return out
 
-    def recommend_indices(self, user_id: object, k: int = 10) -> list[str]:
+    def recommend_ids(self, user_id: object, k: int = 10) -> list[str]:
         """Just the recommended external item ids."""
         return [r.item_id for r in self.recommend(user_id, k, explain=False)]
 

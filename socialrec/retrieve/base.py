@@ -172,8 +172,23 @@ def top_k_in_chunks(rows: np.ndarray, k: int, scores_for: Callable[[np.ndarray],
 def dot_scores(user_vectors: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
     """user_vectors @ item_vectors.T, computed in float64 and rounded to float32 so that a row's
     scores do not depend on how many rows were multiplied together (BLAS picks different
-    kernels for one row and for many): this is what makes batch calls equal scalar calls."""
-    return (user_vectors.astype(np.float64) @ item_vectors.astype(np.float64).T).astype(np.float32)
+    kernels for one row and for many): this is what makes batch calls equal scalar calls.
+    Pass `float64_copy(...)` of a fitted item matrix to avoid converting it on every call."""
+    items = np.asarray(item_vectors, dtype=np.float64)  # no copy when already float64
+    return (user_vectors.astype(np.float64) @ items.T).astype(np.float32)
+
+
+def float64_copy(owner: object, attribute: str) -> np.ndarray:
+    """A float64, C-contiguous copy of ``owner.<attribute>``, made once and kept on the owner
+    until the attribute is replaced (a refit). Converting a 17k x 384 item matrix per call was
+    most of the time of a one-user `score`."""
+    source = getattr(owner, attribute)
+    key = f"_{attribute}float64"
+    cached = owner.__dict__.get(key)
+    if cached is None or cached[0] is not source:
+        cached = (source, np.ascontiguousarray(source, dtype=np.float64))
+        owner.__dict__[key] = cached
+    return cached[1]
 
 
 def mask_rows(scores: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray) -> None:

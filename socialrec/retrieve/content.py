@@ -22,7 +22,7 @@ from socialrec.errors import MissingDependencyError
 from socialrec.evaluate.metrics import rank_top_k
 from socialrec.represent.encoders import Encoder, get_encoder, l2_normalize
 from socialrec.represent.profiles import item_profiles, recency_order, user_texts
-from socialrec.retrieve.base import BaseRecommender, TrainData
+from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
 
 INDEXES = ("auto", "exact", "hnsw")
 
@@ -176,21 +176,11 @@ class ContentRecommender(BaseRecommender):
         return index
 
     # --- scoring ---------------------------------------------------------------------
-    def _items64_matrix(self) -> np.ndarray:
-        # `dot_scores` would convert the item matrix to float64 on every call (52 MB for 17k
-        # items, most of the time of a one-user call): convert once per fit instead.
-        # Kept (n_items, d) row-major: multiplying by its transpose is the fast BLAS layout.
-        if getattr(self, "_items64_of", None) is not self.item_vectors_:
-            self._items64 = np.ascontiguousarray(self.item_vectors_, dtype=np.float64)
-            self._items64_of = self.item_vectors_
-        return self._items64
-
     def _score(self, users: np.ndarray) -> np.ndarray:
-        # Same arithmetic as `dot_scores` (float64, rounded to float32): rows do not depend on the batch.
-        return (self.user_vectors_[users].astype(np.float64) @ self._items64_matrix().T).astype(np.float32)
+        return dot_scores(self.user_vectors_[users], float64_copy(self, "item_vectors_"))
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
-        return (self.item_vectors_[items].astype(np.float64) @ self._items64_matrix().T).astype(np.float32)
+        return dot_scores(self.item_vectors_[items], float64_copy(self, "item_vectors_"))
 
     def recommend(
         self,

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from socialrec.errors import MissingDependencyError
 from socialrec.evaluate import metrics as M
-from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, mask_rows
+from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy, mask_rows
 
 
 def _torch() -> Any:
@@ -231,7 +231,7 @@ class _PropagationModel(BaseRecommender):
         return u, i
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return dot_scores(self.user_factors_[users], self.item_factors_)
+        return dot_scores(self.user_factors_[users], float64_copy(self, "item_factors_"))
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         f = self.item_factors_

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from socialrec.errors import MissingDependencyError
-from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores
+from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
 
 
 def _implicit() -> Any:
@@ -31,11 +31,7 @@ class _FactorModel(BaseRecommender):
     item_factors_: np.ndarray
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        # The float64 copy of the item factors is made once, not per call (it dominated one-user latency).
-        cached = getattr(self, "_item_factors64", None)
-        if cached is None or cached.shape != self.item_factors_.shape:
-            cached = self._item_factors64 = self.item_factors_.astype(np.float64)
-        return (self.user_factors_[users].astype(np.float64) @ cached.T).astype(np.float32)
+        return dot_scores(self.user_factors_[users], float64_copy(self, "item_factors_"))
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         f = self.item_factors_

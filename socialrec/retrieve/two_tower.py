@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from socialrec.errors import NotFittedError
 from socialrec.represent import finetune as ft
 from socialrec.represent.profiles import item_profiles, recency_order
-from socialrec.retrieve.base import BaseRecommender, TrainData
+from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
 
 # Learning rates used when ``lr`` is None: adapters start at zero and take large steps; full
 # fine-tuning moves pretrained weights and needs small ones. These are the values of the
@@ -179,18 +179,11 @@ class TwoTowerRecommender(BaseRecommender):
         return users, valid.indices[valid.indptr[users]].astype(np.int64)
 
     # --- scoring ---------------------------------------------------------------------
-    def _items64(self) -> np.ndarray:
-        if getattr(self, "_items64_of", None) is not self.item_vectors_:
-            self._items64_cache = np.ascontiguousarray(self.item_vectors_, dtype=np.float64)
-            self._items64_of = self.item_vectors_
-        return self._items64_cache
-
     def _score(self, users: np.ndarray) -> np.ndarray:
-        # float64 then float32, as `dot_scores`: a row does not depend on the batch.
-        return (self.user_vectors_[users].astype(np.float64) @ self._items64().T).astype(np.float32)
+        return dot_scores(self.user_vectors_[users], float64_copy(self, "item_vectors_"))
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
-        return (self.item_vectors_[items].astype(np.float64) @ self._items64().T).astype(np.float32)
+        return dot_scores(self.item_vectors_[items], float64_copy(self, "item_vectors_"))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Item-tower vectors of new item texts (cold items), comparable with ``item_vectors_``."""

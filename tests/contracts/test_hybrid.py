@@ -69,3 +69,28 @@ def test_last_item_holdout_takes_each_users_newest_item() -> None:
 class TestHybridLastHoldout(RecommenderContract):
     def make(self) -> BaseRecommender:
         return HybridRecommender(channels=("itemknn", "pop"), n_candidates=30, holdout="last")
+
+
+def test_a_ranker_worse_than_a_channel_is_replaced_by_that_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard for sparse data: a learned ranker that orders held-out users' candidates worse
+    than one channel alone (here one that inverts ItemKNN) is replaced by that channel."""
+    import numpy as np
+
+    import socialrec.rank.hybrid as hybrid_module
+    from tests.contracts.recommender_contract import block_data
+
+    class Inverted:
+        def fit(self, x, y, g, xv=None, yv=None, gv=None, feature_names=None):  # type: ignore[no-untyped-def]
+            self.column = feature_names.index("itemknn:z")
+            return self
+
+        def predict(self, x):  # type: ignore[no-untyped-def]
+            return -x[:, self.column]
+
+    monkeypatch.setattr(hybrid_module, "make_ranker", lambda kind, seed=0: Inverted())
+    model = HybridRecommender(channels=("itemknn", "pop"), n_candidates=30, holdout_fraction=0.3)
+    model.fit(TrainData.from_matrix(block_data()))
+    assert model.ranker_choice_.startswith("channel ")
+    assert model.validation_ndcg_["ranker"] < max(model.validation_ndcg_["itemknn"], model.validation_ndcg_["pop"])
+    ids, _ = model.recommend(np.arange(48), k=3)
+    assert (ids // 10 == (np.arange(48) // 12)[:, None]).mean() >= 0.95  # ranks like ItemKNN again

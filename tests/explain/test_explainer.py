@@ -72,11 +72,11 @@ def test_sentences_use_only_grounded_names(pipeline: RecommendationPipeline) -> 
 def test_hidden_and_blocked_items_never_come_back(pipeline: RecommendationPipeline) -> None:
     ds = pipeline.dataset
     user_id = ds.users.to_external(5)
-    first = pipeline.recommend_indices(user_id, k=5)
+    first = pipeline.recommend_ids(user_id, k=5)
     again = pipeline.recommend(user_id, k=5, hidden_items=first[:2])
     assert not {r.item_id for r in again} & set(first[:2])
     blocked = RecommendationPipeline(pipeline.model, ds, blocked_items=frozenset(first[2:4]))
-    assert not set(blocked.recommend_indices(user_id, k=5)) & set(first[2:4])
+    assert not set(blocked.recommend_ids(user_id, k=5)) & set(first[2:4])
 
 
 def test_diversity_changes_the_list_and_raises_diversity(pipeline: RecommendationPipeline) -> None:
@@ -88,8 +88,8 @@ def test_diversity_changes_the_list_and_raises_diversity(pipeline: Recommendatio
     div = RecommendationPipeline(pipeline.model, ds, diversity=0.7)
     for user in range(0, 300, 10):
         uid = ds.users.to_external(user)
-        plain.append(ds.items.to_index(pipeline.recommend_indices(uid, k=10)))
-        diverse.append(ds.items.to_index(div.recommend_indices(uid, k=10)))
+        plain.append(ds.items.to_index(pipeline.recommend_ids(uid, k=10)))
+        diverse.append(ds.items.to_index(div.recommend_ids(uid, k=10)))
     ild_plain = np.nanmean(intra_list_diversity(np.array(plain), 10, item_vectors=vectors))
     ild_div = np.nanmean(intra_list_diversity(np.array(diverse), 10, item_vectors=vectors))
     # ALS vectors of 200 items are already near-orthogonal (ILD ~0.95), so the gain is small but real.
