@@ -56,7 +56,7 @@ class ServiceMetrics:
         now = time.time()
         with self._lock:
             entry = self._served.pop(user_id, {})
-            entry.update((i, now) for i in item_ids)
+            entry.update(dict.fromkeys(item_ids, now))
             self._served[user_id] = entry
             while len(self._served) > _MAX_TRACKED_USERS:
                 self._served.popitem(last=False)

@@ -23,6 +23,7 @@ hidden items are never recommended.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -155,6 +156,7 @@ class LiveModel:
         # request and dropped when they can change: the user's own events, a friend's like, a
         # follow, erasure; a model swap builds a new LiveModel and so starts empty.
         self._rows: OrderedDict[int, _UserRows] = OrderedDict()
+        self._json_fragments: dict[int, str] = {}  # item index -> its JSON object up to the score
         self._item_cols: sp.csc_matrix | None = None  # binary by column: who has an item (evidence)
         self._friend_cols: sp.csc_matrix | None = None  # friendships by column: whose friend a user is
         self._followed_by: dict[int, set[int]] = {}  # live follows, reversed
@@ -380,22 +382,50 @@ class LiveModel:
         out["popular"] = self._unseen(self._popular_top[: n + seen.size], seen, n)
         return out
 
-    def recommend(self, user_id: str, k: int, *, explain: bool = False, scenario: str = "home") -> list[Recommendation]:
+    def _fuse(self, user_id: str, k: int, scenario: str) -> tuple[Any, ...] | None:
+        """Weighted reciprocal-rank fusion of the user's channels, vectorised: one contribution per
+        (channel, rank). Returns (channels, unique items, inverse, totals, top-k order), or None
+        when no channel has anything. Call with the lock held."""
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; use one of {', '.join(SCENARIOS)}")
+        u = self._user(user_id, create=False)
+        weights = SCENARIOS[scenario]
+        channels = [(name, items) for name, items in self._channels(u, max(2 * k, 50), scenario).items() if items.size]
+        if not channels:
+            return None
+        items = np.concatenate([c for _, c in channels])
+        contrib = np.concatenate([weights[name] / (_RRF_K + np.arange(c.size)) for name, c in channels])
+        uniq, inv = np.unique(items, return_inverse=True)
+        total = np.bincount(inv, weights=contrib, minlength=uniq.size)
+        order = np.lexsort((uniq, -total))[:k]  # ties: lower index first
+        return u, channels, uniq, inv, total, order
+
+    def recommend_indices(self, user_id: str, k: int, *, scenario: str = "home") -> tuple[np.ndarray, np.ndarray]:
+        """The unexplained top-k as (item indices, scores): the hot path of the HTTP service, which
+        writes the response from `item_json` fragments instead of building Recommendation objects."""
         with self._lock:
-            u = self._user(user_id, create=False)
-            weights = SCENARIOS[scenario]
-            n = max(2 * k, 50)
-            channels = [(name, items) for name, items in self._channels(u, n, scenario).items() if items.size]
-            if not channels:
+            fused = self._fuse(user_id, k, scenario)
+        if fused is None:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        _, _, uniq, _, total, order = fused
+        return uniq[order], total[order]
+
+    def item_json(self, i: int) -> str:
+        """``{"item_id":...,"title":...`` for item index ``i``, without the closing brace (the
+        caller appends the score); cached, and dropped when the title changes."""
+        frag = self._json_fragments.get(i)
+        if frag is None:
+            frag = json.dumps({"item_id": self.item_ids[i], "title": self.titles[i]}, separators=(",", ":"))[:-1]
+            self._json_fragments[i] = frag
+        return frag
+
+    def recommend(self, user_id: str, k: int, *, explain: bool = False, scenario: str = "home") -> list[Recommendation]:
+        with self._lock:
+            fused = self._fuse(user_id, k, scenario)
+            if fused is None:
                 return []
-            # Weighted reciprocal-rank fusion, vectorised: one contribution per (channel, rank).
-            items = np.concatenate([c for _, c in channels])
-            contrib = np.concatenate([weights[name] / (_RRF_K + np.arange(c.size)) for name, c in channels])
-            uniq, inv = np.unique(items, return_inverse=True)
-            total = np.bincount(inv, weights=contrib, minlength=uniq.size)
-            order = np.lexsort((uniq, -total))[:k]  # ties: lower index first
+            u, channels, uniq, inv, total, order = fused
+            weights = SCENARIOS[scenario]
             if not explain:
                 return [Recommendation(self.item_ids[i], self.titles[i], s)
                         for i, s in zip(uniq[order].tolist(), total[order].tolist())]
@@ -578,6 +608,7 @@ class LiveModel:
         with self._lock:
             i = self._item(item_id, title)
             self.titles[i] = title or item_id
+            self._json_fragments.pop(i, None)
             if vec is None:
                 return
             if i < self.n_base_items:

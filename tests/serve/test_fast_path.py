@@ -61,3 +61,19 @@ def test_the_plain_route_checks_keys_and_accepts_fastapi_booleans(served: Served
     assert len(doc["items"]) == 3 and all("reasons" in i for i in doc["items"])
     plain = served.client.get(path, params={"k": "3", "explain": "0"}, headers=served.reader).json()
     assert all("reasons" not in i for i in plain["items"])
+
+
+def test_the_written_list_equals_the_models_list_and_follows_title_changes(served: Served) -> None:
+    model = served.service.model
+    path = "/v1/users/user_0105/recommendations"
+    for scenario in ("home", "friends", "trending"):
+        got = served.client.get(path, params={"k": "15", "scenario": scenario}, headers=served.reader).json()
+        want = model.recommend("user_0105", 15, scenario=scenario)
+        assert [(x["item_id"], x["title"], x["score"]) for x in got["items"]] == \
+            [(r.item_id, r.title, round(r.score, 6)) for r in want]
+    first = got["items"][0]["item_id"]
+    r = served.client.put(f"/v1/items/{first}", json={"title": 'Renamed "quoted" \u00e9', "text": ""},
+                          headers=served.admin)
+    assert r.status_code == 200, r.text
+    again = served.client.get(path, params={"k": "15", "scenario": "trending"}, headers=served.reader).json()
+    assert again["items"][0] == {**got["items"][0], "title": 'Renamed "quoted" \u00e9'}
