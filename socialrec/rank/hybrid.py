@@ -13,7 +13,7 @@ Fitting (``fit(train)``):
    and if one channel alone ranks the early-stopping users better, the hybrid ranks by it.
 3. Scores: a candidate's score is the ranker's output; items outside the candidate set score
    below every candidate, in the order of the first channel. With ``diversity > 0`` the top
-   ``rerank_depth`` are re-ordered by maximal marginal relevance, and the scores follow that
+   ``rerank_depth`` are re-ordered (DPP or MMR, `rank.rerank`), and the scores follow that
    order, so `recommend`, `score` and the evaluation protocol all see the re-ranked list.
 """
 
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from socialrec.rank.features import FeatureBuilder, FeatureMatrix
 from socialrec.rank.ranker import LambdaRanker, LinearRanker, SingleFeatureRanker, group_ndcg, make_ranker
-from socialrec.rank.rerank import mmr
+from socialrec.rank.rerank import RERANKERS, rerank
 from socialrec.retrieve.base import BaseRecommender, TrainData
 from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriever, candidate_positions
 
@@ -111,7 +111,9 @@ class HybridRecommender(BaseRecommender):
     quotas: per-channel share of candidate slots (defaults in DEFAULT_QUOTAS).
     n_candidates: candidates per user that the ranker orders.
     ranker: "lightgbm" (LambdaRank), "linear" (logistic regression) or "auto".
-    diversity: MMR trade-off in [0, 1] (0 = pure relevance); re-orders the top ``rerank_depth``.
+    diversity: re-ranking trade-off in [0, 1) (0 = pure relevance); re-orders the top ``rerank_depth``.
+    rerank: "dpp" (determinantal point process, greedy MAP) or "mmr" (maximal marginal relevance),
+        over the items' collaborative vectors (categories when there are none); see `rank.rerank`.
     max_category_share: cap on any one category's share of the top ``rerank_k`` (needs categories).
     rerank_k: length of the list that re-ranking optimises (the list users see).
     max_ranker_users: users sampled to train the ranker (bounds the cost on large data).
@@ -129,8 +131,8 @@ class HybridRecommender(BaseRecommender):
     def __init__(self, channels: Sequence[str] | None = None, channel_params: Mapping[str, Mapping[str, Any]] | None = None,
                  quotas: Mapping[str, float] | None = None, n_candidates: int = 300, ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
-                 rerank_depth: int = 50, max_ranker_users: int = 8000, holdout_fraction: float = 0.1,
-                 holdout: str = "random",
+                 rerank_depth: int = 100, rerank: str = "dpp", max_ranker_users: int = 8000,
+                 holdout_fraction: float = 0.1, holdout: str = "random",
                  sentiment: bool | None = None, seed: int = 0, progress: bool = False) -> None:
         self.channels = channels
         self.channel_params = channel_params
@@ -141,6 +143,7 @@ class HybridRecommender(BaseRecommender):
         self.max_category_share = max_category_share
         self.rerank_k = rerank_k
         self.rerank_depth = rerank_depth
+        self.rerank = rerank
         self.max_ranker_users = max_ranker_users
         self.holdout_fraction = holdout_fraction
         self.holdout = holdout
@@ -162,6 +165,10 @@ class HybridRecommender(BaseRecommender):
     def _fit(self, train: TrainData) -> None:
         if not 0.0 <= self.diversity <= 1.0:
             raise ValueError(f"diversity must be in [0, 1], got {self.diversity}")
+        if self.rerank not in RERANKERS:
+            raise ValueError(f"rerank must be one of {', '.join(RERANKERS)}, got {self.rerank!r}")
+        if self.rerank == "dpp" and self.diversity >= 1.0:
+            raise ValueError("diversity must be below 1 with rerank='dpp' (1 would ignore relevance entirely)")
         if self.holdout not in ("random", "last"):
             raise ValueError(f"holdout must be 'random' or 'last', got {self.holdout!r}")
         rng = np.random.default_rng(self.seed)
@@ -210,7 +217,7 @@ class HybridRecommender(BaseRecommender):
         if refit:
             self.retriever_ = self._make_retriever(train).fit(train)
             self.features_ = self._make_features(train)
-        self._item_vectors_for_diversity()
+        self._item_vectors_for_diversity(train.user_items)
 
     def _make_features(self, train: TrainData) -> FeatureBuilder:
         sim = None
@@ -262,13 +269,21 @@ class HybridRecommender(BaseRecommender):
             cands = self.retriever_.retrieve(users)
         return self.features_.build(users, cands)
 
-    def _item_vectors_for_diversity(self) -> None:
+    def _item_vectors_for_diversity(self, user_items: sp.csr_matrix) -> None:
         models = self.retriever_.models_
         self.item_vectors_: np.ndarray | None = None
         if "als" in models:
             self.item_vectors_ = models["als"].item_factors_  # type: ignore[attr-defined]
         elif "content" in models:
             self.item_vectors_ = models["content"].item_vectors_  # type: ignore[attr-defined]
+        elif min(user_items.shape) > 2:
+            # No factor channel: a truncated SVD of the interactions gives the co-consumption space.
+            from scipy.sparse.linalg import svds
+
+            x = sp.csr_matrix(user_items, dtype=np.float64)
+            rank = int(min(32, min(x.shape) - 1))
+            _, sing, vt = svds(x, k=rank, random_state=self.seed)
+            self.item_vectors_ = (vt.T * np.sqrt(sing)).astype(np.float32)
         self.item_categories_ = self.features_.categories_
 
     # --- scoring -------------------------------------------------------------------------
@@ -323,13 +338,12 @@ class HybridRecommender(BaseRecommender):
         return out
 
     def _reranked_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """Scores that put the MMR order of the top ``rerank_depth`` first, the rest after."""
+        """Scores that put the re-ranked order of the top ``rerank_depth`` first, the rest after."""
         depth = min(self.rerank_depth, len(items))
         top = np.argsort(-scores, kind="stable")[:depth]
-        vectors = self.item_vectors_
-        cats = self.item_categories_ if (vectors is None or self.max_category_share is not None) else None
-        picked = mmr(items[top], scores[top], min(self.rerank_k, depth), diversity=self.diversity,
-                     item_vectors=vectors, item_categories=cats, max_category_share=self.max_category_share)
+        picked = rerank(items[top], scores[top], min(self.rerank_k, depth), method=self.rerank, diversity=self.diversity,
+                        item_vectors=self.item_vectors_, item_categories=self.item_categories_,
+                        max_category_share=self.max_category_share)
         new = scores.copy()
         top_score = float(scores.max()) if len(scores) else 0.0
         new[top[picked]] = top_score + 1.0 + (len(picked) - np.arange(len(picked)))

@@ -18,7 +18,7 @@ import numpy as np
 from socialrec.explain.reasons import Reason, render_sentence
 from socialrec.ingest.schema import Dataset
 from socialrec.rank.hybrid import HybridRecommender
-from socialrec.rank.rerank import mmr
+from socialrec.rank.rerank import rerank
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,9 @@ class RecommendationPipeline:
         diversity = self.model.diversity if self.diversity is None else self.diversity
         share = self.model.max_category_share if self.max_category_share is None else self.max_category_share
         if diversity > 0 or share is not None:
-            vectors = self.model.item_vectors_
-            cats = self.model.item_categories_ if (vectors is None or share is not None) else None
-            picked = top[mmr(cand[top], cand_scores[top], k, diversity=diversity, item_vectors=vectors,
-                             item_categories=cats, max_category_share=share)]
+            picked = top[rerank(cand[top], cand_scores[top], k, method=self.model.rerank, diversity=diversity,
+                                item_vectors=self.model.item_vectors_, item_categories=self.model.item_categories_,
+                                max_category_share=share)]
         else:
             picked = top[:k]
         chosen = cand[picked]

@@ -5,6 +5,9 @@
 relevance min-max scaled to [0, 1] within the list so that ``diversity`` means the same for any
 ranker. ``diversity = 0`` returns the list in score order. Similarity is the cosine of item
 vectors, or 1 for two items of the same category when categories are given instead.
+`dpp` re-ranks by greedy MAP inference of a determinantal point process over the same
+similarities: it penalises what a candidate shares with the whole list, not with its single
+most similar pick, and measured the better trade-off on amazon-games (benchmarks/hybrid.py).
 `max_category_share` caps the share of the final list any one category (artist, author...) takes.
 """
 
@@ -64,3 +67,96 @@ def mmr(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 
         elif cats is not None:
             max_sim = np.maximum(max_sim, (cats == cats[j]).astype(np.float64))
     return pos[np.asarray(chosen, dtype=np.int64)]
+
+
+def dpp(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 0.0,
+        item_vectors: np.ndarray | None = None, item_categories: np.ndarray | None = None) -> np.ndarray:
+    """Positions (into ``items``) of the top k by greedy MAP inference of a determinantal point
+    process (Chen, Zhang & Zhou, NeurIPS 2018: incremental Cholesky, O(n k) per pick).
+
+    The kernel is ``L = diag(q) S diag(q)``: S the cosine similarity of item vectors (or 1 within
+    a category, 0 across), ``q = exp(alpha * relevance)`` with relevance min-max scaled within the
+    list and ``alpha = (1 - diversity) / (2 * diversity)`` (their theta = 1 - diversity). Unlike
+    MMR's maximum similarity to one picked item, the determinant penalises a candidate for the
+    volume it shares with the whole list, which measured a better NDCG/diversity trade-off
+    (benchmarks/hybrid.py). ``diversity = 0`` returns the list in score order; -1 entries are
+    padding and never picked."""
+    if not 0.0 <= diversity < 1.0:
+        raise ValueError(f"diversity must be in [0, 1) for dpp, got {diversity}")
+    items = np.asarray(items)
+    rel = np.asarray(relevance, dtype=np.float64)
+    pos = np.flatnonzero((items >= 0) & np.isfinite(rel))
+    r = rel[pos]
+    if diversity == 0.0 or len(pos) == 0:
+        return pos[np.argsort(-r, kind="stable")[:k]]
+    if (item_vectors is None) == (item_categories is None):
+        raise ValueError("dpp with diversity > 0 needs exactly one of item_vectors and item_categories")
+    span = r.max() - r.min()
+    r = (r - r.min()) / span if span > 0 else np.ones_like(r)
+    quality = np.exp((1.0 - diversity) / (2.0 * diversity) * r)
+    if item_vectors is not None:
+        v = np.asarray(item_vectors, dtype=np.float64)[items[pos]]
+        norms = np.linalg.norm(v, axis=1, keepdims=True)
+        unit = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    else:  # one-hot category vectors: similarity 1 within a category; unknown (-1) is its own
+        cats = np.asarray(item_categories)[items[pos]]
+        labels, inverse = np.unique(np.where(cats >= 0, cats, -1 - np.arange(len(cats))), return_inverse=True)
+        unit = np.zeros((len(pos), len(labels)))
+        unit[np.arange(len(pos)), inverse] = 1.0
+    n, k = len(pos), min(k, len(pos))
+    # A zero vector would make the candidate orthogonal to everything: give it self-similarity 1.
+    self_sim = np.where(np.einsum("ij,ij->i", unit, unit) > 0, np.einsum("ij,ij->i", unit, unit), 1.0)
+    gain = quality * quality * self_sim  # d_i^2: the squared Cholesky pivot, i.e. the marginal gain
+    chol = np.zeros((k, n))
+    chosen: list[int] = []
+    taken = np.zeros(n, dtype=bool)
+    j = int(np.argmax(gain))
+    for step in range(k):
+        chosen.append(j)
+        taken[j] = True
+        if step == k - 1:
+            break
+        pivot = np.sqrt(max(gain[j], 1e-300))
+        row = quality[j] * quality * (unit @ unit[j])
+        row[j] = quality[j] * quality[j] * self_sim[j]
+        e = (row - chol[:step].T @ chol[:step, j]) / pivot
+        chol[step] = e
+        gain = gain - e * e
+        masked = np.where(taken, -np.inf, gain)
+        j = int(np.argmax(masked))
+        if masked[j] <= 1e-12 * quality.max() ** 2:  # the rest lies in the span of the picked: by relevance
+            rest = np.flatnonzero(~taken)
+            chosen.extend(rest[np.argsort(-r[rest], kind="stable")][:k - len(chosen)].tolist())
+            break
+    return pos[np.asarray(chosen, dtype=np.int64)]
+
+
+RERANKERS = ("mmr", "dpp")
+
+
+def rerank(items: np.ndarray, relevance: np.ndarray, k: int, *, method: str = "mmr", diversity: float = 0.0,
+           item_vectors: np.ndarray | None = None, item_categories: np.ndarray | None = None,
+           max_category_share: float | None = None) -> np.ndarray:
+    """Positions of the re-ranked top k by ``method`` ("mmr" or "dpp"), with the category cap
+    applied to the method's order (the cap needs ``item_categories``). Similarity comes from
+    ``item_vectors`` when given, else from ``item_categories``."""
+    if method == "mmr":
+        cats = item_categories if (item_vectors is None or max_category_share is not None) else None
+        return mmr(items, relevance, k, diversity=diversity, item_vectors=item_vectors, item_categories=cats,
+                   max_category_share=max_category_share)
+    if method != "dpp":
+        raise ValueError(f"unknown re-ranking method {method!r}; use one of {', '.join(RERANKERS)}")
+    if max_category_share is not None and item_categories is None:
+        raise ValueError("max_category_share needs item_categories")
+    if diversity == 0.0 and max_category_share is None:
+        return dpp(items, relevance, k, item_vectors=item_vectors,
+                   item_categories=None if item_vectors is not None else item_categories)
+    n = len(items) if max_category_share is not None else k
+    order = dpp(items, relevance, n, diversity=diversity, item_vectors=item_vectors,
+                item_categories=None if item_vectors is not None else item_categories)
+    if max_category_share is None:
+        return order
+    # The cap over the DPP order: relevance = the order itself, no further diversification.
+    picked = mmr(np.asarray(items)[order], -np.arange(len(order), dtype=np.float64), k,
+                 item_categories=item_categories, max_category_share=max_category_share)
+    return order[picked]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from socialrec.rank.rerank import mmr
+from socialrec.rank.rerank import dpp, mmr, rerank
 
 # Items 0 and 1 point the same way; item 2 is orthogonal to them; item 3 is padding.
 VECTORS = np.array([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0], [1.0, 1.0]])
@@ -52,3 +52,71 @@ def test_bad_arguments_are_refused() -> None:
         mmr(np.array([0]), np.array([1.0]), 1, diversity=1.5)
     with pytest.raises(ValueError, match="needs item_categories"):
         mmr(np.array([0]), np.array([1.0]), 1, max_category_share=0.5)
+
+
+def _greedy_determinant(quality: np.ndarray, unit: np.ndarray, k: int) -> list[int]:
+    """Greedy MAP by brute force: each step adds the item that maximises det(L_S)."""
+    kernel = quality[:, None] * (unit @ unit.T) * quality[None, :]
+    chosen: list[int] = []
+    for _ in range(k):
+        rest = [i for i in range(len(quality)) if i not in chosen]
+        dets = [np.linalg.det(kernel[np.ix_(chosen + [i], chosen + [i])]) for i in rest]
+        chosen.append(rest[int(np.argmax(dets))])
+    return chosen
+
+
+def test_dpp_equals_brute_force_greedy_determinant_maximisation() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(5):
+        vectors = rng.normal(size=(12, 6))
+        relevance = rng.random(12)
+        diversity = [0.1, 0.25, 0.5, 0.7, 0.9][trial]
+        r = (relevance - relevance.min()) / (relevance.max() - relevance.min())
+        quality = np.exp((1 - diversity) / (2 * diversity) * r)
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        got = dpp(np.arange(12), relevance, 5, diversity=diversity, item_vectors=vectors)
+        assert got.tolist() == _greedy_determinant(quality, unit, 5)
+
+
+def test_dpp_no_diversity_is_score_order_and_skips_padding() -> None:
+    items = np.array([4, -1, 2, 7, 9])
+    scores = np.array([0.2, 5.0, 0.9, np.nan, 0.5])
+    vectors = np.eye(10)
+    assert dpp(items, scores, 3, diversity=0.0, item_vectors=vectors).tolist() == [2, 4, 0]
+    assert sorted(dpp(items, scores, 5, diversity=0.5, item_vectors=vectors).tolist()) == [0, 2, 4]
+
+
+def test_dpp_prefers_a_new_direction_over_a_near_duplicate() -> None:
+    vectors = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0]])
+    scores = np.array([1.0, 0.95, 0.6])
+    assert dpp(np.arange(3), scores, 2, diversity=0.0, item_vectors=vectors).tolist() == [0, 1]
+    assert dpp(np.arange(3), scores, 2, diversity=0.3, item_vectors=vectors).tolist() == [0, 2]
+
+
+def test_dpp_over_categories_takes_one_per_category_then_fills_by_score() -> None:
+    cats = np.array([0, 0, 0, 1, 1, 2])
+    scores = np.array([0.9, 0.8, 0.7, 0.5, 0.4, 0.1])
+    got = dpp(np.arange(6), scores, 5, diversity=0.2, item_categories=cats).tolist()
+    assert got[:3] == [0, 3, 5] and got[3:] == [1, 2]
+
+
+def test_dpp_refuses_bad_arguments() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        dpp(np.arange(3), np.ones(3), 2, diversity=1.0, item_vectors=np.eye(3))
+    with pytest.raises(ValueError, match="exactly one"):
+        dpp(np.arange(3), np.ones(3), 2, diversity=0.5)
+
+
+def test_rerank_applies_the_category_cap_to_the_dpp_order() -> None:
+    # Items 0-2 share category 0 and point the same way; 3-5 are orthogonal, one category each.
+    vectors = np.array([[1.0, 0, 0, 0], [1.0, 0.05, 0, 0], [1.0, 0, 0.05, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0],
+                        [0, 0, 0, 1.0]])
+    cats = np.array([0, 0, 0, 1, 2, 3])
+    scores = np.array([1.0, 0.99, 0.98, 0.3, 0.2, 0.1])
+    assert rerank(np.arange(6), scores, 4, method="dpp", diversity=0.0).tolist() == [0, 1, 2, 3]
+    capped = rerank(np.arange(6), scores, 4, method="dpp", diversity=0.0, item_categories=cats, max_category_share=0.5)
+    assert capped.tolist() == [0, 1, 3, 4]
+    diverse = rerank(np.arange(6), scores, 4, method="dpp", diversity=0.3, item_vectors=vectors)
+    assert diverse.tolist()[:1] == [0] and set(diverse.tolist()[1:]) == {3, 4, 5}
+    with pytest.raises(ValueError, match="unknown re-ranking method"):
+        rerank(np.arange(6), scores, 4, method="xquad")
