@@ -16,7 +16,8 @@ def add_recommend_parser(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--explain", action="store_true", help="print the reasons and a sentence for every item")
     rec.add_argument("--generate", action="store_true",
                      help="paraphrase the sentences with SmolLM2 (grounding-checked; falls back to the template)")
-    rec.add_argument("--diversity", type=float, default=None, help="MMR trade-off in [0, 1] (default: the model's)")
+    rec.add_argument("--diversity", type=float, default=None,
+                     help="re-ranking trade-off in [0, 1) (DPP over the top 100; default: the model's)")
     rec.add_argument("--channels", default=None, help="comma-separated channels (default: what the data supports)")
     rec.add_argument("--json", action="store_true", help="print JSON instead of text")
 

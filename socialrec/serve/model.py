@@ -62,6 +62,9 @@ class _UserRows:
     seen: np.ndarray  # sorted
     als: np.ndarray | None = None
     social: np.ndarray | None = None
+    popular: np.ndarray | None = None
+    trending: np.ndarray | None = None
+    trending_generation: int = -1  # the model's trending generation the row was cut from
     depth: int = 0
 
 
@@ -149,6 +152,7 @@ class LiveModel:
         self._trend = np.zeros(self.n_base_items, dtype=np.float64)
         self._trend_t0 = time.time()
         self._trend_top: np.ndarray | None = None
+        self._trend_generation = 0  # bumped whenever the trending top list is recomputed
         self._popular_top = _top_indices(bundle.popularity.astype(np.float64), 1000)
         self._friend_model: Any = None
         self._unit_items: np.ndarray | None = None
@@ -300,7 +304,7 @@ class LiveModel:
     def _user_rows(self, u: int | None, depth: int) -> _UserRows:
         """The user's cached rows, (re)computed when missing or not deep enough."""
         if u is None:
-            return _UserRows(np.empty(0, dtype=np.int64))
+            return _UserRows(np.empty(0, dtype=np.int64), depth=depth)
         rows = self._rows.get(u)
         if rows is None:
             rows = _UserRows(np.unique(self._seen(u)))
@@ -310,7 +314,7 @@ class LiveModel:
         else:
             self._rows.move_to_end(u)
         if rows.depth < depth:
-            rows.als = rows.social = None
+            rows.als = rows.social = rows.popular = rows.trending = None
             rows.depth = depth
         if rows.als is None:
             rows.als = self._als_row(u, rows.seen, rows.depth)
@@ -371,7 +375,11 @@ class LiveModel:
         if weights["trending"] > 0:
             if self._trend_top is None:
                 self._trend_top = _top_indices(np.where(self._trend > 0, self._trend, -np.inf), 500)
-            out["trending"] = self._unseen(self._trend_top, seen, n)
+                self._trend_generation += 1
+            if rows.trending is None or rows.trending_generation != self._trend_generation:
+                rows.trending = self._unseen(self._trend_top, seen, rows.depth)
+                rows.trending_generation = self._trend_generation
+            out["trending"] = rows.trending[:n]
         cv = self._content_vector(u)
         if cv is not None and self._n_new_emb and weights["content"] > 0:
             emb = self._new_emb[:self._n_new_emb]
@@ -379,7 +387,9 @@ class LiveModel:
             sims[~emb.any(axis=1)] = -np.inf
             top = _top_indices(sims, n)
             out["content"] = self._unseen(top[sims[top] > 0] + self.n_base_items, seen, n)
-        out["popular"] = self._unseen(self._popular_top[: n + seen.size], seen, n)
+        if rows.popular is None:
+            rows.popular = self._unseen(self._popular_top[: rows.depth + seen.size], seen, rows.depth)
+        out["popular"] = rows.popular[:n]
         return out
 
     def _fuse(self, user_id: str, k: int, scenario: str) -> tuple[Any, ...] | None:
