@@ -76,8 +76,8 @@ def _graph_specs() -> dict[str, ModelSpec]:
 
     # Graph models stop early on validation NDCG@10, so their grids stay small.
     return {
-        "lightgcn": ModelSpec("lightgcn", lightgcn, {"n_layers": [2, 3]}),
-        "social": ModelSpec("social", social, {"n_layers": [3], "social_weight": [0.3], "social_readout": [0.0, 0.2]}),
+        "lightgcn": ModelSpec("lightgcn", lightgcn, {"temperature": [0.12, 0.15]}),
+        "social": ModelSpec("social", social, {"temperature": [0.12, 0.15], "social_weight": [0.3]}),
         "socialmf": ModelSpec("socialmf", socialmf, {"social_reg": [0.01, 0.1]}),
         "social-proof": ModelSpec("social-proof", SocialProof, {"overlap_weight": [0.0, 4.0]}),
         # Language-model content recommender (extra `text`): scores every item from its text,

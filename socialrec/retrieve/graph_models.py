@@ -98,8 +98,8 @@ class _PropagationModel(BaseRecommender):
         """Hook for subclasses that need more tensors (e.g. the social matrix)."""
 
     def _check_params(self) -> None:
-        if self.loss not in ("bpr", "softmax"):
-            raise ValueError(f"loss must be 'bpr' or 'softmax', got {self.loss!r}")
+        if self.loss not in ("bpr", "softmax", "full-softmax"):
+            raise ValueError(f"loss must be 'bpr', 'softmax' or 'full-softmax', got {self.loss!r}")
         for name in ("embedding_dim", "batch_size", "epochs", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -128,49 +128,16 @@ class _PropagationModel(BaseRecommender):
         self.history_: list[dict[str, float]] = []
         start = time.perf_counter()
         epochs = tqdm(range(1, self.epochs + 1), desc=type(self).__name__, disable=not self.verbose, leave=False)
+        user_items = train.user_items.tocsr()
+        active_users = np.flatnonzero(np.diff(user_items.indptr) > 0)
         for epoch in epochs:
-            order = rng.permutation(len(pos_u))
-            epoch_loss = 0.0
-            for s in range(0, len(order), self.batch_size):
-                b = order[s:s + self.batch_size]
-                users = torch.from_numpy(pos_u[b]).to(self.device)
-                items = torch.from_numpy(pos_i[b]).to(self.device)
-                cl_view = None
-                if self._cl_weight() > 0:
-                    all_emb, cl_view = self._propagate(torch, noisy=True)
-                else:
-                    all_emb = self._propagate(torch)
-                u_final = all_emb[users]
-                i_final = all_emb[n_u + items]
-                u_ego = emb.weight[users]
-                i_ego = emb.weight[n_u + items]
-                if self.loss == "bpr":
-                    neg = torch.from_numpy(rng.integers(0, n_i, size=len(b))).to(self.device)
-                    n_final = all_emb[n_u + neg]
-                    diff = (u_final * i_final).sum(-1) - (u_final * n_final).sum(-1)
-                    main = torch.nn.functional.softplus(-diff).mean()
-                    reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum() + emb.weight[n_u + neg].pow(2).sum()) / len(b)
-                else:
-                    neg = torch.from_numpy(rng.integers(0, n_i, size=self.n_negatives)).to(self.device)
-                    u_n = torch.nn.functional.normalize(u_final, dim=-1)
-                    pos_logit = (u_n * torch.nn.functional.normalize(i_final, dim=-1)).sum(-1, keepdim=True)
-                    neg_logit = u_n @ torch.nn.functional.normalize(all_emb[n_u + neg], dim=-1).T
-                    logits = torch.cat([pos_logit, neg_logit], dim=1) / self.temperature
-                    main = torch.nn.functional.cross_entropy(logits, torch.zeros(len(b), dtype=torch.long))
-                    reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum()) / len(b)
-                loss = main + self.l2 * reg
-                if cl_view is not None:
-                    loss = loss + self._cl_weight() * (
-                        _info_nce(torch, all_emb, cl_view, torch.unique(users), self.cl_temperature)
-                        + _info_nce(torch, all_emb, cl_view, n_u + torch.unique(items), self.cl_temperature))
-                extra = self._extra_loss(torch, u_ego, users)
-                if extra is not None:
-                    loss = loss + extra
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                epoch_loss += float(loss.detach()) * len(b)
-            record = {"epoch": epoch, "loss": epoch_loss / len(order), "seconds": time.perf_counter() - start}
+            if self.loss == "full-softmax":
+                epoch_loss = self._user_softmax_epoch(torch, opt, rng, user_items, active_users, n_u)
+                n_examples = len(active_users)
+            else:
+                epoch_loss = self._pairs_epoch(torch, opt, rng, pos_u, pos_i, n_u, n_i)
+                n_examples = len(pos_u)
+            record = {"epoch": epoch, "loss": epoch_loss / n_examples, "seconds": time.perf_counter() - start}
             if valid is not None and valid.nnz and epoch % self.eval_every == 0:
                 u_np, i_np = self._final_numpy(torch, n_u)
                 ndcg = validation_ndcg(u_np, i_np, train.user_items, valid)
@@ -194,6 +161,94 @@ class _PropagationModel(BaseRecommender):
         self.user_factors_, self.item_factors_ = best[1]
         del self._emb, self._adj, self._gen
         self.__dict__.pop("_friend_mean", None)  # a training-time tensor, not part of the fitted model
+
+    def _pairs_epoch(self, torch: Any, opt: Any, rng: np.random.Generator, pos_u: np.ndarray, pos_i: np.ndarray,
+                     n_u: int, n_i: int) -> float:
+        """One pass over the (user, item) pairs: BPR with one uniform negative each, or a softmax
+        over the positive and ``n_negatives`` uniform negatives shared by the batch."""
+        emb = self._emb
+        order = rng.permutation(len(pos_u))
+        total = 0.0
+        for s in range(0, len(order), self.batch_size):
+            b = order[s:s + self.batch_size]
+            users = torch.from_numpy(pos_u[b]).to(self.device)
+            items = torch.from_numpy(pos_i[b]).to(self.device)
+            cl_view = None
+            if self._cl_weight() > 0:
+                all_emb, cl_view = self._propagate(torch, noisy=True)
+            else:
+                all_emb = self._propagate(torch)
+            u_final = all_emb[users]
+            i_final = all_emb[n_u + items]
+            u_ego = emb.weight[users]
+            i_ego = emb.weight[n_u + items]
+            if self.loss == "bpr":
+                neg = torch.from_numpy(rng.integers(0, n_i, size=len(b))).to(self.device)
+                n_final = all_emb[n_u + neg]
+                diff = (u_final * i_final).sum(-1) - (u_final * n_final).sum(-1)
+                main = torch.nn.functional.softplus(-diff).mean()
+                reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum() + emb.weight[n_u + neg].pow(2).sum()) / len(b)
+            else:
+                neg = torch.from_numpy(rng.integers(0, n_i, size=self.n_negatives)).to(self.device)
+                u_n = torch.nn.functional.normalize(u_final, dim=-1)
+                pos_logit = (u_n * torch.nn.functional.normalize(i_final, dim=-1)).sum(-1, keepdim=True)
+                neg_logit = u_n @ torch.nn.functional.normalize(all_emb[n_u + neg], dim=-1).T
+                logits = torch.cat([pos_logit, neg_logit], dim=1) / self.temperature
+                main = torch.nn.functional.cross_entropy(logits, torch.zeros(len(b), dtype=torch.long))
+                reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum()) / len(b)
+            loss = main + self.l2 * reg
+            if cl_view is not None:
+                loss = loss + self._cl_weight() * (
+                    _info_nce(torch, all_emb, cl_view, torch.unique(users), self.cl_temperature)
+                    + _info_nce(torch, all_emb, cl_view, n_u + torch.unique(items), self.cl_temperature))
+            extra = self._extra_loss(torch, u_ego, users)
+            if extra is not None:
+                loss = loss + extra
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(b)
+        return total
+
+    def _user_softmax_epoch(self, torch: Any, opt: Any, rng: np.random.Generator, user_items: sp.csr_matrix,
+                            active_users: np.ndarray, n_u: int) -> float:
+        """One pass over the users: each user's softmax over every item (cosine logits over the
+        temperature), averaged over the user's positives (multinomial likelihood, Liang et al. 2018).
+        Exact, not sampled: affordable when items x users-per-batch fits in memory."""
+        order = rng.permutation(active_users)
+        total = 0.0
+        for s in range(0, len(order), self.batch_size):
+            b = order[s:s + self.batch_size]
+            cl_view = None
+            if self._cl_weight() > 0:
+                all_emb, cl_view = self._propagate(torch, noisy=True)
+            else:
+                all_emb = self._propagate(torch)
+            users = torch.from_numpy(b.astype(np.int64)).to(self.device)
+            u_n = torch.nn.functional.normalize(all_emb[users], dim=-1)
+            i_n = torch.nn.functional.normalize(all_emb[n_u:], dim=-1)
+            log_p = torch.log_softmax(u_n @ i_n.T / self.temperature, dim=1)
+            rows = user_items[b]
+            counts = np.diff(rows.indptr)
+            row_of = torch.from_numpy(np.repeat(np.arange(len(b)), counts).astype(np.int64))
+            cols = torch.from_numpy(rows.indices.astype(np.int64))
+            weight = torch.from_numpy(np.repeat(1.0 / counts, counts).astype(np.float32))
+            main = -(log_p[row_of, cols] * weight).sum() / len(b)  # each user's mean over its positives
+            reg = self._emb.weight[users].pow(2).sum() / len(b) + self._emb.weight[n_u:].pow(2).sum() / user_items.shape[1]
+            loss = main + self.l2 * reg
+            if cl_view is not None:
+                items_in_batch = torch.from_numpy(np.unique(rows.indices).astype(np.int64))
+                loss = loss + self._cl_weight() * (
+                    _info_nce(torch, all_emb, cl_view, users, self.cl_temperature)
+                    + _info_nce(torch, all_emb, cl_view, n_u + items_in_batch[:4096], self.cl_temperature))
+            extra = self._extra_loss(torch, self._emb.weight[users], users)
+            if extra is not None:
+                loss = loss + extra
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(b)
+        return total
 
     def _cl_weight(self) -> float:
         return float(getattr(self, "cl_weight", 0.0))
@@ -225,7 +280,7 @@ class _PropagationModel(BaseRecommender):
         with torch.no_grad():
             all_emb = self._propagate(torch).cpu().numpy().astype(np.float32)
         u, i = all_emb[:n_u].copy(), all_emb[n_u:].copy()
-        if self.loss == "softmax":  # trained on cosine: rank by cosine too
+        if self.loss in ("softmax", "full-softmax"):  # trained on cosine: rank by cosine too
             u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
             i /= np.maximum(np.linalg.norm(i, axis=1, keepdims=True), 1e-12)
         return u, i
@@ -242,9 +297,11 @@ class _PropagationModel(BaseRecommender):
 _COMMON_DOC = """
     embedding_dim, n_layers: embedding size and propagation depth (0 layers = plain MF).
     learning_rate, l2: Adam step and L2 weight on the batch's ego embeddings.
-    loss: "bpr" (one uniform negative per positive) or "softmax" (``n_negatives`` shared uniform
-        negatives, cosine logits divided by ``temperature``).
-    batch_size, epochs: training batches; at most ``epochs`` passes over the interactions.
+    loss: "bpr" (one uniform negative per positive), "softmax" (``n_negatives`` shared uniform
+        negatives, cosine logits divided by ``temperature``) or "full-softmax" (each user's
+        softmax over every item, averaged over the user's positives: exact, no sampling).
+    batch_size, epochs: training batches (pairs; users with "full-softmax"); at most ``epochs``
+        passes over the interactions (over the users with "full-softmax").
     patience, eval_every: stop after ``patience`` validation rounds (every ``eval_every``
         epochs) without a better NDCG@10; the best epoch's embeddings are kept.
     random_state: seeds initialisation and sampling. device: "cpu" or "cuda".
@@ -256,14 +313,17 @@ _COMMON_DOC = """
 
 class LightGCN(_PropagationModel):
     __doc__ = ("LightGCN (He et al. 2020): linear propagation over the user-item graph. Defaults were "
-               "chosen on LastFM validation (benchmarks/social.py): BPR with XSimGCL-style contrastive "
-               "regularisation converges in ~20 epochs and generalises better than plain BPR.\n" + _COMMON_DOC)
+               "chosen on LastFM validation (benchmarks/social.py): the full softmax over items with cosine "
+               "logits at temperature 0.15 and 128 dimensions reached validation NDCG@10 .190 against .185 "
+               "for BPR with XSimGCL-style contrastive regularisation (the earlier default); temperature "
+               "matters most (on the social variant, 64 dimensions: 0.1 .180, 0.2 .181, 0.3 .159), "
+               "contrastive terms and a third layer hurt it. It stops after 30-60 epochs.\n" + _COMMON_DOC)
 
-    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.002, l2: float = 1e-4,
-                 loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 2048,
-                 epochs: int = 300, patience: int = 5, eval_every: int = 2, random_state: int = 0,
-                 device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1, cl_weight: float = 0.1,
-                 cl_temperature: float = 0.2) -> None:
+    def __init__(self, embedding_dim: int = 128, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
+                 loss: str = "full-softmax", n_negatives: int = 256, temperature: float = 0.15,
+                 batch_size: int = 256, epochs: int = 300, patience: int = 5, eval_every: int = 1,
+                 random_state: int = 0, device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1,
+                 cl_weight: float = 0.0, cl_temperature: float = 0.2) -> None:
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
         self.learning_rate = learning_rate
@@ -302,11 +362,11 @@ class SocialLightGCN(LightGCN):
         + "    social_weight: weight of user-user edges relative to user-item edges in propagation.\n"
         + "    social_readout: weight of the friends' mean at the read-out (0 disables).\n")
 
-    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.002, l2: float = 1e-4,
-                 loss: str = "bpr", n_negatives: int = 256, temperature: float = 0.1, batch_size: int = 2048,
-                 epochs: int = 300, patience: int = 5, eval_every: int = 2, random_state: int = 0,
-                 device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1, cl_weight: float = 0.1,
-                 cl_temperature: float = 0.2, social_weight: float = 0.3, social_readout: float = 0.0) -> None:
+    def __init__(self, embedding_dim: int = 128, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
+                 loss: str = "full-softmax", n_negatives: int = 256, temperature: float = 0.15,
+                 batch_size: int = 256, epochs: int = 300, patience: int = 5, eval_every: int = 1,
+                 random_state: int = 0, device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1,
+                 cl_weight: float = 0.0, cl_temperature: float = 0.2, social_weight: float = 0.3, social_readout: float = 0.0) -> None:
         super().__init__(embedding_dim, n_layers, learning_rate, l2, loss, n_negatives, temperature, batch_size,
                          epochs, patience, eval_every, random_state, device, verbose, noise_eps, cl_weight,
                          cl_temperature)

@@ -21,7 +21,7 @@ def _social_train(data: sp.csr_matrix, users_per_block: int) -> TrainData:
 
 class TestLightGCN(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return LightGCN(n_layers=2, cl_weight=0.0, **FAST)
+        return LightGCN(n_layers=2, loss="bpr", cl_weight=0.0, **FAST)
 
 
 class TestLightGCNSoftmax(RecommenderContract):
@@ -29,9 +29,24 @@ class TestLightGCNSoftmax(RecommenderContract):
         return LightGCN(n_layers=1, loss="softmax", n_negatives=16, temperature=0.2, cl_weight=0.0, **FAST)
 
 
+class TestLightGCNFullSoftmax(RecommenderContract):
+    def make(self) -> BaseRecommender:
+        return LightGCN(n_layers=2, loss="full-softmax", temperature=0.2, cl_weight=0.0, **{**FAST, "batch_size": 16})
+
+
+class TestSocialLightGCNFullSoftmax(RecommenderContract):
+    def make(self) -> BaseRecommender:
+        return SocialLightGCN(n_layers=2, loss="full-softmax", temperature=0.2, social_weight=0.5, cl_weight=0.0,
+                              **{**FAST, "batch_size": 16})  # users per step: several steps per epoch
+
+    @classmethod
+    def train_data(cls, data: sp.csr_matrix) -> TrainData:
+        return _social_train(data, cls.users_per_block)
+
+
 class TestSocialLightGCN(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return SocialLightGCN(n_layers=2, social_weight=0.5, cl_weight=0.0, **FAST)
+        return SocialLightGCN(n_layers=2, loss="bpr", social_weight=0.5, cl_weight=0.0, **FAST)
 
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
@@ -67,7 +82,7 @@ class TestSocialProof(RecommenderContract):
 
 class TestSocialLightGCNContrastive(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return SocialLightGCN(n_layers=2, social_weight=0.5, cl_weight=0.01, noise_eps=0.05, **FAST)
+        return SocialLightGCN(n_layers=2, loss="bpr", social_weight=0.5, cl_weight=0.01, noise_eps=0.05, **FAST)
 
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
@@ -76,7 +91,7 @@ class TestSocialLightGCNContrastive(RecommenderContract):
 
 class TestSocialLightGCNReadout(RecommenderContract):
     def make(self) -> BaseRecommender:
-        return SocialLightGCN(n_layers=2, social_weight=0.2, social_readout=0.3, cl_weight=0.0, **FAST)
+        return SocialLightGCN(n_layers=2, loss="bpr", social_weight=0.2, social_readout=0.3, cl_weight=0.0, **FAST)
 
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
