@@ -1,6 +1,7 @@
 """Serving the hybrid pipeline (`socialrec serve --model hybrid`): an adapter from
-`RecommendationPipeline` (multi-channel retrieval, LightGBM LambdaRank, MMR, explained reasons) to
-the service's `ServingModel`, which keeps the live effects of the default model.
+`RecommendationPipeline` (multi-channel retrieval, LightGBM LambdaRank, diversity re-ranking,
+explained reasons) to the service's `ServingModel`, which keeps the live effects of the default
+model.
 
 The hybrid is fitted once per model version, on the same interactions as the version's ALS
 (the base dataset plus every stored event of known users and items, erased users left out), and
