@@ -114,6 +114,8 @@ class HybridRecommender(BaseRecommender):
     diversity: re-ranking trade-off in [0, 1) (0 = pure relevance); re-orders the top ``rerank_depth``.
     rerank: "dpp" (determinantal point process, greedy MAP) or "mmr" (maximal marginal relevance),
         over the items' collaborative vectors (categories when there are none); see `rank.rerank`.
+    rerank_scale: how DPP reads the ranker's scores: "score" (as they are: LambdaRank's are
+        log-odds-like) or "minmax" (scaled to [0, 1] within the list).
     max_category_share: cap on any one category's share of the top ``rerank_k`` (needs categories).
     rerank_k: length of the list that re-ranking optimises (the list users see).
     max_ranker_users: users sampled to train the ranker (bounds the cost on large data).
@@ -131,7 +133,8 @@ class HybridRecommender(BaseRecommender):
     def __init__(self, channels: Sequence[str] | None = None, channel_params: Mapping[str, Mapping[str, Any]] | None = None,
                  quotas: Mapping[str, float] | None = None, n_candidates: int = 300, ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
-                 rerank_depth: int = 100, rerank: str = "dpp", max_ranker_users: int = 8000,
+                 rerank_depth: int = 100, rerank: str = "dpp", rerank_scale: str = "score",
+                 max_ranker_users: int = 8000,
                  holdout_fraction: float = 0.1, holdout: str = "random",
                  sentiment: bool | None = None, seed: int = 0, progress: bool = False) -> None:
         self.channels = channels
@@ -144,6 +147,7 @@ class HybridRecommender(BaseRecommender):
         self.rerank_k = rerank_k
         self.rerank_depth = rerank_depth
         self.rerank = rerank
+        self.rerank_scale = rerank_scale
         self.max_ranker_users = max_ranker_users
         self.holdout_fraction = holdout_fraction
         self.holdout = holdout
@@ -167,6 +171,8 @@ class HybridRecommender(BaseRecommender):
             raise ValueError(f"diversity must be in [0, 1], got {self.diversity}")
         if self.rerank not in RERANKERS:
             raise ValueError(f"rerank must be one of {', '.join(RERANKERS)}, got {self.rerank!r}")
+        if self.rerank_scale not in ("score", "minmax"):
+            raise ValueError(f"rerank_scale must be 'score' or 'minmax', got {self.rerank_scale!r}")
         if self.rerank == "dpp" and self.diversity >= 1.0:
             raise ValueError("diversity must be below 1 with rerank='dpp' (1 would ignore relevance entirely)")
         if self.holdout not in ("random", "last"):
@@ -343,7 +349,7 @@ class HybridRecommender(BaseRecommender):
         top = np.argsort(-scores, kind="stable")[:depth]
         picked = rerank(items[top], scores[top], min(self.rerank_k, depth), method=self.rerank, diversity=self.diversity,
                         item_vectors=self.item_vectors_, item_categories=self.item_categories_,
-                        max_category_share=self.max_category_share)
+                        max_category_share=self.max_category_share, scale=self.rerank_scale)
         new = scores.copy()
         top_score = float(scores.max()) if len(scores) else 0.0
         new[top[picked]] = top_score + 1.0 + (len(picked) - np.arange(len(picked)))

@@ -87,7 +87,7 @@ class RecommendationPipeline:
         if diversity > 0 or share is not None:
             picked = top[rerank(cand[top], cand_scores[top], k, method=self.model.rerank, diversity=diversity,
                                 item_vectors=self.model.item_vectors_, item_categories=self.model.item_categories_,
-                                max_category_share=share)]
+                                max_category_share=share, scale=self.model.rerank_scale)]
         else:
             picked = top[:k]
         chosen = cand[picked]

@@ -70,19 +70,25 @@ def mmr(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 
 
 
 def dpp(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 0.0,
-        item_vectors: np.ndarray | None = None, item_categories: np.ndarray | None = None) -> np.ndarray:
+        item_vectors: np.ndarray | None = None, item_categories: np.ndarray | None = None,
+        scale: str = "minmax") -> np.ndarray:
     """Positions (into ``items``) of the top k by greedy MAP inference of a determinantal point
     process (Chen, Zhang & Zhou, NeurIPS 2018: incremental Cholesky, O(n k) per pick).
 
     The kernel is ``L = diag(q) S diag(q)``: S the cosine similarity of item vectors (or 1 within
-    a category, 0 across), ``q = exp(alpha * relevance)`` with relevance min-max scaled within the
-    list and ``alpha = (1 - diversity) / (2 * diversity)`` (their theta = 1 - diversity). Unlike
+    a category, 0 across), ``q = exp(alpha * relevance)`` and ``alpha = (1 - diversity) / (2 *
+    diversity)`` (their theta = 1 - diversity). ``scale``: "minmax" scales relevance to [0, 1]
+    within the list (any ranker); "score" keeps the scores as they are (shifted by their maximum),
+    for rankers whose scores are log-odds-like, such as LambdaRank's: a fixed score gap then costs
+    the same wherever it sits in the list, which measured a better trade-off on amazon-games. Unlike
     MMR's maximum similarity to one picked item, the determinant penalises a candidate for the
     volume it shares with the whole list, which measured a better NDCG/diversity trade-off
     (benchmarks/hybrid.py). ``diversity = 0`` returns the list in score order; -1 entries are
     padding and never picked."""
     if not 0.0 <= diversity < 1.0:
         raise ValueError(f"diversity must be in [0, 1) for dpp, got {diversity}")
+    if scale not in ("minmax", "score"):
+        raise ValueError(f"scale must be 'minmax' or 'score', got {scale!r}")
     items = np.asarray(items)
     rel = np.asarray(relevance, dtype=np.float64)
     pos = np.flatnonzero((items >= 0) & np.isfinite(rel))
@@ -91,8 +97,11 @@ def dpp(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 
         return pos[np.argsort(-r, kind="stable")[:k]]
     if (item_vectors is None) == (item_categories is None):
         raise ValueError("dpp with diversity > 0 needs exactly one of item_vectors and item_categories")
-    span = r.max() - r.min()
-    r = (r - r.min()) / span if span > 0 else np.ones_like(r)
+    if scale == "minmax":
+        span = r.max() - r.min()
+        r = (r - r.min()) / span if span > 0 else np.ones_like(r)
+    else:
+        r = r - r.max()
     quality = np.exp((1.0 - diversity) / (2.0 * diversity) * r)
     if item_vectors is not None:
         v = np.asarray(item_vectors, dtype=np.float64)[items[pos]]
@@ -136,10 +145,11 @@ RERANKERS = ("mmr", "dpp")
 
 def rerank(items: np.ndarray, relevance: np.ndarray, k: int, *, method: str = "mmr", diversity: float = 0.0,
            item_vectors: np.ndarray | None = None, item_categories: np.ndarray | None = None,
-           max_category_share: float | None = None) -> np.ndarray:
+           max_category_share: float | None = None, scale: str = "minmax") -> np.ndarray:
     """Positions of the re-ranked top k by ``method`` ("mmr" or "dpp"), with the category cap
     applied to the method's order (the cap needs ``item_categories``). Similarity comes from
-    ``item_vectors`` when given, else from ``item_categories``."""
+    ``item_vectors`` when given, else from ``item_categories``. ``scale``: how DPP reads the
+    relevance (see `dpp`); MMR always min-max scales it."""
     if method == "mmr":
         cats = item_categories if (item_vectors is None or max_category_share is not None) else None
         return mmr(items, relevance, k, diversity=diversity, item_vectors=item_vectors, item_categories=cats,
@@ -153,7 +163,7 @@ def rerank(items: np.ndarray, relevance: np.ndarray, k: int, *, method: str = "m
                    item_categories=None if item_vectors is not None else item_categories)
     n = len(items) if max_category_share is not None else k
     order = dpp(items, relevance, n, diversity=diversity, item_vectors=item_vectors,
-                item_categories=None if item_vectors is not None else item_categories)
+                item_categories=None if item_vectors is not None else item_categories, scale=scale)
     if max_category_share is None:
         return order
     # The cap over the DPP order: relevance = the order itself, no further diversification.

@@ -120,3 +120,18 @@ def test_rerank_applies_the_category_cap_to_the_dpp_order() -> None:
     assert diverse.tolist()[:1] == [0] and set(diverse.tolist()[1:]) == {3, 4, 5}
     with pytest.raises(ValueError, match="unknown re-ranking method"):
         rerank(np.arange(6), scores, 4, method="xquad")
+
+
+def test_dpp_score_scale_uses_the_scores_as_they_are() -> None:
+    # Min-max scaling makes the choice depend on the worst candidate in the list; with scale
+    # "score" only score gaps matter, so appending a terrible candidate changes nothing.
+    vectors = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, -0.8]])
+    scores = np.array([3.0, 2.9, 2.0, -50.0])
+    with_bad = dpp(np.arange(4), scores, 2, diversity=0.2, item_vectors=vectors, scale="score")
+    without = dpp(np.arange(3), scores[:3], 2, diversity=0.2, item_vectors=vectors[:3], scale="score")
+    assert with_bad.tolist() == without.tolist() == [0, 1]
+    # min-max: the outlier squeezes 3.0, 2.9 and 2.0 together, and diversity now takes item 2
+    assert dpp(np.arange(3), scores[:3], 2, diversity=0.2, item_vectors=vectors[:3]).tolist() == [0, 1]
+    assert dpp(np.arange(4), scores, 2, diversity=0.2, item_vectors=vectors).tolist() == [0, 2]
+    with pytest.raises(ValueError, match="scale"):
+        dpp(np.arange(3), scores[:3], 2, diversity=0.2, item_vectors=vectors[:3], scale="z")
