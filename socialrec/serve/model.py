@@ -420,6 +420,18 @@ class LiveModel:
         _, _, uniq, _, total, order = fused
         return uniq[order], total[order]
 
+    def warm(self, n_users: int) -> int:
+        """Compute the candidate rows of the ``n_users`` most active base users (most training
+        interactions first), as their first request would; returns how many."""
+        active = np.diff(self.bundle.train.indptr)
+        users = np.argsort(-active, kind="stable")[:min(n_users, _CACHE_USERS)]
+        users = users[active[users] > 0]
+        with self._lock:
+            for u in users.tolist():
+                if self.user_ids[u] != ERASED:
+                    self._user_rows(u, _MIN_DEPTH)
+        return len(users)
+
     def item_json(self, i: int) -> str:
         """``{"item_id":...,"title":...`` for item index ``i``, without the closing brace (the
         caller appends the score); cached, and dropped when the title changes."""

@@ -128,6 +128,12 @@ class Service:
         then fitted on the same version (in a background thread unless told otherwise) and
         swapped in over that live model when ready."""
         new = model if model is not None else LiveModel(bundle, self._options())
+        if model is None and self.settings.warm_users:
+            # Before the lock, so ingestion is not held up: events observed below drop the rows
+            # they change, exactly as they would in a model that had served those users.
+            start = time.perf_counter()
+            warmed = new.warm(self.settings.warm_users)
+            self.log.info("candidate rows of %d users computed in %.1fs", warmed, time.perf_counter() - start)
         with self.ingest_lock:
             for item_id, title, text in self.store.items():
                 new.upsert_item(item_id, title, text)

@@ -48,6 +48,9 @@ class ServeSettings:
     hybrid_channels, hybrid_candidates: retrieval channels and candidates per user of the hybrid.
     hybrid_warm_users: rank this many users (in the version's order) before the hybrid is swapped
         in; the others are ranked on their first request (about 10 ms on LastFM).
+    warm_users: the live model's candidate rows of this many users (the most active first) are
+        computed before a version is swapped in, so their first request does not pay the ALS
+        product over the whole catalog (1.2 ms at 100k items); the others pay it once.
     """
 
     dataset: str = "synthetic"
@@ -76,10 +79,13 @@ class ServeSettings:
     hybrid_channels: tuple[str, ...] = ("als", "itemknn", "social-proof", "trending")
     hybrid_candidates: int = 200
     hybrid_warm_users: int = 20_000
+    warm_users: int = 20_000
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ConfigError(f"ServeSettings.model must be one of {MODELS}, got {self.model!r}")
+        if self.warm_users < 0:
+            raise ConfigError(f"ServeSettings.warm_users must be >= 0 (got {self.warm_users})")
         if self.hybrid_candidates < 1 or self.hybrid_warm_users < 0:
             raise ConfigError("ServeSettings.hybrid_candidates must be >= 1 and hybrid_warm_users >= 0 "
                               f"(got {self.hybrid_candidates}, {self.hybrid_warm_users})")

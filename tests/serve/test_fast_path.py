@@ -77,3 +77,21 @@ def test_the_written_list_equals_the_models_list_and_follows_title_changes(serve
     assert r.status_code == 200, r.text
     again = served.client.get(path, params={"k": "15", "scenario": "trending"}, headers=served.reader).json()
     assert again["items"][0] == {**got["items"][0], "title": 'Renamed "quoted" \u00e9'}
+
+
+def test_warmed_rows_then_events_equal_a_cold_model(served: Served) -> None:
+    from socialrec.serve.model import LiveModel
+
+    model = served.service.model
+    friends_of_110 = [model.user_ids[f] for f in model._friends(110)[0].tolist()]
+    top = [r.item_id for r in model.recommend("user_0111", 3)]
+    served.post([event(f, "like", "item_0005") for f in friends_of_110[:2]]
+                + [event("user_0111", "like", top[0]), event("user_0111", "hide", top[1])])
+    warmed = LiveModel(model.bundle, model.options)
+    assert warmed.warm(10_000) > 100 and len(warmed._rows) > 100
+    warmed.observe(served.service.store.events())  # as Service.activate does: warm, then catch up
+    cold = LiveModel(model.bundle, model.options)
+    cold.observe(served.service.store.events())
+    for u in [f"user_{i:04d}" for i in range(100, 130)]:
+        assert [(r.item_id, round(r.score, 9)) for r in warmed.recommend(u, 20)] == \
+            [(r.item_id, round(r.score, 9)) for r in cold.recommend(u, 20)], u
