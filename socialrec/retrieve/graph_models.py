@@ -173,11 +173,7 @@ class _PropagationModel(BaseRecommender):
             b = order[s:s + self.batch_size]
             users = torch.from_numpy(pos_u[b]).to(self.device)
             items = torch.from_numpy(pos_i[b]).to(self.device)
-            cl_view = None
-            if self._cl_weight() > 0:
-                all_emb, cl_view = self._propagate(torch, noisy=True)
-            else:
-                all_emb = self._propagate(torch)
+            all_emb, cl_view = self._forward(torch)
             u_final = all_emb[users]
             i_final = all_emb[n_u + items]
             u_ego = emb.weight[users]
@@ -196,18 +192,8 @@ class _PropagationModel(BaseRecommender):
                 logits = torch.cat([pos_logit, neg_logit], dim=1) / self.temperature
                 main = torch.nn.functional.cross_entropy(logits, torch.zeros(len(b), dtype=torch.long))
                 reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum()) / len(b)
-            loss = main + self.l2 * reg
-            if cl_view is not None:
-                loss = loss + self._cl_weight() * (
-                    _info_nce(torch, all_emb, cl_view, torch.unique(users), self.cl_temperature)
-                    + _info_nce(torch, all_emb, cl_view, n_u + torch.unique(items), self.cl_temperature))
-            extra = self._extra_loss(torch, u_ego, users)
-            if extra is not None:
-                loss = loss + extra
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
+            total += self._step(torch, opt, main + self.l2 * reg, all_emb, cl_view, torch.unique(users),
+                                n_u + torch.unique(items), u_ego, users) * len(b)
         return total
 
     def _user_softmax_epoch(self, torch: Any, opt: Any, rng: np.random.Generator, user_items: sp.csr_matrix,
@@ -219,11 +205,7 @@ class _PropagationModel(BaseRecommender):
         total = 0.0
         for s in range(0, len(order), self.batch_size):
             b = order[s:s + self.batch_size]
-            cl_view = None
-            if self._cl_weight() > 0:
-                all_emb, cl_view = self._propagate(torch, noisy=True)
-            else:
-                all_emb = self._propagate(torch)
+            all_emb, cl_view = self._forward(torch)
             users = torch.from_numpy(b.astype(np.int64)).to(self.device)
             u_n = torch.nn.functional.normalize(all_emb[users], dim=-1)
             i_n = torch.nn.functional.normalize(all_emb[n_u:], dim=-1)
@@ -235,20 +217,32 @@ class _PropagationModel(BaseRecommender):
             weight = torch.from_numpy(np.repeat(1.0 / counts, counts).astype(np.float32))
             main = -(log_p[row_of, cols] * weight).sum() / len(b)  # each user's mean over its positives
             reg = self._emb.weight[users].pow(2).sum() / len(b) + self._emb.weight[n_u:].pow(2).sum() / user_items.shape[1]
-            loss = main + self.l2 * reg
-            if cl_view is not None:
-                items_in_batch = torch.from_numpy(np.unique(rows.indices).astype(np.int64))
-                loss = loss + self._cl_weight() * (
-                    _info_nce(torch, all_emb, cl_view, users, self.cl_temperature)
-                    + _info_nce(torch, all_emb, cl_view, n_u + items_in_batch[:4096], self.cl_temperature))
-            extra = self._extra_loss(torch, self._emb.weight[users], users)
-            if extra is not None:
-                loss = loss + extra
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
+            # The batch's items for the contrastive term, at most 4,096 (its logits are items x items).
+            items_in_batch = torch.from_numpy(np.unique(rows.indices)[:4096].astype(np.int64))
+            total += self._step(torch, opt, main + self.l2 * reg, all_emb, cl_view, users, n_u + items_in_batch,
+                                self._emb.weight[users], users) * len(b)
         return total
+
+    def _forward(self, torch: Any) -> tuple[Any, Any]:
+        """All final embeddings, and the contrastive view when contrastive regularisation is on."""
+        if self._cl_weight() > 0:
+            return self._propagate(torch, noisy=True)
+        return self._propagate(torch), None
+
+    def _step(self, torch: Any, opt: Any, loss: Any, all_emb: Any, cl_view: Any, cl_users: Any, cl_nodes: Any,
+              user_ego: Any, users: Any) -> float:
+        """Add the contrastive and subclass terms to a batch's loss, take the optimiser step, and
+        return the loss. ``cl_nodes``: the batch's item rows (already offset by the user count)."""
+        if cl_view is not None:
+            loss = loss + self._cl_weight() * (_info_nce(torch, all_emb, cl_view, cl_users, self.cl_temperature)
+                                               + _info_nce(torch, all_emb, cl_view, cl_nodes, self.cl_temperature))
+        extra = self._extra_loss(torch, user_ego, users)
+        if extra is not None:
+            loss = loss + extra
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
 
     def _cl_weight(self) -> float:
         return float(getattr(self, "cl_weight", 0.0))
