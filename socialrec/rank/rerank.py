@@ -7,7 +7,7 @@ ranker. ``diversity = 0`` returns the list in score order. Similarity is the cos
 vectors, or 1 for two items of the same category when categories are given instead.
 `dpp` re-ranks by greedy MAP inference of a determinantal point process over the same
 similarities: it penalises what a candidate shares with the whole list, not with its single
-most similar pick, and measured the better trade-off on amazon-games (benchmarks/hybrid.py).
+most similar pick (trade-offs of both, per dataset: benchmarks/README.md).
 `max_category_share` caps the share of the final list any one category (artist, author...) takes.
 """
 
@@ -80,11 +80,9 @@ def dpp(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 
     diversity)`` (their theta = 1 - diversity). ``scale``: "minmax" scales relevance to [0, 1]
     within the list (any ranker); "score" keeps the scores as they are (shifted by their maximum),
     for rankers whose scores are log-odds-like, such as LambdaRank's: a fixed score gap then costs
-    the same wherever it sits in the list, which measured a better trade-off on amazon-games. Unlike
-    MMR's maximum similarity to one picked item, the determinant penalises a candidate for the
-    volume it shares with the whole list, which measured a better NDCG/diversity trade-off
-    (benchmarks/hybrid.py). ``diversity = 0`` returns the list in score order; -1 entries are
-    padding and never picked."""
+    the same wherever it sits in the list. Unlike MMR's maximum similarity to one picked item, the
+    determinant penalises a candidate for the volume it shares with the whole list.
+    ``diversity = 0`` returns the list in score order; -1 entries are padding and never picked."""
     if not 0.0 <= diversity < 1.0:
         raise ValueError(f"diversity must be in [0, 1) for dpp, got {diversity}")
     if scale not in ("minmax", "score"):
@@ -114,7 +112,8 @@ def dpp(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 
         unit[np.arange(len(pos)), inverse] = 1.0
     n, k = len(pos), min(k, len(pos))
     # A zero vector would make the candidate orthogonal to everything: give it self-similarity 1.
-    self_sim = np.where(np.einsum("ij,ij->i", unit, unit) > 0, np.einsum("ij,ij->i", unit, unit), 1.0)
+    self_sim = np.einsum("ij,ij->i", unit, unit)
+    self_sim[self_sim == 0] = 1.0
     gain = quality * quality * self_sim  # d_i^2: the squared Cholesky pivot, i.e. the marginal gain
     chol = np.zeros((k, n))
     chosen: list[int] = []
@@ -158,10 +157,7 @@ def rerank(items: np.ndarray, relevance: np.ndarray, k: int, *, method: str = "m
         raise ValueError(f"unknown re-ranking method {method!r}; use one of {', '.join(RERANKERS)}")
     if max_category_share is not None and item_categories is None:
         raise ValueError("max_category_share needs item_categories")
-    if diversity == 0.0 and max_category_share is None:
-        return dpp(items, relevance, k, item_vectors=item_vectors,
-                   item_categories=None if item_vectors is not None else item_categories)
-    n = len(items) if max_category_share is not None else k
+    n = len(items) if max_category_share is not None else k  # the cap needs the whole DPP order
     order = dpp(items, relevance, n, diversity=diversity, item_vectors=item_vectors,
                 item_categories=None if item_vectors is not None else item_categories, scale=scale)
     if max_category_share is None:

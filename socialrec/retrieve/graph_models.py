@@ -307,11 +307,12 @@ _COMMON_DOC = """
 
 class LightGCN(_PropagationModel):
     __doc__ = ("LightGCN (He et al. 2020): linear propagation over the user-item graph. Defaults were "
-               "chosen on LastFM validation (benchmarks/social.py): the full softmax over items with cosine "
-               "logits at temperature 0.15 and 128 dimensions reached validation NDCG@10 .190 against .185 "
-               "for BPR with XSimGCL-style contrastive regularisation (the earlier default); temperature "
-               "matters most (on the social variant, 64 dimensions: 0.1 .180, 0.2 .181, 0.3 .159), "
-               "contrastive terms and a third layer hurt it. It stops after 30-60 epochs.\n" + _COMMON_DOC)
+               "chosen on LastFM validation: the full softmax over items with cosine logits at temperature "
+               "0.15 and 128 dimensions reached validation NDCG@10 .190 (0.12: .192; results/social-"
+               "lastfm-recbole.json) against .185 for BPR with XSimGCL-style contrastive regularisation, "
+               "the earlier default (results/social-train-time-lastfm-recbole.json). In exploratory "
+               "runs (not recorded) temperature mattered most, and contrastive terms and a third layer "
+               "hurt. It stops after 30-60 epochs.\n" + _COMMON_DOC)
 
     def __init__(self, embedding_dim: int = 128, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
                  loss: str = "full-softmax", n_negatives: int = 256, temperature: float = 0.15,

@@ -197,48 +197,37 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
     fragments: dict[tuple[str, str], str] = {}  # (item_id, title) -> its JSON object up to the score
 
     def recommendations_response(model: Any, user_id: str, k: int, explain: bool, scenario: str) -> Any:
-        if not explain and hasattr(model, "recommend_indices"):
-            return indexed_response(model, user_id, k, scenario)
-        recs = model.recommend(user_id, k, explain=explain, scenario=scenario)
-        svc.metrics.served(user_id, [r.item_id for r in recs], model.n_items())
         head = json.dumps({"user_id": user_id, "model_version": model.version, "scenario": scenario},
                           separators=(",", ":"))[:-1]
+        if not explain and hasattr(model, "recommend_indices"):
+            # The live model's hot path: its index and score arrays and its own per-item fragments,
+            # no per-item objects (measured: these dominated the route's own cost).
+            idx, scores = model.recommend_indices(user_id, k, scenario=scenario)
+            ids = idx.tolist()
+            svc.metrics.served(user_id, [model.item_ids[i] for i in ids], model.n_items())
+            return Response(unexplained_body(head, [model.item_json(i) for i in ids], scores),
+                            media_type="application/json")
+        recs = model.recommend(user_id, k, explain=explain, scenario=scenario)
+        svc.metrics.served(user_id, [r.item_id for r in recs], model.n_items())
         if explain:
             items = [{"item_id": r.item_id, "title": r.title, "score": round(r.score, 6), "explanation": r.sentence or None,
                       "reasons": [x.to_dict() for x in r.reasons]} for r in recs]
             body = head + ',"items":' + json.dumps(items, separators=(",", ":"), allow_nan=False) + "}"
         else:
-            # Items are written from cached fragments: the ids and titles repeat across requests,
-            # and json.dumps of 20 small dicts cost as much as the model's scoring.
-            parts = []
-            for r in recs:
-                frag = fragments.get((r.item_id, r.title))
-                if frag is None:
-                    if len(fragments) > 200_000:
-                        fragments.clear()
-                    frag = json.dumps({"item_id": r.item_id, "title": r.title}, separators=(",", ":"))[:-1]
-                    fragments[(r.item_id, r.title)] = frag
-                score = round(r.score, 6)
-                if not math.isfinite(score):
-                    raise ValueError(f"non-finite score {score} for item {r.item_id!r}")
-                parts.append(f'{frag},"score":{score!r}}}')
-            body = head + ',"items":[' + ",".join(parts) + "]}"
+            body = unexplained_body(head, [item_fragment(r.item_id, r.title) for r in recs],
+                                    np.array([r.score for r in recs], dtype=np.float64))
         return Response(body, media_type="application/json")
 
-    def indexed_response(model: Any, user_id: str, k: int, scenario: str) -> Any:
-        """The unexplained list written straight from the model's arrays and its cached per-item
-        JSON fragments: no per-item objects (measured: these dominated the route's own cost)."""
-        idx, scores = model.recommend_indices(user_id, k, scenario=scenario)
-        if not np.isfinite(scores).all():
-            raise ValueError(f"non-finite score among {scores.tolist()}")
-        scores = np.round(scores, 6)  # rint(x * 1e6) / 1e6: the nearest double to a 6-decimal number
-        ids = idx.tolist()
-        svc.metrics.served(user_id, [model.item_ids[i] for i in ids], model.n_items())
-        item_json = model.item_json
-        items = ",".join([f'{item_json(i)},"score":{s!r}}}' for i, s in zip(ids, scores.tolist())])
-        head = json.dumps({"user_id": user_id, "model_version": model.version, "scenario": scenario},
-                          separators=(",", ":"))[:-1]
-        return Response(f'{head},"items":[{items}]}}', media_type="application/json")
+    def item_fragment(item_id: str, title: str) -> str:
+        """``{"item_id":...,"title":...`` without the closing brace, cached (for models that do not
+        keep their own, see `LiveModel.item_json`): ids and titles repeat across requests."""
+        frag = fragments.get((item_id, title))
+        if frag is None:
+            if len(fragments) > 200_000:
+                fragments.clear()
+            frag = json.dumps({"item_id": item_id, "title": title}, separators=(",", ":"))[:-1]
+            fragments[(item_id, title)] = frag
+        return frag
 
     async def recommendations_fast(request: Any) -> Any:
         """The hot read as a plain Starlette route ahead of the documented FastAPI one: the same
@@ -368,6 +357,16 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
     app.router.routes.insert(documented, fast_route)
     app.add_middleware(_Guard, service=svc, max_body=settings.max_body_bytes)
     return app
+
+
+def unexplained_body(head: str, fragments: list[str], scores: np.ndarray) -> str:
+    """The response body of an unexplained list: ``head`` (the object's fields without its closing
+    brace), then each item's fragment with its score rounded to 6 decimals."""
+    if not np.isfinite(scores).all():
+        raise ValueError(f"non-finite score among {scores.tolist()}")
+    rounded = np.round(scores, 6).tolist()  # rint(x * 1e6) / 1e6: the nearest double to a 6-decimal number
+    items = ",".join([f'{f},"score":{s!r}}}' for f, s in zip(fragments, rounded)])
+    return f'{head},"items":[{items}]}}'
 
 
 def _invalid(where: str, name: str, value: str, kind: str, msg: str) -> dict[str, Any]:

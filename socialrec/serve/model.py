@@ -53,8 +53,6 @@ _REASON_KIND = {"als": "collaborative", "social": "friends_liked", "trending": "
                 "popular": "popular"}
 
 
-
-
 @dataclass
 class _UserRows:
     """Cached candidate rows of one user (item indices, best first; seen items already removed)."""
@@ -394,8 +392,8 @@ class LiveModel:
 
     def _fuse(self, user_id: str, k: int, scenario: str) -> tuple[Any, ...] | None:
         """Weighted reciprocal-rank fusion of the user's channels, vectorised: one contribution per
-        (channel, rank). Returns (channels, unique items, inverse, totals, top-k order), or None
-        when no channel has anything. Call with the lock held."""
+        (channel, rank). Returns (user index, channels, unique items, inverse, totals, top-k
+        order), or None when no channel has anything. Call with the lock held."""
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; use one of {', '.join(SCENARIOS)}")
         u = self._user(user_id, create=False)
@@ -411,8 +409,8 @@ class LiveModel:
         return u, channels, uniq, inv, total, order
 
     def recommend_indices(self, user_id: str, k: int, *, scenario: str = "home") -> tuple[np.ndarray, np.ndarray]:
-        """The unexplained top-k as (item indices, scores): the hot path of the HTTP service, which
-        writes the response from `item_json` fragments instead of building Recommendation objects."""
+        """The unexplained top-k as (item indices, scores): the HTTP service's hot path writes its
+        response from these and `item_json`, without Recommendation objects."""
         with self._lock:
             fused = self._fuse(user_id, k, scenario)
         if fused is None:
