@@ -37,6 +37,7 @@ from _readme import replace_section  # noqa: E402
 
 from socialrec.evaluate import metrics as M  # noqa: E402
 from socialrec.evaluate.protocol import evaluate  # noqa: E402
+from socialrec.evaluate.suite import NEIGHBOURHOOD_GRID  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
 from socialrec.rank.hybrid import HybridRecommender, make_channel  # noqa: E402
@@ -61,7 +62,8 @@ SETUPS: dict[str, dict[str, Any]] = {
         "protocol": "fixed", "metric": "ndcg@20",
         "singles": {"userknn": {"neighbors": 200, "shrink": 10.0}, "ease": {"l2": 300.0},
                     "als": {"factors": 64, "regularization": 1.0, "alpha": 10.0},
-                    "social": {"temperature": 0.3, "social_weight": 2.0, "patience": 15}},
+                    "social": {"temperature": 0.3, "social_weight": 2.0, "patience": 15,
+                               "neighborhood_grid": NEIGHBOURHOOD_GRID}},
         "channels": ("userknn", "ease", "als", "social", "social-proof", "trending"),
     },
     "amazon-games": {

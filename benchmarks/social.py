@@ -25,7 +25,7 @@ from _readme import replace_section  # noqa: E402
 
 from socialrec.evaluate.experiment import ModelSpec, results_document, tune_and_test  # noqa: E402
 from socialrec.evaluate.friends import run_friend_evaluation  # noqa: E402
-from socialrec.evaluate.suite import model_specs  # noqa: E402
+from socialrec.evaluate.suite import NEIGHBOURHOOD_GRID, model_specs  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
 
@@ -51,11 +51,15 @@ SOCIAL_MODELS = ("lightgcn", "social", "socialmf", "social-proof")
 # exploratory runs: LastFM wants a sharp softmax (temperature 0.12-0.15); Ciao, sparser, a softer
 # one (0.3) and the trust edges weighted like interactions, with a longer patience because its
 # validation NDCG is small and noisy. LightGCN gets the same grid less the social terms.
+# The social model's neighbourhood weight is chosen inside each fit on validation, from
+# NEIGHBOURHOOD_GRID and 0 (the pure graph model).
 GRAPH_GRIDS = {
     "lastfm-recbole": {"lightgcn": {"temperature": [0.12, 0.15]},
-                       "social": {"temperature": [0.12, 0.15], "social_weight": [0.3]}},
+                       "social": {"temperature": [0.12, 0.15], "social_weight": [0.3],
+                                  "neighborhood_grid": [NEIGHBOURHOOD_GRID]}},
     "ciao-recdiff": {"lightgcn": {"temperature": [0.25, 0.3], "patience": [15]},
-                     "social": {"temperature": [0.25, 0.3], "social_weight": [1.0, 2.0], "patience": [15]}},
+                     "social": {"temperature": [0.25, 0.3], "social_weight": [1.0, 2.0], "patience": [15],
+                                "neighborhood_grid": [NEIGHBOURHOOD_GRID]}},
 }
 
 

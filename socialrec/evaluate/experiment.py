@@ -69,7 +69,12 @@ def tune_and_test(
             select_k = int(select_by.split("@")[1])
             res = evaluate(model, split, part="valid", ks=tuple(sorted(set(ks) | {select_k})), seed=seed)
             score = res.mean()[select_by]
-        tuning.append({"params": params, select_by: score, "fit_seconds": fit_seconds})
+        entry = {"params": params, select_by: score, "fit_seconds": fit_seconds}
+        # What the model chose inside fit on validation (best epoch, blend weight), when it says.
+        choices = getattr(model, "fit_choices", None)
+        if callable(choices):
+            entry["fit_choices"] = choices()
+        tuning.append(entry)
         if best is None or score > best[0]:
             best = (score, params, model, fit_seconds)
     assert best is not None  # candidates is never empty

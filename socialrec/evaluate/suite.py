@@ -35,6 +35,9 @@ def model_specs(*, quick: bool = False) -> dict[str, ModelSpec]:
 
 BASELINES = ("pop", "itemknn", "userknn", "ease", "als", "bpr")
 SOCIAL = ("lightgcn", "social", "socialmf", "social-proof")
+# Weights of the social model's neighbourhood term tried on validation after training (0 is
+# always among them): LastFM picks 0, Ciao a large weight (benchmarks/results/social-*.json).
+NEIGHBOURHOOD_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _graph_specs() -> dict[str, ModelSpec]:
@@ -77,7 +80,9 @@ def _graph_specs() -> dict[str, ModelSpec]:
     # Graph models stop early on validation NDCG@10, so their grids stay small.
     return {
         "lightgcn": ModelSpec("lightgcn", lightgcn, {"temperature": [0.12, 0.15]}),
-        "social": ModelSpec("social", social, {"temperature": [0.12, 0.15], "social_weight": [0.3]}),
+        # The neighbourhood weight is chosen inside fit on validation (no refit per weight).
+        "social": ModelSpec("social", social, {"temperature": [0.12, 0.15], "social_weight": [0.3],
+                                               "neighborhood_grid": [NEIGHBOURHOOD_GRID]}),
         "socialmf": ModelSpec("socialmf", socialmf, {"social_reg": [0.01, 0.1]}),
         "social-proof": ModelSpec("social-proof", SocialProof, {"overlap_weight": [0.0, 4.0]}),
         # Language-model content recommender (extra `text`): scores every item from its text,

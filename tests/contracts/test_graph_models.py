@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import scipy.sparse as sp
 
@@ -96,3 +97,67 @@ class TestSocialLightGCNReadout(RecommenderContract):
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
         return _social_train(data, cls.users_per_block)
+
+
+class TestSocialLightGCNNeighbourhood(RecommenderContract):
+    def make(self) -> BaseRecommender:
+        return SocialLightGCN(n_layers=2, loss="full-softmax", temperature=0.2, social_weight=0.5, cl_weight=0.0,
+                              neighborhood_weight=1.0, neighbors=5, neighborhood_trust=0.5,
+                              **{**FAST, "batch_size": 16})
+
+    @classmethod
+    def train_data(cls, data: sp.csr_matrix) -> TrainData:
+        return _social_train(data, cls.users_per_block)
+
+
+def _friend_only_data() -> tuple[TrainData, sp.csr_matrix]:
+    """40 users each own three random items of 60 and trust one other user; each user's held-out
+    item is one of the items that their trusted user owns. Co-interaction is noise, so only the
+    trust edges in the neighbourhood term can find the held-out items."""
+    import pandas as pd
+
+    from socialrec.ingest.schema import build_dataset
+
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 60
+    owned = [rng.choice(n_items, size=3, replace=False) for _ in range(n_users)]
+    trusted = (np.arange(n_users) + 1 + rng.integers(0, n_users - 1, n_users)) % n_users
+    trusted[trusted == np.arange(n_users)] = (trusted[trusted == np.arange(n_users)] + 1) % n_users
+    rows, cols, vrows, vcols = [], [], [], []
+    for u in range(n_users):
+        rows += [u] * 3
+        cols += owned[u].tolist()
+        candidates = np.setdiff1d(owned[trusted[u]], owned[u])
+        vrows.append(u)
+        vcols.append(int(candidates[0]))
+    x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    valid = sp.csr_matrix((np.ones(n_users, np.float32), (vrows, vcols)), shape=(n_users, n_items))
+    inter = pd.DataFrame({"user": np.array(rows).astype(str), "item": np.array(cols).astype(str)})
+    social = pd.DataFrame({"source": np.arange(n_users).astype(str), "target": trusted.astype(str)})
+    ds = build_dataset("trust", inter, social=social, social_directed=True,
+                       users=pd.DataFrame({"id": [str(u) for u in range(n_users)]}),
+                       items=pd.DataFrame({"id": [str(i) for i in range(n_items)]}))
+    return TrainData(user_items=x, dataset=ds, valid_items=valid), valid
+
+
+def test_neighbourhood_weight_is_chosen_on_validation_and_finds_trusted_users_items() -> None:
+    train, valid = _friend_only_data()
+    fast = {**FAST, "batch_size": 16, "epochs": 5, "patience": 2}
+    model = SocialLightGCN(n_layers=1, loss="full-softmax", temperature=0.2, neighborhood_weight=0.0,
+                           neighborhood_grid=(4.0,), neighbors=1, neighborhood_trust=1.0, **fast).fit(train)
+    # The trusted user's items are the held-out ones, so validation must pick the neighbourhood.
+    assert model.neighborhood_weight_ == 4.0
+    assert model.neighborhood_validation_[4.0] > model.neighborhood_validation_[0.0] + 0.2
+    ids, _ = model.recommend(np.arange(40), k=8)  # trust is symmetric here: about two trust neighbours of three items
+    found = np.mean([valid[u].indices[0] in ids[u] for u in range(40)])
+    assert found >= 0.9
+    plain = SocialLightGCN(n_layers=1, loss="full-softmax", temperature=0.2, **fast).fit(train)
+    plain_ids, _ = plain.recommend(np.arange(40), k=8)
+    assert np.mean([valid[u].indices[0] in plain_ids[u] for u in range(40)]) < 0.5
+    assert plain.neighborhood_ is None
+
+
+def test_neighbourhood_rejects_negative_weights() -> None:
+    train, _ = _friend_only_data()
+    with pytest.raises(ValueError, match="must be >= 0"):
+        SocialLightGCN(neighborhood_grid=(-1.0,), **FAST).fit(train)
