@@ -66,7 +66,7 @@ def validation_ndcg_of(score: Any, train: sp.csr_matrix, valid: sp.csr_matrix, k
     total = 0.0
     for start in range(0, len(users), batch):
         b = users[start:start + batch]
-        scores = np.array(score(b), dtype=np.float64)
+        scores = np.asarray(score(b))  # a fresh array from the model: masked in place
         mask_rows(scores, train, b)
         hits = M.hits_matrix(M.rank_top_k(scores, k), valid, b)
         total += float(M.ndcg_at_k(hits, np.diff(valid.indptr)[b], k).sum())
@@ -371,14 +371,11 @@ def social_neighborhood(user_items: sp.csr_matrix, social: sp.csr_matrix, *, nei
     with shrinkage, plus ``trust`` times the row-normalised social matrix."""
     from socialrec.retrieve.knn import cosine_topk
 
+    from socialrec.represent.graph import normalize_rows
+
     sim = cosine_topk(sp.csr_matrix(user_items.T, dtype=np.float32), neighbors=neighbors, shrink=shrink)
-    s = sp.csr_matrix(social, dtype=np.float64)
-    s.data[:] = 1.0
-    s.setdiag(0)
-    s.eliminate_zeros()
-    deg = np.asarray(s.sum(axis=1)).ravel()
-    inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1e-12), 0.0)
-    return (sim.astype(np.float64) + trust * (sp.diags(inv) @ s)).tocsr()
+    # Dataset.social_matrix is already 0/1 without self-loops (ingest drops them).
+    return (sim.astype(np.float64) + trust * normalize_rows(sp.csr_matrix(social, dtype=np.float64))).tocsr()
 
 
 class SocialLightGCN(LightGCN):
