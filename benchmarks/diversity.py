@@ -63,7 +63,8 @@ def main() -> None:
     print(f"{args.dataset}: {len(samples)} more samples of {args.users} test users (disjoint from hybrid.py's "
           f"{len(first)} and from each other)", flush=True)
     params = {n: setup["singles"][n] for n in setup["channels"] if n in setup["singles"]}
-    hybrid = HybridRecommender(channels=setup["channels"], channel_params=params, n_candidates=300, seed=0)
+    hybrid = HybridRecommender(channels=setup["channels"], channel_params=params, n_candidates=300, seed=0,
+                               **setup.get("hybrid_params", {}))
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -97,6 +97,31 @@ class LambdaRanker(HasParams):
         return {n: float(g) / total for n, g in zip(self.feature_names_, gain)}
 
 
+class BaggedRanker:
+    """The mean of rankers fitted on folds of the ranker's users (each early-stopped on the fold
+    it left out). With a few thousand held-out positives one early-stopping split is noisy (the
+    chosen tree count swings from a handful to hundreds between seeds); averaging the folds'
+    models removes most of that variance. Predictions, SHAP contributions (additive, so the mean
+    of the members' is the mean model's) and gain importances are the members' means."""
+
+    def __init__(self, members: list[LambdaRanker]) -> None:
+        if not members:
+            raise ValueError("BaggedRanker needs at least one fitted member")
+        self.members = list(members)
+        self.feature_names_ = list(members[0].feature_names_)
+        self.best_iteration_ = int(round(np.mean([m.best_iteration_ for m in members])))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict(x) for m in self.members], axis=0).astype(np.float32)
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([m.contributions(x) for m in self.members], axis=0).astype(np.float32)
+
+    def feature_importance(self) -> dict[str, float]:
+        each = [m.feature_importance() for m in self.members]
+        return {n: float(np.mean([e[n] for e in each])) for n in self.feature_names_}
+
+
 class LinearRanker(HasParams):
     """Logistic regression on standardised features (pointwise), the fallback without LightGBM.
 

@@ -94,3 +94,34 @@ def test_a_ranker_worse_than_a_channel_is_replaced_by_that_channel(monkeypatch: 
     assert model.validation_ndcg_["ranker"] < max(model.validation_ndcg_["itemknn"], model.validation_ndcg_["pop"])
     ids, _ = model.recommend(np.arange(48), k=3)
     assert (ids // 10 == (np.arange(48) // 12)[:, None]).mean() >= 0.95  # ranks like ItemKNN again
+
+
+class TestHybridBaggedRanker(RecommenderContract):
+    def make(self) -> BaseRecommender:
+        return HybridRecommender(channels=("ease", "itemknn", "pop"), channel_params={"ease": {"l2": 10.0}},
+                                 n_candidates=30, ranker="lightgbm", holdout_fraction=0.3, ranker_bags=3)
+
+
+def test_bagged_ranker_fits_one_member_per_fold_and_scores_out_of_fold() -> None:
+    import numpy as np
+
+    from socialrec.rank.ranker import BaggedRanker
+    from tests.contracts.recommender_contract import block_data
+
+    model = TestHybridBaggedRanker().make().fit(TrainData.from_matrix(block_data()))
+    assert model.ranker_choice_ == "BaggedRanker(3 x LambdaRanker)"
+    assert isinstance(model.ranker_, BaggedRanker) and len(model.ranker_.members) == 3
+    assert len({m.seed for m in model.ranker_.members}) == 3
+    # The block structure is easy: out-of-fold ranking of held-out items is near perfect.
+    assert model.validation_ndcg_["ranker"] > 0.5
+    ids, _ = model.recommend(np.arange(48), k=3)
+    assert (ids // 10 == (np.arange(48) // 12)[:, None]).mean() >= 0.95
+
+
+@pytest.mark.parametrize("bags", [0, -1, 2.5])
+def test_ranker_bags_must_be_a_positive_integer(bags: object) -> None:
+    from tests.contracts.recommender_contract import block_data
+
+    with pytest.raises(ValueError, match="ranker_bags must be an integer >= 1"):
+        HybridRecommender(channels=("itemknn", "pop"), n_candidates=30, ranker_bags=bags).fit(  # type: ignore[arg-type]
+            TrainData.from_matrix(block_data()))

@@ -77,3 +77,19 @@ def test_single_feature_ranker_orders_by_its_feature() -> None:
     np.testing.assert_allclose(r.contributions(x).sum(axis=1), r.predict(x), rtol=1e-6)
     with pytest.raises(ValueError, match="not among"):
         SingleFeatureRanker("c").fit(x, np.zeros(3), np.array([3]), feature_names=["a", "b"])
+
+
+def test_bagged_ranker_is_the_mean_of_its_members() -> None:
+    from socialrec.rank.ranker import BaggedRanker
+
+    x, y, groups = planted(n_groups=120)
+    members = [LambdaRanker(n_estimators=20 + 10 * k, min_child_samples=10, seed=k).fit(x, y, groups, feature_names=["signal", "noise"])
+               for k in range(3)]
+    bag = BaggedRanker(members)
+    np.testing.assert_allclose(bag.predict(x[:40]), np.mean([m.predict(x[:40]) for m in members], axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bag.contributions(x[:40]).sum(axis=1), bag.predict(x[:40]), rtol=1e-4, atol=1e-4)
+    importance = bag.feature_importance()
+    assert importance["signal"] > importance["noise"]
+    assert abs(sum(importance.values()) - 1.0) < 1e-6
+    with pytest.raises(ValueError, match="at least one"):
+        BaggedRanker([])
