@@ -124,6 +124,8 @@ class HybridRecommender(BaseRecommender):
         held-out positives are few (LastFM: one split stops anywhere from 6 to 140 trees). Costs
         that many times the trees at serving time, and the explanations' SHAP with them
         (benchmarks/README.md: LastFM ranking + explaining went from 8 to 46 ms).
+    ranker_refit: with ``ranker_bags`` > 1, rank by one model fitted on all ranker users with the
+        folds' mean tree count (x 1.2) instead of the bag: the folds only choose the count.
     holdout_fraction: share of each user's training items held out to train the ranker when no
         validation items are given.
     holdout: which items that is: "random" (a seeded share), or "last" (each user's most recent
@@ -140,7 +142,7 @@ class HybridRecommender(BaseRecommender):
                  quotas: Mapping[str, float] | None = None, n_candidates: int = 300, ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
                  rerank_depth: int = 100, rerank: str = "dpp", rerank_scale: str = "score",
-                 max_ranker_users: int = 8000, ranker_bags: int = 1,
+                 max_ranker_users: int = 8000, ranker_bags: int = 1, ranker_refit: bool = False,
                  holdout_fraction: float = 0.1, holdout: str = "random",
                  sentiment: bool | None = None, seed: int = 0, progress: bool = False) -> None:
         self.channels = channels
@@ -156,6 +158,7 @@ class HybridRecommender(BaseRecommender):
         self.rerank_scale = rerank_scale
         self.max_ranker_users = max_ranker_users
         self.ranker_bags = ranker_bags
+        self.ranker_refit = ranker_refit
         self.holdout_fraction = holdout_fraction
         self.holdout = holdout
         self.sentiment = sentiment
@@ -262,6 +265,12 @@ class HybridRecommender(BaseRecommender):
         if channel_z[best] > learned:
             self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x_all, y_all, g_all, feature_names=names)
             self.ranker_choice_ = f"channel {best}"
+        elif self.ranker_refit:
+            # The folds chose the tree count; one model on every ranker user serves at one
+            # model's cost (the bag's SHAP explanations cost N times as much).
+            rounds = max(1, int(round(1.2 * np.mean([m.best_iteration_ for m in members]))))
+            self.ranker_ = LambdaRanker(seed=self.seed, n_estimators=rounds).fit(x_all, y_all, g_all, feature_names=names)
+            self.ranker_choice_ = f"LambdaRanker({rounds} trees, chosen by {self.ranker_bags}-fold early stopping)"
         else:
             self.ranker_ = BaggedRanker(members)
             self.ranker_choice_ = f"BaggedRanker({self.ranker_bags} x LambdaRanker)"

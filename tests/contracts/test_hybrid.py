@@ -125,3 +125,19 @@ def test_ranker_bags_must_be_a_positive_integer(bags: object) -> None:
     with pytest.raises(ValueError, match="ranker_bags must be an integer >= 1"):
         HybridRecommender(channels=("itemknn", "pop"), n_candidates=30, ranker_bags=bags).fit(  # type: ignore[arg-type]
             TrainData.from_matrix(block_data()))
+
+
+def test_ranker_refit_serves_one_model_with_the_folds_tree_count() -> None:
+    import numpy as np
+
+    from socialrec.rank.ranker import LambdaRanker
+    from tests.contracts.recommender_contract import block_data
+
+    model = HybridRecommender(channels=("ease", "itemknn", "pop"), channel_params={"ease": {"l2": 10.0}}, n_candidates=30,
+                              ranker="lightgbm", holdout_fraction=0.3, ranker_bags=3, ranker_refit=True)
+    model.fit(TrainData.from_matrix(block_data()))
+    assert isinstance(model.ranker_, LambdaRanker)
+    assert "chosen by 3-fold early stopping" in model.ranker_choice_
+    assert model.ranker_.n_estimators >= 1
+    ids, _ = model.recommend(np.arange(48), k=3)
+    assert (ids // 10 == (np.arange(48) // 12)[:, None]).mean() >= 0.95
