@@ -121,7 +121,7 @@ class HybridRecommender(BaseRecommender):
     max_ranker_users: users sampled to train the ranker (bounds the cost on large data).
     ranker_bags: with LightGBM, > 1 fits that many LambdaRank models on folds of the ranker's
         users (each early-stopped on its left-out fold) and ranks by their mean: steadier when
-        held-out positives are few (LastFM: one split stops anywhere from 6 to 140 trees). Costs
+        held-out positives are few (one early-stopping split then picks a noisy tree count). Costs
         that many times the trees at serving time, and the explanations' SHAP with them
         (benchmarks/README.md: LastFM ranking + explaining went from 8 to 46 ms).
     ranker_refit: with ``ranker_bags`` > 1, rank by one model fitted on all ranker users with the
@@ -225,23 +225,27 @@ class HybridRecommender(BaseRecommender):
             # Guard for sparse data: if one channel alone orders the held-out users' candidates
             # better than the learned ranker, rank by that channel (the hybrid never does worse
             # than its best channel on validation).
-            learned = group_ndcg(self.ranker_.predict(xv), yv, gv)
-            names = self.features_.names
-            channel_z = {c: group_ndcg(xv[:, names.index(f"{c}:z")], yv, gv) for c in self.retriever_.names}
-            best = max(channel_z, key=lambda c: channel_z[c])
-            self.validation_ndcg_ = {"ranker": learned, **channel_z}
-            if channel_z[best] > learned:
-                self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x, y, g, feature_names=names)
+            best = self._better_channel(self.ranker_.predict(xv), xv, yv, gv)
+            if best is not None:
+                self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x, y, g, feature_names=self.features_.names)
                 self.ranker_choice_ = f"channel {best}"
         if isinstance(self.ranker_, LambdaRanker) and xv is not None and len(xv):
             # The early-stopping users were held back only to choose the number of trees: refit on
-            # all ranker users with that many (a little more, for the larger sample).
-            rounds = max(1, int(round(1.2 * self.ranker_.best_iteration_)))
-            full = self.ranker_.clone(n_estimators=rounds)
+            # all ranker users with that many.
+            full = self.ranker_.clone(n_estimators=_refit_rounds([self.ranker_.best_iteration_]))
             self.ranker_ = full.fit(np.vstack([x, xv]), np.concatenate([y, yv]), np.concatenate([g, gv]),
                                     feature_names=self.features_.names)
         # Share of the ranker users' held-out items that retrieval found (the ceiling of its recall).
         self.train_candidate_recall_ = float(y.sum() / max(labels[learn].nnz, 1))
+
+    def _better_channel(self, learned: np.ndarray, x: np.ndarray, y: np.ndarray, g: np.ndarray) -> str | None:
+        """The channel whose score alone orders these held-out rows better than the ranker's
+        predictions ``learned`` (None when none does); records every NDCG in `validation_ndcg_`."""
+        names = self.features_.names
+        channel_z = {c: group_ndcg(x[:, names.index(f"{c}:z")], y, g) for c in self.retriever_.names}
+        self.validation_ndcg_ = {"ranker": group_ndcg(learned, y, g), **channel_z}
+        best = max(channel_z, key=lambda c: channel_z[c])
+        return best if channel_z[best] > self.validation_ndcg_["ranker"] else None
 
     def _fit_bagged(self, users: np.ndarray, labels: sp.csr_matrix) -> None:
         """``ranker_bags`` LambdaRank models, model k early-stopped on fold k of the (shuffled)
@@ -258,17 +262,14 @@ class HybridRecommender(BaseRecommender):
             members.append(member)
             out_of_fold.append(member.predict(rows[k][0]))
         x_all, y_all, g_all = (np.concatenate([r[i] for r in rows]) for i in range(3))
-        learned = group_ndcg(np.concatenate(out_of_fold), y_all, g_all)
-        channel_z = {c: group_ndcg(x_all[:, names.index(f"{c}:z")], y_all, g_all) for c in self.retriever_.names}
-        best = max(channel_z, key=lambda c: channel_z[c])
-        self.validation_ndcg_ = {"ranker": learned, **channel_z}
-        if channel_z[best] > learned:
+        best = self._better_channel(np.concatenate(out_of_fold), x_all, y_all, g_all)
+        if best is not None:
             self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x_all, y_all, g_all, feature_names=names)
             self.ranker_choice_ = f"channel {best}"
         elif self.ranker_refit:
             # The folds chose the tree count; one model on every ranker user serves at one
             # model's cost (the bag's SHAP explanations cost N times as much).
-            rounds = max(1, int(round(1.2 * np.mean([m.best_iteration_ for m in members]))))
+            rounds = _refit_rounds([m.best_iteration_ for m in members])
             self.ranker_ = LambdaRanker(seed=self.seed, n_estimators=rounds).fit(x_all, y_all, g_all, feature_names=names)
             self.ranker_choice_ = f"LambdaRanker({rounds} trees, chosen by {self.ranker_bags}-fold early stopping)"
         else:
@@ -409,6 +410,12 @@ class HybridRecommender(BaseRecommender):
     def feature_importance(self) -> dict[str, float]:
         self._check_fitted("feature_importance")
         return self.ranker_.feature_importance()
+
+
+def _refit_rounds(best_iterations: list[int]) -> int:
+    """Trees for a refit on all ranker users: the early-stopped count(s), a little more for the
+    larger sample."""
+    return max(1, int(round(1.2 * float(np.mean(best_iterations)))))
 
 
 def _holdout(train: TrainData, fraction: float, rng: np.random.Generator) -> tuple[TrainData, sp.csr_matrix]:
