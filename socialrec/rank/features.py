@@ -113,7 +113,7 @@ class FeatureBuilder:
 
     def group_of(self, name: str) -> str:
         """The explanation signal a feature belongs to (collaborative, social, content, ...)."""
-        prefix = name.split(":")[0]
+        prefix = name.split(":")[0].partition("#")[0]  # a replica (lightgcn#1) is its model's signal
         return CHANNEL_GROUPS.get(prefix, {"item": "item", "user": "user"}.get(prefix, prefix))
 
     def build(self, users: np.ndarray, cands: Candidates) -> FeatureMatrix:

@@ -43,8 +43,33 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def replica_of(name: str) -> tuple[str, int]:
+    """(channel kind, replica number) of a channel name: "lightgcn" -> ("lightgcn", 0),
+    "lightgcn#2" -> ("lightgcn", 2)."""
+    kind, sep, number = name.partition("#")
+    if not sep:
+        return name, 0
+    if not number.isdigit() or int(number) < 1:
+        raise ValueError(f"channel {name!r}: a replica is named kind#N with N a positive integer, e.g. 'lightgcn#1'")
+    return kind, int(number)
+
+
 def make_channel(name: str, params: Mapping[str, Any] | None = None, quota: float | None = None) -> Channel:
-    """A channel by name with its default recommender (explicit table, no name guessing)."""
+    """A channel by name with its default recommender (explicit table, no name guessing).
+
+    ``kind#N`` (e.g. "lightgcn#1") is a replica: the same model trained from random seed N, which
+    gives the ranker a second opinion on the items a seed-dependent model scores by chance. A
+    replica proposes no candidates unless given a quota (its candidates repeat the original's).
+    """
+    kind, replica = replica_of(name)
+    if replica:
+        p = dict(params or {})
+        channel = make_channel(kind, p, 0.0 if quota is None else quota)
+        if "random_state" not in channel.model.get_params():
+            raise ValueError(f"channel {name!r}: {type(channel.model).__name__} has no random seed, so a replica "
+                             f"would repeat {kind!r} exactly; replicate a trained model (lightgcn, social, als, bpr)")
+        model = channel.model.clone(random_state=int(p.get("random_state", 0)) + replica)
+        return Channel(name, model, channel.quota)
     p = dict(params or {})
     q = DEFAULT_QUOTAS.get(name, 0.25) if quota is None else quota
     if name == "ease":
@@ -107,7 +132,9 @@ class HybridRecommender(BaseRecommender):
     """Retrieve from several channels, rank with a learned model, re-rank for diversity.
 
     channels: channel names (see `make_channel`); None picks what the data supports.
-    channel_params: per-channel constructor arguments, e.g. {"ease": {"l2": 300.0}}.
+        A name ``kind#N`` adds a replica of a seeded model (see `make_channel`).
+    channel_params: per-channel constructor arguments, e.g. {"ease": {"l2": 300.0}}; a replica
+        without its own entry uses its original's.
     quotas: per-channel share of candidate slots (defaults in DEFAULT_QUOTAS).
     n_candidates: candidates per user that the ranker orders.
     ranker: "lightgbm" (LambdaRank), "linear" (logistic regression) or "auto".
@@ -173,7 +200,8 @@ class HybridRecommender(BaseRecommender):
         if unknown:
             raise ValueError(f"channel_params names channels that are not used: {sorted(unknown)}; channels: {names}")
         quotas = dict(self.quotas or {})
-        chans = [make_channel(n, params.get(n), quotas.get(n)) for n in names]
+        # A replica (kind#N) takes its original's parameters unless it has its own.
+        chans = [make_channel(n, params.get(n, params.get(replica_of(n)[0])), quotas.get(n)) for n in names]
         return MultiChannelRetriever(chans, n_candidates=self.n_candidates)
 
     def _fit(self, train: TrainData) -> None:

@@ -39,12 +39,32 @@ class Blend(BaseRecommender):
         self.components = components
         self.weights = weights
 
-    def _fit(self, train: TrainData) -> None:
+    @classmethod
+    def from_fitted(cls, models: Sequence[BaseRecommender], weights: Sequence[float] | None = None) -> "Blend":
+        """The blend of models that are already fitted on the same users and items (no refit),
+        e.g. a hybrid's channels. ``weights`` default to 1 each."""
+        weights = [1.0] * len(models) if weights is None else list(weights)
+        blend = cls(components=list(models), weights=weights)
+        blend._check_weights()
+        for m in models:
+            m._check_fitted("Blend.from_fitted")
+        shapes = {m.user_items_.shape for m in models}
+        if len(shapes) != 1:
+            raise ValueError(f"Blend.from_fitted needs models fitted on the same users and items, got shapes {sorted(shapes)}")
+        blend.user_items_ = models[0].user_items_
+        blend.n_users_, blend.n_items_ = models[0].user_items_.shape
+        blend.models_ = list(models)
+        return blend
+
+    def _check_weights(self) -> None:
         if len(self.components) == 0 or len(self.components) != len(self.weights):
             raise ValueError(f"Blend needs one weight per component, got {len(self.components)} component(s) "
                              f"and {len(self.weights)} weight(s)")
         if min(self.weights) < 0:
             raise ValueError(f"Blend weights must be >= 0, got {list(self.weights)}")
+
+    def _fit(self, train: TrainData) -> None:
+        self._check_weights()
         self.models_ = [c.clone().fit(train) for c in self.components]
 
     def _score(self, users: np.ndarray) -> np.ndarray:

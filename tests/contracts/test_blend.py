@@ -30,3 +30,21 @@ def test_standardize_rows() -> None:
     np.testing.assert_allclose(z[0], [-np.sqrt(1.5), 0.0, np.sqrt(1.5)])
     np.testing.assert_array_equal(z[1], [0.0, 0.0, 0.0])
     assert z[2, 1] == -np.inf and z[2, 0] == -1.0 and z[2, 2] == 1.0
+
+
+def test_a_blend_of_fitted_models_scores_their_standardised_sum_without_refitting() -> None:
+    import pytest
+
+    from tests.contracts.recommender_contract import block_data
+
+    data = block_data()
+    knn, pop = ItemKNN(neighbors=5).fit(data), MostPopular().fit(data)
+    blend = Blend.from_fitted([knn, pop], [2.0, 1.0])
+    assert blend.models_[0] is knn  # the fitted models themselves, not refitted clones
+    users = np.array([0, 7, 30])
+    expected = 2.0 * standardize_rows(knn.score(users)) + standardize_rows(pop.score(users))
+    np.testing.assert_allclose(blend.score(users), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="same users and items"):
+        Blend.from_fitted([knn, MostPopular().fit(data[:, :-1])])
+    with pytest.raises(Exception, match="fit"):
+        Blend.from_fitted([knn, MostPopular()])

@@ -141,3 +141,40 @@ def test_ranker_refit_serves_one_model_with_the_folds_tree_count() -> None:
     assert model.ranker_.n_estimators >= 1
     ids, _ = model.recommend(np.arange(48), k=3)
     assert (ids // 10 == (np.arange(48) // 12)[:, None]).mean() >= 0.95
+
+
+def test_a_replica_channel_is_its_model_from_another_seed_with_the_originals_parameters() -> None:
+    from socialrec.rank.hybrid import make_channel
+
+    replica = make_channel("als#2", {"factors": 8, "random_state": 5})
+    assert replica.name == "als#2"
+    assert replica.model.get_params()["factors"] == 8
+    assert replica.model.get_params()["random_state"] == 7
+    assert replica.quota == 0.0  # a second opinion for the ranker, not a candidate source
+    assert make_channel("als#2", {}, quota=0.3).quota == 0.3
+
+
+@pytest.mark.parametrize("name, message", [("ease#1", "has no random seed"), ("als#x", "positive integer"),
+                                           ("als#0", "positive integer")])
+def test_a_replica_of_a_deterministic_model_or_a_bad_number_is_refused(name: str, message: str) -> None:
+    from socialrec.rank.hybrid import make_channel
+
+    with pytest.raises(ValueError, match=message):
+        make_channel(name)
+
+
+def test_replica_features_belong_to_their_models_signal_and_reach_the_ranker() -> None:
+    import numpy as np
+
+    from tests.contracts.recommender_contract import block_data
+
+    model = HybridRecommender(channels=("itemknn", "als", "als#1"), channel_params={"als": {"factors": 8}},
+                              n_candidates=30, ranker="lightgbm", holdout_fraction=0.3)
+    model.fit(TrainData.from_matrix(block_data()))
+    original, replica = model.retriever_.models_["als"], model.retriever_.models_["als#1"]
+    assert replica.get_params() == {**original.get_params(), "random_state": 1}
+    assert not np.allclose(original.item_factors_, replica.item_factors_)  # another seed, another model
+    assert model.features_.group_of("als#1:z") == "collaborative"
+    assert "als#1:log_rank" in model.features_.names
+    ids, _ = model.recommend(np.arange(48), k=3)
+    assert (ids // 10 == (np.arange(48) // 12)[:, None]).mean() >= 0.95
