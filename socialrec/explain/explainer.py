@@ -9,7 +9,8 @@ to more than zero becomes a reason, with the evidence that group's channels can 
 - social -> ``friends_liked`` with the friends who interacted with it (strongest tie first);
   no reason when no friend did (the social graph then worked like collaborative filtering);
 - content -> ``similar_to`` the most text-similar history item, or ``matches_interest`` with
-  the category the user often picks;
+  the tags the user's history and the item share most (tag assignments), else the category the
+  user often picks;
 - trending -> ``trending`` with the count of recent interactions; popular -> ``popular``;
   new -> ``new`` (only for items that are new).
 """
@@ -85,6 +86,7 @@ class HybridExplainer:
         items = np.asarray(items, dtype=np.int64)
         groups = self.group_contributions(features)
         ev = self._evidence(user, items)
+        ev["user"] = user
         out = []
         for row, item in enumerate(items):
             reasons: list[Reason] = []
@@ -145,6 +147,10 @@ class HybridExplainer:
             best = int(ev["text"][row])
             if best >= 0:
                 return Reason("similar_to", weight, {"item": self._item(best)})
+            tags = self.model.features_.tag_profiles_
+            shared = tags.shared_tags(ev["user"], item) if tags is not None else []
+            if shared:
+                return Reason("matches_interest", weight, {"tags": shared})
             if self.categories_ is not None and self.categories_[item] >= 0:
                 label = self.model.features_.category_labels_[self.categories_[item]]
                 return Reason("matches_interest", weight, {"tags": [label]})

@@ -64,6 +64,11 @@ class Dataset:
         (title, category, tags, price, brand, age, ...).
     texts: owner ("item"|"user"), index (int32), field (title, tag, review, post, ...), text,
         timestamp.
+    tag_assignments: user (int32; -1 when the tagger is not a known user), item (int32), tag (str):
+        one row per time a user gave an item a tag (hashtags, folksonomy tags). Kept apart from
+        the interactions: a tag describes the item for everyone, and the tagger's own row is
+        also evidence that they know the item (see `rank.features`, which keeps it out of that
+        user's features for items outside their training history).
     """
 
     name: str
@@ -75,6 +80,7 @@ class Dataset:
     item_table: pd.DataFrame = field(default_factory=pd.DataFrame)
     user_table: pd.DataFrame = field(default_factory=pd.DataFrame)
     texts: pd.DataFrame = field(default_factory=lambda: _empty_texts())
+    tag_assignments: pd.DataFrame = field(default_factory=lambda: _empty_tag_assignments())
     rating_range: tuple[float, float] | None = None
     notes: tuple[str, ...] = ()
 
@@ -131,6 +137,7 @@ class Dataset:
             "social_edges": int(n_pairs),
             "social_directed": self.social_directed,
             "texts": len(self.texts),
+            "tag_assignments": len(self.tag_assignments),
             "density": len(self.interactions) / max(1, self.n_users * self.n_items),
         }
 
@@ -165,6 +172,19 @@ def _empty_texts() -> pd.DataFrame:
     })
 
 
+def _empty_tag_assignments() -> pd.DataFrame:
+    return pd.DataFrame({"user": pd.Series(dtype=np.int32), "item": pd.Series(dtype=np.int32),
+                         "tag": pd.Series(dtype=object)})
+
+
+def with_tag_assignments(dataset: Dataset, tag_assignments: pd.DataFrame) -> Dataset:
+    """The dataset with a tag-assignment table keyed by external ids (columns item, tag and
+    optionally user), e.g. tags kept in another system than the interactions."""
+    from dataclasses import replace
+
+    return replace(dataset, tag_assignments=_build_tag_assignments(tag_assignments, dataset.users, dataset.items))
+
+
 def _drop_exact_duplicates(df: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
     data_cols = [c for c in df.columns if not c.startswith("_")]
     dup = df.duplicated(subset=data_cols, keep="first")
@@ -190,6 +210,7 @@ def build_dataset(
     items: pd.DataFrame | None = None,
     users: pd.DataFrame | None = None,
     texts: pd.DataFrame | None = None,
+    tag_assignments: pd.DataFrame | None = None,
     rating_range: tuple[float, float] | None = None,
     unknown_social: Literal["raise", "drop"] = "raise",
     notes: tuple[str, ...] = (),
@@ -206,6 +227,8 @@ def build_dataset(
     items / users: column ``id`` plus attributes; they fix the id order (catalog entries with
         no interactions are kept: they are the cold-start items).
     texts: columns owner ("item"/"user"), id, field, text; optional timestamp.
+    tag_assignments: columns item, tag; optional user (the tagger). Rows naming an item outside
+        the catalog are dropped; a tagger who is not a known user is kept as user -1.
     """
     path = str(interactions["_path"].iloc[0]) if "_path" in interactions.columns and len(interactions) else None
     _require_columns(interactions, ("user", "item"), "interactions", path)
@@ -269,6 +292,9 @@ def build_dataset(
     texts_df = _empty_texts()
     if texts is not None and len(texts):
         texts_df = _build_texts(texts, user_map, item_map)
+    tags_df = _empty_tag_assignments()
+    if tag_assignments is not None and len(tag_assignments):
+        tags_df = _build_tag_assignments(tag_assignments, user_map, item_map)
 
     return Dataset(
         name=name,
@@ -280,6 +306,7 @@ def build_dataset(
         item_table=item_table,
         user_table=user_table,
         texts=texts_df,
+        tag_assignments=tags_df,
         rating_range=rating_range,
         notes=tuple(notes_list),
     )
@@ -371,6 +398,18 @@ def _build_social(
         edges = edges[~edges.duplicated(subset=["source", "target"], keep="first")]
     edges = edges.astype({"source": np.int32, "target": np.int32}).reset_index(drop=True)
     return edges, notes
+
+
+def _build_tag_assignments(tags: pd.DataFrame, user_map: IdMap, item_map: IdMap) -> pd.DataFrame:
+    _require_columns(tags, ("item", "tag"), "tag assignments", None)
+    item = np.asarray(item_map.to_index(tags["item"].astype(str).to_numpy(), missing="minus1"), dtype=np.int32)
+    if "user" in tags.columns:
+        user = np.asarray(user_map.to_index(tags["user"].astype(str).to_numpy(), missing="minus1"), dtype=np.int32)
+    else:
+        user = np.full(len(tags), -1, dtype=np.int32)
+    tag = tags["tag"].astype(str).str.strip().to_numpy()
+    keep = (item >= 0) & (tag != "")  # a tag on an unknown item describes nothing in the catalog
+    return pd.DataFrame({"user": user[keep], "item": item[keep], "tag": tag[keep]}).reset_index(drop=True)
 
 
 def _build_texts(texts: pd.DataFrame, user_map: IdMap, item_map: IdMap) -> pd.DataFrame:

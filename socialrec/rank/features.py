@@ -4,7 +4,7 @@ Per channel: the raw score, the score standardised over the user's whole catalog
 channels on different scales compare), and the candidate's rank in that channel's list (log).
 Beside them: item popularity, user activity, how many friends interacted with the item and how
 strongly tied they are, similarity of the item to the user's most recent items, the user's
-affinity to the item's category, item sentiment and the user's mood (when text exists), and
+affinity to the item's category and tags (`represent.tag_profiles`), item sentiment and the user's mood (when text exists), and
 whether the item is new. Every feature is a column of a float32 matrix named in
 `FeatureBuilder.names`, and each name belongs to a signal group used by the explanations.
 """
@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from socialrec.ingest.schema import Dataset
 from socialrec.represent.profiles import recency_order
+from socialrec.represent.tag_profiles import TagProfiles
 from socialrec.retrieve.channels import Candidates
 
 # Which explanation signal each channel's features belong to.
@@ -89,6 +90,9 @@ class FeatureBuilder:
                 prof = (x @ onehot).toarray()
                 self.category_share_ = prof / np.maximum(prof.sum(axis=1, keepdims=True), 1.0)
                 self.categories_ = codes
+        self.tag_profiles_: TagProfiles | None = None
+        if dataset is not None and len(dataset.tag_assignments):
+            self.tag_profiles_ = TagProfiles().fit(dataset.tag_assignments, x)
         self.item_sentiment_ = item_sentiment
         self.user_mood_ = user_mood
         self.names = self._names()
@@ -107,6 +111,8 @@ class FeatureBuilder:
             names += ["content:text_sim_recent"]
         if self.categories_ is not None:
             names += ["content:category_affinity"]
+        if self.tag_profiles_ is not None:
+            names += ["content:tag_affinity"]
         if self.item_sentiment_ is not None and self.user_mood_ is not None:
             names += ["sentiment:item", "sentiment:mood_x_item"]
         return names
@@ -155,6 +161,8 @@ class FeatureBuilder:
             share = self.category_share_[users]
             aff = np.take_along_axis(share, np.maximum(cat, 0), axis=1)
             cols.append(np.where(cat >= 0, aff, 0.0))
+        if self.tag_profiles_ is not None:
+            cols.append(self.tag_profiles_.affinity(users, safe))
         if self.item_sentiment_ is not None and self.user_mood_ is not None:
             s = self.item_sentiment_[safe]
             cols += [s, s * self.user_mood_[users, None]]

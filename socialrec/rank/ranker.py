@@ -215,12 +215,12 @@ def group_ndcg(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: in
 
 def monotone_direction(feature: str) -> int:
     """+1 where more of the feature should never lower the score (a channel's score, similarity,
-    friends who interacted, category affinity), -1 for ranks, 0 for the rest."""
+    friends who interacted, category and tag affinity), -1 for ranks, 0 for the rest."""
     kind = feature.split(":", 1)[-1]
     if kind == "log_rank":
         return -1
     if kind in ("score", "z", "sim_recent", "text_sim_recent", "friends_interacted", "friend_share",
-                "category_affinity"):
+                "category_affinity", "tag_affinity"):
         return 1
     return 0
 

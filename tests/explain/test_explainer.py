@@ -134,3 +134,24 @@ def test_grounding_check_rejects_invented_or_missing_names() -> None:
     ok, problems = grounding_check("You'll love Blur, just like Madonna does!", reasons, "Blur", template)
     assert not ok and any("Madonna" in p for p in problems) and any("Ann" in p for p in problems)
     assert not grounding_check("", reasons, "Blur", template)[0]
+
+
+def test_tag_affinity_ranks_and_explains_with_the_tags_history_and_item_share() -> None:
+    import pandas as pd
+
+    from socialrec.ingest.schema import with_tag_assignments
+    from tests.contracts.recommender_contract import block_data, block_social_dataset
+
+    data = block_data()  # 4 blocks of 12 users x 10 items
+    ds = block_social_dataset(data, 12)
+    tags = pd.DataFrame({"item": [str(i) for i in range(40)], "tag": [f"genre{i // 10}" for i in range(40)]})
+    ds = with_tag_assignments(ds, tags)
+    split = random_split(ds, (0.8, 0.1, 0.1), seed=0)
+    model = HybridRecommender(channels=("itemknn", "pop"), n_candidates=30, ranker="lightgbm").fit(split.train_data())
+    col = model.features_.names.index("content:tag_affinity")
+    fm = model._features(np.array([0]))  # user 0 is in block 0
+    same_block = fm.items // 10 == 0
+    assert fm.values[same_block, col].min() > 0.99 and fm.values[~same_block, col].max() == 0.0
+    reason = RecommendationPipeline(model, ds).explainer._reason("content", 0.5, 0, 3, {"text": np.array([-1]), "user": 0})
+    assert reason == Reason("matches_interest", 0.5, {"tags": ["genre0"]})
+    assert model.features_.tag_profiles_.shared_tags(0, 13) == []  # a block-1 item shares nothing with user 0

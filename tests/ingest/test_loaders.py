@@ -72,6 +72,7 @@ def test_lastfm_counts_and_values(real_lastfm: Dataset) -> None:
     assert ds.item_table.iloc[0]["category"] == tags.iloc[0][0]
     assert any("390 artist(s)" in n for n in ds.notes)
     assert ds.texts["text"].str.contains("rock français").any()  # tags.dat is latin-1
+    assert len(ds.tag_assignments) == 184_941 and (ds.tag_assignments["user"] >= 0).all()
 
 
 @pytest.mark.realdata
@@ -201,6 +202,11 @@ def test_lastfm_small_tags_and_friends(tmp_path: Path) -> None:
     assert ds.item_table["category"].tolist() == ["fußball", None]
     assert any("1 artist(s) missing" in n for n in ds.notes)
     assert set(ds.texts["field"]) == {"title", "tag"}
+    # Every assignment on a listed artist, with its tagger (the one on artist 99 is not listed).
+    got = ds.tag_assignments.assign(user=ds.users.to_external(ds.tag_assignments["user"].to_numpy()),
+                                    item=ds.items.to_external(ds.tag_assignments["item"].to_numpy()))
+    assert sorted(map(tuple, got[["user", "item", "tag"]].to_numpy().tolist())) == [
+        ("2", "1", "fußball"), ("2", "1", "metal"), ("3", "1", "fußball")]
 
 
 def test_lastfm_text_in_weight(tmp_path: Path) -> None:

@@ -83,3 +83,17 @@ def test_empty_interactions_and_missing_columns():
         build_dataset("d", pd.DataFrame({"user": [], "item": []}))
     with pytest.raises(DataError, match=r"lacks column\(s\) \['item'\]"):
         build_dataset("d", pd.DataFrame({"user": ["a"], "product": ["x"]}))
+
+
+def test_tag_assignments_attach_by_external_id_dropping_unknown_items() -> None:
+    from socialrec.ingest.schema import with_tag_assignments
+
+    ds = build_dataset("t", pd.DataFrame({"user": ["u1", "u2"], "item": ["i1", "i2"]}))
+    assert len(ds.tag_assignments) == 0
+    tagged = with_tag_assignments(ds, pd.DataFrame({"user": ["u2", "stranger", "u1", "u1"],
+                                                    "item": ["i1", "i2", "nope", "i2"],
+                                                    "tag": ["rock", " jazz ", "pop", ""]}))
+    assert tagged.tag_assignments.to_dict("list") == {"user": [1, -1], "item": [0, 1], "tag": ["rock", "jazz"]}
+    assert tagged.summary()["tag_assignments"] == 2 and len(ds.tag_assignments) == 0  # the original is unchanged
+    with pytest.raises(DataError, match="tag assignments table lacks column"):
+        with_tag_assignments(ds, pd.DataFrame({"item": ["i1"]}))

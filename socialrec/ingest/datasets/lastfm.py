@@ -43,6 +43,7 @@ def load_lastfm(data: str | os.PathLike[str], *, skip_bad_rows: bool = False) ->
     ``user_taggedartists.dat`` also tags 390 artists that ``artists.dat`` does not list; those
     assignments are ignored (noted in ``Dataset.notes``). Texts: per artist a "title" row and,
     when tagged, a "tag" row holding its top tags joined with ", " (tags contain spaces).
+    Tag assignments: the 184,941 rows of ``user_taggedartists.dat`` on listed artists (user, artist, tag name).
     """
     folder = check_exists(Path(data) / FOLDER, "Last.fm HetRec 2011 folder")
     artists = read_delimited(folder / "artists.dat",
@@ -85,5 +86,8 @@ def load_lastfm(data: str | os.PathLike[str], *, skip_bad_rows: bool = False) ->
                       "text": items["tags"][has_tags].str.join(", ")}),
     ], ignore_index=True)
     users = pd.DataFrame({"id": plays["user"].drop_duplicates().astype(str)})
+    tag_names = tags.set_index("tag")["name"]
+    assignments = pd.DataFrame({"user": tagged["user"][known].astype(str), "item": tagged["artist"][known].astype(str),
+                                "tag": tagged["tag"][known].map(tag_names)})
     return build_dataset("lastfm", plays, social=friends, social_directed=False, items=items, users=users,
-                         texts=texts, notes=notes)
+                         texts=texts, tag_assignments=assignments, notes=notes)

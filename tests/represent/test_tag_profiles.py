@@ -1,0 +1,36 @@
+"""Tag affinity: tf-idf cosine of the user's history to the item, with the user's own tags on
+items outside their history left out (a user who tagged an item has met it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from socialrec.represent.tag_profiles import TagProfiles
+
+# Items 0..2. User 1 tagged item 0 "a" and item 1 "b"; user 0 tagged item 1 "a" (item 1 is not in
+# user 0's history). Users 0 and 2 have item 0 in their history, user 1 has item 2.
+TAGS = pd.DataFrame({"user": [1, 1, 0, -1], "item": [0, 1, 1, 2], "tag": ["a", "b", "a", "c"]})
+HISTORY = sp.csr_matrix(np.array([[1, 0, 0], [0, 0, 1], [1, 0, 0]], dtype=np.float32))
+
+
+def test_affinity_is_the_tfidf_cosine_and_leaves_out_the_users_own_tags_on_unseen_items() -> None:
+    tags = TagProfiles().fit(TAGS, HISTORY)
+    idf_a, idf_b = np.log(4 / 3), np.log(4 / 2)  # a on items 0 and 1, b on item 1 only
+    aff = tags.affinity(np.array([0, 2]), np.array([[1, 2], [1, 2]]))
+    # User 2 sees item 1 as everyone tagged it: (a, b) against a history that is all "a".
+    np.testing.assert_allclose(aff[1, 0], idf_a / np.hypot(idf_a, idf_b), rtol=1e-5)
+    # User 0's own "a" on item 1 is left out: only user 1's "b" remains, nothing shared.
+    assert aff[0, 0] == 0.0
+    assert aff[0, 1] == 0.0 and aff[1, 1] == 0.0  # item 2's tag "c" is in nobody's history
+    assert tags.shared_tags(2, 1) == ["a"]
+    assert tags.shared_tags(0, 1) == []
+
+
+def test_the_users_own_tags_on_their_history_build_their_profile() -> None:
+    tags = TagProfiles().fit(TAGS, HISTORY)
+    # User 1's history is item 2 ("c", tagged by an unknown user): item 2 matches fully.
+    assert tags.affinity(np.array([1]), np.array([[2]]))[0, 0] == 1.0
+    tagged_own_history = TagProfiles().fit(pd.DataFrame({"user": [0], "item": [0], "tag": ["a"]}), HISTORY)
+    assert tagged_own_history.user_profile_[0].toarray().ravel().tolist() == [1.0]
