@@ -86,7 +86,6 @@ class HybridExplainer:
         items = np.asarray(items, dtype=np.int64)
         groups = self.group_contributions(features)
         ev = self._evidence(user, items)
-        ev["user"] = user
         out = []
         for row, item in enumerate(items):
             reasons: list[Reason] = []
@@ -110,7 +109,7 @@ class HybridExplainer:
         """Everything the reasons may cite, looked up for all items at once (one sparse slice
         each, not one per item: this is what keeps an explained list within milliseconds)."""
         history = self.user_items_.indices[self.user_items_.indptr[user]:self.user_items_.indptr[user + 1]]
-        ev: dict[str, Any] = {"cf": _closest_rows(history, items, self.item_item_)}
+        ev: dict[str, Any] = {"user": user, "cf": _closest_rows(history, items, self.item_item_)}
         if self.text_vectors_ is not None and len(history):
             sims = self.text_vectors_[history] @ self.text_vectors_[items].T
             best = sims.argmax(axis=0)

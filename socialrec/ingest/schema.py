@@ -67,8 +67,8 @@ class Dataset:
     tag_assignments: user (int32; -1 when the tagger is not a known user), item (int32), tag (str):
         one row per time a user gave an item a tag (hashtags, folksonomy tags). Kept apart from
         the interactions: a tag describes the item for everyone, and the tagger's own row is
-        also evidence that they know the item (see `rank.features`, which keeps it out of that
-        user's features for items outside their training history).
+        also evidence that they know the item (see `represent.tag_profiles`, which keeps it out
+        of that user's features for items outside their training history).
     """
 
     name: str
@@ -408,7 +408,8 @@ def _build_tag_assignments(tags: pd.DataFrame, user_map: IdMap, item_map: IdMap)
     else:
         user = np.full(len(tags), -1, dtype=np.int32)
     tag = tags["tag"].astype(str).str.strip().to_numpy()
-    keep = (item >= 0) & (tag != "")  # a tag on an unknown item describes nothing in the catalog
+    # A tag on an unknown item describes nothing in the catalog; a missing or blank tag nothing at all.
+    keep = (item >= 0) & tags["tag"].notna().to_numpy() & (tag != "")
     return pd.DataFrame({"user": user[keep], "item": item[keep], "tag": tag[keep]}).reset_index(drop=True)
 
 

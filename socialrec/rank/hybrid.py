@@ -61,16 +61,15 @@ def make_channel(name: str, params: Mapping[str, Any] | None = None, quota: floa
     gives the ranker a second opinion on the items a seed-dependent model scores by chance. A
     replica proposes no candidates unless given a quota (its candidates repeat the original's).
     """
+    p = dict(params or {})
     kind, replica = replica_of(name)
     if replica:
-        p = dict(params or {})
         channel = make_channel(kind, p, 0.0 if quota is None else quota)
         if "random_state" not in channel.model.get_params():
             raise ValueError(f"channel {name!r}: {type(channel.model).__name__} has no random seed, so a replica "
                              f"would repeat {kind!r} exactly; replicate a trained model (lightgcn, social, als, bpr)")
         model = channel.model.clone(random_state=int(p.get("random_state", 0)) + replica)
         return Channel(name, model, channel.quota)
-    p = dict(params or {})
     q = DEFAULT_QUOTAS.get(name, 0.25) if quota is None else quota
     if name == "ease":
         from socialrec.retrieve.ease import EASE

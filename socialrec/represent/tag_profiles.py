@@ -43,23 +43,22 @@ class TagProfiles:
         item_unit = _unit_rows((counts @ sp.diags(self.idf_)).tocsr())
         self.item_unit_t_ = item_unit.T.tocsr()
         self.user_profile_ = _unit_rows((x @ item_unit).tocsr())
-        # The user's own assignments on items outside their training history.
+        # The user's own assignments on items outside their training history: one row of
+        # own_counts_ per (user, item) pair, found through own_row_ (row + 1; 0 = no such pair).
         own = (users >= 0) & (np.asarray(x[np.maximum(users, 0), items]).ravel() == 0)
         pairs = pd.DataFrame({"u": users[own], "i": items[own], "t": codes[own]})
-        keys = pairs[["u", "i"]].drop_duplicates().reset_index(drop=True)
-        row_of = {(u, i): r for r, (u, i) in enumerate(zip(keys["u"], keys["i"]))}
-        rows = np.fromiter((row_of[(u, i)] for u, i in zip(pairs["u"], pairs["i"])), dtype=np.int64, count=len(pairs))
-        own_counts = sp.csr_matrix((np.ones(len(pairs), np.float32), (rows, pairs["t"].to_numpy())),
-                                   shape=(len(keys), n_tags))
-        own_counts.sum_duplicates()
-        self.own_rows_ = row_of
-        self.own_counts_ = own_counts
-        others = ((counts[keys["i"].to_numpy()] - own_counts) @ sp.diags(self.idf_)).tocsr()
+        rows = pairs.groupby(["u", "i"], sort=False).ngroup().to_numpy()
+        keys = pairs.groupby(rows, sort=True)[["u", "i"]].first()
+        self.own_counts_ = sp.csr_matrix((np.ones(len(pairs), np.float32), (rows, pairs["t"].to_numpy())),
+                                         shape=(len(keys), n_tags))
+        self.own_counts_.sum_duplicates()
+        self.own_row_ = sp.csr_matrix((np.arange(1, len(keys) + 1, dtype=np.int64), (keys["u"], keys["i"])),
+                                      shape=(n_users, n_items))
+        others = ((counts[keys["i"].to_numpy()] - self.own_counts_) @ sp.diags(self.idf_)).tocsr()
         others.eliminate_zeros()
         prof = self.user_profile_[keys["u"].to_numpy()]
-        cos = np.asarray(_unit_rows(others).multiply(prof).sum(axis=1)).ravel().astype(np.float32)
-        self.own_flag_ = sp.csr_matrix((np.ones(len(keys), np.float32), (keys["u"], keys["i"])), shape=(n_users, n_items))
-        self.own_affinity_ = sp.csr_matrix((cos, (keys["u"], keys["i"])), shape=(n_users, n_items))
+        cos = np.asarray(_unit_rows(others).multiply(prof).sum(axis=1)).ravel()
+        self.own_affinity_ = np.r_[0.0, cos].astype(np.float32)  # indexed by own_row_ (0 unused)
         return self
 
     def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -67,17 +66,16 @@ class TagProfiles:
         outside their history left out). ``items``: (len(users), n) indices >= 0."""
         full = (self.user_profile_[users] @ self.item_unit_t_).toarray()
         out = np.take_along_axis(full, items, axis=1)
-        flag = np.take_along_axis(self.own_flag_[users].toarray(), items, axis=1) > 0
-        own = np.take_along_axis(self.own_affinity_[users].toarray(), items, axis=1)
-        return np.where(flag, own, out).astype(np.float32)
+        own = np.take_along_axis(self.own_row_[users].toarray(), items, axis=1)
+        return np.where(own > 0, self.own_affinity_[own], out).astype(np.float32)
 
     def shared_tags(self, user: int, item: int, k: int = 3) -> list[str]:
         """The tags that contribute most to the user's affinity to the item, strongest first
         (computed from the same profiles as `affinity`)."""
         row = self.counts_[item].toarray().ravel()
-        own = self.own_rows_.get((int(user), int(item)))
-        if own is not None:
-            row = row - self.own_counts_[own].toarray().ravel()
+        own = int(self.own_row_[user, item])
+        if own:
+            row = row - self.own_counts_[own - 1].toarray().ravel()
         contrib = row * self.idf_ * self.user_profile_[user].toarray().ravel()
         top = np.argsort(-contrib, kind="stable")[:k]
         return [str(self.tag_names_[t]) for t in top if contrib[t] > 0]

@@ -61,10 +61,14 @@ class BaseRecommender(HasParams, ABC):
             train = TrainData.from_matrix(train)
         if train.user_items.nnz == 0:
             raise ValueError(f"{type(self).__name__}.fit got a user-item matrix with no interactions")
-        self.user_items_ = train.user_items.tocsr()
-        self.n_users_, self.n_items_ = train.user_items.shape
+        self._set_training_matrix(train.user_items)
         self._fit(train)
         return self
+
+    def _set_training_matrix(self, user_items: sp.spmatrix) -> None:
+        """What every fitted model keeps: the training matrix (its seen items) and its shape."""
+        self.user_items_ = sp.csr_matrix(user_items)
+        self.n_users_, self.n_items_ = self.user_items_.shape
 
     @abstractmethod
     def _fit(self, train: TrainData) -> None: ...

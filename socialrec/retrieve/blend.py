@@ -51,8 +51,7 @@ class Blend(BaseRecommender):
         shapes = {m.user_items_.shape for m in models}
         if len(shapes) != 1:
             raise ValueError(f"Blend.from_fitted needs models fitted on the same users and items, got shapes {sorted(shapes)}")
-        blend.user_items_ = models[0].user_items_
-        blend.n_users_, blend.n_items_ = models[0].user_items_.shape
+        blend._set_training_matrix(models[0].user_items_)
         blend.models_ = list(models)
         return blend
 

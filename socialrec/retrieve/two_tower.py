@@ -229,8 +229,7 @@ class TwoTowerRecommender(BaseRecommender):
         model = cls(**params, backbone=backbone)
         with np.load(path / "arrays.npz") as z:
             shape = tuple(int(x) for x in z["ui_shape"])
-            model.user_items_ = sp.csr_matrix((z["ui_data"], z["ui_indices"], z["ui_indptr"]), shape=shape)
-            model.n_users_, model.n_items_ = shape
+            model._set_training_matrix(sp.csr_matrix((z["ui_data"], z["ui_indices"], z["ui_indptr"]), shape=shape))
             model.item_vectors_ = z["item_vectors"]
             model.user_vectors_ = z["user_vectors"]
             model.histories_ = (z["hist_items"], z["hist_offsets"])
