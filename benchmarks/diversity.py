@@ -26,11 +26,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe  # noqa: E402
 from _readme import replace_section  # noqa: E402
-from hybrid import DEFAULT_RERANK, RESULTS, SETUPS, diversity_sweep  # noqa: E402
+from hybrid import RESULTS, SETUPS, diversity_sweep  # noqa: E402
 
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
-from socialrec.rank.hybrid import HybridRecommender  # noqa: E402
+from socialrec.rank.hybrid import RECOMMENDED_RERANK, HybridRecommender  # noqa: E402
 
 
 def main() -> None:
@@ -72,7 +72,8 @@ def main() -> None:
     print(f"  fitted in {time.perf_counter() - start:.0f} s", flush=True)
     sweeps = [diversity_sweep(hybrid, split, users) for users in samples]
     doc = {"dataset": args.dataset, "machine": describe(), "users_per_sample": args.users, "seeds":
-           [args.seed + i for i in range(len(samples))], "default_rerank": list(DEFAULT_RERANK), "sweeps": sweeps}
+           [args.seed + i for i in range(len(samples))], "diversity_space": hybrid.diversity_space_,
+           "default_rerank": list(RECOMMENDED_RERANK[hybrid.diversity_space_]), "sweeps": sweeps}
     out.write_text(json.dumps(doc, indent=2))
     write_readme(doc)
     print(f"wrote {out}")
@@ -82,8 +83,9 @@ def write_readme(doc: dict) -> None:
     first_doc = json.loads((RESULTS / f"hybrid-{doc['dataset']}.json").read_text())
     sweeps = [first_doc["diversity_sweep"], *doc["sweeps"]]
     sizes = [first_doc["test_users"]] + [doc["users_per_sample"]] * len(doc["sweeps"])
-    keys = [(r["method"], r["diversity"]) for r in sweeps[0]]
     rows = [{(r["method"], r["diversity"]): r for r in sweep} for sweep in sweeps]
+    # Only the settings every sample ran (hybrid.py's grid may have grown since).
+    keys = [(r["method"], r["diversity"]) for r in sweeps[0] if all((r["method"], r["diversity"]) in row for row in rows)]
     total = sum(sizes)
 
     def pooled(key: tuple[str, float], metric: str) -> float:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe  # noqa: E402
@@ -42,7 +43,7 @@ from socialrec.evaluate.suite import NEIGHBOURHOOD_GRID  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.schema import with_tag_assignments  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
-from socialrec.rank.hybrid import HybridRecommender, make_channel  # noqa: E402
+from socialrec.rank.hybrid import RECOMMENDED_RERANK, HybridRecommender, make_channel  # noqa: E402
 from socialrec.rank.pipeline import RecommendationPipeline  # noqa: E402
 from socialrec.rank.rerank import rerank  # noqa: E402
 from socialrec.retrieve.channels import candidate_recall  # noqa: E402
@@ -98,10 +99,11 @@ SETUPS: dict[str, dict[str, Any]] = {
 }
 # Re-ranking weights swept per method. DPP reads the ranker's scores as they are (the hybrid's
 # rerank_scale="score") with exponent (1 - d) / (2 d): 0.1 -> 4.5, 0.16 -> 2.6, 0.2 -> 2.
-DIVERSITY = {"dpp": (0.0, 0.05, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.5, 0.8), "mmr": (0.1, 0.2, 0.3, 0.5, 0.7)}
-# What the README recommends when diversity matters: chosen on two amazon-games user samples
-# (hybrid.py's and diversity.py's), then checked on a third (see benchmarks/README.md).
-DEFAULT_RERANK = ("dpp", 0.16)
+DIVERSITY = {"dpp": (0.0, 0.05, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.5, 0.8),
+             "mmr": (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7)}
+# The validation rule behind RECOMMENDED_RERANK's tags and categories weights: the largest ILD
+# gain whose validation NDCG@10 loss stays within this.
+VALIDATION_LOSS_BUDGET = 0.025
 
 
 def rounded(d: dict[str, float]) -> dict[str, float]:
@@ -130,12 +132,17 @@ def fit_singles(setup: dict, split: Any) -> dict[str, Any]:
     return out
 
 
-def diversity_sweep(model: HybridRecommender, split: Any, users: np.ndarray, k: int = 10) -> list[dict[str, Any]]:
-    """NDCG@k, ILD@k and coverage@k of the re-ranked lists for each method and weight (ILD over
-    the same item vectors the re-rankers use)."""
-    truth = split.matrix("test").tocsr()
-    valid = split.matrix("valid").tocsr()
+def diversity_sweep(model: HybridRecommender, split: Any, users: np.ndarray, k: int = 10, part: str = "test"
+                    ) -> list[dict[str, Any]]:
+    """NDCG@k, ILD@k and coverage@k of the re-ranked lists for each method and weight. ILD is
+    over the space the re-rankers use (the model's diversity_space_) and, as ``ild_collaborative``,
+    over the ALS factors when that is another space. ``part``: "test" (validation items masked)
+    or "valid" (the validation items are the truth: for choosing a weight without the test)."""
+    truth = split.matrix(part).tocsr()
+    valid = split.matrix("valid").tocsr() if part == "test" else sp.csr_matrix(truth.shape)
     vectors, cats = model.item_vectors_, model.item_categories_
+    als = model.retriever_.models_.get("als")
+    collaborative = als.item_factors_ if als is not None and model.diversity_space_ != "collaborative" else None
     grid = [(m, d) for m, weights in DIVERSITY.items() for d in weights]
     lists: dict[tuple[str, float], list[np.ndarray]] = {g: [] for g in grid}
     for start in range(0, len(users), 256):
@@ -163,12 +170,22 @@ def diversity_sweep(model: HybridRecommender, split: Any, users: np.ndarray, k: 
         out.append({"method": method if d > 0 else "none", "diversity": d, f"ndcg@{k}": float(M.ndcg_at_k(hits, n_rel, k).mean()),
                     f"recall@{k}": float(M.recall_at_k(hits, n_rel, k).mean()),
                     f"ild@{k}": float(np.nanmean(ild)), f"coverage@{k}": M.catalog_coverage(tops, split.dataset.n_items, k)})
+        if collaborative is not None:
+            out[-1][f"ild_collaborative@{k}"] = float(np.nanmean(M.intra_list_diversity(tops, k, item_vectors=collaborative)))
         print(f"  {method} {d}: {rounded({k_: v for k_, v in out[-1].items() if k_ != 'method'})}", flush=True)
     base = out[0]
     for r in out:
         r["ndcg_change"] = r[f"ndcg@{k}"] / base[f"ndcg@{k}"] - 1.0
         r["ild_change"] = r[f"ild@{k}"] / base[f"ild@{k}"] - 1.0
+        if collaborative is not None:
+            r["ild_collaborative_change"] = r[f"ild_collaborative@{k}"] / base[f"ild_collaborative@{k}"] - 1.0
     return out
+
+
+def validation_choice(sweep: list[dict[str, Any]]) -> dict[str, Any]:
+    """The setting with the largest ILD gain whose NDCG@10 loss stays within the budget."""
+    ok = [r for r in sweep if r["ndcg_change"] >= -VALIDATION_LOSS_BUDGET]
+    return max(ok, key=lambda r: r["ild_change"])
 
 
 def plot_tradeoff(sweep: list[dict[str, Any]], path: Path, title: str) -> None:
@@ -364,13 +381,24 @@ def main() -> None:
         print(f"  candidate recall@{n}: {rounded(recall[f'merged@{n}'])}", flush=True)
     results["candidate_recall"] = recall
 
+    results["diversity_space"] = hybrid.diversity_space_
+    print(f"  diversity space: {hybrid.diversity_space_}", flush=True)
     sweep = diversity_sweep(hybrid, split, users)
     results["diversity_sweep"] = sweep
     if not args.no_write:
-        plot_tradeoff(sweep, RESULTS / f"hybrid-{args.dataset}-diversity.png", args.dataset)
+        plot_tradeoff(sweep, RESULTS / f"hybrid-{args.dataset}-diversity.png", f"{args.dataset} ({hybrid.diversity_space_})")
     ok = [r for r in sweep if r["ild_change"] >= 0.2 and r["ndcg_change"] >= -0.03]
     results["diversity_meeting_target"] = [f"{r['method']} {r['diversity']:g}" for r in ok]
-    results["default_rerank"] = next(r for r in sweep if (r["method"], r["diversity"]) == DEFAULT_RERANK)
+    recommended = RECOMMENDED_RERANK[hybrid.diversity_space_]
+    results["default_rerank"] = next(r for r in sweep if (r["method"], r["diversity"]) == recommended)
+    if split.matrix("valid").nnz:
+        valid_users = np.flatnonzero(np.diff(split.matrix("valid").tocsr().indptr) > 0)
+        valid_users = np.sort(np.random.default_rng(1).choice(valid_users, min(args.users, len(valid_users)), replace=False))
+        print("  diversity sweep on validation:", flush=True)
+        valid_sweep = diversity_sweep(hybrid, split, valid_users, part="valid")
+        choice = validation_choice(valid_sweep)
+        results["diversity_validation"] = {"users": int(len(valid_users)), "loss_budget": VALIDATION_LOSS_BUDGET,
+                                           "choice": f"{choice['method']} {choice['diversity']:g}", "sweep": valid_sweep}
 
     pipeline = RecommendationPipeline(hybrid, dataset)
     checks, samples = explanation_checks(pipeline, users, args.explanations, rng)
@@ -424,17 +452,34 @@ def write_readme(dataset: str, r: dict[str, Any]) -> None:
               "|---|---|" + "---|" * (len(r["candidate_recall"]["merged@100"]) - 1)]
     for key, row in r["candidate_recall"].items():
         lines.append(f"| {key.split('@')[1]} | {row['recall']:.3f} | " + " | ".join(f"{v:.3f}" for k, v in row.items() if k != "recall") + " |")
-    lines += ["", "Diversity re-ranking of the top 100 (ILD = 1 - cosine of the re-rankers' item vectors; plot: "
-              f"`results/hybrid-{dataset}-diversity.png`):", "",
-              "| method | weight | NDCG@10 | change | ILD@10 | change | coverage@10 |", "|---|---|---|---|---|---|---|"]
+    space = r.get("diversity_space", "collaborative")
+    what = {"tags": "1 - cosine in the items' tag space (LSA of tf-idf tag profiles)",
+            "categories": "share of item pairs in different categories",
+            "collaborative": "1 - cosine of the ALS item factors"}[space]
+    extra = any("ild_collaborative@10" in row for row in r["diversity_sweep"])
+    lines += ["", f"Diversity re-ranking of the top 100 in the `{space}` space (ILD = {what}"
+              + ("; beside it the ILD over the ALS factors" if extra else "")
+              + f"; plot: `results/hybrid-{dataset}-diversity.png`):", "",
+              "| method | weight | NDCG@10 | change | ILD@10 | change |" + (" ILD@10 ALS | change |" if extra else "")
+              + " coverage@10 |", "|---|---|---|---|---|---|" + ("---|---|" if extra else "") + "---|"]
     for row in r["diversity_sweep"]:
         lines.append(f"| {row['method']} | {row['diversity']:g} | {row['ndcg@10']:.4f} | {100 * row['ndcg_change']:+.1f}% | "
-                     f"{row['ild@10']:.3f} | {100 * row['ild_change']:+.1f}% | {row['coverage@10']:.3f} |")
+                     f"{row['ild@10']:.3f} | {100 * row['ild_change']:+.1f}% | "
+                     + (f"{row['ild_collaborative@10']:.3f} | {100 * row['ild_collaborative_change']:+.1f}% | " if extra else "")
+                     + f"{row['coverage@10']:.3f} |")
     d = r["default_rerank"]
     lines += ["", f"![trade-off](results/hybrid-{dataset}-diversity.png)", "",
-              f"Recommended default ({d['method'].upper()} {d['diversity']:g}): NDCG@10 {100 * d['ndcg_change']:+.1f}%, "
+              f"Recommended default for the `{space}` space ({d['method'].upper()} {d['diversity']:g}, "
+              f"`HybridRecommender.use_recommended_diversity()`): NDCG@10 {100 * d['ndcg_change']:+.1f}%, "
               f"ILD@10 {100 * d['ild_change']:+.1f}%. Settings meeting ILD +20% for at most 3% NDCG@10 loss: "
-              f"{', '.join(r['diversity_meeting_target']) or 'none'}.", ""]
+              f"{', '.join(r['diversity_meeting_target']) or 'none'}."]
+    if "diversity_validation" in r:
+        v = r["diversity_validation"]
+        pick = next(row for row in v["sweep"] if f"{row['method']} {row['diversity']:g}" == v["choice"])
+        lines.append(f"On {v['users']} validation users (validation items as the truth), the largest ILD gain within "
+                     f"{100 * v['loss_budget']:.1f}% NDCG@10 loss is {v['choice'].upper()} ({100 * pick['ndcg_change']:+.1f}% / "
+                     f"ILD {100 * pick['ild_change']:+.1f}%).")
+    lines.append("")
     top = list(r["feature_importance"].items())[:8]
     lines.append("Top ranker features (gain share): " + ", ".join(f"{k} {v:.3f}" for k, v in top) + ".")
     e = r["explanations"]

@@ -140,6 +140,12 @@ class HybridRecommender(BaseRecommender):
     diversity: re-ranking trade-off in [0, 1) (0 = pure relevance); re-orders the top ``rerank_depth``.
     rerank: "dpp" (determinantal point process, greedy MAP) or "mmr" (maximal marginal relevance),
         over the items' collaborative vectors (categories when there are none); see `rank.rerank`.
+    diversity_space: what two items have in common for re-ranking: "tags" (a latent semantic space
+        of the items' tf-idf tag profiles: genre-like, what a listener or reader sees),
+        "categories" (same category or not; re-rank with "mmr": DPP's one-hot kernel only orders
+        distinct categories first), "collaborative" (the ALS factors: co-consumption; the content
+        channel's text vectors or an SVD of the interactions when there is no ALS channel), or
+        "auto": the item metadata the data has (tags, then categories), else collaborative.
     rerank_scale: how DPP reads the ranker's scores: "score" (as they are: LambdaRank's are
         log-odds-like) or "minmax" (scaled to [0, 1] within the list).
     max_category_share: cap on any one category's share of the top ``rerank_k`` (needs categories).
@@ -168,6 +174,7 @@ class HybridRecommender(BaseRecommender):
                  quotas: Mapping[str, float] | None = None, n_candidates: int = 300, ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
                  rerank_depth: int = 100, rerank: str = "dpp", rerank_scale: str = "score",
+                 diversity_space: str = "auto",
                  max_ranker_users: int = 8000, ranker_bags: int = 1, ranker_refit: bool = False,
                  holdout_fraction: float = 0.1, holdout: str = "random",
                  sentiment: bool | None = None, seed: int = 0, progress: bool = False) -> None:
@@ -182,6 +189,7 @@ class HybridRecommender(BaseRecommender):
         self.rerank_depth = rerank_depth
         self.rerank = rerank
         self.rerank_scale = rerank_scale
+        self.diversity_space = diversity_space
         self.max_ranker_users = max_ranker_users
         self.ranker_bags = ranker_bags
         self.ranker_refit = ranker_refit
@@ -208,6 +216,8 @@ class HybridRecommender(BaseRecommender):
             raise ValueError(f"diversity must be in [0, 1], got {self.diversity}")
         if self.rerank not in RERANKERS:
             raise ValueError(f"rerank must be one of {', '.join(RERANKERS)}, got {self.rerank!r}")
+        if self.diversity_space not in DIVERSITY_SPACES:
+            raise ValueError(f"diversity_space must be one of {', '.join(DIVERSITY_SPACES)}, got {self.diversity_space!r}")
         if self.rerank_scale not in ("score", "minmax"):
             raise ValueError(f"rerank_scale must be 'score' or 'minmax', got {self.rerank_scale!r}")
         if self.rerank == "dpp" and self.diversity >= 1.0:
@@ -357,6 +367,22 @@ class HybridRecommender(BaseRecommender):
     def _item_vectors_for_diversity(self, user_items: sp.csr_matrix) -> None:
         models = self.retriever_.models_
         self.item_vectors_: np.ndarray | None = None
+        self.item_categories_ = self.features_.categories_
+        tags = self.features_.tag_profiles_
+        if self.diversity_space == "tags" and tags is None:
+            raise ValueError("diversity_space='tags' needs tag assignments in the training dataset "
+                             "(Dataset.tag_assignments); use 'collaborative' or 'auto'")
+        if self.diversity_space == "categories" and self.item_categories_ is None:
+            raise ValueError("diversity_space='categories' needs a 'category' column with two or more values in "
+                             "the dataset's item table; use 'collaborative' or 'auto'")
+        if tags is not None and self.diversity_space in ("tags", "auto"):
+            self.item_vectors_ = tags.item_embedding(seed=self.seed)
+            self.diversity_space_ = "tags"
+            return
+        if self.item_categories_ is not None and self.diversity_space in ("categories", "auto"):
+            self.diversity_space_ = "categories"  # item_vectors_ None: re-ranking compares categories
+            return
+        self.diversity_space_ = "collaborative"
         if "als" in models:
             self.item_vectors_ = models["als"].item_factors_  # type: ignore[attr-defined]
         elif "content" in models:
@@ -369,7 +395,6 @@ class HybridRecommender(BaseRecommender):
             rank = int(min(32, min(x.shape) - 1))
             _, sing, vt = svds(x, k=rank, random_state=self.seed)
             self.item_vectors_ = (vt.T * np.sqrt(sing)).astype(np.float32)
-        self.item_categories_ = self.features_.categories_
 
     # --- scoring -------------------------------------------------------------------------
     def rank_candidates(self, users: np.ndarray, cands: Candidates | None = None
@@ -434,9 +459,26 @@ class HybridRecommender(BaseRecommender):
         new[top[picked]] = top_score + 1.0 + (len(picked) - np.arange(len(picked)))
         return new
 
+    def use_recommended_diversity(self) -> "HybridRecommender":
+        """Turn on the re-ranking recommended for this model's diversity space
+        (`RECOMMENDED_RERANK`): sets ``rerank`` and ``diversity``; returns self."""
+        self._check_fitted("use_recommended_diversity")
+        self.rerank, self.diversity = RECOMMENDED_RERANK[self.diversity_space_]
+        return self
+
     def feature_importance(self) -> dict[str, float]:
         self._check_fitted("feature_importance")
         return self.ranker_.feature_importance()
+
+
+DIVERSITY_SPACES = ("auto", "tags", "categories", "collaborative")
+# The re-ranking we recommend when diversity matters, per space (what a weight buys depends on
+# how alike a space's candidates are). tags and categories: the largest weight whose validation
+# NDCG@10 loss stayed within 2.5% (LastFM's tags, Ciao's categories); benchmarks/hybrid.py reruns
+# that choice on validation each time. collaborative: read from two amazon-games test samples
+# and checked on a third (benchmarks/diversity.py).
+RECOMMENDED_RERANK: dict[str, tuple[str, float]] = {
+    "tags": ("mmr", 0.3), "categories": ("mmr", 0.25), "collaborative": ("dpp", 0.16)}
 
 
 def _refit_rounds(best_iterations: list[int]) -> int:

@@ -61,6 +61,20 @@ class TagProfiles:
         self.own_affinity_ = np.r_[0.0, cos].astype(np.float32)  # indexed by own_row_ (0 unused)
         return self
 
+    def item_embedding(self, dim: int = 128, seed: int = 0) -> np.ndarray:
+        """Dense item vectors whose cosines approximate those of the tf-idf tag profiles (a
+        truncated SVD, i.e. latent semantic analysis): the genre-like space that re-ranking
+        diversifies in when the data has tags. Untagged items get the zero vector (no similarity
+        to anything). (n_items, min(dim, n_tags - 1)) float32."""
+        from scipy.sparse.linalg import svds
+
+        unit = self.item_unit_t_.T.tocsr().astype(np.float64)
+        rank = int(min(dim, min(unit.shape) - 1))
+        if rank < 1:
+            return np.zeros((unit.shape[0], 1), dtype=np.float32)
+        left, sing, _ = svds(unit, k=rank, random_state=seed)
+        return (left * sing).astype(np.float32)
+
     def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Cosine of each user's profile to each item's profile (the user's own tags on items
         outside their history left out). ``items``: (len(users), n) indices >= 0."""

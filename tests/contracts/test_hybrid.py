@@ -178,3 +178,52 @@ def test_replica_features_belong_to_their_models_signal_and_reach_the_ranker() -
     assert "als#1:log_rank" in model.features_.names
     ids, _ = model.recommend(np.arange(48), k=3)
     assert (ids // 10 == (np.arange(48) // 12)[:, None]).mean() >= 0.95
+
+
+def _synthetic_split(with_tags: bool):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from socialrec.ingest.datasets.synthetic import load_synthetic
+    from socialrec.ingest.schema import with_tag_assignments
+    from socialrec.ingest.split import random_split
+
+    ds = load_synthetic(n_users=150, n_items=120, seed=1)
+    if with_tags:
+        # Each item tagged with its topic plus one of two moods: tags that say what the item is.
+        items = ds.item_table
+        table = pd.DataFrame({"item": list(items["id"]) * 2,
+                              "tag": list(items["category"]) + [f"mood{i % 2}" for i in range(len(items))]})
+        ds = with_tag_assignments(ds, table)
+    return random_split(ds, (0.8, 0.1, 0.1), seed=0)
+
+
+def test_diversity_space_auto_takes_tags_then_categories_and_tags_without_tags_is_refused() -> None:
+    kw = {"channels": ("itemknn", "als", "pop"), "n_candidates": 40, "ranker": "linear"}
+    plain = HybridRecommender(**kw).fit(_synthetic_split(with_tags=False).train_data())
+    assert plain.diversity_space_ == "categories" and plain.item_vectors_ is None
+    assert plain.item_categories_ is not None
+    collab = HybridRecommender(**kw, diversity_space="collaborative").fit(_synthetic_split(with_tags=False).train_data())
+    assert collab.diversity_space_ == "collaborative"
+    assert collab.item_vectors_ is collab.retriever_.models_["als"].item_factors_
+    tagged = HybridRecommender(**kw).fit(_synthetic_split(with_tags=True).train_data())
+    assert tagged.diversity_space_ == "tags" and tagged.item_vectors_.shape[0] == tagged.n_items_
+    assert tagged.use_recommended_diversity() is tagged and (tagged.rerank, tagged.diversity) == ("mmr", 0.3)
+    with pytest.raises(ValueError, match="needs tag assignments"):
+        HybridRecommender(**kw, diversity_space="tags").fit(_synthetic_split(with_tags=False).train_data())
+    with pytest.raises(ValueError, match="diversity_space must be one of"):
+        HybridRecommender(**kw, diversity_space="genre").fit(_synthetic_split(with_tags=False).train_data())
+
+
+def test_recommended_diversity_in_the_tag_space_spreads_the_lists_over_tags() -> None:
+    import numpy as np
+
+    from socialrec.evaluate.metrics import intra_list_diversity
+
+    split = _synthetic_split(with_tags=True)
+    model = HybridRecommender(channels=("itemknn", "als", "pop"), n_candidates=40, ranker="linear").fit(split.train_data())
+    users = np.arange(0, 150, 3)
+    plain, _ = model.recommend(users, k=10)
+    diverse, _ = model.use_recommended_diversity().recommend(users, k=10)
+    ild = [np.nanmean(intra_list_diversity(t, 10, item_vectors=model.item_vectors_)) for t in (plain, diverse)]
+    assert ild[1] > 1.2 * ild[0]  # 0.10 -> 0.13 when written
+    assert (plain != diverse).any(axis=1).mean() > 0.3

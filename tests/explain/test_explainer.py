@@ -22,7 +22,8 @@ def pipeline() -> RecommendationPipeline:
     ds = load_synthetic(n_users=300, n_items=200, seed=3)
     split = random_split(ds, (0.8, 0.1, 0.1), seed=0)
     model = HybridRecommender(channels=("ease", "itemknn", "als", "social-proof", "trending"),
-                              channel_params={"ease": {"l2": 30.0}}, n_candidates=100, ranker="lightgbm")
+                              channel_params={"ease": {"l2": 30.0}}, n_candidates=100, ranker="lightgbm",
+                              diversity_space="collaborative")  # the diversity test below reads ALS vectors
     model.fit(split.train_data())
     return RecommendationPipeline(model, ds)
 

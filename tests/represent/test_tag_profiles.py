@@ -53,3 +53,18 @@ def test_a_fifth_of_lastfm_test_pairs_are_artists_the_user_tagged(real_lastfm: D
         pairs = split.matrix(part).tocsr()
         share = (tagged.multiply(pairs) > 0).sum() / pairs.nnz
         assert 0.215 < share < 0.23, (part, share)
+
+
+def test_item_embedding_keeps_the_tag_profile_cosines_and_leaves_untagged_items_at_zero() -> None:
+    # Items 0 and 1 share tag a, 3 has a and b, 4 has c and d; item 5 is untagged. Four tags, rank
+    # three: a three-dimensional embedding is exact.
+    table = pd.DataFrame({"user": -1, "item": [0, 1, 2, 3, 3, 4, 4], "tag": ["a", "a", "b", "a", "b", "c", "d"]})
+    tags = TagProfiles().fit(table, sp.csr_matrix((2, 6), dtype=np.float32))
+    emb = tags.item_embedding(dim=3)
+    unit = tags.item_unit_t_.T.toarray()
+    expected = unit @ unit.T  # the tf-idf cosines
+    norms = np.linalg.norm(emb, axis=1)
+    assert norms[5] == 0.0
+    e = emb[:5] / norms[:5, None]
+    np.testing.assert_allclose(e @ e.T, expected[:5, :5], atol=1e-5)
+    assert expected[0, 1] == pytest.approx(1.0) and expected[2, 4] == 0.0 and 0 < expected[0, 3] < 1
