@@ -101,6 +101,7 @@ class HybridExplainer:
                 g = max(self.group_names_, key=lambda name: groups[name][row])
                 reason = self._reason(g, float(groups[g][row]), row, int(item), ev)
                 reasons = [reason] if reason is not None else [Reason("popular", float(groups[g][row]))]
+            reasons = merge_repeated(reasons)
             reasons.sort(key=lambda r: -r.weight)
             out.append(reasons)
         return out
@@ -179,3 +180,16 @@ def _closest_rows(history: np.ndarray, items: np.ndarray, matrix: sp.csr_matrix 
         block = np.asarray(matrix)[np.ix_(history, items)]
     best = block.argmax(axis=0)
     return np.where(block[best, np.arange(len(items))] > 0, history[best], -1)
+
+
+def merge_repeated(reasons: list[Reason]) -> list[Reason]:
+    """One reason per (kind, evidence): two signals citing the same liked item (collaborative and
+    content both saying "similar to X") become one reason carrying both contributions."""
+    merged: list[Reason] = []
+    for r in reasons:
+        same = next((k for k, m in enumerate(merged) if m.kind == r.kind and m.evidence == r.evidence), None)
+        if same is None:
+            merged.append(r)
+        else:
+            merged[same] = Reason(r.kind, merged[same].weight + r.weight, r.evidence)
+    return merged

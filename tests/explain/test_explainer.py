@@ -156,3 +156,14 @@ def test_tag_affinity_ranks_and_explains_with_the_tags_history_and_item_share() 
     reason = RecommendationPipeline(model, ds).explainer._reason("content", 0.5, 0, 3, {"text": np.array([-1]), "user": 0})
     assert reason == Reason("matches_interest", 0.5, {"tags": ["genre0"]})
     assert model.features_.tag_profiles_.shared_tags(0, 13) == []  # a block-1 item shares nothing with user 0
+
+
+def test_two_signals_citing_the_same_liked_item_give_one_reason_with_both_weights() -> None:
+    from socialrec.explain.explainer import merge_repeated
+
+    x = {"item": {"id": "7", "name": "Blur"}}
+    reasons = [Reason("similar_to", 0.5, x), Reason("friends_liked", 0.25, {"friends": [{"id": "2", "name": "Ann"}]}),
+               Reason("similar_to", 0.125, dict(x)), Reason("similar_to", 0.0625, {"item": {"id": "8", "name": "Oasis"}})]
+    merged = merge_repeated(reasons)
+    assert [(r.kind, r.weight) for r in merged] == [("similar_to", 0.625), ("friends_liked", 0.25), ("similar_to", 0.0625)]
+    assert merged[0].evidence == x
