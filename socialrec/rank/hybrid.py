@@ -139,7 +139,7 @@ class HybridRecommender(BaseRecommender):
     ranker: "lightgbm" (LambdaRank), "linear" (logistic regression) or "auto".
     diversity: re-ranking trade-off in [0, 1) (0 = pure relevance); re-orders the top ``rerank_depth``.
     rerank: "dpp" (determinantal point process, greedy MAP) or "mmr" (maximal marginal relevance),
-        over the items' collaborative vectors (categories when there are none); see `rank.rerank`.
+        over the items of ``diversity_space``; see `rank.rerank`.
     diversity_space: what two items have in common for re-ranking: "tags" (a latent semantic space
         of the items' tf-idf tag profiles: genre-like, what a listener or reader sees),
         "categories" (same category or not; re-rank with "mmr": DPP's one-hot kernel only orders
