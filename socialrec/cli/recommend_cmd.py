@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 
@@ -20,6 +21,12 @@ def add_recommend_parser(sub: argparse._SubParsersAction) -> None:
                      help="re-ranking trade-off in [0, 1) (DPP over the top 100; default: the model's)")
     rec.add_argument("--channels", default=None, help="comma-separated channels (default: what the data supports)")
     rec.add_argument("--json", action="store_true", help="print JSON instead of text")
+    saved = rec.add_mutually_exclusive_group()
+    saved.add_argument("--save", default=None, metavar="PATH",
+                       help="after fitting, save the model to PATH (later calls --load it instead of refitting)")
+    saved.add_argument("--load", default=None, metavar="PATH",
+                       help="load a model saved with --save for this dataset instead of fitting (only your own files: "
+                            "a saved model is a pickle)")
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -28,14 +35,30 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from socialrec.rank.pipeline import RecommendationPipeline
     from socialrec.retrieve.base import TrainData
 
+    from socialrec.rank.persist import load_model, save_model
+
     dataset = load(args.dataset, args.data)
     channels = tuple(c.strip() for c in args.channels.split(",")) if args.channels else None
     start = time.perf_counter()
-    # Fit on every interaction the platform has: the ranker learns from a held-out tenth.
-    model = HybridRecommender(channels=channels, progress=True)
-    model.fit(TrainData(user_items=dataset.user_item_matrix(), dataset=dataset))
-    print(f"fitted the hybrid ({', '.join(model.retriever_.names)}) on {dataset.name} in "
-          f"{time.perf_counter() - start:.1f} s")
+    if args.load:
+        if channels is not None:
+            raise ValueError("--channels with --load: a saved model's channels were fixed when it was fitted; "
+                             "drop --channels, or refit with --channels ... --save PATH")
+        try:
+            model = load_model(args.load, dataset)
+        except FileNotFoundError as exc:
+            print(f"socialrec: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"loaded the hybrid ({', '.join(model.retriever_.names)}) from {args.load} in "
+              f"{time.perf_counter() - start:.1f} s")
+    else:
+        # Fit on every interaction the platform has: the ranker learns from a held-out tenth.
+        model = HybridRecommender(channels=channels, progress=True)
+        model.fit(TrainData(user_items=dataset.user_item_matrix(), dataset=dataset))
+        print(f"fitted the hybrid ({', '.join(model.retriever_.names)}) on {dataset.name} in "
+              f"{time.perf_counter() - start:.1f} s")
+        if args.save:
+            print(f"saved the model to {save_model(model, args.save, dataset)}")
     pipeline = RecommendationPipeline(model, dataset, diversity=args.diversity)
     paraphraser = None
     if args.generate:
