@@ -66,7 +66,7 @@ SETUPS: dict[str, dict[str, Any]] = {
                      "lightgcn#1", "lightgcn#2", "social#1"),
         # Few held-out positives: five folds choose the ranker's tree count (steadier than one
         # early-stopping split) and one model is fitted on all of them.
-        "hybrid_params": {"ranker_bags": 5, "ranker_refit": True},
+        "hybrid_params": {"ranker_bags": 5, "ranker_refit": True, "learn_quotas": True},
         # The tag assignments of the same Last.fm dump (lastfm-hetrec2011, same user and artist ids),
         # which RecBole's atomic files leave out: side information for the hybrid's tag affinity.
         "tag_assignments_from": "lastfm",
@@ -88,6 +88,7 @@ SETUPS: dict[str, dict[str, Any]] = {
         # userknn and social-proof channels already give the ranker (with it: NDCG@20 .0489, +2.4%
         # over the social single model; see benchmarks/README.md).
         "channel_params": {"social": {"temperature": 0.3, "social_weight": 2.0, "patience": 15}},
+        "hybrid_params": {"learn_quotas": True},
     },
     "amazon-games": {
         "protocol": "loo", "metric": "ndcg@10",
@@ -363,8 +364,12 @@ def main() -> None:
     truth = split.matrix("test")
     recall: dict[str, dict[str, float]] = {}
     valid = split.matrix("valid").tocsr()
+    # With learn_quotas, the merge under the hand-set quotas (DEFAULT_QUOTAS) is measured beside it.
+    hand = hybrid.retriever_.with_quotas(hybrid._make_retriever(split.train_data()).quotas) if hybrid.learn_quotas else None
+    results["quotas"] = {"learned": bool(hybrid.learn_quotas), "used": hybrid.quotas_,
+                         **({"hand": hand.quotas} if hand is not None else {})}
     for n in (100, 200, 500):
-        rows_merged, rows_channel = [], {c: [] for c in hybrid.retriever_.names}
+        rows_merged, rows_hand, rows_channel = [], [], {c: [] for c in hybrid.retriever_.names}
         for start in range(0, len(users), 256):
             batch = users[start:start + 256]
             scores = hybrid.retriever_.channel_scores(batch)
@@ -373,9 +378,13 @@ def main() -> None:
                 s[r, c] = -np.inf
             cands = hybrid.retriever_.retrieve(batch, n, scores=scores)
             rows_merged.append(cands.items)
+            if hand is not None:
+                rows_hand.append(hand.retrieve(batch, n, scores=scores).items)
             for c in rows_channel:
                 rows_channel[c].append(M.rank_top_k(scores[c], n))
         recall[f"merged@{n}"] = {"recall": candidate_recall(np.vstack(rows_merged), truth, users)}
+        if hand is not None:
+            recall[f"merged@{n}"]["recall_hand_quotas"] = candidate_recall(np.vstack(rows_hand), truth, users)
         for c, rows in rows_channel.items():
             recall[f"merged@{n}"][c] = candidate_recall(np.vstack(rows), truth, users)
         print(f"  candidate recall@{n}: {rounded(recall[f'merged@{n}'])}", flush=True)
@@ -447,11 +456,23 @@ def write_readme(dataset: str, r: dict[str, Any]) -> None:
     lines += ["", f"Hybrid vs best single ({r['best_single']}) on {metric}: **{100 * r['gain_over_best_single']:+.1f}%**."
               + (f" Vs the reference ensemble of its GCN channels: {100 * r['gain_over_reference_ensemble']:+.1f}%."
                  if "reference_ensemble" in r else ""), "",
-              "Candidate recall (share of test items inside the merged candidates; per channel alone at the same N):", "",
-              "| N | merged | " + " | ".join(k for k in r["candidate_recall"]["merged@100"] if k != "recall") + " |",
-              "|---|---|" + "---|" * (len(r["candidate_recall"]["merged@100"]) - 1)]
+              "Candidate recall (share of test items inside the merged candidates; per channel alone at the same N):", ""]
+    own = ("recall", "recall_hand_quotas")
+    first = r["candidate_recall"]["merged@100"]
+    has_hand = "recall_hand_quotas" in first
+    channels = [k for k in first if k not in own]
+    lines += ["| N | merged | " + ("merged, hand | " if has_hand else "") + " | ".join(channels) + " |",
+              "|---|---|" + ("---|" if has_hand else "") + "---|" * len(channels)]
     for key, row in r["candidate_recall"].items():
-        lines.append(f"| {key.split('@')[1]} | {row['recall']:.3f} | " + " | ".join(f"{v:.3f}" for k, v in row.items() if k != "recall") + " |")
+        lines.append(f"| {key.split('@')[1]} | {row['recall']:.3f} | "
+                     + (f"{row['recall_hand_quotas']:.3f} | " if has_hand else "")
+                     + " | ".join(f"{row[c]:.3f}" for c in channels) + " |")
+    quotas = r.get("quotas", {})
+    if quotas.get("learned"):
+        used = ", ".join(f"{k} {v:g}" for k, v in quotas["used"].items() if v > 0)
+        lines += ["", f"Quotas learned on the ranker's validation users (`learn_quotas=True`): {used}; the other "
+                      "channels propose nothing (features only). \"merged, hand\" is the merge under the hand-set "
+                      "DEFAULT_QUOTAS."]
     space = r.get("diversity_space", "collaborative")
     what = {"tags": "1 - cosine in the items' tag space (LSA of tf-idf tag profiles)",
             "categories": "share of item pairs in different categories",

@@ -31,12 +31,14 @@ from socialrec.rank.features import FeatureBuilder, FeatureMatrix
 from socialrec.rank.ranker import BaggedRanker, LambdaRanker, LinearRanker, SingleFeatureRanker, group_ndcg, make_ranker
 from socialrec.rank.rerank import RERANKERS, rerank
 from socialrec.retrieve.base import BaseRecommender, TrainData
-from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriever, candidate_positions
+from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriever, candidate_positions, tune_quotas
 
-# Share of candidate slots per channel (relative). Set by hand, not tuned: the strong collaborative
-# channels first; benchmarks/hybrid.py reports the merged candidates' recall beside each channel's.
+# Share of candidate slots per channel (relative). Set by hand: the strong collaborative channels
+# first; HybridRecommender(learn_quotas=True) tunes them on held-out users instead, and
+# benchmarks/hybrid.py reports the merged candidates' recall beside each channel's.
 DEFAULT_QUOTAS = {"ease": 1.0, "itemknn": 0.5, "als": 0.5, "social": 0.5, "social-proof": 0.25,
                   "content": 0.25, "trending": 0.1, "new": 0.05}
+_QUOTA_USERS = 2000  # held-out users that learn_quotas tunes on
 
 
 def _has(module: str) -> bool:
@@ -135,6 +137,9 @@ class HybridRecommender(BaseRecommender):
     channel_params: per-channel constructor arguments, e.g. {"ease": {"l2": 300.0}}; a replica
         without its own entry uses its original's.
     quotas: per-channel share of candidate slots (defaults in DEFAULT_QUOTAS).
+    learn_quotas: choose the quotas on the ranker's held-out users instead (`tune_quotas`: the
+        merged candidates hold more of their held-out items; "new" and "trending" keep theirs,
+        they are for exposure). ``quotas_`` records the quotas in use.
     n_candidates: candidates per user that the ranker orders.
     ranker: "lightgbm" (LambdaRank), "linear" (logistic regression) or "auto".
     diversity: re-ranking trade-off in [0, 1) (0 = pure relevance); re-orders the top ``rerank_depth``.
@@ -171,7 +176,8 @@ class HybridRecommender(BaseRecommender):
     ranker_: LambdaRanker | LinearRanker | SingleFeatureRanker | BaggedRanker
 
     def __init__(self, channels: Sequence[str] | None = None, channel_params: Mapping[str, Mapping[str, Any]] | None = None,
-                 quotas: Mapping[str, float] | None = None, n_candidates: int = 300, ranker: str = "auto",
+                 quotas: Mapping[str, float] | None = None, learn_quotas: bool = False, n_candidates: int = 300,
+                 ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
                  rerank_depth: int = 100, rerank: str = "dpp", rerank_scale: str = "score",
                  diversity_space: str = "auto",
@@ -181,6 +187,7 @@ class HybridRecommender(BaseRecommender):
         self.channels = channels
         self.channel_params = channel_params
         self.quotas = quotas
+        self.learn_quotas = learn_quotas
         self.n_candidates = n_candidates
         self.ranker = ranker
         self.diversity = diversity
@@ -241,12 +248,17 @@ class HybridRecommender(BaseRecommender):
         if len(users) > self.max_ranker_users:
             users = np.sort(rng.choice(users, self.max_ranker_users, replace=False))
         rng.shuffle(users)
+        if self.learn_quotas:
+            # A few thousand users pin the recall to within a fraction of a percent.
+            tuned = tune_quotas(self.retriever_, np.sort(users[:_QUOTA_USERS]), labels)
+            self.retriever_ = self.retriever_.with_quotas(tuned)
+        self.quotas_ = self.retriever_.quotas
         if self.ranker_bags > 1 and isinstance(make_ranker(self.ranker), LambdaRanker) and len(users) >= 10 * self.ranker_bags:
             self._fit_bagged(users, labels)
         else:
             self._fit_single_split(users, labels)
         if refit:
-            self.retriever_ = self._make_retriever(train).fit(train)
+            self.retriever_ = self._make_retriever(train).with_quotas(self.quotas_).fit(train)
             self.features_ = self._make_features(train)
         self._item_vectors_for_diversity(train.user_items)
 

@@ -11,7 +11,7 @@ slots proportional to ``quota[c]``, skipping items another channel already propo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -113,8 +113,23 @@ class MultiChannelRetriever:
             tops[name] = top
         return tops
 
-    def _merge(self, tops: dict[str, np.ndarray], n: int) -> np.ndarray:
-        quotas = {c.name: c.quota for c in self.channels}
+    @property
+    def quotas(self) -> dict[str, float]:
+        return {c.name: c.quota for c in self.channels}
+
+    def with_quotas(self, quotas: dict[str, float]) -> "MultiChannelRetriever":
+        """The same (fitted) channels under other quotas; channels not named keep theirs."""
+        unknown = set(quotas) - set(self.names)
+        if unknown:
+            raise ValueError(f"quotas name channels this retriever does not have: {sorted(unknown)}; channels: {self.names}")
+        out = MultiChannelRetriever([replace(c, quota=float(quotas.get(c.name, c.quota))) for c in self.channels],
+                                    n_candidates=self.n_candidates)
+        if hasattr(self, "models_"):
+            out.models_, out.user_items_ = self.models_, self.user_items_
+        return out
+
+    def _merge(self, tops: dict[str, np.ndarray], n: int, quotas: dict[str, float] | None = None) -> np.ndarray:
+        quotas = self.quotas if quotas is None else quotas
         proposing = [name for name in self.names if quotas[name] > 0]
         n_users = next(iter(tops.values())).shape[0]
         # Position p of channel c gets priority (p + 1) / quota: a channel with twice the quota
@@ -161,3 +176,56 @@ def candidate_recall(candidates: np.ndarray, truth: sp.csr_matrix, users: np.nda
             continue
         recalls.append(np.isin(relevant, candidates[row]).mean())
     return float(np.mean(recalls)) if recalls else float("nan")
+
+
+# Channels that are there for exposure (new items, what is rising), not for recall: tuning keeps
+# their quotas, or it would drop them on any data where the held-out items are not new.
+EXPOSURE_CHANNELS = ("new", "trending")
+
+
+def tune_quotas(retriever: MultiChannelRetriever, users: np.ndarray, truth: sp.csr_matrix, *,
+                keep: Sequence[str] = EXPOSURE_CHANNELS, rounds: int = 3, factors: Sequence[float] = (0.0, 0.5, 2.0),
+                min_gain: float = 1e-4, batch: int = 256) -> dict[str, float]:
+    """Quotas under which the merged candidates hold more of these users' held-out items.
+
+    Coordinate search from the retriever's quotas: each channel's quota is multiplied by each
+    of ``factors`` in turn (a channel at 0 is tried at the smallest quota in use), and a change is
+    kept when `candidate_recall` at ``retriever.n_candidates`` rises by more than ``min_gain``;
+    ``rounds`` passes. Channels in ``keep`` are left as they are. At least one channel keeps
+    proposing. ``truth``: the held-out items (users x items), never the test items.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    users = users[np.diff(truth.tocsr().indptr)[users] > 0]
+    if len(users) == 0:
+        raise ValueError("tune_quotas: none of the given users has held-out items to tune the quotas on")
+    n = retriever.n_candidates
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in retriever.names}
+    for start in range(0, len(users), batch):
+        scores = retriever.channel_scores(users[start:start + batch])
+        depth = min(n, next(iter(scores.values())).shape[1])
+        for name, top in retriever.channel_tops(scores, depth).items():
+            parts[name].append(top)
+    tops = {name: np.concatenate(p) for name, p in parts.items()}
+    depth = next(iter(tops.values())).shape[1]
+
+    def recall(quotas: dict[str, float]) -> float:
+        return candidate_recall(retriever._merge(tops, depth, quotas), truth, users)
+
+    quotas = retriever.quotas
+    best = recall(quotas)
+    tunable = [name for name in retriever.names if name not in keep]
+    for _ in range(rounds):
+        changed = False
+        for name in tunable:
+            smallest = min((q for q in quotas.values() if q > 0), default=1.0)
+            for factor in factors:
+                trial = dict(quotas)
+                trial[name] = quotas[name] * factor if quotas[name] > 0 else (smallest if factor > 1 else 0.0)
+                if trial[name] == quotas[name] or not any(trial[c] > 0 for c in tunable if c in trial):
+                    continue
+                value = recall(trial)
+                if value > best + min_gain:
+                    best, quotas, changed = value, trial, True
+        if not changed:
+            break
+    return quotas

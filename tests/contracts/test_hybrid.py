@@ -227,3 +227,29 @@ def test_recommended_diversity_in_the_tag_space_spreads_the_lists_over_tags() ->
     ild = [np.nanmean(intra_list_diversity(t, 10, item_vectors=model.item_vectors_)) for t in (plain, diverse)]
     assert ild[1] > 1.2 * ild[0]  # 0.10 -> 0.13 when written
     assert (plain != diverse).any(axis=1).mean() > 0.3
+
+
+def test_learned_quotas_hold_more_held_out_items_and_survive_the_refit() -> None:
+    """On block data popularity proposes other blocks' items: tuning on the held-out tenth turns
+    its quota down, the refitted retriever (fitted on all training data) keeps the tuned quotas,
+    and the merged candidates then hold more of the held-out items than under the default."""
+    import numpy as np
+
+    from socialrec.retrieve.channels import candidate_recall
+    from tests.contracts.recommender_contract import block_data
+
+    data = block_data(users_per_block=20, items_per_block=30, items_per_user=12)
+    params = dict(channels=("itemknn", "pop"), n_candidates=12, ranker="linear", holdout_fraction=0.3,
+                  quotas={"itemknn": 1.0, "pop": 1.0})
+    fixed = HybridRecommender(**params).fit(TrainData.from_matrix(data))
+    tuned = HybridRecommender(**params, learn_quotas=True).fit(TrainData.from_matrix(data))
+    assert fixed.quotas_ == {"itemknn": 1.0, "pop": 1.0}
+    assert tuned.quotas_["pop"] < 1.0 and tuned.quotas_["itemknn"] > 0
+    assert tuned.retriever_.quotas == tuned.quotas_  # the refit kept them
+    # Held-out truth: each user's unseen items of their own block.
+    n_users, n_items = data.shape
+    own = sp.csr_matrix(np.kron(np.eye(4), np.ones((20, 30))) - data.toarray())
+    users = np.arange(n_users)
+    recall = {name: candidate_recall(m.retriever_.retrieve(users).items, own, users)
+              for name, m in (("fixed", fixed), ("tuned", tuned))}
+    assert recall["tuned"] > recall["fixed"] + 0.1, recall

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from socialrec.ingest.schema import build_dataset
 from socialrec.retrieve.base import BaseRecommender, TrainData
-from socialrec.retrieve.channels import Channel, MultiChannelRetriever, candidate_recall
+from socialrec.retrieve.channels import Channel, MultiChannelRetriever, candidate_recall, tune_quotas
 from socialrec.retrieve.popular import MostPopular
 from socialrec.retrieve.trending import NewItems, Trending
 
@@ -105,3 +105,29 @@ def test_new_items_channel_ranks_only_rare_items_first() -> None:
     ids, _ = model.recommend(np.array([0, 1]), k=2, exclude_seen=False)
     # Items 2 and 3 have at most one interaction: they come first, in the base model's order.
     np.testing.assert_array_equal(ids, [[3, 2], [3, 2]])
+
+
+def test_tuned_quotas_drop_a_useless_channel_and_keep_exposure_channels() -> None:
+    good = Fixed(row=(8, 7, 6, 5, 4, 3, 2, 1))  # ranks 0, 1, 2, ...: the held-out items come first
+    bad = Fixed(row=(1, 2, 3, 4, 5, 6, 7, 8))  # ranks 7, 6, 5, ...: never a held-out item
+    shown = Fixed(row=(1, 2, 3, 4, 5, 6, 8, 7))  # ranks 6, 7, 5, ...: an exposure channel, as bad
+    retriever = MultiChannelRetriever([Channel("good", good, 1.0), Channel("bad", bad, 1.0),
+                                       Channel("trending", shown, 0.25)], n_candidates=4)
+    retriever.fit(TrainData.from_matrix(two_user_matrix()))
+    # Unseen items in good's order: user 0 -> 0, 1, 2, 3; user 1 -> 1, 2, 3, 4. Hold those out.
+    truth = sp.csr_matrix((np.ones(8, np.float32), ([0] * 4 + [1] * 4, [0, 1, 2, 3, 1, 2, 3, 4])), shape=(2, 8))
+    users = np.array([0, 1])
+    before = candidate_recall(retriever.retrieve(users).items, truth, users)
+    # By hand: good and bad alternate (priorities 1, 1, 2, 2, ...) and trending's first item
+    # (priority 4) comes after them, so 2 of each user's 4 held-out items are in.
+    assert before == pytest.approx(0.5)
+    quotas = tune_quotas(retriever, users, truth)
+    assert quotas["bad"] == 0.0 and quotas["good"] > 0 and quotas["trending"] == 0.25
+    tuned = retriever.with_quotas(quotas)
+    # bad off: good's four come first (trending's priority-4 item loses the tie to good's 4th).
+    assert candidate_recall(tuned.retrieve(users).items, truth, users) == pytest.approx(1.0)
+    assert retriever.quotas["bad"] == 1.0  # the original is left as it was
+    with pytest.raises(ValueError, match="does not have"):
+        retriever.with_quotas({"nope": 1.0})
+    with pytest.raises(ValueError, match="none of the given users"):
+        tune_quotas(retriever, users, sp.csr_matrix((2, 8), dtype=np.float32))
