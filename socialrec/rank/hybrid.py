@@ -19,6 +19,7 @@ Fitting (``fit(train)``):
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -241,6 +242,10 @@ class HybridRecommender(BaseRecommender):
                 fit_part, labels = _holdout_last(train)
             else:
                 fit_part, labels = _holdout(train, self.holdout_fraction, rng)
+            # Iterative channels (the graph models) early-stop on the held-out items, and the refit
+            # on all training data runs the epochs they chose: with no validation set at all they
+            # would train for their full `epochs` (LastFM: minutes per model instead of seconds).
+            fit_part = dataclasses.replace(fit_part, valid_items=labels)
             refit = True
         self.retriever_ = self._make_retriever(train).fit(fit_part)
         self.features_ = self._make_features(fit_part)
@@ -258,7 +263,13 @@ class HybridRecommender(BaseRecommender):
         else:
             self._fit_single_split(users, labels)
         if refit:
-            self.retriever_ = self._make_retriever(train).with_quotas(self.quotas_).fit(train)
+            again = self._make_retriever(train).with_quotas(self.quotas_)
+            self.refit_epochs_ = {name: min(m.epochs, _refit_rounds([m.best_epoch_]))  # type: ignore[attr-defined]
+                                  for name, m in self.retriever_.models_.items()
+                                  if getattr(m, "best_epoch_", 0) > 0 and "epochs" in m.get_params()}
+            channels = [dataclasses.replace(c, model=c.model.clone(epochs=self.refit_epochs_[c.name]))
+                        if c.name in self.refit_epochs_ else c for c in again.channels]
+            self.retriever_ = MultiChannelRetriever(channels, n_candidates=again.n_candidates).fit(train)
             self.features_ = self._make_features(train)
         self._item_vectors_for_diversity(train.user_items)
 
@@ -494,8 +505,8 @@ RECOMMENDED_RERANK: dict[str, tuple[str, float]] = {
 
 
 def _refit_rounds(best_iterations: list[int]) -> int:
-    """Trees for a refit on all ranker users: the early-stopped count(s), a little more for the
-    larger sample."""
+    """Trees (or epochs) for a refit on more data: the early-stopped count(s), a little more for
+    the larger sample."""
     return max(1, int(round(1.2 * float(np.mean(best_iterations)))))
 
 

@@ -253,3 +253,19 @@ def test_learned_quotas_hold_more_held_out_items_and_survive_the_refit() -> None
     recall = {name: candidate_recall(m.retriever_.retrieve(users).items, own, users)
               for name, m in (("fixed", fixed), ("tuned", tuned))}
     assert recall["tuned"] > recall["fixed"] + 0.1, recall
+
+
+def test_without_validation_graph_channels_early_stop_on_the_holdout_and_the_refit_runs_their_epochs() -> None:
+    """No validation set: the graph channel early-stops on the ranker's held-out tenth (not all
+    its `epochs`), and the refit on all training data trains for the chosen count (x 1.2)."""
+    from tests.contracts.recommender_contract import block_data
+
+    data = block_data(users_per_block=20, items_per_block=30, items_per_user=12)
+    model = HybridRecommender(channels=("itemknn", "lightgcn"), ranker="linear", n_candidates=20, holdout_fraction=0.3,
+                              channel_params={"lightgcn": {"embedding_dim": 16, "epochs": 200, "patience": 2,
+                                                           "learning_rate": 0.05}})
+    model.fit(TrainData.from_matrix(data))
+    epochs = model.refit_epochs_["lightgcn"]
+    assert 1 <= epochs < 200 and set(model.refit_epochs_) == {"lightgcn"}
+    refitted = model.retriever_.models_["lightgcn"]
+    assert refitted.epochs == epochs and len(refitted.history_) == epochs
