@@ -297,7 +297,19 @@ def main() -> None:
     ap.add_argument("--singles", default=None, help="comma-separated single models to run (default: all of the setup)")
     ap.add_argument("--channels", default=None, help="comma-separated hybrid channels (default: the setup's)")
     ap.add_argument("--no-write", action="store_true", help="do not write results (smoke runs)")
+    ap.add_argument("--readme-only", action="store_true",
+                    help="no fitting: re-read results/hybrid-DATASET.json, take the recommended re-ranking from the "
+                         "current RECOMMENDED_RERANK (its row of the recorded sweep) and rewrite the README section")
     args = ap.parse_args()
+    if args.readme_only:
+        out = RESULTS / f"hybrid-{args.dataset}.json"
+        results = json.loads(out.read_text())
+        recommended = RECOMMENDED_RERANK[results.get("diversity_space", "collaborative")]
+        results["default_rerank"] = next(r for r in results["diversity_sweep"] if (r["method"], r["diversity"]) == tuple(recommended))
+        out.write_text(json.dumps(results, indent=2, default=str))
+        write_readme(args.dataset, results)
+        print(f"rewrote {out} and its README section (recommended {recommended[0]} {recommended[1]:g})")
+        return
     setup = dict(SETUPS[args.dataset])
     if args.singles is not None:
         setup["singles"] = {k: v for k, v in setup["singles"].items() if k in args.singles.split(",")}
