@@ -183,6 +183,12 @@ def diversity_sweep(model: HybridRecommender, split: Any, users: np.ndarray, k: 
     return out
 
 
+def recommended_row(sweep: list[dict[str, Any]], space: str) -> dict[str, Any]:
+    """The sweep's row for the re-ranking RECOMMENDED_RERANK names for this diversity space."""
+    method, weight = RECOMMENDED_RERANK[space]
+    return next(r for r in sweep if (r["method"], r["diversity"]) == (method, weight))
+
+
 def validation_choice(sweep: list[dict[str, Any]]) -> dict[str, Any]:
     """The setting with the largest ILD gain whose NDCG@10 loss stays within the budget."""
     ok = [r for r in sweep if r["ndcg_change"] >= -VALIDATION_LOSS_BUDGET]
@@ -304,11 +310,11 @@ def main() -> None:
     if args.readme_only:
         out = RESULTS / f"hybrid-{args.dataset}.json"
         results = json.loads(out.read_text())
-        recommended = RECOMMENDED_RERANK[results.get("diversity_space", "collaborative")]
-        results["default_rerank"] = next(r for r in results["diversity_sweep"] if (r["method"], r["diversity"]) == tuple(recommended))
+        results["default_rerank"] = recommended_row(results["diversity_sweep"], results.get("diversity_space", "collaborative"))
         out.write_text(json.dumps(results, indent=2, default=str))
         write_readme(args.dataset, results)
-        print(f"rewrote {out} and its README section (recommended {recommended[0]} {recommended[1]:g})")
+        d = results["default_rerank"]
+        print(f"rewrote {out} and its README section (recommended {d['method']} {d['diversity']:g})")
         return
     setup = dict(SETUPS[args.dataset])
     if args.singles is not None:
@@ -410,8 +416,7 @@ def main() -> None:
         plot_tradeoff(sweep, RESULTS / f"hybrid-{args.dataset}-diversity.png", f"{args.dataset} ({hybrid.diversity_space_})")
     ok = [r for r in sweep if r["ild_change"] >= 0.2 and r["ndcg_change"] >= -0.03]
     results["diversity_meeting_target"] = [f"{r['method']} {r['diversity']:g}" for r in ok]
-    recommended = RECOMMENDED_RERANK[hybrid.diversity_space_]
-    results["default_rerank"] = next(r for r in sweep if (r["method"], r["diversity"]) == recommended)
+    results["default_rerank"] = recommended_row(sweep, hybrid.diversity_space_)
     if split.matrix("valid").nnz:
         valid_users = np.flatnonzero(np.diff(split.matrix("valid").tocsr().indptr) > 0)
         valid_users = np.sort(np.random.default_rng(1).choice(valid_users, min(args.users, len(valid_users)), replace=False))

@@ -32,10 +32,9 @@ def add_recommend_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_recommend(args: argparse.Namespace) -> int:
     from socialrec.ingest.datasets import load
     from socialrec.rank.hybrid import HybridRecommender
+    from socialrec.rank.persist import load_model, save_model
     from socialrec.rank.pipeline import RecommendationPipeline
     from socialrec.retrieve.base import TrainData
-
-    from socialrec.rank.persist import load_model, save_model
 
     dataset = load(args.dataset, args.data)
     channels = tuple(c.strip() for c in args.channels.split(",")) if args.channels else None

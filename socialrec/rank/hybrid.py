@@ -262,9 +262,11 @@ class HybridRecommender(BaseRecommender):
             self._fit_bagged(users, labels)
         else:
             self._fit_single_split(users, labels)
+        # Epochs each early-stopped channel trains for in the refit on all training data.
+        self.refit_epochs_: dict[str, int] = {}
         if refit:
             again = self._make_retriever(train).with_quotas(self.quotas_)
-            self.refit_epochs_ = {name: min(m.epochs, _refit_rounds([m.best_epoch_]))  # type: ignore[attr-defined]
+            self.refit_epochs_ = {name: min(m.get_params()["epochs"], _refit_rounds([m.best_epoch_]))
                                   for name, m in self.retriever_.models_.items()
                                   if getattr(m, "best_epoch_", 0) > 0 and "epochs" in m.get_params()}
             channels = [dataclasses.replace(c, model=c.model.clone(epochs=self.refit_epochs_[c.name]))

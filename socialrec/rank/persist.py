@@ -1,6 +1,6 @@
 """Save a fitted hybrid model and load it back for the dataset it was fitted on.
 
-Fitting the full hybrid on LastFM takes minutes (five graph models, EASE, the ranker); a saved
+Fitting the full hybrid on LastFM takes minutes (graph models, EASE, the ranker); a saved
 model makes every later `socialrec recommend` a load. The file is a pickle stream of two
 records: a small header (format, package version, the dataset's name and fingerprint), then
 the model. The header is read and checked before the model is unpickled, so a file for another
@@ -59,10 +59,7 @@ def save_model(model: Any, path: str | os.PathLike[str], dataset: Dataset) -> Pa
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The header of a saved model, without loading the model."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no saved model there; fit one first with "
-                                f"`socialrec recommend --dataset NAME --user ID --save {path}`")
+    path = _existing(path)
     with open(path, "rb") as f:
         return _header(f, path)
 
@@ -70,10 +67,7 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
 def load_model(path: str | os.PathLike[str], dataset: Dataset) -> Any:
     """Load a model saved by `save_model`, refusing it unless it was fitted on this very
     dataset (same name, ids and interactions)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no saved model there; fit one first with "
-                                f"`socialrec recommend --dataset NAME --user ID --save {path}`")
+    path = _existing(path)
     with open(path, "rb") as f:
         header = _header(f, path)
         if header["format_version"] != FORMAT_VERSION:
@@ -86,6 +80,14 @@ def load_model(path: str | os.PathLike[str], dataset: Dataset) -> Any:
                 f"or the same name with other ids or interactions). Its indices would point at the wrong users "
                 f"and items; refit on this data and save again.")
         return pickle.load(f)
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no saved model there; fit one first with "
+                                f"`socialrec recommend --dataset NAME --user ID --save {path}`")
+    return path
 
 
 def _header(f: Any, path: Path) -> dict[str, Any]:

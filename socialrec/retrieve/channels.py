@@ -198,15 +198,13 @@ def tune_quotas(retriever: MultiChannelRetriever, users: np.ndarray, truth: sp.c
     users = users[np.diff(truth.tocsr().indptr)[users] > 0]
     if len(users) == 0:
         raise ValueError("tune_quotas: none of the given users has held-out items to tune the quotas on")
-    n = retriever.n_candidates
+    depth = min(retriever.n_candidates, truth.shape[1])
     parts: dict[str, list[np.ndarray]] = {name: [] for name in retriever.names}
     for start in range(0, len(users), batch):
         scores = retriever.channel_scores(users[start:start + batch])
-        depth = min(n, next(iter(scores.values())).shape[1])
         for name, top in retriever.channel_tops(scores, depth).items():
             parts[name].append(top)
     tops = {name: np.concatenate(p) for name, p in parts.items()}
-    depth = next(iter(tops.values())).shape[1]
 
     def recall(quotas: dict[str, float]) -> float:
         return candidate_recall(retriever._merge(tops, depth, quotas), truth, users)
@@ -221,7 +219,7 @@ def tune_quotas(retriever: MultiChannelRetriever, users: np.ndarray, truth: sp.c
             for factor in factors:
                 trial = dict(quotas)
                 trial[name] = quotas[name] * factor if quotas[name] > 0 else (smallest if factor > 1 else 0.0)
-                if trial[name] == quotas[name] or not any(trial[c] > 0 for c in tunable if c in trial):
+                if trial[name] == quotas[name] or not any(trial[c] > 0 for c in tunable):
                     continue
                 value = recall(trial)
                 if value > best + min_gain:
