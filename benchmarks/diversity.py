@@ -1,6 +1,6 @@
 """The diversity trade-off on more samples of test users, disjoint from the one
-benchmarks/hybrid.py reports and from each other, to check that the recommended re-ranking
-weight holds beyond the sample it was read from.
+benchmarks/hybrid.py reports and from each other, to check that what the recommended (calibrated)
+re-ranking weight costs and buys holds beyond one sample of test users.
 
 Fits the hybrid exactly as hybrid.py does, then runs the same DPP/MMR sweep (NDCG@10, ILD@10,
 coverage@10) on ``--samples`` samples of ``--users`` test users each (seeds ``--seed``,
@@ -30,7 +30,7 @@ from hybrid import RESULTS, SETUPS, diversity_sweep  # noqa: E402
 
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
-from socialrec.rank.hybrid import RECOMMENDED_RERANK, HybridRecommender  # noqa: E402
+from socialrec.rank.hybrid import HybridRecommender  # noqa: E402
 
 
 def main() -> None:
@@ -70,10 +70,14 @@ def main() -> None:
         warnings.simplefilter("ignore")
         hybrid.fit(split.train_data())
     print(f"  fitted in {time.perf_counter() - start:.0f} s", flush=True)
-    sweeps = [diversity_sweep(hybrid, split, users) for users in samples]
+    # The same calibration as hybrid.py's (same fit, same seed): its weight is the default row.
+    cal = hybrid.use_recommended_diversity().diversity_calibration_
+    hybrid.diversity = 0.0
+    print(f"  calibrated: {cal.method} {cal.weight:g}", flush=True)
+    sweeps = [diversity_sweep(hybrid, split, users, extra=(cal.method, cal.weight)) for users in samples]
     doc = {"dataset": args.dataset, "machine": describe(), "users_per_sample": args.users, "seeds":
            [args.seed + i for i in range(len(samples))], "diversity_space": hybrid.diversity_space_,
-           "default_rerank": list(RECOMMENDED_RERANK[hybrid.diversity_space_]), "sweeps": sweeps}
+           "default_rerank": [cal.method, cal.weight], "sweeps": sweeps}
     out.write_text(json.dumps(doc, indent=2))
     write_readme(doc)
     print(f"wrote {out}")

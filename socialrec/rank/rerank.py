@@ -9,11 +9,19 @@ vectors, or 1 for two items of the same category when categories are given inste
 similarities: it penalises what a candidate shares with the whole list, not with its single
 most similar pick (trade-offs of both, per dataset: benchmarks/README.md).
 `max_category_share` caps the share of the final list any one category (artist, author...) takes.
+`calibrate_weight` finds the weight that buys a given diversity gain on a set of lists: what a
+weight buys depends on the ranker's score spread and on how alike the candidates are, so a fixed
+weight means different things on different data and even between refits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
+
+from socialrec.evaluate.metrics import intra_list_diversity
 
 
 def mmr(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 0.0,
@@ -166,3 +174,71 @@ def rerank(items: np.ndarray, relevance: np.ndarray, k: int, *, method: str = "m
     picked = mmr(np.asarray(items)[order], -np.arange(len(order), dtype=np.float64), k,
                  item_categories=item_categories, max_category_share=max_category_share)
     return order[picked]
+
+
+@dataclass(frozen=True)
+class WeightCalibration:
+    """What `calibrate_weight` found: ``weight`` reaches ``gain`` (relative ILD@k rise over the
+    score order, mean over ``n_lists`` lists) against the asked ``target``; ``reached`` is False
+    when even the largest weight falls short (``weight`` is then that largest weight).
+    ``trace``: every (weight, gain) evaluated, in order."""
+
+    method: str
+    weight: float
+    target: float
+    gain: float
+    base_ild: float
+    reached: bool
+    n_lists: int
+    trace: tuple[tuple[float, float], ...]
+
+
+def calibrate_weight(lists: Sequence[tuple[np.ndarray, np.ndarray]], target: float, k: int, *, method: str = "mmr",
+                     item_vectors: np.ndarray | None = None, item_categories: np.ndarray | None = None,
+                     scale: str = "minmax", steps: int = 12) -> WeightCalibration:
+    """The smallest ``method`` weight whose re-ranked top ``k`` lists are ``target`` (0.2 = 20%)
+    more diverse than the score order: mean ILD@k over ``lists`` (pairs of candidate items and
+    their relevance scores), in the space of ``item_vectors`` or ``item_categories``. Bisection
+    over the weight (``steps`` halvings), rounded up to 3 decimals. It needs no labels, so it may
+    run on the very users the model serves; what the weight then costs in accuracy is for a
+    benchmark to measure (benchmarks/hybrid.py)."""
+    if method not in RERANKERS:
+        raise ValueError(f"unknown re-ranking method {method!r}; use one of {', '.join(RERANKERS)}")
+    if not target > 0:
+        raise ValueError(f"target must be a positive relative ILD gain (0.2 = +20%), got {target}")
+    if not lists:
+        raise ValueError("calibrate_weight needs at least one candidate list")
+    space = {"item_vectors": item_vectors} if item_vectors is not None else {"item_categories": item_categories}
+    if (item_vectors is None) == (item_categories is None):
+        raise ValueError("give exactly one of item_vectors and item_categories")
+
+    def mean_ild(weight: float) -> float:
+        tops = np.full((len(lists), k), -1, dtype=np.int64)
+        for row, (items, scores) in enumerate(lists):
+            picked = rerank(items, scores, k, method=method, diversity=weight, scale=scale, **space)
+            tops[row, :len(picked)] = np.asarray(items)[picked]
+        return float(np.nanmean(intra_list_diversity(tops, k, **space)))
+
+    base = mean_ild(0.0)
+    if not base > 0:
+        raise ValueError("the score-ordered lists have no diversity to raise (ILD 0 or undefined): "
+                         "check that the item space separates the candidates")
+    trace: list[tuple[float, float]] = []
+
+    def gain(weight: float) -> float:
+        g = mean_ild(weight) / base - 1.0
+        trace.append((weight, g))
+        return g
+
+    lo, hi = 0.0, 1.0 if method == "mmr" else 0.95
+    top_gain = gain(hi)
+    if top_gain < target:
+        return WeightCalibration(method, hi, target, top_gain, base, False, len(lists), tuple(trace))
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        if gain(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    weight = min(float(np.ceil(hi * 1000.0) / 1000.0), 1.0 if method == "mmr" else 0.95)
+    return WeightCalibration(method, weight, target, gain(weight), base, True, len(lists), tuple(trace))

@@ -207,26 +207,40 @@ def test_diversity_space_auto_takes_tags_then_categories_and_tags_without_tags_i
     assert collab.item_vectors_ is collab.retriever_.models_["als"].item_factors_
     tagged = HybridRecommender(**kw).fit(_synthetic_split(with_tags=True).train_data())
     assert tagged.diversity_space_ == "tags" and tagged.item_vectors_.shape[0] == tagged.n_items_
-    assert tagged.use_recommended_diversity() is tagged and (tagged.rerank, tagged.diversity) == ("mmr", 0.3)
+    assert tagged.use_recommended_diversity() is tagged and tagged.rerank == "mmr"
+    assert tagged.diversity == tagged.diversity_calibration_.weight > 0
     with pytest.raises(ValueError, match="needs tag assignments"):
         HybridRecommender(**kw, diversity_space="tags").fit(_synthetic_split(with_tags=False).train_data())
     with pytest.raises(ValueError, match="diversity_space must be one of"):
         HybridRecommender(**kw, diversity_space="genre").fit(_synthetic_split(with_tags=False).train_data())
 
 
-def test_recommended_diversity_in_the_tag_space_spreads_the_lists_over_tags() -> None:
+def test_recommended_diversity_raises_the_served_lists_ild_by_the_calibrated_gain() -> None:
+    """The weight is calibrated on a sample of users' candidate lists (no labels); served to
+    every user, the lists' tag ILD rises by about that gain, and by more than a smaller target's."""
     import numpy as np
 
     from socialrec.evaluate.metrics import intra_list_diversity
+    from socialrec.rank.hybrid import RECOMMENDED_ILD_GAIN
 
     split = _synthetic_split(with_tags=True)
     model = HybridRecommender(channels=("itemknn", "als", "pop"), n_candidates=40, ranker="linear").fit(split.train_data())
-    users = np.arange(0, 150, 3)
+    users = np.arange(model.n_users_)
     plain, _ = model.recommend(users, k=10)
-    diverse, _ = model.use_recommended_diversity().recommend(users, k=10)
-    ild = [np.nanmean(intra_list_diversity(t, 10, item_vectors=model.item_vectors_)) for t in (plain, diverse)]
-    assert ild[1] > 1.2 * ild[0]  # 0.10 -> 0.13 when written
-    assert (plain != diverse).any(axis=1).mean() > 0.3
+
+    def gain() -> float:
+        diverse, _ = model.recommend(users, k=10)
+        ild = [np.nanmean(intra_list_diversity(t, 10, item_vectors=model.item_vectors_)) for t in (plain, diverse)]
+        return ild[1] / ild[0] - 1.0
+
+    model.calibrate_diversity(0.05, n_users=60)
+    small, small_weight = gain(), model.diversity
+    model.use_recommended_diversity()
+    cal = model.diversity_calibration_
+    assert cal.reached and cal.target == RECOMMENDED_ILD_GAIN and cal.n_lists == min(1000, model.n_users_)
+    assert model.diversity > small_weight > 0
+    assert gain() == pytest.approx(cal.gain, abs=0.02) and gain() >= RECOMMENDED_ILD_GAIN - 0.02
+    assert 0.02 < small < gain()
 
 
 def test_learned_quotas_hold_more_held_out_items_and_survive_the_refit() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from socialrec.rank.rerank import dpp, mmr, rerank
+from socialrec.rank.rerank import calibrate_weight, dpp, mmr, rerank
 
 # Items 0 and 1 point the same way; item 2 is orthogonal to them; item 3 is padding.
 VECTORS = np.array([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0], [1.0, 1.0]])
@@ -135,3 +135,38 @@ def test_dpp_score_scale_uses_the_scores_as_they_are() -> None:
     assert dpp(np.arange(4), scores, 2, diversity=0.2, item_vectors=vectors).tolist() == [0, 2]
     with pytest.raises(ValueError, match="scale"):
         dpp(np.arange(3), scores[:3], 2, diversity=0.2, item_vectors=vectors[:3], scale="z")
+
+
+# Items 0 and 1 share a direction, 2 and 3 each have their own; relevance 1, .9, .8, 0 (already
+# in [0, 1]). MMR's top 3 by hand: the second pick is item 2 once (1 - w) .8 > (1 - w) .9 - w,
+# i.e. w > 1/11; the third is item 3 (gain 0) over item 1 ((1 - w) .9 - w) once w > 9/19. ILD@3
+# is 2/3 for {0, 1, 2} (the score order) and for {0, 2, 1}, and 1 for {0, 2, 3}: a +50% gain.
+CAL_VECTORS = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+CAL_LIST = (np.arange(4), np.array([1.0, 0.9, 0.8, 0.0]))
+
+
+def test_calibrated_weight_is_the_smallest_that_buys_the_gain() -> None:
+    found = calibrate_weight([CAL_LIST], 0.25, 3, method="mmr", item_vectors=CAL_VECTORS)
+    assert found.reached and found.method == "mmr"
+    assert found.base_ild == pytest.approx(2 / 3)
+    # 9/19 = 0.47368..., rounded up to 3 decimals.
+    assert found.weight == pytest.approx(0.474) and found.gain == pytest.approx(0.5)
+    below = rerank(*CAL_LIST, 3, method="mmr", diversity=0.473, item_vectors=CAL_VECTORS)
+    np.testing.assert_array_equal(below, [0, 2, 1])
+    assert all(w <= 1.0 for w, _ in found.trace) and len(found.trace) == 14  # the top, 12 halvings, the rounded
+
+
+def test_calibration_reports_an_unreachable_gain() -> None:
+    found = calibrate_weight([CAL_LIST], 0.8, 3, method="mmr", item_vectors=CAL_VECTORS)
+    assert not found.reached and found.weight == 1.0 and found.gain == pytest.approx(0.5)
+
+
+def test_calibration_refuses_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="positive relative ILD gain"):
+        calibrate_weight([CAL_LIST], 0.0, 3, item_vectors=CAL_VECTORS)
+    with pytest.raises(ValueError, match="exactly one of"):
+        calibrate_weight([CAL_LIST], 0.2, 3)
+    with pytest.raises(ValueError, match="unknown re-ranking method"):
+        calibrate_weight([CAL_LIST], 0.2, 3, method="xquad", item_vectors=CAL_VECTORS)
+    with pytest.raises(ValueError, match="no diversity to raise"):
+        calibrate_weight([(np.arange(2), np.array([1.0, 0.5]))], 0.2, 2, item_vectors=CAL_VECTORS[:2])
