@@ -218,8 +218,11 @@ class _PropagationModel(BaseRecommender):
             counts = np.diff(rows.indptr)
             row_of = torch.from_numpy(np.repeat(np.arange(len(b)), counts).astype(np.int64))
             cols = torch.from_numpy(rows.indices.astype(np.int64))
-            weight = torch.from_numpy(np.repeat(1.0 / counts, counts).astype(np.float32))
-            main = -(log_p[row_of, cols] * weight).sum() / len(b)  # each user's mean over its positives
+            # Each user's mean over its positives, weighted by the interaction values (uniform on
+            # binary data; play or view counts, when the matrix carries them, count for more).
+            sums = np.add.reduceat(rows.data, rows.indptr[:-1]) if rows.nnz else np.zeros(len(b))
+            weight = torch.from_numpy((rows.data / np.repeat(sums, counts)).astype(np.float32))
+            main = -(log_p[row_of, cols] * weight).sum() / len(b)
             reg = self._emb.weight[users].pow(2).sum() / len(b) + self._emb.weight[n_u:].pow(2).sum() / user_items.shape[1]
             # The batch's items for the contrastive term, at most 4,096 (its logits are items x items).
             items_in_batch = torch.from_numpy(np.unique(rows.indices)[:4096].astype(np.int64))
