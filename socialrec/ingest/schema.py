@@ -185,6 +185,42 @@ def with_tag_assignments(dataset: Dataset, tag_assignments: pd.DataFrame) -> Dat
     return replace(dataset, tag_assignments=_build_tag_assignments(tag_assignments, dataset.users, dataset.items))
 
 
+def with_interaction_values(dataset: Dataset, values: pd.DataFrame) -> Dataset:
+    """The dataset with interaction values (play or view counts, ratings) from a table keyed by
+    external ids (columns user, item, value), e.g. counts kept in another system than the
+    interactions. Every interaction row of a pair in the table takes its value; pairs the table
+    lacks keep theirs (NaN when none); table rows for users, items or pairs the dataset lacks are
+    ignored. A pair twice in the table is an error: which value to keep is the caller's choice."""
+    from dataclasses import replace
+
+    _require_columns(values, ("user", "item", "value"), "interaction values", None)
+    user = np.asarray(dataset.users.to_index(values["user"].astype(str).to_numpy(), missing="minus1"), dtype=np.int64)
+    item = np.asarray(dataset.items.to_index(values["item"].astype(str).to_numpy(), missing="minus1"), dtype=np.int64)
+    value = pd.to_numeric(values["value"], errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(value)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"interaction values: row {row} has value {values['value'].iloc[row]!r}, not a finite number",
+                        field="value", fix="drop or repair the row before attaching the values")
+    known = (user >= 0) & (item >= 0)
+    key = user[known] * dataset.n_items + item[known]
+    order = np.argsort(key, kind="stable")
+    key, value = key[order], value[known][order]
+    twice = np.flatnonzero(np.diff(key) == 0)
+    if len(twice):
+        u, i = divmod(int(key[twice[0]]), dataset.n_items)
+        raise DataError(f"interaction values: {len(twice)} (user, item) pair(s) appear more than once, first user "
+                        f"{dataset.users.to_external([u])[0]!r} and item {dataset.items.to_external([i])[0]!r}",
+                        fix="aggregate the table to one value per pair (sum of counts, latest rating...)")
+    inter = dataset.interactions
+    want = inter["user"].to_numpy(np.int64) * dataset.n_items + inter["item"].to_numpy(np.int64)
+    pos = np.minimum(np.searchsorted(key, want), max(len(key) - 1, 0))
+    hit = (key[pos] == want) if len(key) else np.zeros(len(want), dtype=bool)
+    out = inter["value"].to_numpy(np.float32).copy()
+    out[hit] = value[pos[hit]]
+    return replace(dataset, interactions=inter.assign(value=out))
+
+
 def _drop_exact_duplicates(df: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
     data_cols = [c for c in df.columns if not c.startswith("_")]
     dup = df.duplicated(subset=data_cols, keep="first")

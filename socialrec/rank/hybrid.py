@@ -150,6 +150,10 @@ class HybridRecommender(BaseRecommender):
     learn_quotas: choose the quotas on the ranker's held-out users instead (`tune_quotas`: the
         merged candidates hold more of their held-out items; "new" and "trending" keep theirs,
         they are for exposure). ``quotas_`` records the quotas in use.
+    value_weighted: channels that train on the interaction values (play counts, ratings) as
+        per-user rank weights (`represent.profiles.value_rank_weights`) instead of the binary
+        matrix; needs a value column. On LastFM the play counts lift LightGCN's NDCG@10 .214 -> .224
+        (benchmarks/README.md). Features, masking and explanations keep the binary history.
     n_candidates: candidates per user that the ranker orders.
     ranker: "lightgbm" (LambdaRank), "linear" (logistic regression) or "auto".
     diversity: re-ranking trade-off in [0, 1) (0 = pure relevance); re-orders the top ``rerank_depth``.
@@ -187,6 +191,7 @@ class HybridRecommender(BaseRecommender):
 
     def __init__(self, channels: Sequence[str] | None = None, channel_params: Mapping[str, Mapping[str, Any]] | None = None,
                  quotas: Mapping[str, float] | None = None, learn_quotas: bool = False, n_candidates: int = 300,
+                 value_weighted: Sequence[str] = (),
                  ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
                  rerank_depth: int = 100, rerank: str = "dpp", rerank_scale: str = "score",
@@ -198,6 +203,7 @@ class HybridRecommender(BaseRecommender):
         self.channel_params = channel_params
         self.quotas = quotas
         self.learn_quotas = learn_quotas
+        self.value_weighted = tuple(value_weighted)
         self.n_candidates = n_candidates
         self.ranker = ranker
         self.diversity = diversity
@@ -226,6 +232,11 @@ class HybridRecommender(BaseRecommender):
         quotas = dict(self.quotas or {})
         # A replica (kind#N) takes its original's parameters unless it has its own.
         chans = [make_channel(n, params.get(n, params.get(replica_of(n)[0])), quotas.get(n)) for n in names]
+        weighted = set(self.value_weighted)
+        if weighted - set(names):
+            raise ValueError(f"value_weighted names channels that are not used: {sorted(weighted - set(names))}; "
+                             f"channels: {names}")
+        chans = [dataclasses.replace(c, value_weighted=c.name in weighted) for c in chans]
         return MultiChannelRetriever(chans, n_candidates=self.n_candidates)
 
     def _fit(self, train: TrainData) -> None:

@@ -23,11 +23,14 @@ from socialrec.retrieve.base import BaseRecommender, TrainData, mask_rows
 @dataclass(frozen=True)
 class Channel:
     """A named candidate source. ``model`` is an unfitted recommender (fitted as a clone);
-    ``quota`` is its relative share of the candidate slots (0 = scores used as features only)."""
+    ``quota`` is its relative share of the candidate slots (0 = scores used as features only);
+    ``value_weighted``: the model trains on the interaction values' per-user rank weights
+    (`represent.profiles.value_rank_weights`: play counts, ratings) instead of the binary matrix."""
 
     name: str
     model: BaseRecommender
     quota: float = 1.0
+    value_weighted: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,14 @@ class MultiChannelRetriever:
 
     def fit(self, train: TrainData) -> "MultiChannelRetriever":
         self.models_: dict[str, BaseRecommender] = {}
+        weighted = None
+        if any(c.value_weighted for c in self.channels):
+            from socialrec.represent.profiles import value_rank_weights
+
+            weighted = replace(train, user_items=value_rank_weights(train.dataset, train.user_items))
         for channel in self.channels:
-            self.models_[channel.name] = channel.model.clone().fit(train)
+            data = weighted if channel.value_weighted and weighted is not None else train
+            self.models_[channel.name] = channel.model.clone().fit(data)
         self.user_items_ = train.user_items.tocsr()
         return self
 

@@ -161,3 +161,24 @@ def test_neighbourhood_rejects_negative_weights() -> None:
     train, _ = _friend_only_data()
     with pytest.raises(ValueError, match="must be >= 0"):
         SocialLightGCN(neighborhood_grid=(-1.0,), **FAST).fit(train)
+
+
+def test_full_softmax_weights_each_positive_by_its_interaction_value() -> None:
+    """Every user has items 0 and 1, item 0 with value 3 and item 1 with 0.2 (plus three others).
+    Without propagation (n_layers=0) only the loss can tell the two apart: weighted, every user
+    scores item 0 above item 1; on the binary matrix the two are a coin toss."""
+    rng = np.random.default_rng(0)
+    rows, cols, vals = [], [], []
+    for u in range(40):
+        for i, v in [(0, 3.0), (1, 0.2)] + [(int(j), 1.0) for j in rng.choice(np.arange(2, 12), 3, replace=False)]:
+            rows.append(u)
+            cols.append(i)
+            vals.append(v)
+    weighted = sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=(40, 12))
+    margins = []
+    for data in (weighted, (weighted > 0).astype(np.float32)):
+        model = LightGCN(n_layers=0, epochs=60, embedding_dim=16, temperature=0.2, random_state=0)
+        scores = model.fit(TrainData.from_matrix(data))._score(np.arange(40))
+        margins.append(scores[:, 0] - scores[:, 1])
+    assert (margins[0] > 0).all() and margins[0].mean() > 0.3
+    assert abs(margins[1].mean()) < 0.05

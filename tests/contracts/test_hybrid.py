@@ -3,6 +3,8 @@ and with the social channel plus diversity re-ranking."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import scipy.sparse as sp
 
@@ -283,3 +285,32 @@ def test_without_validation_graph_channels_early_stop_on_the_holdout_and_the_ref
     assert 1 <= epochs < 200 and set(model.refit_epochs_) == {"lightgcn"}
     refitted = model.retriever_.models_["lightgcn"]
     assert refitted.epochs == epochs and len(refitted.history_) == epochs
+
+
+def test_value_weighted_channels_train_on_play_rank_weights() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from socialrec.errors import DataError
+    from socialrec.ingest.schema import with_interaction_values
+    from socialrec.represent.profiles import value_rank_weights
+
+    split = _synthetic_split(with_tags=False)
+    ds = split.dataset
+    inter = ds.interactions.drop_duplicates(["user", "item"])
+    plays = pd.DataFrame({"user": ds.users.to_external(inter["user"].to_numpy()),
+                          "item": ds.items.to_external(inter["item"].to_numpy()),
+                          "value": np.random.default_rng(0).integers(1, 500, len(inter))})
+    train = split.train_data()
+    valued = dataclasses.replace(train, dataset=with_interaction_values(ds, plays))
+    kw = {"channels": ("itemknn", "als", "pop"), "n_candidates": 40, "ranker": "linear"}
+    model = HybridRecommender(**kw, value_weighted=("itemknn",)).fit(valued)
+    knn = model.retriever_.models_["itemknn"].user_items_
+    np.testing.assert_allclose(knn.toarray(), value_rank_weights(valued.dataset, train.user_items).toarray(), rtol=1e-6)
+    assert len(np.unique(knn.data)) > 10
+    assert set(model.retriever_.models_["als"].user_items_.data.tolist()) == {1.0}
+    with pytest.raises(ValueError, match="value_weighted names channels that are not used: \\['ease'\\]"):
+        HybridRecommender(**kw, value_weighted=("ease",)).fit(valued)
+    unvalued = dataclasses.replace(ds, interactions=ds.interactions.assign(value=np.nan))
+    with pytest.raises(DataError, match="needs interaction values"):
+        HybridRecommender(**kw, value_weighted=("itemknn",)).fit(dataclasses.replace(train, dataset=unvalued))

@@ -97,3 +97,21 @@ def test_tag_assignments_attach_by_external_id_dropping_unknown_items() -> None:
     assert tagged.summary()["tag_assignments"] == 2 and len(ds.tag_assignments) == 0  # the original is unchanged
     with pytest.raises(DataError, match="tag assignments table lacks column"):
         with_tag_assignments(ds, pd.DataFrame({"item": ["i1"]}))
+
+
+def test_interaction_values_attach_by_external_id_to_every_row_of_the_pair() -> None:
+    from socialrec.ingest.schema import with_interaction_values
+
+    ds = build_dataset("v", pd.DataFrame({"user": ["u1", "u1", "u2", "u1"], "item": ["i1", "i2", "i1", "i1"],
+                                          "timestamp": [1, 2, 3, 4]}))
+    valued = with_interaction_values(ds, pd.DataFrame({"user": ["u1", "u2", "u2", "stranger"],
+                                                       "item": ["i1", "i2", "i1", "i1"], "value": [30, 7, 5, 9]}))
+    # u1-i1 has two rows (both 30); u1-i2 is not in the table (NaN); u2-i2 is not an interaction.
+    np.testing.assert_array_equal(valued.interactions["value"].to_numpy(), [30, np.nan, 5, 30])
+    assert ds.interactions["value"].isna().all()  # the original is unchanged
+    with pytest.raises(DataError, match="appear more than once, first user 'u1' and item 'i1'"):
+        with_interaction_values(ds, pd.DataFrame({"user": ["u1", "u1"], "item": ["i1", "i1"], "value": [1, 2]}))
+    with pytest.raises(DataError, match="row 1 has value 'many'"):
+        with_interaction_values(ds, pd.DataFrame({"user": ["u1", "u2"], "item": ["i1", "i1"], "value": ["3", "many"]}))
+    with pytest.raises(DataError, match="lacks column"):
+        with_interaction_values(ds, pd.DataFrame({"user": ["u1"], "item": ["i1"]}))

@@ -125,3 +125,25 @@ def test_held_out_reviews_stay_out_of_training_profiles() -> None:
     assert "Scratchy" in user_texts(ds)[ann]
     assert "Scratchy" not in user_texts(ds, user_items=train)[ann]
     assert "Warm boots" in user_texts(ds, user_items=train)[ann]  # training reviews stay
+
+
+def test_value_rank_weights_by_hand() -> None:
+    import scipy.sparse as sp
+
+    from socialrec.ingest.schema import with_interaction_values
+    from socialrec.represent.profiles import value_rank_weights
+
+    ds = build_dataset("plays", pd.DataFrame({"user": ["a", "a", "a", "b", "b"], "item": ["x", "y", "z", "x", "y"]}))
+    ds = with_interaction_values(ds, pd.DataFrame({"user": ["a", "a", "b", "b"], "item": ["x", "y", "x", "y"],
+                                                   "value": [10.0, 100.0, 4.0, 4.0]}))
+    x = sp.csr_matrix(np.ones((2, 3), np.float32) * [[1, 1, 1], [1, 1, 0]])
+    w = value_rank_weights(ds, x).toarray()
+    # a: y (100) rank 0 -> 1, x (10) rank 1 -> 1/log2 3, z (no value) rank 2 -> 1/2; scaled to mean 1.
+    raw = np.array([1 / np.log2(3), 1.0, 0.5])
+    np.testing.assert_allclose(w[0], raw * 3 / raw.sum(), rtol=1e-6)
+    # b: a tie (4, 4) goes by item index: x rank 0, y rank 1.
+    raw_b = np.array([1.0, 1 / np.log2(3)])
+    np.testing.assert_allclose(w[1, :2], raw_b * 2 / raw_b.sum(), rtol=1e-6)
+    assert w[1, 2] == 0.0 and x.data.tolist() == [1.0] * 5  # the input is not modified
+    with pytest.raises(DataError, match="needs interaction values"):
+        value_rank_weights(build_dataset("none", pd.DataFrame({"user": ["a"], "item": ["x"]})), x[:1, :1])

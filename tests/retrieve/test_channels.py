@@ -131,3 +131,19 @@ def test_tuned_quotas_drop_a_useless_channel_and_keep_exposure_channels() -> Non
         retriever.with_quotas({"nope": 1.0})
     with pytest.raises(ValueError, match="none of the given users"):
         tune_quotas(retriever, users, sp.csr_matrix((2, 8), dtype=np.float32))
+
+
+def test_value_weighted_channel_trains_on_rank_weights_and_the_others_on_the_binary_matrix() -> None:
+    from socialrec.ingest.schema import with_interaction_values
+    from socialrec.represent.profiles import value_rank_weights
+
+    ds = build_dataset("plays", pd.DataFrame({"user": ["a", "a", "b"], "item": ["x", "y", "y"]}))
+    ds = with_interaction_values(ds, pd.DataFrame({"user": ["a", "a", "b"], "item": ["x", "y", "y"], "value": [1, 50, 3]}))
+    x = sp.csr_matrix(np.array([[1, 1], [0, 1]], np.float32))
+    retriever = MultiChannelRetriever([Channel("plain", MostPopular()), Channel("plays", MostPopular(), value_weighted=True)],
+                                      n_candidates=2).fit(TrainData(user_items=x, dataset=ds))
+    np.testing.assert_array_equal(retriever.models_["plain"].user_items_.toarray(), x.toarray())
+    weighted = retriever.models_["plays"].user_items_.toarray()
+    np.testing.assert_allclose(weighted, value_rank_weights(ds, x).toarray())
+    assert weighted[0, 1] > weighted[0, 0] > 0  # a played y more than x
+    np.testing.assert_array_equal(retriever.user_items_.toarray(), x.toarray())  # seen items stay the binary history
