@@ -308,8 +308,6 @@ def main() -> None:
     ap.add_argument("--explanations", type=int, default=1000)
     ap.add_argument("--paraphrase", type=int, default=0, help="SmolLM2 paraphrases to check (0 = skip)")
     ap.add_argument("--latency-users", type=int, default=200)
-    ap.add_argument("--default-diversity", type=float, default=None,
-                    help="the diversity weight recommended as default (reported against 0)")
     ap.add_argument("--singles", default=None, help="comma-separated single models to run (default: all of the setup)")
     ap.add_argument("--channels", default=None, help="comma-separated hybrid channels (default: the setup's)")
     ap.add_argument("--no-write", action="store_true", help="do not write results (smoke runs)")
