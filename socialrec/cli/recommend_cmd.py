@@ -20,6 +20,9 @@ def add_recommend_parser(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--diversity", type=float, default=None,
                      help="re-ranking trade-off in [0, 1) (DPP over the top 100; default: the model's)")
     rec.add_argument("--channels", default=None, help="comma-separated channels (default: what the data supports)")
+    rec.add_argument("--value-weighted", action="store_true",
+                     help="train the itemknn, als and graph channels on each user's rank of the interaction values "
+                          "(play counts, ratings) instead of the binary matrix; the data needs a value column")
     rec.add_argument("--json", action="store_true", help="print JSON instead of text")
     saved = rec.add_mutually_exclusive_group()
     saved.add_argument("--save", default=None, metavar="PATH",
@@ -31,7 +34,7 @@ def add_recommend_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from socialrec.ingest.datasets import load
-    from socialrec.rank.hybrid import HybridRecommender
+    from socialrec.rank.hybrid import VALUE_WEIGHTABLE, HybridRecommender, default_channels, replica_of
     from socialrec.rank.persist import load_model, save_model
     from socialrec.rank.pipeline import RecommendationPipeline
     from socialrec.retrieve.base import TrainData
@@ -40,9 +43,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     channels = tuple(c.strip() for c in args.channels.split(",")) if args.channels else None
     start = time.perf_counter()
     if args.load:
-        if channels is not None:
-            raise ValueError("--channels with --load: a saved model's channels were fixed when it was fitted; "
-                             "drop --channels, or refit with --channels ... --save PATH")
+        if channels is not None or args.value_weighted:
+            raise ValueError("--channels or --value-weighted with --load: a saved model's channels were fixed when it was fitted; "
+                             "drop them, or refit with them and --save PATH")
         try:
             model = load_model(args.load, dataset)
         except FileNotFoundError as exc:
@@ -52,8 +55,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
               f"{time.perf_counter() - start:.1f} s")
     else:
         # Fit on every interaction the platform has: the ranker learns from a held-out tenth.
-        model = HybridRecommender(channels=channels, progress=True)
-        model.fit(TrainData(user_items=dataset.user_item_matrix(), dataset=dataset))
+        train = TrainData(user_items=dataset.user_item_matrix(), dataset=dataset)
+        names = channels if channels is not None else default_channels(train)
+        weighted = tuple(n for n in names if replica_of(n)[0] in VALUE_WEIGHTABLE) if args.value_weighted else ()
+        model = HybridRecommender(channels=names, value_weighted=weighted, progress=True)
+        model.fit(train)
         print(f"fitted the hybrid ({', '.join(model.retriever_.names)}) on {dataset.name} in "
               f"{time.perf_counter() - start:.1f} s")
         if args.save:

@@ -49,6 +49,9 @@ _QUOTA_USERS = 2000  # held-out users that learn_quotas tunes on
 # most 3% of NDCG@10; 0.22 leaves a margin for the users served differing from those calibrated on.
 RECOMMENDED_METHOD: dict[str, str] = {"tags": "mmr", "categories": "mmr", "collaborative": "dpp"}
 RECOMMENDED_ILD_GAIN = 0.22
+# Channel kinds whose training on value rank weights was measured (LastFM play counts, stop 16):
+# what `socialrec recommend --value-weighted` weights. EASE stays binary: not measured.
+VALUE_WEIGHTABLE = ("itemknn", "als", "lightgcn", "social")
 
 
 def _has(module: str) -> bool:

@@ -89,3 +89,21 @@ def test_load_refuses_other_data_missing_files_and_foreign_files(tmp_path: Path,
     # the CLI reports a missing file as an error (exit 2), not a traceback
     assert main(["recommend", "--dataset", "synthetic", "--user", "user_0005", "--load", str(tmp_path / "none.pkl")]) == 2
     assert "no saved model there" in capsys.readouterr().err
+
+
+def test_value_weighted_fit_trains_the_learned_channels_on_value_ranks(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from socialrec.ingest.datasets import load
+    from socialrec.rank.persist import load_model
+
+    path = tmp_path / "weighted.pkl"
+    assert main(["recommend", "--dataset", "synthetic", "--user", "user_0005", "--k", "3", "--channels", FAST,
+                 "--value-weighted", "--save", str(path)]) == 0
+    model = load_model(path, load("synthetic"))
+    assert model.value_weighted == ("itemknn", "als")
+    models = model.retriever_.models_
+    assert len(set(models["itemknn"].user_items_.data.tolist())) > 2  # rank weights, not 0/1
+    assert set(models["ease"].user_items_.data.tolist()) == {1.0}
+    capsys.readouterr()
+    assert main(["recommend", "--dataset", "synthetic", "--user", "user_0005", "--load", str(path), "--value-weighted"]) != 0
+    assert "--value-weighted with --load" in capsys.readouterr().err
