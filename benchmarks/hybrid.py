@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe  # noqa: E402
@@ -147,14 +146,14 @@ def fit_singles(setup: dict, split: Any) -> dict[str, Any]:
     return out
 
 
-def diversity_sweep(model: HybridRecommender, split: Any, users: np.ndarray, k: int = 10, part: str = "test",
+def diversity_sweep(model: HybridRecommender, split: Any, users: np.ndarray, k: int = 10,
                     extra: tuple[str, float] | None = None) -> list[dict[str, Any]]:
     """NDCG@k, ILD@k and coverage@k of the re-ranked lists for each method and weight of
     DIVERSITY, plus ``extra`` (method, weight): the calibrated default. ILD is over the space the
     re-rankers use (the model's diversity_space_) and, as ``ild_collaborative``, over the ALS
-    factors when that is another space. ``part``: "test" (validation items masked) or "valid"."""
-    truth = split.matrix(part).tocsr()
-    valid = split.matrix("valid").tocsr() if part == "test" else sp.csr_matrix(truth.shape)
+    factors when that is another space. Test items are the truth; validation items are masked."""
+    truth = split.matrix("test").tocsr()
+    valid = split.matrix("valid").tocsr()
     vectors, cats = model.item_vectors_, model.item_categories_
     als = model.retriever_.models_.get("als")
     collaborative = als.item_factors_ if als is not None and model.diversity_space_ != "collaborative" else None
@@ -331,10 +330,12 @@ def main() -> None:
     if "tag_assignments_from" in setup:
         dataset = with_tag_assignments(dataset, external_tag_assignments(load(setup["tag_assignments_from"])))
         print(f"  {len(dataset.tag_assignments)} tag assignments from {setup['tag_assignments_from']}", flush=True)
+    valued_rows = 0
     if "interaction_values_from" in setup:
         dataset = with_interaction_values(dataset, external_interaction_values(load(setup["interaction_values_from"])))
-        print(f"  interaction values from {setup['interaction_values_from']} on "
-              f"{int(dataset.interactions['value'].notna().sum())} of {len(dataset.interactions)} rows", flush=True)
+        valued_rows = int(dataset.interactions["value"].notna().sum())
+        print(f"  interaction values from {setup['interaction_values_from']} on {valued_rows} of "
+              f"{len(dataset.interactions)} rows", flush=True)
     split = make_split(dataset, setup["protocol"], seed=0)
     test_users = np.flatnonzero(np.diff(split.matrix("test").tocsr().indptr) > 0)
     users = np.sort(rng.choice(test_users, min(args.users, len(test_users)), replace=False))
@@ -346,8 +347,7 @@ def main() -> None:
         results["tag_assignments"] = {"from": setup["tag_assignments_from"], "rows": int(len(dataset.tag_assignments)),
                                       "used_by": "the hybrid's content:tag_affinity feature and matches_interest reasons"}
     if "interaction_values_from" in setup:
-        results["interaction_values"] = {"from": setup["interaction_values_from"],
-                                         "rows": int(dataset.interactions["value"].notna().sum()),
+        results["interaction_values"] = {"from": setup["interaction_values_from"], "rows": valued_rows,
                                          "used_by": "the hybrid's value_weighted channels (per-user rank weights)"}
     singles = fit_singles(setup, split)
     for name, (model, secs) in singles.items():

@@ -517,8 +517,9 @@ class HybridRecommender(BaseRecommender):
 
         Why not a fixed weight: what a weight buys moves with the ranker's score spread and the
         candidates' likeness, between datasets and even between refits of one (benchmarks/README.md),
-        while a diversity gain means the same everywhere. No labels are read: the cost in NDCG is
-        what benchmarks/hybrid.py measures on test."""
+        so the weight is found again on each fit for the gain asked. No labels are read: the cost
+        in NDCG, and how close the test lists' gain comes to the target, is what benchmarks/hybrid.py
+        measures."""
         self._check_fitted("calibrate_diversity")
         method = RECOMMENDED_METHOD[self.diversity_space_] if method is None else method
         active = np.flatnonzero(np.diff(self.user_items_.indptr) > 0)

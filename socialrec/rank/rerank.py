@@ -208,9 +208,9 @@ def calibrate_weight(lists: Sequence[tuple[np.ndarray, np.ndarray]], target: flo
         raise ValueError(f"target must be a positive relative ILD gain (0.2 = +20%), got {target}")
     if not lists:
         raise ValueError("calibrate_weight needs at least one candidate list")
-    space = {"item_vectors": item_vectors} if item_vectors is not None else {"item_categories": item_categories}
     if (item_vectors is None) == (item_categories is None):
         raise ValueError("give exactly one of item_vectors and item_categories")
+    space = {"item_vectors": item_vectors} if item_vectors is not None else {"item_categories": item_categories}
 
     def mean_ild(weight: float) -> float:
         tops = np.full((len(lists), k), -1, dtype=np.int64)
@@ -230,7 +230,8 @@ def calibrate_weight(lists: Sequence[tuple[np.ndarray, np.ndarray]], target: flo
         trace.append((weight, g))
         return g
 
-    lo, hi = 0.0, 1.0 if method == "mmr" else 0.95
+    largest = 1.0 if method == "mmr" else 0.95  # DPP's exponent (1 - d) / 2d needs d < 1
+    lo, hi = 0.0, largest
     top_gain = gain(hi)
     if top_gain < target:
         return WeightCalibration(method, hi, target, top_gain, base, False, len(lists), tuple(trace))
@@ -240,5 +241,5 @@ def calibrate_weight(lists: Sequence[tuple[np.ndarray, np.ndarray]], target: flo
             hi = mid
         else:
             lo = mid
-    weight = min(float(np.ceil(hi * 1000.0) / 1000.0), 1.0 if method == "mmr" else 0.95)
+    weight = min(float(np.ceil(hi * 1000.0) / 1000.0), largest)
     return WeightCalibration(method, weight, target, gain(weight), base, True, len(lists), tuple(trace))

@@ -75,14 +75,13 @@ class MultiChannelRetriever:
 
     def fit(self, train: TrainData) -> "MultiChannelRetriever":
         self.models_: dict[str, BaseRecommender] = {}
-        weighted = None
+        weighted = train
         if any(c.value_weighted for c in self.channels):
             from socialrec.represent.profiles import value_rank_weights
 
             weighted = replace(train, user_items=value_rank_weights(train.dataset, train.user_items))
         for channel in self.channels:
-            data = weighted if channel.value_weighted and weighted is not None else train
-            self.models_[channel.name] = channel.model.clone().fit(data)
+            self.models_[channel.name] = channel.model.clone().fit(weighted if channel.value_weighted else train)
         self.user_items_ = train.user_items.tocsr()
         return self
 
