@@ -8,9 +8,12 @@ Hyperparameters are constructor arguments stored unmodified (`get_params`, `clon
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -18,8 +21,12 @@ import scipy.sparse as sp
 
 from socialrec.errors import NotFittedError
 from socialrec.params import HasParams
+from socialrec.persist import load_object, matrix_fingerprint, save_object
 from socialrec.evaluate.metrics import rank_top_k
 from socialrec.ingest.schema import Dataset
+
+
+_M = TypeVar("_M", bound="BaseRecommender")
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,92 @@ class BaseRecommender(HasParams, ABC):
 
     @abstractmethod
     def _fit(self, train: TrainData) -> None: ...
+
+    # --- persistence -----------------------------------------------------------------
+    def training_fingerprint(self) -> str:
+        """Digest of the training matrix (shape and entries): what the indices mean."""
+        self._check_fitted("training_fingerprint")
+        return matrix_fingerprint(self.user_items_)
+
+    def save(self, path: str | os.PathLike[str], *, dataset: str | None = None, **header: Any) -> Path:
+        """Write the fitted model to ``path`` (atomically) with a header naming the training
+        data's fingerprint, its shape and ``dataset``; `load` checks it before unpickling."""
+        self._check_fitted("save")
+        return save_object(self, path, {"dataset": dataset, "n_users": self.n_users_, "n_items": self.n_items_,
+                                        "fingerprint": self.training_fingerprint(), **header})
+
+    @classmethod
+    def load(cls: type[_M], path: str | os.PathLike[str], *, fingerprint: str | None = None,
+             dataset: str | None = None) -> _M:
+        """Load a model written by `save`. With ``fingerprint`` (of the training matrix the
+        caller means, see `matrix_fingerprint`) or ``dataset`` (its name), a file fitted on
+        other data is refused before it is unpickled; so is a file of another model class."""
+        expect: dict[str, Any] = {}
+        if fingerprint is not None:
+            expect["fingerprint"] = fingerprint
+        if dataset is not None:
+            expect["dataset"] = dataset
+        header, model = load_object(path, expect, what=f"dataset {dataset!r}" if dataset else "the data given")
+        if not isinstance(model, cls):
+            raise TypeError(f"{path} holds a {header.get('class')}, not a {cls.__name__}; "
+                            f"load it with {type(model).__name__}.load or BaseRecommender.load")
+        return model
+
+    # --- online updates --------------------------------------------------------------
+    # How `partial_fit_users` relates to a refit, per model (None: not supported):
+    # "history": scores are read from the user's stored row at request time, so a folded-in user
+    #     scores exactly as in a model fitted with that row (up to the row's small effect on the
+    #     shared item-side state, e.g. item-item similarities, which the next refit updates);
+    # "solve": the user's own parameters are solved anew against the fixed item-side ones;
+    # "aggregate": the user's vector is an aggregate of the item-side vectors of their items.
+    fold_in: str | None = None
+
+    def partial_fit_users(self, users: npt.ArrayLike, user_items: sp.spmatrix,
+                          *, social: sp.spmatrix | None = None) -> "BaseRecommender":
+        """Fold in new or changed users without refitting.
+
+        users: internal user indices; an index >= ``n_users_`` adds users (the model grows to
+            the largest index + 1; users in between have empty histories).
+        user_items: (len(users), n_items_) rows that replace these users' training rows.
+        social: optional (len(users), n_users) rows of these users' new out-edges in the social
+            graph, for models that read it (others ignore it).
+        The fitted item side (and other users) is unchanged; ``fold_in`` says how the users'
+        state is recomputed. Returns self.
+        """
+        self._check_fitted("partial_fit_users")
+        if self.fold_in is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} cannot fold in users without refitting; refit it with fit(...) "
+                "on the updated interactions")
+        arr = np.atleast_1d(np.asarray(users))
+        if arr.ndim != 1 or arr.dtype.kind not in "iu" or (arr.size and arr.min() < 0):
+            raise TypeError("users must be a 1-D array of non-negative integer indices; map external ids "
+                            "with the dataset's IdMap first")
+        arr = arr.astype(np.int64)
+        if len(np.unique(arr)) != len(arr):
+            raise ValueError("partial_fit_users got the same user twice; give each user's full row once")
+        rows = sp.csr_matrix(user_items, dtype=np.float32)
+        if rows.shape != (len(arr), self.n_items_):
+            raise ValueError(f"user_items must have shape ({len(arr)}, {self.n_items_}) (one row per user over "
+                             f"the model's items), got {rows.shape}")
+        social_rows = None if social is None else sp.csr_matrix(social, dtype=np.float32)
+        if social_rows is not None and social_rows.shape[0] != len(arr):
+            raise ValueError(f"social must have one row per user ({len(arr)}), got {social_rows.shape[0]}")
+        self.user_items_ = replace_rows(self.user_items_, arr, rows)
+        self.n_users_ = self.user_items_.shape[0]
+        self._fold_in_users(arr, social_rows)
+        return self
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        """Update user-side state after ``user_items_`` rows of ``users`` changed (the matrix may
+        have grown). Models whose ``fold_in`` is "history" need nothing."""
+
+    def partial_fit_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """Place new items from their text without refitting; returns their new indices.
+        Only models that can place an item without interactions (content, text) support it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot place new items without interactions; use a content or "
+            "text model for new items, or refit")
 
     @abstractmethod
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -200,3 +293,21 @@ def mask_rows(scores: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray) -> No
     sub = matrix[rows]
     r, c = sub.nonzero()
     scores[r, c] = -np.inf
+
+
+def replace_rows(matrix: sp.csr_matrix, rows: np.ndarray, new_rows: sp.csr_matrix) -> sp.csr_matrix:
+    """``matrix`` with the given rows replaced by ``new_rows`` (growing it with empty rows when
+    a row index is past its end). Returns a new CSR matrix; ``matrix`` is not changed."""
+    n = max(matrix.shape[0], int(rows.max()) + 1 if len(rows) else 0)
+    m = matrix.tocsr()
+    if n > m.shape[0]:
+        m = sp.vstack([m, sp.csr_matrix((n - m.shape[0], m.shape[1]), dtype=m.dtype)], format="csr")
+    keep = np.ones(n, dtype=bool)
+    keep[rows] = False
+    kept = sp.diags(keep.astype(m.dtype)) @ m
+    placed = sp.csr_matrix((np.ones(len(rows), dtype=m.dtype), (rows, np.arange(len(rows)))),
+                           shape=(n, len(rows))) @ new_rows.astype(m.dtype)
+    out = (kept + placed).tocsr()
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
