@@ -17,11 +17,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                        help="SQLite fsync policy of the event store (FULL: every commit)")
     serve.add_argument("--retrain-every", type=float, default=None, metavar="SECONDS",
                        help="also retrain on a schedule")
-    serve.add_argument("--encoder", default="minilm-onnx", help="text encoder of the cold-start path, or none")
     serve.add_argument("--cors-origin", action="append", default=[], help="allow this CORS origin (default: CORS off)")
-    serve.add_argument("--model", choices=("live", "hybrid"), default="live",
-                       help="live: ALS/social/trending/content channels learning from every event (fastest); "
-                            "hybrid: the hybrid pipeline's learned ranking blended with the live model")
+    serve.add_argument("--model", default="hybrid",
+                       help="the library model each version fits: hybrid (default: the pipeline `socialrec evaluate "
+                            "--models hybrid` measures) or any model of `socialrec evaluate` (als, ease, itemknn, ...)")
+    serve.add_argument("--channels", default=None, help="the hybrid's channels, comma-separated (default: what the data supports)")
+    serve.add_argument("--holdout", default=None, metavar="PROTOCOL",
+                       help="serve all but the test part of this split (random-811, temporal, loo, ...); "
+                            "`socialrec split` writes that part out, to measure what is served")
+    serve.add_argument("--seed", type=int, default=0, help="seed of the --holdout split")
+    serve.add_argument("--friends-masked", type=float, default=0.0, metavar="SHARE",
+                       help="with --holdout, also hold out this share of each user's social edges")
+
+    split = sub.add_parser("split", help="write the held-out part of a split (what `serve --holdout` leaves out)")
+    split.add_argument("--dataset", required=True)
+    split.add_argument("--protocol", required=True, help="random-811, temporal, loo, fixed, ...")
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--friends-masked", type=float, default=0.0, metavar="SHARE")
+    split.add_argument("--output", required=True, type=Path, help="directory for test.tsv (and friends_*.tsv)")
 
     keys = sub.add_parser("keys", help="create, list or revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
@@ -59,15 +72,42 @@ def run_server(settings: object, host: str, port: int) -> None:
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")  # type: ignore[arg-type]
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from socialrec.serve.settings import ServeSettings
+def serve_settings(args: argparse.Namespace) -> object:
+    """`ServeSettings` from `socialrec serve`'s arguments."""
+    from socialrec.serve.engine import ModelConfig
+    from socialrec.serve.settings import HoldoutConfig, ServeSettings
 
-    settings = ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data,
-                             synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
-                             encoder=args.encoder, cors_origins=tuple(args.cors_origin), model=args.model)
+    channels = tuple(c.strip() for c in args.channels.split(",") if c.strip()) if args.channels else None
+    holdout = None
+    if args.holdout:
+        holdout = HoldoutConfig(args.holdout, seed=args.seed, friends_masked=args.friends_masked)
+    elif args.friends_masked:
+        raise ValueError("--friends-masked needs --holdout PROTOCOL (the edges are masked with that split's seed)")
+    return ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data,
+                         synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
+                         cors_origins=tuple(args.cors_origin), model=ModelConfig(args.model, channels=channels),
+                         holdout=holdout)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = serve_settings(args)
     print(f"socialrec serve: http://{args.host}:{args.port}/ (dashboard), API docs at /docs; state in {args.state_dir}",
           flush=True)
     run_server(settings, args.host, args.port)
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from socialrec.evaluate.holdout import served_part, write_served_part
+    from socialrec.ingest.datasets import load
+
+    ds = load(args.dataset, args.data)
+    part = served_part(ds, args.protocol, seed=args.seed, friends_masked=args.friends_masked)
+    for path in write_served_part(part, args.output):
+        print(f"wrote {path}")
+    print(f"held out {len(part.test)} (user, item) pairs of {ds.name} ({args.protocol}, seed {args.seed}); "
+          f"serve the rest with: socialrec serve --dataset {args.dataset} --holdout {args.protocol} --seed {args.seed}"
+          + (f" --friends-masked {args.friends_masked}" if args.friends_masked else ""))
     return 0
 
 
@@ -113,4 +153,4 @@ def demo_serve(dataset_name: str, data: str | None, state_dir: Path, host: str, 
     run_server(ServeSettings(dataset=dataset_name, state_dir=str(state_dir), data=data), host, port)
 
 
-COMMANDS = {"serve": cmd_serve, "keys": cmd_keys}
+COMMANDS = {"serve": cmd_serve, "keys": cmd_keys, "split": cmd_split}

@@ -59,11 +59,18 @@ class HybridExplainer:
         # Names looked up once: reading them from the dataset's tables per item costs milliseconds.
         self.item_titles_ = np.asarray(dataset.item_titles(np.arange(dataset.n_items)), dtype=object)
         self.item_ids_ = np.asarray(dataset.items.external_ids, dtype=object)
+        self.refresh_users(dataset)
+
+    def refresh_users(self, dataset: Dataset) -> None:
+        """Re-read the users' ids and names (after users were added or an id was retired)."""
         self.user_ids_ = np.asarray(dataset.users.external_ids, dtype=object)
         table = dataset.user_table
-        self.user_names_ = (np.asarray([str(v) for v in table["name"].to_numpy()], dtype=object)
-                            if table is not None and "name" in table.columns
-                            else np.asarray([f"user {e}" for e in self.user_ids_], dtype=object))
+        names = ([str(v) for v in table["name"].to_numpy()]
+                 if table is not None and "name" in table.columns else [])
+        names += [f"user {e}" for e in self.user_ids_[len(names):]]
+        # A retired (erased) id starts with a NUL byte: neither it nor the name is shown.
+        self.user_names_ = np.asarray(["a former user" if str(e).startswith("\x00") else n
+                                       for n, e in zip(names, self.user_ids_)], dtype=object)
 
     @staticmethod
     def _item_item(models: dict) -> sp.csr_matrix | np.ndarray | None:

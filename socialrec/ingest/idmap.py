@@ -89,5 +89,19 @@ class IdMap:
             raise IndexError(f"{self.kind} index out of range 0..{len(self) - 1}")
         return np.asarray(self._external, dtype=object)[idx]
 
+    def retire(self, external_id: object, tombstone: str) -> int:
+        """Replace an id by ``tombstone`` at the same index (erasure: the raw id is gone, the
+        index stays so that arrays keep their shape) and return the index. The tombstone is not
+        addressable by its old id any more; it must not be an id already in the map."""
+        key = str(external_id)
+        idx = self._index.pop(key, None)
+        if idx is None:
+            raise UnknownIdError(self.kind, [key], len(self))
+        if tombstone in self._index:
+            raise ValueError(f"tombstone {tombstone!r} is already a {self.kind} id")
+        self._external[idx] = tombstone
+        self._index[tombstone] = idx
+        return idx
+
     def copy(self) -> "IdMap":
         return IdMap(self._external, kind=self.kind)

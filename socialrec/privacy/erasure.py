@@ -6,12 +6,12 @@
    checkpointed and truncated, so no copy lingers in the file;
 2. the embedding cache: the vectors of the user's own texts (profile, comments), found by the
    same key the cache uses (sha1 of the text), again with secure delete and a WAL truncate;
-3. every saved model version: the user's row is removed (id blanked, ALS factor zeroed,
-   interactions and social ties dropped) and the version rewritten;
-4. the models in memory (`ServingModel.forget_user`).
+3. the models in memory: each model's ``forget_user`` empties the user's row and edges through
+   the model's online update and retires their id from the id map;
+4. saved model versions: ``rewrite_versions`` (given by the caller, who knows its registry)
+   saves the forgotten in-memory model over the current version and deletes the others.
 Only a salted pseudonym is kept (in the store's ``erased`` table, so that retraining leaves the
-user out of read-only base datasets) and logged. The caller schedules a retrain, which removes
-the user's remaining anonymous influence on the item factors.
+user out of read-only base datasets) and logged.
 """
 
 from __future__ import annotations
@@ -19,12 +19,18 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from socialrec.privacy.pseudonyms import pseudonym
+
+ERASED_PREFIX = "\x00erased:"  # a retired id: never a valid external id (ids are printable)
+
+
+def tombstone(user_hash: str) -> str:
+    """The id that takes an erased user's place in an id map."""
+    return f"{ERASED_PREFIX}{user_hash}"
 
 
 def _purge_embeddings(embedding_dir: Path, texts: list[str]) -> int:
@@ -45,36 +51,19 @@ def _purge_embeddings(embedding_dir: Path, texts: list[str]) -> int:
     return n
 
 
-def _rewrite_versions(registry: Any, user_id: str) -> list[str]:
-    from socialrec.serve.bundle import Bundle
-    from socialrec.serve.model import forget_row
-
-    rewritten = []
-    for directory in registry.version_dirs():
-        bundle = Bundle.load(directory)
-        rows = np.flatnonzero(bundle.user_ids.astype(str) == user_id)
-        if rows.size == 0:
-            continue
-        for u in rows.tolist():
-            forget_row(bundle, u)
-        bundle.save(directory)
-        rewritten.append(directory.name)
-    return rewritten
-
-
-def erase_user(user_id: str, *, store: Any, registry: Any, embedding_dir: Path, salt: bytes,
-               models: list[Any], log: logging.Logger) -> dict[str, Any]:
+def erase_user(user_id: str, *, store: Any, embedding_dir: Path, salt: bytes, models: list[Any],
+               rewrite_versions: Callable[[], dict[str, list[str]]], log: logging.Logger) -> dict[str, Any]:
     """Erase ``user_id`` everywhere (see the module docstring) and return a receipt that names
     the user only by pseudonym."""
     user_hash = pseudonym(user_id, salt)
     deleted = store.erase_user(user_id, user_hash)
     n_vectors = _purge_embeddings(embedding_dir, deleted.pop("texts"))
-    versions = _rewrite_versions(registry, user_id)
     for model in models:
-        model.forget_user(user_id)
+        model.forget_user(user_id, tombstone(user_hash))
+    versions = rewrite_versions()
     receipt = {"user_hash": user_hash, "erased_at": time.time(), "events_deleted": deleted["events"],
                "events_about_user_deleted": deleted["events_about"], "profile_deleted": bool(deleted["profile"]),
-               "embeddings_deleted": n_vectors, "model_versions_rewritten": versions,
-               "in_memory_models_cleared": len(models)}
+               "embeddings_deleted": n_vectors, "model_versions_rewritten": versions.get("rewritten", []),
+               "model_versions_deleted": versions.get("deleted", []), "in_memory_models_cleared": len(models)}
     log.info("erased user %s: %s", user_hash, {k: v for k, v in receipt.items() if k != "user_hash"})
     return receipt

@@ -21,6 +21,7 @@ from socialrec.ingest.schema import Dataset
 from socialrec.represent.profiles import recency_order
 from socialrec.represent.tag_profiles import TagProfiles
 from socialrec.retrieve.channels import Candidates
+from socialrec.sparse import replace_rows
 
 # Which explanation signal each channel's features belong to.
 CHANNEL_GROUPS = {
@@ -96,6 +97,70 @@ class FeatureBuilder:
         self.item_sentiment_ = item_sentiment
         self.user_mood_ = user_mood
         self.names = self._names()
+        return self
+
+    def partial_fit_users(self, users: np.ndarray, user_items: sp.csr_matrix,
+                          social: sp.csr_matrix | None = None) -> "FeatureBuilder":
+        """Fold in changed or new users: their history, activity, recent items, category and tag
+        profiles, friends (``social``: their new out-edge rows, when given) and mood (0 for new
+        users) are recomputed from ``user_items`` (the full, possibly grown matrix). The item
+        side (popularity, newness, similarities) stays as fitted. A user's items that were not
+        in their previous row count as their most recent."""
+        users = np.asarray(users, dtype=np.int64)
+        x = user_items.tocsr().astype(np.float32)
+        x.data[:] = 1.0
+        old = self.user_items_
+        n_users = x.shape[0]
+        grow = n_users - old.shape[0]
+        rows = x[users]
+        self.user_items_ = replace_rows(old, users, rows)
+        self.log_activity_ = np.r_[self.log_activity_, np.zeros(max(grow, 0), np.float32)]
+        self.log_activity_[users] = np.log1p(np.diff(rows.indptr).astype(np.float32))
+        recent_rows = []
+        old_recent = self.recent_
+        for j, u in enumerate(users):
+            now = rows.indices[rows.indptr[j]:rows.indptr[j + 1]]
+            before = old.indices[old.indptr[u]:old.indptr[u + 1]] if u < old.shape[0] else np.zeros(0, np.int32)
+            added = np.setdiff1d(now, before)
+            kept = old_recent.indices[old_recent.indptr[u]:old_recent.indptr[u + 1]] if u < old_recent.shape[0] else []
+            kept = np.intersect1d(kept, now)
+            chosen = np.r_[added[::-1], kept][:self.recent_items].astype(np.int64)
+            recent_rows.append(chosen)
+        recent = sp.csr_matrix((np.ones(sum(map(len, recent_rows)), np.float32),
+                                (np.repeat(np.arange(len(users)), [len(r) for r in recent_rows]),
+                                 np.concatenate(recent_rows) if recent_rows else np.zeros(0, np.int64))),
+                               shape=(len(users), x.shape[1]))
+        self.recent_ = replace_rows(old_recent, users, recent)
+        if self.friends_ is not None:
+            f = self.friends_
+            if n_users > f.shape[1]:
+                f = sp.hstack([f, sp.csr_matrix((f.shape[0], n_users - f.shape[1]), dtype=np.float32)], format="csr")
+            if social is not None:
+                new = sp.csr_matrix(social, dtype=np.float32)
+                if new.shape[1] < n_users:
+                    new = sp.hstack([new, sp.csr_matrix((new.shape[0], n_users - new.shape[1]), dtype=np.float32)],
+                                    format="csr")
+                new.data[:] = 1.0
+                f = replace_rows(f, users, new[:, :n_users])
+            elif n_users > f.shape[0]:
+                f = replace_rows(f, np.arange(f.shape[0], n_users), sp.csr_matrix((n_users - f.shape[0], n_users),
+                                                                                   dtype=np.float32))
+            self.friends_ = f.tocsr()
+        if self.categories_ is not None:
+            share = self.category_share_
+            if grow > 0:
+                share = np.vstack([share, np.zeros((grow, share.shape[1]))])
+            n_cat = share.shape[1]
+            ok = self.categories_ >= 0
+            onehot = sp.csr_matrix((np.ones(ok.sum(), np.float32), (np.flatnonzero(ok), self.categories_[ok])),
+                                   shape=(x.shape[1], n_cat))
+            prof = (rows @ onehot).toarray()
+            share[users] = prof / np.maximum(prof.sum(axis=1, keepdims=True), 1.0)
+            self.category_share_ = share
+        if self.tag_profiles_ is not None:
+            self.tag_profiles_.partial_fit_users(users, self.user_items_)
+        if self.user_mood_ is not None and grow > 0:
+            self.user_mood_ = np.r_[self.user_mood_, np.zeros(grow, dtype=np.asarray(self.user_mood_).dtype)]
         return self
 
     def _names(self) -> list[str]:

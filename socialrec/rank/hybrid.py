@@ -444,6 +444,16 @@ class HybridRecommender(BaseRecommender):
             _, sing, vt = svds(x, k=rank, random_state=self.seed)
             self.item_vectors_ = (vt.T * np.sqrt(sing)).astype(np.float32)
 
+    # --- online updates ------------------------------------------------------------------
+    # Every channel folds the users in through its own contract, the features re-read their
+    # history, recent items, friends and profiles; the ranker and the item side stay as fitted.
+    fold_in = "channels"
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        rows = self.user_items_[users]
+        self.retriever_.partial_fit_users(users, rows, social=social)
+        self.features_.partial_fit_users(users, self.user_items_, social=social)
+
     # --- scoring -------------------------------------------------------------------------
     def rank_candidates(self, users: np.ndarray, cands: Candidates | None = None
                         ) -> tuple[np.ndarray, np.ndarray, FeatureMatrix, Candidates]:

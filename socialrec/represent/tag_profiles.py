@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from socialrec.sparse import replace_rows
+
 
 def _unit_rows(m: sp.csr_matrix) -> sp.csr_matrix:
     norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
@@ -59,6 +61,20 @@ class TagProfiles:
         prof = self.user_profile_[keys["u"].to_numpy()]
         cos = np.asarray(_unit_rows(others).multiply(prof).sum(axis=1)).ravel()
         self.own_affinity_ = np.r_[0.0, cos].astype(np.float32)  # indexed by own_row_ (0 unused)
+        return self
+
+    def partial_fit_users(self, users: np.ndarray, user_items: sp.csr_matrix) -> "TagProfiles":
+        """Recompute the tag profiles of these users from their new rows of ``user_items`` (the
+        full, possibly grown matrix); their own tag assignments are kept (new users have none)."""
+        x = user_items.tocsr()
+        grow = x.shape[0] - self.user_profile_.shape[0]
+        if grow > 0:
+            self.own_row_ = sp.vstack([self.own_row_, sp.csr_matrix((grow, self.own_row_.shape[1]), dtype=self.own_row_.dtype)],
+                                      format="csr")
+            self.own_counts_ = sp.vstack([self.own_counts_, sp.csr_matrix((grow, self.own_counts_.shape[1]),
+                                                                          dtype=self.own_counts_.dtype)], format="csr")
+        profile = _unit_rows((x[users] @ self.item_unit_t_.T).tocsr())
+        self.user_profile_ = replace_rows(self.user_profile_.tocsr(), users, profile)
         return self
 
     def item_embedding(self, dim: int = 128, seed: int = 0) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,37 +21,12 @@ import scipy.sparse as sp
 from socialrec.errors import NotFittedError
 from socialrec.params import HasParams
 from socialrec.persist import load_object, matrix_fingerprint, save_object
-from socialrec.evaluate.metrics import rank_top_k
-from socialrec.ingest.schema import Dataset
+from socialrec.sparse import replace_rows
+from socialrec.topk import rank_top_k
+from socialrec.ingest.schema import Dataset, TrainData  # TrainData lives in ingest; re-exported here
 
 
 _M = TypeVar("_M", bound="BaseRecommender")
-
-
-@dataclass(frozen=True)
-class TrainData:
-    """What `fit` receives: the training user-item matrix plus the dataset for side information
-    (social graph, texts, attributes). ``user_items`` is (n_users, n_items) CSR, binary unless a
-    model was given weighted data on purpose. ``valid_items``, when given, is the validation
-    matrix that iterative models may use for early stopping (never the test set)."""
-
-    user_items: sp.csr_matrix
-    dataset: Dataset | None = None
-    valid_items: sp.csr_matrix | None = None
-
-    @property
-    def n_users(self) -> int:
-        return int(self.user_items.shape[0])
-
-    @property
-    def n_items(self) -> int:
-        return int(self.user_items.shape[1])
-
-    @classmethod
-    def from_matrix(cls, user_items: sp.spmatrix | npt.ArrayLike) -> "TrainData":
-        m = sp.csr_matrix(user_items, dtype=np.float32)
-        m.sum_duplicates()
-        return cls(user_items=m)
 
 
 class BaseRecommender(HasParams, ABC):
@@ -294,20 +268,3 @@ def mask_rows(scores: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray) -> No
     r, c = sub.nonzero()
     scores[r, c] = -np.inf
 
-
-def replace_rows(matrix: sp.csr_matrix, rows: np.ndarray, new_rows: sp.csr_matrix) -> sp.csr_matrix:
-    """``matrix`` with the given rows replaced by ``new_rows`` (growing it with empty rows when
-    a row index is past its end). Returns a new CSR matrix; ``matrix`` is not changed."""
-    n = max(matrix.shape[0], int(rows.max()) + 1 if len(rows) else 0)
-    m = matrix.tocsr()
-    if n > m.shape[0]:
-        m = sp.vstack([m, sp.csr_matrix((n - m.shape[0], m.shape[1]), dtype=m.dtype)], format="csr")
-    keep = np.ones(n, dtype=bool)
-    keep[rows] = False
-    kept = sp.diags(keep.astype(m.dtype)) @ m
-    placed = sp.csr_matrix((np.ones(len(rows), dtype=m.dtype), (rows, np.arange(len(rows)))),
-                           shape=(n, len(rows))) @ new_rows.astype(m.dtype)
-    out = (kept + placed).tocsr()
-    out.eliminate_zeros()
-    out.sort_indices()
-    return out

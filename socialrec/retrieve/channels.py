@@ -16,8 +16,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from socialrec.evaluate.metrics import rank_top_k
+from socialrec.topk import rank_top_k
 from socialrec.retrieve.base import BaseRecommender, TrainData, mask_rows
+from socialrec.sparse import replace_rows
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,17 @@ class MultiChannelRetriever:
         for channel in self.channels:
             self.models_[channel.name] = channel.model.clone().fit(weighted if channel.value_weighted else train)
         self.user_items_ = train.user_items.tocsr()
+        return self
+
+    def partial_fit_users(self, users: np.ndarray, user_items: sp.csr_matrix,
+                          social: sp.csr_matrix | None = None) -> "MultiChannelRetriever":
+        """Fold changed or new users into every channel (`BaseRecommender.partial_fit_users`).
+        ``user_items``: their new binary rows. Value-weighted channels get the same rows with
+        unit weights: events carry no play counts to rank."""
+        users = np.asarray(users, dtype=np.int64)
+        for model in self.models_.values():
+            model.partial_fit_users(users, user_items, social=social)
+        self.user_items_ = replace_rows(self.user_items_, users, sp.csr_matrix(user_items, dtype=np.float32))
         return self
 
     def channel_scores(self, users: np.ndarray, *, exclude_seen: bool = True) -> dict[str, np.ndarray]:

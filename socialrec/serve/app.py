@@ -108,7 +108,6 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
 
     from socialrec.serve import schemas as S
     from socialrec.serve.dashboard import DASHBOARD_HTML
-    from socialrec.serve.model import SCENARIOS
     from socialrec.serve.service import Service
 
     svc = service if service is not None else Service(settings)
@@ -174,9 +173,10 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
 
     @app.get("/readyz", response_model=S.Health, tags=["ops"], responses={503: {"description": "not ready"}})
     async def readyz() -> Any:
+        ready, detail = svc.ready()
+        if not ready:
+            return _json({"status": "starting", "model_version": None, "reason": detail}, 503)
         model = svc.model
-        if model is None:
-            return _json({"status": "starting", "model_version": None}, 503)
         return _json({"status": "ready", "model_version": model.version, "model_kind": model.meta.get("kind")})
 
     @app.get("/metrics", tags=["ops"], dependencies=[admin], response_class=Response,
@@ -189,25 +189,14 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
     @app.get("/v1/users/{user_id}/recommendations", response_model=S.RecommendationsOut, tags=["recommend"],
              dependencies=[read])
     async def recommendations(user_id: str = UserId, k: int = Query(20, ge=1, le=200),
-                              explain: bool = Query(False, description="add reasons and a sentence per item"),
-                              scenario: str = Query("home", description=f"one of {', '.join(SCENARIOS)}",
-                                                    pattern="^(" + "|".join(SCENARIOS) + ")$")) -> Any:
-        return recommendations_response(model_or_503(), user_id, k, explain, scenario)
+                              explain: bool = Query(False, description="add reasons and a sentence per item")) -> Any:
+        return recommendations_response(model_or_503(), user_id, k, explain)
 
     fragments: dict[tuple[str, str], str] = {}  # (item_id, title) -> its JSON object up to the score
 
-    def recommendations_response(model: Any, user_id: str, k: int, explain: bool, scenario: str) -> Any:
-        head = json.dumps({"user_id": user_id, "model_version": model.version, "scenario": scenario},
-                          separators=(",", ":"))[:-1]
-        if not explain and hasattr(model, "recommend_indices"):
-            # The live model's hot path: its index and score arrays and its own per-item fragments,
-            # no per-item objects (measured: these dominated the route's own cost).
-            idx, scores = model.recommend_indices(user_id, k, scenario=scenario)
-            ids = idx.tolist()
-            svc.metrics.served(user_id, [model.item_ids[i] for i in ids], model.n_items())
-            return Response(unexplained_body(head, [model.item_json(i) for i in ids], scores),
-                            media_type="application/json")
-        recs = model.recommend(user_id, k, explain=explain, scenario=scenario)
+    def recommendations_response(model: Any, user_id: str, k: int, explain: bool) -> Any:
+        head = json.dumps({"user_id": user_id, "model_version": model.version}, separators=(",", ":"))[:-1]
+        recs = model.recommend(user_id, k, explain=explain)
         svc.metrics.served(user_id, [r.item_id for r in recs], model.n_items())
         if explain:
             items = [{"item_id": r.item_id, "title": r.title, "score": round(r.score, 6), "explanation": r.sentence or None,
@@ -219,8 +208,8 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
         return Response(body, media_type="application/json")
 
     def item_fragment(item_id: str, title: str) -> str:
-        """``{"item_id":...,"title":...`` without the closing brace, cached (for models that do not
-        keep their own, see `LiveModel.item_json`): ids and titles repeat across requests."""
+        """``{"item_id":...,"title":...`` without the closing brace, cached: ids and titles repeat
+        across requests."""
         frag = fragments.get((item_id, title))
         if frag is None:
             if len(fragments) > 200_000:
@@ -242,13 +231,9 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
             errors.append(_invalid("path", "user_id", user_id, "string_too_long", "String should have at most 128 characters"))
         k = _int_param(query.get("k"), 20, 1, 200, errors)
         explain = _bool_param(query.get("explain"), errors)
-        scenario = query.get("scenario", "home")
-        if scenario not in SCENARIOS:
-            errors.append(_invalid("query", "scenario", scenario, "string_pattern_mismatch",
-                                   f"String should match pattern '^({'|'.join(SCENARIOS)})$'"))
         if errors:
             return _json({"detail": errors}, 422)
-        return recommendations_response(model_or_503(), user_id, k, explain, scenario)
+        return recommendations_response(model_or_503(), user_id, k, explain)
 
     @app.get("/v1/items/{item_id}/similar", response_model=S.SimilarOut, tags=["recommend"], dependencies=[read],
              responses={404: {"description": "unknown item"}})

@@ -94,7 +94,6 @@ class RecommendationOut(BaseModel):
 class RecommendationsOut(BaseModel):
     user_id: str
     model_version: str
-    scenario: str
     items: list[RecommendationOut]
 
 

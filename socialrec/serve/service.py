@@ -1,10 +1,12 @@
-"""The service's state behind the HTTP layer: event store, keys, model registry, the model being
-served, retraining and the atomic swap.
+"""The service's state behind the HTTP layer: event store, keys, model registry, the served
+model, retraining and the atomic swap. It holds no recommender of its own: the served model is
+a fitted library model (`serve.engine.ServedModel`) that learns from events through the
+recommender contract.
 
 Writes (events, catalog and profile upserts, erasure, the swap) take one ingest lock: an event is
-committed to SQLite and then applied to the live model before the reply, and a new model version
-replays every event committed after its training snapshot while holding that lock, so no event is
-lost between two versions. Reads never take it: a request reads ``self.model`` once (one
+committed to SQLite and then folded into the served model before the reply, and a new version
+folds in every event committed after its training snapshot while holding that lock, so no event
+is lost between two versions. Reads never take it: a request reads ``self.model`` once (one
 reference assignment swaps it, atomically under the GIL) and uses that object to the end.
 """
 
@@ -20,9 +22,8 @@ from typing import Any
 
 from socialrec.privacy.pseudonyms import load_salt, pseudonym
 from socialrec.serve.auth import KeyStore, RateLimiter
-from socialrec.serve.bundle import Bundle, TrainConfig, popularity_bundle, train_bundle
+from socialrec.serve.engine import ServedModel, popularity_model, train_served_model
 from socialrec.serve.metrics import ServiceMetrics
-from socialrec.serve.model import LiveModel, LiveOptions, ServingModel
 from socialrec.serve.registry import ModelRegistry
 from socialrec.serve.settings import ServeSettings
 from socialrec.serve.store import EventStore
@@ -44,6 +45,20 @@ def service_logger(state_dir: Path) -> logging.Logger:
     return log
 
 
+def base_dataset(settings: ServeSettings) -> Any:
+    """The dataset a version trains on: the named dataset, without its held-out part when the
+    settings name a holdout (the same split code as `socialrec evaluate` and `socialrec split`)."""
+    from socialrec.ingest.datasets import load
+
+    ds = load(settings.dataset, settings.data, **dict(settings.dataset_options))
+    if settings.holdout is None:
+        return ds
+    from socialrec.evaluate.holdout import served_part
+
+    h = settings.holdout
+    return served_part(ds, h.protocol, seed=h.seed, friends_masked=h.friends_masked).dataset
+
+
 class Service:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
@@ -54,11 +69,12 @@ class Service:
         self.store = EventStore(self.state_dir, synchronous=settings.synchronous)
         self.keys = KeyStore(self.state_dir)
         self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
-        self.registry = ModelRegistry(self.state_dir)
+        self.registry = ModelRegistry(self.state_dir, keep=settings.max_versions)
         self.metrics = ServiceMetrics()
         self.embedding_dir = str(self.state_dir / "embeddings")
         self.ingest_lock = threading.RLock()
-        self.model: ServingModel | None = None
+        self.model: ServedModel | None = None
+        self.not_ready_reason = "the first model is being prepared"
         self._dataset: Any = None
         self._train_lock = threading.Lock()
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -68,11 +84,16 @@ class Service:
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        """Serve the registered model, or popularity while a first model trains."""
+        """Serve the saved current version, or popularity while a first version trains."""
         current = self.registry.current()
+        loaded = False
         if current is not None:
-            self.activate(self.registry.load(current))
-        else:
+            try:
+                self.activate(self.registry.load(current, self.settings.dataset))
+                loaded = True
+            except (ValueError, OSError) as exc:
+                self.log.warning("saved version %s not loaded (%s); training a new one", current, exc)
+        if not loaded:
             self._spawn(self._bootstrap, "socialrec-bootstrap")
         if self.settings.retrain_interval_s:
             self._spawn(self._schedule, "socialrec-retrain-schedule")
@@ -92,10 +113,14 @@ class Service:
     def _bootstrap(self) -> None:
         try:
             if self.model is None:
-                self.activate(popularity_bundle(self.dataset(), self.store, self.salt))
+                self.activate(popularity_model(self.dataset(), self.store))
+                self.not_ready_reason = ("serving the popularity fallback while the first model trains"
+                                         if self.settings.train_on_start else
+                                         "serving the popularity fallback: no model trained (POST /v1/admin/retrain)")
             if self.settings.train_on_start:
                 self.retrain()
-        except Exception:  # a failed first training leaves the popularity fallback serving
+        except Exception as exc:  # a failed first training leaves the popularity fallback serving
+            self.not_ready_reason = f"training the first model failed ({type(exc).__name__}); serving popularity"
             self.log.exception("initial training failed; serving the popularity fallback")
 
     def _schedule(self) -> None:
@@ -107,92 +132,46 @@ class Service:
 
     def dataset(self) -> Any:
         if self._dataset is None:
-            from socialrec.ingest.datasets import load
-
-            self._dataset = load(self.settings.dataset, self.settings.data, **dict(self.settings.dataset_options))
+            self._dataset = base_dataset(self.settings)
         return self._dataset
 
-    def ready(self) -> bool:
-        return self.model is not None
+    def ready(self) -> tuple[bool, str]:
+        """(True, version) once a trained model serves; else (False, why not)."""
+        model = self.model
+        if model is not None and model.trained:
+            return True, model.version
+        return False, self.not_ready_reason
 
     # --- models ------------------------------------------------------------------------
-    def _options(self) -> LiveOptions:
-        s = self.settings
-        return LiveOptions(alpha=s.als_alpha, regularization=s.als_regularization,
-                           trending_half_life_s=s.trending_half_life_s, encoder=s.encoder,
-                           embedding_dir=self.embedding_dir)
-
-    def activate(self, bundle: Bundle, model: ServingModel | None = None, *, hybrid_in_background: bool = True) -> None:
-        """Serve ``bundle``: bring a fresh live model up to date with everything stored since the
-        bundle was trained, then swap it in. With ``settings.model == "hybrid"`` the hybrid is
-        then fitted on the same version (in a background thread unless told otherwise) and
-        swapped in over that live model when ready."""
-        new = model if model is not None else LiveModel(bundle, self._options())
-        if model is None and self.settings.warm_users:
-            # Before the lock, so ingestion is not held up: events observed below drop the rows
-            # they change, exactly as they would in a model that had served those users.
-            start = time.perf_counter()
-            warmed = new.warm(self.settings.warm_users)
-            self.log.info("candidate rows of %d users computed in %.1fs", warmed, time.perf_counter() - start)
+    def activate(self, served: ServedModel) -> None:
+        """Serve ``served``: fold in everything stored since it was trained, then swap it in."""
+        through = int(served.meta.get("trained_through_seq", 0))
+        if self.settings.warm_users and served.trained:
+            for u in served.dataset.users.external_ids[:self.settings.warm_users]:
+                served.recommend(str(u), 10)
         with self.ingest_lock:
-            for item_id, title, text in self.store.items():
-                new.upsert_item(item_id, title, text)
-            for user_id, name, text in self._profiles():
-                new.upsert_user(user_id, name, text)
-            hidden = [e for e in self.store.events() if e.kind == "hide" and e.seq <= bundle.trained_through_seq]
-            new.observe(hidden + self.store.events(after_seq=bundle.trained_through_seq))
-            self.model = new
-        self.metrics.set_model(new.version)
-        self.log.info("serving model %s", new.version)
-        if model is None and self.settings.model == "hybrid" and bundle.user_factors is not None:
-            if hybrid_in_background:
-                self._spawn(lambda: self._activate_hybrid(bundle, new), f"socialrec-hybrid-{bundle.version}")
-            else:
-                self._activate_hybrid(bundle, new)
+            hidden = [e for e in self.store.events() if e.kind == "hide" and e.seq <= through]
+            served.observe(hidden + self.store.events(after_seq=through))
+            self.model = served
+        self.metrics.set_model(served.version)
+        self.log.info("serving model %s (%s)", served.version, served.meta.get("kind"))
 
-    def _activate_hybrid(self, bundle: Bundle, live: Any) -> None:
-        from socialrec.serve.hybrid import HybridOptions, HybridServingModel, fit_pipeline, warm
+    def _is_erased(self) -> Callable[[str], bool]:
+        hashes = self.store.erased_hashes()
+        return lambda user_id: pseudonym(user_id, self.salt) in hashes
 
-        s = self.settings
-        options = HybridOptions(channels=tuple(s.hybrid_channels), n_candidates=s.hybrid_candidates, seed=s.seed)
-        start = time.perf_counter()
-        try:
-            pipeline = fit_pipeline(bundle, self.dataset(), options)
-        except Exception:
-            self.log.exception("fitting the hybrid on %s failed; the live model keeps serving", bundle.version)
-            return
-        hybrid = HybridServingModel(pipeline, live, options)
-        fitted = time.perf_counter() - start
-        # Rank every known user before the swap (bounded): a user's first hybrid list costs ~10 ms,
-        # a cached one nothing, and the live model serves meanwhile.
-        users = [str(u) for u in bundle.user_ids[:self.settings.hybrid_warm_users]]
-        warmed = warm(hybrid, users)
-        with self.ingest_lock:
-            if self.model is not live:  # a newer version was swapped in meanwhile
-                return
-            self.model = hybrid
-        self.log.info("serving the hybrid on %s (fitted in %.1fs, %d users ranked in %.1fs)", bundle.version, fitted,
-                      warmed, time.perf_counter() - start - fitted)
-
-    def _profiles(self) -> list[tuple[str, str, str]]:
-        with self.store._lock:
-            return [tuple(r) for r in self.store._con.execute("SELECT user_id, name, text FROM users")]  # type: ignore[misc]
-
-    def retrain(self) -> Bundle:
-        """Train a new version on the dataset plus all stored events, save it, swap it in."""
+    def retrain(self) -> ServedModel:
+        """Fit a new version on the dataset plus all stored events, save it, swap it in."""
         with self._train_lock:
-            s = self.settings
-            cfg = TrainConfig(factors=s.als_factors, iterations=s.als_iterations, regularization=s.als_regularization,
-                              alpha=s.als_alpha, holdout_share=s.holdout_share, seed=s.seed, encoder=s.encoder,
-                              embedding_dir=self.embedding_dir)
             version = self.registry.next_version()
-            bundle = train_bundle(self.dataset(), self.store, self.salt, cfg, version, log=self.log.info)
-            self.registry.save(bundle)
-            self.activate(bundle, hybrid_in_background=False)
+            served = train_served_model(self.dataset(), self.store, self.settings.model, version,
+                                        erased=self._is_erased(), log=self.log.info)
+            served.cache_ttl_s = self.settings.cache_ttl_s
+            self.registry.save(served)
+            self.activate(served)
             self.registry.set_current(version)
-            self.log.info("trained %s in %.1fs: %s", version, bundle.meta.get("train_seconds", 0.0),
-                          bundle.meta.get("metrics"))
-            return bundle
+            self.log.info("trained %s in %.1fs", version, served.meta.get("train_seconds", 0.0))
+            return served
 
     def start_retrain(self) -> dict[str, Any]:
         job_id = uuid.uuid4().hex[:12]
@@ -243,16 +222,22 @@ class Service:
                 self.model.upsert_user(user_id, name, text)
 
     def erase(self, user_id: str) -> dict[str, Any]:
+        """Erase the user from the store, the embeddings, the served model and every saved
+        version (the current one is rewritten from the forgotten model, the others deleted)."""
         from socialrec.privacy.erasure import erase_user
 
-        with self.ingest_lock:
-            receipt = erase_user(user_id, store=self.store, registry=self.registry,
-                                 embedding_dir=Path(self.embedding_dir), salt=self.salt,
-                                 models=[self.model] if self.model is not None else [], log=self.log)
+        def rewrite() -> dict[str, list[str]]:
+            model = self.model
+            if model is None or not model.trained:
+                return {"rewritten": [], "deleted": self.registry.delete_except(None)}
+            self.registry.save(model)
+            return {"rewritten": [model.version], "deleted": self.registry.delete_except(model.version)}
+
+        with self._train_lock, self.ingest_lock:  # the order retrain takes them in
+            receipt = erase_user(user_id, store=self.store, embedding_dir=Path(self.embedding_dir), salt=self.salt,
+                                 models=[self.model] if self.model is not None else [], rewrite_versions=rewrite,
+                                 log=self.log)
             self.metrics.forget_user(user_id)
-        if self.registry.current() is not None:
-            # Item factors still carry the user's anonymous influence: rebuild without them.
-            receipt["retrain_job"] = self.start_retrain()["job_id"]
         return receipt
 
     def hashed(self, user_id: str) -> str:

@@ -1,62 +1,78 @@
-"""Settings of the HTTP service: one frozen dataclass, every key documented, unknown keys refused."""
+"""Settings of the HTTP service: frozen dataclasses, every key documented, unknown keys refused.
+
+`ServeSettings` nests what belongs to other parts instead of copying their fields: the model a
+version fits is a `ModelConfig` (serve/engine.py), the held-out part of the data a
+`HoldoutConfig`."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from socialrec.errors import ConfigError
+from socialrec.serve.engine import ModelConfig
 
 SYNCHRONOUS = ("FULL", "NORMAL")
-MODELS = ("live", "hybrid")
+
+
+@dataclass(frozen=True)
+class HoldoutConfig:
+    """Serve all but a held-out part of the dataset, so that what is served can be measured
+    (`socialrec split` writes the held-out part with the same code).
+
+    protocol: split protocol of `socialrec evaluate` (random-811, temporal, loo, ...); the test
+        part is held out, training and validation are served.
+    seed: seed of the split (and of the edge mask).
+    friends_masked: share of each user's social edges held out (0: none).
+    """
+
+    protocol: str
+    seed: int = 0
+    friends_masked: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.friends_masked < 1.0:
+            raise ConfigError(f"HoldoutConfig.friends_masked must be in [0, 1), got {self.friends_masked}")
 
 
 @dataclass(frozen=True)
 class ServeSettings:
     """How `create_app` builds the service.
 
-    dataset: dataset name the first model is trained on (see ``socialrec datasets``).
-    state_dir: where the event store, API keys, models, embeddings and logs live.
+    dataset: dataset name the model is trained on (see ``socialrec datasets``).
+    state_dir: where the event store, API keys, model versions, embeddings and logs live.
     data: data directory of the dataset loaders (None: $SOCIALREC_DATA, else ../shared/data).
-    dataset_options: keyword arguments of the dataset loader (e.g. {"n_items": 100000} for
-        the synthetic catalog); a tuple of (key, value) pairs so the settings stay hashable.
+    dataset_options: keyword arguments of the dataset loader, as (key, value) pairs.
+    model: which library model each version fits (`ModelConfig`: the hybrid by default).
+    holdout: serve the dataset without a held-out test part (`HoldoutConfig`), or None: all of it.
     require_auth: every /v1 endpoint needs a bearer key with the right scope (off only in tests
         of other things).
     synchronous: SQLite ``synchronous`` pragma of the event store. "FULL" fsyncs the WAL at
-        every commit, so an acknowledged event survives a power cut; "NORMAL" survives a crash of
-        the process but not of the machine (see benchmarks/serving.py for the cost).
+        every commit (an acknowledged event survives a power cut); "NORMAL" survives a crash of
+        the process but not of the machine.
     max_body_bytes: larger request bodies are refused with 413.
     max_batch: most events in one POST /v1/events.
     rate_per_second, rate_burst: default token-bucket rate limit of a key (a key may carry its
         own); over it the answer is 429 with Retry-After.
     cors_origins: origins allowed by CORS; empty = CORS off (no CORS headers at all).
-    encoder: text encoder of the content path ("minilm-onnx"), or "none" to switch it off.
-    als_factors, als_iterations, als_regularization, als_alpha: hyperparameters of the ALS model.
-    trending_half_life_s: half-life of the decayed trending counters.
     retrain_interval_s: retrain on a schedule every this many seconds (None: on demand only).
-    train_on_start: train a first model in the background when none is registered (until then
-        recommendations fall back to popularity).
-    holdout_share: share of users with one interaction held out for the offline NDCG@10 that is
-        recorded with each model version.
-    seed: random seed of training and the holdout.
+    train_on_start: train a first version in the background when none is saved (until then the
+        popularity fallback serves and /readyz answers 503).
+    max_versions: saved model versions kept; older ones are deleted.
+    cache_ttl_s: a user's list is recomputed after this many seconds even without their own
+        events (their friends' events change it too).
+    warm_users: lists computed for this many users (in id order) before a version is swapped in.
     log_requests: write a request log (route templates and hashed ids only) to state_dir/logs.
-    model: "live" (ALS + social + trending + content channels, fused by reciprocal rank, learning
-        from every event) or "hybrid" (the hybrid pipeline's learned ranking blended with the live
-        model; fitted after each version, while the live model serves; see socialrec/serve/hybrid.py).
-    hybrid_channels, hybrid_candidates: retrieval channels and candidates per user of the hybrid.
-    hybrid_warm_users: rank this many users (in the version's order) before the hybrid is swapped
-        in; the others are ranked on their first request (about 10 ms on LastFM).
-    warm_users: the live model's candidate rows of this many users (the most active first) are
-        computed before a version is swapped in, so their first request does not pay the ALS
-        product over the whole catalog (1.2 ms at 100k items); the others pay it once.
     """
 
     dataset: str = "synthetic"
     state_dir: str = "state"
     data: str | None = None
     dataset_options: tuple[tuple[str, Any], ...] = ()
+    model: ModelConfig = field(default_factory=ModelConfig)
+    holdout: HoldoutConfig | None = None
     require_auth: bool = True
     synchronous: str = "FULL"
     max_body_bytes: int = 1_000_000
@@ -64,43 +80,26 @@ class ServeSettings:
     rate_per_second: float = 1000.0
     rate_burst: float = 2000.0
     cors_origins: tuple[str, ...] = ()
-    encoder: str = "minilm-onnx"
-    als_factors: int = 64
-    als_iterations: int = 15
-    als_regularization: float = 0.05
-    als_alpha: float = 10.0
-    trending_half_life_s: float = 6 * 3600.0
     retrain_interval_s: float | None = None
     train_on_start: bool = True
-    holdout_share: float = 0.2
-    seed: int = 0
+    max_versions: int = 3
+    cache_ttl_s: float = 30.0
+    warm_users: int = 0
     log_requests: bool = True
-    model: str = "live"
-    hybrid_channels: tuple[str, ...] = ("als", "itemknn", "social-proof", "trending")
-    hybrid_candidates: int = 200
-    hybrid_warm_users: int = 20_000
-    warm_users: int = 20_000
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ConfigError(f"ServeSettings.model must be one of {MODELS}, got {self.model!r}")
-        if self.warm_users < 0:
-            raise ConfigError(f"ServeSettings.warm_users must be >= 0 (got {self.warm_users})")
-        if self.hybrid_candidates < 1 or self.hybrid_warm_users < 0:
-            raise ConfigError("ServeSettings.hybrid_candidates must be >= 1 and hybrid_warm_users >= 0 "
-                              f"(got {self.hybrid_candidates}, {self.hybrid_warm_users})")
         if self.synchronous not in SYNCHRONOUS:
             raise ConfigError(f"ServeSettings.synchronous must be one of {SYNCHRONOUS}, got {self.synchronous!r}")
-        for name in ("max_body_bytes", "max_batch"):
+        for name in ("max_body_bytes", "max_batch", "max_versions"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ServeSettings.{name} must be >= 1, got {getattr(self, name)}")
         if self.rate_per_second <= 0 or self.rate_burst < 1:
             raise ConfigError("ServeSettings.rate_per_second must be > 0 and rate_burst >= 1 "
                               f"(got {self.rate_per_second}, {self.rate_burst})")
-        if not 0.0 <= self.holdout_share < 1.0:
-            raise ConfigError(f"ServeSettings.holdout_share must be in [0, 1), got {self.holdout_share}")
         if self.retrain_interval_s is not None and self.retrain_interval_s < 1:
             raise ConfigError(f"ServeSettings.retrain_interval_s must be >= 1 second or None, got {self.retrain_interval_s}")
+        if self.cache_ttl_s < 0 or self.warm_users < 0:
+            raise ConfigError("ServeSettings.cache_ttl_s and warm_users must be >= 0")
 
     @property
     def state_path(self) -> Path:
@@ -108,9 +107,18 @@ class ServeSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ServeSettings":
-        """Settings from a mapping; an unknown key is an error that names the valid ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown serve setting(s) {unknown}; valid: {sorted(known)}")
-        return cls(**values)
+        """Settings from a mapping (nested mappings for ``model`` and ``holdout``); an unknown
+        key is an error that names the valid ones."""
+        values = dict(values)
+        for key, nested in (("model", ModelConfig), ("holdout", HoldoutConfig)):
+            if isinstance(values.get(key), dict):
+                values[key] = _strict(nested, values[key], f"serve setting {key!r}")
+        return _strict(cls, values, "serve setting")
+
+
+def _strict(cls: Any, values: dict[str, Any], what: str) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what}(s) {unknown}; valid: {sorted(known)}")
+    return cls(**values)

@@ -1,0 +1,428 @@
+"""What the service serves: a fitted library model and the dataset that names its ids.
+
+`ServedModel` holds no recommender maths of its own. It keeps
+
+- the fitted model (the `HybridRecommender` through a `RecommendationPipeline` by default, or
+  any recommender on the contract), which learns from events through the contract's online
+  update (`partial_fit_users`: every channel folds the user in, the ranker's features re-read
+  their history), so the next request reflects an event without retraining;
+- the friend recommender (`pymk`, the learned people-you-may-know ranker), refitted with each
+  version and folded in on follow events;
+- the dataset, whose `IdMap` is the one place external ids become indices (new users from
+  events are added to it; an erased user's id is retired from it);
+- per-user hidden items and a small cache of each user's last list.
+
+`train_served_model` fits a version on the base dataset plus every stored event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from socialrec.errors import ConfigError, UnknownIdError
+from socialrec.explain.reasons import Reason, render_sentence
+from socialrec.ingest.schema import Dataset
+from socialrec.privacy.erasure import ERASED_PREFIX
+from socialrec.serve.store import Event, EventStore
+
+# Item events that say the user wants the item (a rating only from 3 of 5 up); "hide" removes
+# an item from the user's lists; follow/unfollow change the social graph.
+POSITIVE_KINDS = ("view", "click", "like", "comment", "share", "purchase")
+MIN_POSITIVE_RATING = 3.0
+
+
+def is_positive(event: Event | Mapping[str, Any]) -> bool:
+    kind = event.kind if isinstance(event, Event) else event["kind"]
+    if kind in POSITIVE_KINDS:
+        return True
+    if kind == "rating":
+        value = event.value if isinstance(event, Event) else event.get("value")
+        return value is not None and float(value) >= MIN_POSITIVE_RATING
+    return False
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One served item (the pipeline's `Recommendation` shape, for any model)."""
+
+    item_id: str
+    title: str
+    score: float
+    reasons: tuple[Reason, ...] = ()
+    sentence: str = ""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which library model a version fits.
+
+    name: "hybrid" (the pipeline the benchmarks measure) or a model of `socialrec evaluate`'s
+        table ("als", "ease", "itemknn", ...), fitted with its default hyperparameters.
+    channels: the hybrid's channels (None: what the data supports, as `socialrec evaluate`).
+    params: further constructor arguments of the model, as (key, value) pairs.
+    friends: the friend recommender of `socialrec evaluate-friends`' table ("pymk" by default).
+    """
+
+    name: str = "hybrid"
+    channels: tuple[str, ...] | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    friends: str = "pymk"
+
+    def make(self) -> Any:
+        from socialrec.evaluate.friends import friend_models
+        from socialrec.evaluate.suite import model_specs
+
+        specs = model_specs(quick=True)
+        if self.name not in specs:
+            raise ConfigError(f"unknown model {self.name!r} to serve; known: {', '.join(specs)}")
+        params = dict(self.params)
+        if self.channels is not None:
+            if self.name != "hybrid":
+                raise ConfigError(f"channels are a setting of the hybrid, not of {self.name!r}")
+            params["channels"] = tuple(self.channels)
+        model = specs[self.name].make(**params)
+        friends = friend_models()
+        if self.friends not in friends:
+            raise ConfigError(f"unknown friend model {self.friends!r}; known: {', '.join(friends)}")
+        return model, friends[self.friends]()
+
+
+def merge_events(dataset: Dataset, events: Sequence[Event], erased: set[str] | Callable[[str], bool] = frozenset()) -> Dataset:
+    """The dataset plus stored events: positive item events become interactions of their user
+    (new users are appended to a copy of the user map), follows add and unfollows remove social
+    edges, in event order; events on items the dataset does not know are left out (they are not
+    catalog items). Users for whom ``erased`` is true (an id, checked by the caller's pseudonym)
+    are left out of the base data too."""
+    is_erased = erased if callable(erased) else (lambda u: u in erased)  # type: ignore[operator]
+    users = dataset.users.copy()
+    base = dataset.interactions
+    gone = [i for i, u in enumerate(dataset.users.external_ids) if is_erased(str(u))]
+    if gone:
+        base = base[~base["user"].isin(gone)]
+    rows = []
+    edges: dict[tuple[int, int], bool] = {}
+    for e in events:
+        if is_erased(e.user_id):
+            continue
+        if e.kind in ("follow", "unfollow") and e.target_user_id is not None:
+            if is_erased(e.target_user_id):
+                continue
+            src, dst = users.add([e.user_id, e.target_user_id]).tolist()
+            edges[(src, dst)] = e.kind == "follow"
+            if not dataset.social_directed:
+                edges[(dst, src)] = e.kind == "follow"
+        elif e.item_id is not None and is_positive(e) and e.item_id in dataset.items:
+            u = int(users.add([e.user_id])[0])
+            rows.append((u, int(dataset.items.to_index(e.item_id)), e.ts, e.kind, np.nan if e.value is None else e.value))
+    extra = pd.DataFrame(rows, columns=["user", "item", "timestamp", "kind", "value"])
+    extra = extra.astype({"user": np.int32, "item": np.int32, "timestamp": np.float64, "value": np.float32})
+    extra["split"] = np.int8(-1)
+    interactions = pd.concat([base, extra[base.columns]], ignore_index=True) if len(extra) else base.reset_index(drop=True)
+    social = dataset.social
+    if gone:
+        social = social[~social["source"].isin(gone) & ~social["target"].isin(gone)]
+    if edges:
+        keyed = {(int(s), int(t)): True for s, t in zip(social["source"], social["target"])}
+        keyed.update(edges)
+        pairs = [p for p, on in keyed.items() if on]
+        social = pd.DataFrame({"source": np.array([p[0] for p in pairs], np.int32),
+                               "target": np.array([p[1] for p in pairs], np.int32),
+                               "kind": "follow", "weight": np.ones(len(pairs), np.float32)})
+    return dataclasses.replace(dataset, users=users, interactions=interactions, social=social.reset_index(drop=True))
+
+
+class ServedModel:
+    """A fitted model served by external ids, learning online (see the module docstring)."""
+
+    def __init__(self, model: Any, dataset: Dataset, friends: Any = None, *, version: str,
+                 meta: dict[str, Any] | None = None, trained: bool = True, cache_ttl_s: float = 30.0) -> None:
+        self.model = model
+        self.dataset = dataset
+        self.friends = friends
+        self.version = version
+        self.meta = dict(meta or {})
+        self.trained = trained
+        self.cache_ttl_s = cache_ttl_s
+        self.pipeline = None
+        from socialrec.rank.hybrid import HybridRecommender
+
+        if isinstance(model, HybridRecommender):
+            from socialrec.explain.pipeline import RecommendationPipeline
+
+            self.pipeline = RecommendationPipeline(model, dataset)
+        self.meta.setdefault("kind", type(model).__name__)
+        self._lock = threading.RLock()
+        self._hidden: dict[int, set[int]] = {}
+        self._social = sp.csr_matrix(dataset.social_matrix(), dtype=np.float32) if len(dataset.social) else None
+        self._friends_stale = False
+        self._cache: OrderedDict[tuple[int, bool], tuple[float, int, list[Recommendation]]] = OrderedDict()
+        self._titles = np.asarray(dataset.item_titles(np.arange(dataset.n_items)), dtype=object)
+        counts = np.diff(sp.csc_matrix(model.user_items_).indptr).astype(np.float64)
+        self._popular = np.argsort(-counts, kind="stable")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock")
+        state["_cache"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    # --- ids -----------------------------------------------------------------------------
+    def n_items(self) -> int:
+        return self.dataset.n_items
+
+    def title(self, item_id: str) -> str:
+        return str(self._titles[int(self.dataset.items.to_index(item_id))])
+
+    def _user(self, user_id: str) -> int | None:
+        if user_id not in self.dataset.users:
+            return None
+        u = int(self.dataset.users.to_index(user_id))
+        return u if u < self.model.n_users_ else None
+
+    # --- reads ---------------------------------------------------------------------------
+    def recommend(self, user_id: str, k: int, *, explain: bool = False) -> list[Recommendation]:
+        u = self._user(user_id)
+        if u is None:
+            return self._cold_start(k, explain, ())
+        key = (u, explain)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[1] >= k and now - cached[0] < self.cache_ttl_s:
+                self._cache.move_to_end(key)
+                return cached[2][:k]
+            hidden = self._hidden.get(u, set())
+            if self.pipeline is not None:
+                ext = self.dataset.items.to_external(np.fromiter(hidden, np.int64)) if hidden else []
+                recs = [Recommendation(r.item_id, r.title, r.score, r.reasons, r.sentence)
+                        for r in self.pipeline.recommend(user_id, k, explain=explain, hidden_items=list(ext))]
+            else:
+                ids, scores = self.model.recommend(u, k + len(hidden))
+                keep = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0 and int(i) not in hidden][:k]
+                recs = [self._plain(i, s, "collaborative", explain) for i, s in keep]
+            self._cache[key] = (now, k, recs)
+            if len(self._cache) > 50_000:
+                self._cache.popitem(last=False)
+            return recs
+
+    def _plain(self, item: int, score: float, kind: str, explain: bool) -> Recommendation:
+        title = str(self._titles[item])
+        reasons = (Reason(kind, 1.0),) if explain else ()
+        return Recommendation(str(self.dataset.items.to_external(item)), title, score, reasons,
+                              render_sentence(title, list(reasons)) if explain else "")
+
+    def _cold_start(self, k: int, explain: bool, hidden: Sequence[int]) -> list[Recommendation]:
+        if self.pipeline is not None:
+            return [Recommendation(r.item_id, r.title, r.score, r.reasons, r.sentence)
+                    for r in self.pipeline._cold_start(k, explain, ())]
+        top = [int(i) for i in self._popular[:k + len(hidden)] if int(i) not in set(hidden)][:k]
+        return [self._plain(i, float(k - n), "popular", explain) for n, i in enumerate(top)]
+
+    def similar_items(self, item_id: str, k: int) -> list[Recommendation]:
+        i = int(self.dataset.items.to_index(item_id))  # UnknownIdError for an unknown item
+        with self._lock:
+            ids, scores = self.model.similar_items(i, k)
+        return [self._plain(int(j), float(s), "similar", False) for j, s in zip(ids, scores) if j >= 0]
+
+    def friend_suggestions(self, user_id: str, k: int) -> list[tuple[str, float]]:
+        if user_id not in self.dataset.users:
+            raise UnknownIdError("user", [user_id], len(self.dataset.users))
+        if self.friends is None:
+            return []
+        u = int(self.dataset.users.to_index(user_id))
+        with self._lock:
+            self._refresh_friends()
+            if u >= self.friends.n_users_:
+                return []
+            ids, scores = self.friends.recommend(u, k + 8)
+        out = []
+        for v, s in zip(ids, scores):
+            if v < 0 or not np.isfinite(s):
+                continue
+            ext = str(self.dataset.users.to_external(int(v)))
+            if not ext.startswith(ERASED_PREFIX):
+                out.append((ext, float(s)))
+        return out[:k]
+
+    def _refresh_friends(self) -> None:
+        """Fold the social graph's changes into the friend recommender (at most once per read
+        after changes: its features are graph-wide)."""
+        if self._friends_stale and self._social is not None and self.friends is not None:
+            n = self._social.shape[0]
+            ui = self.model.user_items_
+            ui = ui if ui.shape[0] == n else sp.vstack([ui, sp.csr_matrix((n - ui.shape[0], ui.shape[1]))]).tocsr()
+            self.friends.partial_fit_graph(self._social, ui)
+            self._friends_stale = False
+
+    # --- writes: online learning through the contract ------------------------------------
+    def observe(self, events: Sequence[Event]) -> None:
+        """Fold these events in: their users' rows, hidden items and social edges change now."""
+        if not events:
+            return
+        with self._lock:
+            users = self.dataset.users
+            added: dict[int, set[int]] = {}
+            social_changed: set[int] = set()
+            for e in events:
+                if e.kind in ("follow", "unfollow"):
+                    if e.target_user_id is None:
+                        continue
+                    src, dst = (int(i) for i in users.add([e.user_id, e.target_user_id]))
+                    on = 1.0 if e.kind == "follow" else 0.0
+                    pairs = [(src, dst)] if self.dataset.social_directed else [(src, dst), (dst, src)]
+                    for a, b in pairs:
+                        self._set_edge(a, b, on)
+                        social_changed.add(a)
+                    continue
+                if e.item_id is None or e.item_id not in self.dataset.items:
+                    continue
+                u = int(users.add([e.user_id])[0])
+                i = int(self.dataset.items.to_index(e.item_id))
+                if e.kind == "hide":
+                    self._hidden.setdefault(u, set()).add(i)
+                    added.setdefault(u, set())
+                elif is_positive(e):
+                    added.setdefault(u, set()).add(i)
+            changed = sorted(set(added) | social_changed)
+            if changed:
+                self._fold_in(np.asarray(changed, dtype=np.int64), added)
+            for u in changed:
+                for explain in (False, True):
+                    self._cache.pop((u, explain), None)
+
+    def _set_edge(self, a: int, b: int, on: float) -> None:
+        n = len(self.dataset.users)
+        s = self._social if self._social is not None else sp.csr_matrix((n, n), dtype=np.float32)
+        if s.shape[0] < n:
+            s = sp.csr_matrix((s.data, s.indices, np.r_[s.indptr, np.full(n - s.shape[0], s.indptr[-1])]), shape=(n, n))
+        s = s.tolil()
+        s[a, b] = on
+        self._social = s.tocsr()
+        self._social.eliminate_zeros()
+        self._friends_stale = True
+
+    def _fold_in(self, users: np.ndarray, added: dict[int, set[int]]) -> None:
+        x = self.model.user_items_
+        rows = []
+        for u in users.tolist():
+            have = x.indices[x.indptr[u]:x.indptr[u + 1]].tolist() if u < x.shape[0] else []
+            rows.append(sorted(set(have) | added.get(u, set())))
+        n_items = x.shape[1]
+        matrix = sp.csr_matrix((np.ones(sum(map(len, rows)), np.float32),
+                                (np.repeat(np.arange(len(rows)), [len(r) for r in rows]),
+                                 np.asarray([i for r in rows for i in r], dtype=np.int64))), shape=(len(rows), n_items))
+        social = None
+        if self._social is not None:
+            n = len(self.dataset.users)
+            s = self._social
+            if s.shape[0] < n:
+                self._set_edge(0, 0, 0.0)  # grows the matrix to every known user
+                s = self._social
+            social = s[users]
+        self.model.partial_fit_users(users, matrix, social=social)
+        if self.pipeline is not None:
+            self.pipeline.explainer.refresh_users(self.dataset)
+
+    def upsert_user(self, user_id: str, name: str, text: str) -> None:
+        """A profile: its user becomes known (cold start until their first events)."""
+
+    def upsert_item(self, item_id: str, title: str, text: str) -> None:
+        """Catalog items enter the model at its next version (the hybrid's channels place items
+        from interactions); until then they are stored, not served."""
+
+    def forget_user(self, user_id: str, tombstone: str) -> None:
+        """Erasure in memory: the user's row and edges are emptied through the same fold-in (so
+        other users' features no longer see them), their id is retired from the id map, and
+        every cached list (which may name them as a friend) is dropped."""
+        with self._lock:
+            if user_id not in self.dataset.users:
+                return
+            u = int(self.dataset.users.to_index(user_id))
+            touched = {u}
+            if self._social is not None and u < self._social.shape[0]:
+                followers = self._social[:, u].nonzero()[0].tolist()
+                for v in followers:
+                    self._set_edge(int(v), u, 0.0)
+                for v in self._social[u].indices.tolist():
+                    self._set_edge(u, int(v), 0.0)
+                touched |= set(followers)
+            known = np.asarray(sorted(v for v in touched if v < self.model.n_users_), dtype=np.int64)
+            if len(known):
+                x = self.model.user_items_
+                rows = sp.csr_matrix(x[known])
+                rows = sp.csr_matrix(rows.multiply(np.asarray(known != u, dtype=np.float32)[:, None]))
+                rows.eliminate_zeros()
+                social = self._social[known] if self._social is not None else None
+                self.model.partial_fit_users(known, rows, social=social)
+            self._hidden.pop(u, None)
+            self.dataset.users.retire(user_id, tombstone)
+            if self.pipeline is not None:
+                self.pipeline.explainer.refresh_users(self.dataset)
+            self._refresh_friends()
+            self._cache.clear()
+
+
+def popularity_model(dataset: Dataset, store: EventStore) -> ServedModel:
+    """The fallback served while the first version trains: the most popular items."""
+    from socialrec.retrieve.popular import MostPopular
+
+    ds = merge_events(dataset, store.events())
+    model = MostPopular().fit(ds.user_item_matrix())
+    return ServedModel(model, ds, None, version="popularity", meta={"kind": "popularity"}, trained=False)
+
+
+@dataclass
+class TrainReport:
+    seconds: float
+    users: int
+    items: int
+    interactions: int
+    through_seq: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def train_served_model(dataset: Dataset, store: EventStore, config: ModelConfig, version: str, *,
+                       erased: Callable[[str], bool] | None = None, log: Callable[[str], None] = lambda _m: None
+                       ) -> ServedModel:
+    """Fit a version on the base dataset plus every stored event (erased users left out): the
+    configured model on the merged interactions (the same fit as `socialrec evaluate`'s, without
+    a validation split: the hybrid holds out a tenth of training for its ranker) and the friend
+    recommender on the merged social graph."""
+    from socialrec.ingest.schema import Dataset as _D  # noqa: F401  (type only)
+    from socialrec.retrieve.base import TrainData
+
+    start = time.perf_counter()
+    through = store.max_seq()
+    ds = merge_events(dataset, store.events(), erased or (lambda _u: False))
+    model, friends = config.make()
+    x = ds.user_item_matrix()
+    model.fit(TrainData(user_items=x, dataset=ds))
+    log(f"fitted {type(model).__name__} on {x.shape[0]} users, {x.shape[1]} items, {x.nnz} interactions "
+        f"in {time.perf_counter() - start:.1f}s")
+    adj = ds.social_matrix()
+    if adj.nnz and friends is not None:
+        try:
+            friends.fit(adj, x)
+        except ValueError as exc:  # a graph too small to learn from: no friend suggestions
+            log(f"friend recommender not fitted: {exc}")
+            friends = None
+    else:
+        friends = None
+    meta = {"kind": config.name, "dataset": dataset.name, "users": int(x.shape[0]), "items": int(x.shape[1]),
+            "interactions": int(x.nnz), "trained_through_seq": through, "created": time.time(),
+            "train_seconds": round(time.perf_counter() - start, 3), "friends": config.friends if friends else None}
+    return ServedModel(model, ds, friends, version=version, meta=meta)
