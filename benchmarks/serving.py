@@ -12,8 +12,8 @@ script that picks a random known user per request). Measured:
 - event ingestion: a Python load generator (httpx, threads, separate process from the server)
   posting batches of 100 events, with SQLite synchronous=FULL and NORMAL.
 
-The content encoder is switched off here (``encoder="none"``) so that runs stay bounded: it only
-changes the scoring of items added after training, not the request path measured. wrk shares the
+Each configuration names the library model the service fits (``model``: "hybrid", the default
+of `socialrec serve`, or "als"; see `ServeSettings.model`). wrk shares the
 2 cores with the server, so absolute numbers are pessimistic; ratios to the ceiling are what
 compare. Writes benchmarks/results/serving.json and a section of benchmarks/README.md.
 
@@ -51,8 +51,8 @@ SERVER = textwrap.dedent("""
     threadpool_limits(1, "blas")  # as socialrec serve does (after numpy and scipy have loaded their BLAS)
     from socialrec.serve.settings import ServeSettings
     opts = json.loads(sys.argv[3])
-    settings = ServeSettings(state_dir=sys.argv[1], encoder="none", log_requests=False,
-                             rate_per_second=1e9, rate_burst=1e9, **opts)
+    settings = ServeSettings.from_dict({"state_dir": sys.argv[1], "log_requests": False,
+                                        "rate_per_second": 1e9, "rate_burst": 1e9, **opts})
     uvicorn.run(create_app(settings, ceiling_endpoint=True), host="127.0.0.1", port=int(sys.argv[2]),
                 access_log=False, log_level="warning")
 """)
@@ -85,9 +85,7 @@ class Server:
             try:
                 r = httpx.get(f"{self.url}/v1/admin/models", headers=self.headers, timeout=2)
                 kind = httpx.get(f"{self.url}/readyz", timeout=2).json().get("model_kind") or ""
-                want_hybrid = opts.get("model") == "hybrid"
-                if r.status_code == 200 and r.json()["serving"] not in (None, "popularity") and \
-                        kind.startswith("hybrid") == want_hybrid:
+                if r.status_code == 200 and r.json()["serving"] not in (None, "popularity") and kind:
                     self.models = r.json()
                     self.kind = kind
                     return
@@ -139,11 +137,11 @@ def lua(paths: list[str]) -> str:
 def user_ids(server: Server, n: int = 500) -> list[str]:
     import numpy as np
 
-    from socialrec.serve.bundle import Bundle
+    from socialrec.serve.registry import ModelRegistry
 
     # read from the model the server trained: ids exactly as served
-    version = server.models["serving"]
-    users = Bundle.load(server.state / "models" / version).user_ids
+    served = ModelRegistry(server.state).load(server.models["serving"])
+    users = served.dataset.users.external_ids
     rng = np.random.default_rng(0)
     return [str(u) for u in rng.choice(users, size=min(n, len(users)), replace=False)]
 
@@ -187,15 +185,16 @@ def breakdown(opts: dict[str, Any], n_users: int = 300) -> dict[str, float]:
 
     threadpool_limits(1, "blas")
     state = tempfile.mkdtemp(prefix="socialrec-bench-")
-    settings = ServeSettings(state_dir=state, encoder="none", log_requests=False, rate_per_second=1e9, rate_burst=1e9,
-                             train_on_start=False, **{k: tuple(map(tuple, v)) if k == "dataset_options" else v
-                                                     for k, v in opts.items()})
+    settings = ServeSettings.from_dict({"state_dir": state, "log_requests": False, "rate_per_second": 1e9,
+                                        "rate_burst": 1e9, "train_on_start": False,
+                                        **{k: tuple(map(tuple, v)) if k == "dataset_options" else v
+                                           for k, v in opts.items()}})
     svc = Service(settings)
     try:
-        bundle = svc.retrain()
+        served = svc.retrain()
         app = create_app(settings, service=svc, ceiling_endpoint=True)
         key = svc.keys.create(["read"])
-        users = [str(u) for u in np.random.default_rng(1).choice(bundle.user_ids, n_users, replace=False)]
+        users = [str(u) for u in np.random.default_rng(1).choice(served.dataset.users.external_ids, n_users, replace=False)]
         model = svc.model
 
         async def call(path: str, query: bytes) -> None:
@@ -248,7 +247,7 @@ def breakdown(opts: dict[str, Any], n_users: int = 300) -> dict[str, float]:
 def bench_ingestion(synchronous: str, seconds: float, threads: int = 4, batch: int = 100) -> dict[str, Any]:
     import httpx
 
-    server = Server(dataset="synthetic", synchronous=synchronous, als_iterations=3)
+    server = Server(dataset="synthetic", synchronous=synchronous, model={"name": "als"})
     try:
         kinds = ("view", "click", "like", "share")
         done = {"events": 0, "errors": 0}
@@ -337,17 +336,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--ingest-seconds", type=float, default=8.0)
-    parser.add_argument("--models", default="live,hybrid", help="serving models to measure on LastFM: live, hybrid or both")
-    parser.add_argument("--models-100k", default="live", help="serving models to measure on the 100k catalog")
+    parser.add_argument("--models", default="hybrid,als", help="library models served on LastFM (hybrid, als, ...)")
+    parser.add_argument("--models-100k", default="als", help="library models served on the 100k catalog")
     parser.add_argument("--skip-lastfm", action="store_true")
     parser.add_argument("--skip-100k", action="store_true")
     parser.add_argument("--skip-breakdown", action="store_true")
     args = parser.parse_args()
     def parse_models(text: str, flag: str) -> list[str]:
         models = [m.strip() for m in text.split(",") if m.strip()]
-        unknown = set(models) - {"live", "hybrid"}
+        from socialrec.evaluate.suite import model_specs
+
+        unknown = set(models) - set(model_specs(quick=True))
         if unknown:
-            raise SystemExit(f"{flag}: unknown {sorted(unknown)}; use live, hybrid or live,hybrid")
+            raise SystemExit(f"{flag}: unknown models {sorted(unknown)}")
         return models
 
     models = {"lastfm-recbole": parse_models(args.models, "--models"),
@@ -361,15 +362,15 @@ def main() -> None:
     if not args.skip_lastfm:
         catalogs.append(("lastfm-recbole", {"dataset": "lastfm-recbole"}))
     if not args.skip_100k:
-        catalogs.append(("synthetic 100k items", {"dataset": "synthetic", "als_iterations": 5,
+        catalogs.append(("synthetic 100k items", {"dataset": "synthetic",
                                                   "dataset_options": [["n_items", 100_000], ["n_users", 5_000]]}))
     for name, opts in catalogs:
         for model in models[name]:
-            label = name if model == "live" else f"{name} (hybrid)"
-            doc["recommendations"][label] = bench_recommendations(label, {**opts, "model": model}, args.seconds,
-                                                                  args.connections)
+            label = f"{name} ({model})"
+            doc["recommendations"][label] = bench_recommendations(label, {**opts, "model": {"name": model}},
+                                                                  args.seconds, args.connections)
             if not args.skip_breakdown:
-                doc["breakdown"][f"{name} | {model}"] = breakdown({**opts, "model": model})
+                doc["breakdown"][f"{name} | {model}"] = breakdown({**opts, "model": {"name": model}})
     for sync in ("FULL", "NORMAL"):
         doc["ingestion"].append(bench_ingestion(sync, args.ingest_seconds))
     out = HERE / "results" / "serving.json"

@@ -36,6 +36,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     split.add_argument("--friends-masked", type=float, default=0.0, metavar="SHARE")
     split.add_argument("--output", required=True, type=Path, help="directory for test.tsv (and friends_*.tsv)")
 
+    replay = sub.add_parser("replay", help="stream held-out events through the service in time order; "
+                                           "HR@10/NDCG@10 of the next item, live vs frozen")
+    replay.add_argument("--dataset", required=True)
+    replay.add_argument("--protocol", default="temporal", help="split whose test events are streamed (default temporal)")
+    replay.add_argument("--seed", type=int, default=0)
+    replay.add_argument("--k", type=int, default=10)
+    replay.add_argument("--max-events", type=int, default=None, help="stream only the first N test events (by time)")
+    replay.add_argument("--model", default="hybrid", help="model of the started service (as serve --model)")
+    replay.add_argument("--url", default=None, help="use this running service (serving the same --holdout) instead of starting one")
+    replay.add_argument("--key", default=None, help="with --url: an API key with read and write scopes")
+    replay.add_argument("--output", required=True, type=Path, help="results JSON: {\"live\": {...}, \"frozen\": {...}}")
+
     keys = sub.add_parser("keys", help="create, list or revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     create = ksub.add_parser("create", help="create a key and print it (the only time it is shown)")
@@ -111,6 +123,89 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+class LocalService:
+    """`socialrec serve` in a child process on a free local port with a fresh key (for replay
+    and the benchmarks); stopped on exit from the ``with`` block."""
+
+    def __init__(self, serve_args: list[str], state_dir: Path, data: str | None = None) -> None:
+        self.serve_args = serve_args
+        self.state_dir = Path(state_dir)
+        self.data = data
+
+    def __enter__(self) -> "LocalService":
+        import socket
+        import subprocess
+
+        from socialrec.serve.auth import KeyStore
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        keys = KeyStore(self.state_dir)
+        self.key = keys.create(["read", "write", "admin"], name="local")
+        keys.close()
+        cmd = [sys.executable, "-m", "socialrec"] + (["--data", self.data] if self.data else []) + [
+            "serve", *self.serve_args, "--state-dir", str(self.state_dir), "--port", str(self.port)]
+        self.log = open(self.state_dir / "child.log", "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except Exception:
+            self.proc.kill()
+        self.log.close()
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    import numpy as np
+
+    from socialrec.evaluate.holdout import served_part
+    from socialrec.evaluate.served import Client, replay
+    from socialrec.ingest.datasets import load
+
+    ds = load(args.dataset, args.data)
+    part = served_part(ds, args.protocol, seed=args.seed)
+    from socialrec.ingest.split import make_split
+
+    split = make_split(ds, args.protocol, seed=args.seed)
+    test = ds.interactions.iloc[split.test]
+    ts = test["timestamp"].to_numpy(np.float64)
+    order = np.argsort(np.where(np.isnan(ts), np.inf, ts), kind="stable")
+    test = test.iloc[order]
+    if args.max_events:
+        test = test.iloc[:args.max_events]
+    events = list(zip(ds.users.to_external(test["user"].to_numpy()), ds.items.to_external(test["item"].to_numpy()),
+                      np.nan_to_num(test["timestamp"].to_numpy(np.float64), nan=0.0)))
+    print(f"replaying {len(events)} of {len(part.test)} held-out pairs of {ds.name} ({args.protocol}) in time order")
+
+    def run(client: Client) -> dict:
+        print(f"service ready: {client.wait_ready()}", flush=True)
+        return replay(client, [(str(u), str(i), float(t)) for u, i, t in events], k=args.k)
+
+    if args.url:
+        if not args.key:
+            raise ValueError("--url needs --key (read and write scopes)")
+        result = run(Client(args.url, args.key))
+    else:
+        with tempfile.TemporaryDirectory(prefix="socialrec-replay-") as state:
+            serve_args = ["--dataset", args.dataset, "--holdout", args.protocol, "--seed", str(args.seed),
+                          "--model", args.model]
+            with LocalService(serve_args, Path(state), args.data) as svc:
+                result = run(Client(svc.url, svc.key))
+    result = {"dataset": ds.name, "protocol": args.protocol, "seed": args.seed, **result}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("live", "frozen", "live_over_frozen_hr", "seconds")}, indent=2))
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from socialrec.serve.auth import KeyStore, parse_scopes
 
@@ -153,4 +248,4 @@ def demo_serve(dataset_name: str, data: str | None, state_dir: Path, host: str, 
     run_server(ServeSettings(dataset=dataset_name, state_dir=str(state_dir), data=data), host, port)
 
 
-COMMANDS = {"serve": cmd_serve, "keys": cmd_keys, "split": cmd_split}
+COMMANDS = {"serve": cmd_serve, "keys": cmd_keys, "split": cmd_split, "replay": cmd_replay}

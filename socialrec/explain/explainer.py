@@ -45,10 +45,7 @@ class HybridExplainer:
         self.group_matrix_ = np.zeros((len(names), len(self.group_names_)), dtype=np.float32)
         for j, g in enumerate(groups):
             self.group_matrix_[j, self.group_names_.index(g)] = 1.0
-        self.user_items_ = model.retriever_.user_items_
-        self.friends_ = model.features_.friends_
         models = model.retriever_.models_
-        self.tie_strength_ = getattr(models.get("social-proof"), "tie_strength_", None)
         self.item_item_ = self._item_item(models)
         content = models.get("content")
         self.text_vectors_ = getattr(content, "item_vectors_", None)
@@ -71,6 +68,19 @@ class HybridExplainer:
         # A retired (erased) id starts with a NUL byte: neither it nor the name is shown.
         self.user_names_ = np.asarray(["a former user" if str(e).startswith("\x00") else n
                                        for n, e in zip(names, self.user_ids_)], dtype=object)
+
+    # User-side state is read from the model on each call: online updates replace it.
+    @property
+    def user_items_(self) -> sp.csr_matrix:
+        return self.model.retriever_.user_items_
+
+    @property
+    def friends_(self) -> sp.csr_matrix | None:
+        return self.model.features_.friends_
+
+    @property
+    def tie_strength_(self) -> sp.csr_matrix | None:
+        return getattr(self.model.retriever_.models_.get("social-proof"), "tie_strength_", None)
 
     @staticmethod
     def _item_item(models: dict) -> sp.csr_matrix | np.ndarray | None:

@@ -21,16 +21,22 @@ def wait_for(predicate: Any, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+FAST_CHANNELS = ("als", "itemknn", "social-proof", "trending")
+
+
 class Served:
     def __init__(self, state_dir: Path, **overrides: Any) -> None:
         from fastapi.testclient import TestClient
 
         from socialrec.serve.app import create_app
+        from socialrec.serve.engine import ModelConfig
         from socialrec.serve.service import Service
         from socialrec.serve.settings import ServeSettings
 
+        # The hybrid pipeline the service serves by default, on channels that fit in seconds.
+        model = ModelConfig("hybrid", channels=FAST_CHANNELS)
         self.settings = ServeSettings(dataset="synthetic", state_dir=str(state_dir), train_on_start=False,
-                                      als_iterations=10, **overrides)
+                                      model=model, **overrides)
         self.service = Service(self.settings)
         self.service.retrain()
         self.app = create_app(self.settings, service=self.service)

@@ -21,7 +21,7 @@ SERVER = textwrap.dedent("""
     import sys, uvicorn
     from socialrec.serve.app import create_app
     from socialrec.serve.settings import ServeSettings
-    settings = ServeSettings(dataset="synthetic", state_dir=sys.argv[1], encoder="none", als_iterations=3,
+    settings = ServeSettings(dataset="synthetic", state_dir=sys.argv[1],
                              train_on_start=False)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[2]), access_log=False, log_level="warning")
 """)
