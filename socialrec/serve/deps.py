@@ -1,0 +1,64 @@
+"""The one place requests are authorised: FastAPI dependencies shared by every router.
+
+A route names the scope it needs (``dependencies=[READ]``, ``[WRITE]`` or ``[ADMIN]``); the key
+comes from ``Authorization: Bearer <key>`` and is checked against the service's key store
+(401 missing or invalid, 403 wrong scope, 429 over its rate, with Retry-After). The service
+itself is ``request.app.state.service`` (`create_app` puts it there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+SCOPE_HELP = "create one with: socialrec keys create --scopes read,write,admin --state-dir DIR"
+
+bearer = HTTPBearer(auto_error=False, description="an API key from `socialrec keys create`")
+
+
+def service(request: Request) -> Any:
+    return request.app.state.service
+
+
+def authorize(svc: Any, authorization: str | None, scope: str) -> Any:
+    """The key behind an ``Authorization: Bearer`` header value, or an HTTPException (401
+    missing/invalid, 403 wrong scope, 429 over its rate). Parses the header as HTTPBearer."""
+    if not svc.settings.require_auth:
+        return None
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if not (scheme and token) or scheme.lower() != "bearer":
+        raise HTTPException(401, f"missing API key: send 'Authorization: Bearer <key>' ({SCOPE_HELP})",
+                            headers={"WWW-Authenticate": "Bearer"})
+    key = svc.keys.verify(token)
+    if key is None:
+        raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    if scope not in key.scopes:
+        raise HTTPException(403, f"this key lacks the '{scope}' scope (it has: {', '.join(sorted(key.scopes))})")
+    wait = svc.limiter.take(key.key_id, key.rate_per_second)
+    if wait > 0:
+        raise HTTPException(429, "rate limit exceeded for this key; retry later",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return key
+
+
+def require(scope: str) -> Callable[..., Any]:
+    async def check(request: Request, _creds: HTTPAuthorizationCredentials | None = Security(bearer)) -> Any:
+        return authorize(request.app.state.service, request.headers.get("authorization"), scope)
+    return check
+
+
+READ, WRITE, ADMIN = Depends(require("read")), Depends(require("write")), Depends(require("admin"))
+
+
+def served_model(svc: Any) -> Any:
+    """The model being served, or 503 with Retry-After while none is loaded."""
+    model = svc.model
+    if model is None:
+        raise HTTPException(503, "no model loaded yet (the first one is being prepared); retry shortly",
+                            headers={"Retry-After": "1"})
+    return model

@@ -1,0 +1,60 @@
+"""Response bodies serialised by hand: validating our own output on every request would cost
+more than computing it (the pydantic models in `schemas` still document them in OpenAPI)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from starlette.responses import Response
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def unexplained_body(head: str, fragments: list[str], scores: np.ndarray) -> str:
+    """The response body of an unexplained list: ``head`` (the object's fields without its closing
+    brace), then each item's fragment with its score rounded to 6 decimals."""
+    if not np.isfinite(scores).all():
+        raise ValueError(f"non-finite score among {scores.tolist()}")
+    rounded = np.round(scores, 6).tolist()  # rint(x * 1e6) / 1e6: the nearest double to a 6-decimal number
+    items = ",".join([f'{f},"score":{s!r}}}' for f, s in zip(fragments, rounded)])
+    return f'{head},"items":[{items}]}}'
+
+
+def invalid(where: str, name: str, value: str, kind: str, msg: str) -> dict[str, Any]:
+    """One entry of a 422 body, shaped as FastAPI's own validation errors."""
+    return {"type": kind, "loc": [where, name], "msg": msg, "input": value}
+
+
+def int_param(raw: str | None, default: int, low: int, high: int, errors: list[dict[str, Any]]) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors.append(invalid("query", "k", raw, "int_parsing",
+                              "Input should be a valid integer, unable to parse string as an integer"))
+        return default
+    if value < low:
+        errors.append(invalid("query", "k", raw, "greater_than_equal", f"Input should be greater than or equal to {low}"))
+    elif value > high:
+        errors.append(invalid("query", "k", raw, "less_than_equal", f"Input should be less than or equal to {high}"))
+    return value
+
+
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
+
+
+def bool_param(raw: str | None, errors: list[dict[str, Any]]) -> bool:
+    if raw is None:
+        return False
+    low = raw.lower()
+    if low in _TRUE or low in _FALSE:
+        return low in _TRUE
+    errors.append(invalid("query", "explain", raw, "bool_parsing", "Input should be a valid boolean, unable to interpret input"))
+    return False

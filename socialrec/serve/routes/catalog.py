@@ -1,0 +1,32 @@
+"""Write routes of the catalog and profiles, and erasure (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path
+
+from socialrec.serve import schemas as S
+from socialrec.serve.deps import ADMIN, WRITE, service
+from socialrec.serve.responses import json_response
+
+router = APIRouter()
+UserId = Path(min_length=1, max_length=128)
+ItemId = Path(min_length=1, max_length=128)
+
+
+@router.put("/v1/items/{item_id}", response_model=S.Upserted, tags=["catalog"], dependencies=[WRITE])
+def put_item(body: S.ItemIn, item_id: str = ItemId, svc: Any = Depends(service)) -> Any:
+    svc.upsert_item(item_id, body.title, body.text)
+    return json_response({"id": item_id, "status": "upserted"})
+
+
+@router.put("/v1/users/{user_id}", response_model=S.Upserted, tags=["users"], dependencies=[WRITE])
+def put_user(body: S.UserIn, user_id: str = UserId, svc: Any = Depends(service)) -> Any:
+    svc.upsert_user(user_id, body.name, body.text)
+    return json_response({"id": user_id, "status": "upserted"})
+
+
+@router.delete("/v1/users/{user_id}", response_model=S.ErasureReceipt, tags=["users"], dependencies=[ADMIN])
+def delete_user(user_id: str = UserId, svc: Any = Depends(service)) -> Any:
+    return json_response(svc.erase(user_id))
