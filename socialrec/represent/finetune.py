@@ -213,7 +213,9 @@ def build_item_tower(backbone: TextBackbone, texts: Sequence[str], config: Tower
     model over every text once (the cache); LoRA adapters are initialised from ``seed``."""
     torch = _torch()
     tower_cls = _item_tower_class()
-    with torch.random.fork_rng(devices=[]):  # seed LoRA's init without touching the caller's RNG
+    # torch.manual_seed reseeds the CUDA generators too: on a CUDA device, fork that one as well.
+    forked = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=forked):  # seed LoRA's init without touching the caller's RNG
         torch.manual_seed(seed)
         return tower_cls(backbone, texts, config, device=device, batch_size=batch_size)
 
@@ -223,7 +225,13 @@ def _item_tower_class() -> type:
     nn = torch.nn
 
     class ItemTower(nn.Module):
-        """Top transformer layers over cached lower-layer states, mean pooling, L2 norm."""
+        """Top transformer layers over cached lower-layer states, mean pooling, L2 norm.
+
+        Devices: the trainable top layers and the projection live on ``device``; the cache of
+        lower-layer states (and the token ids and mask) stays on the CPU and is indexed with CPU
+        tensors, each batch moved to ``device``; the shared lower layers run wherever the
+        backbone's model lives (e.g. a CPU test backbone under a CUDA tower).
+        """
 
         def __init__(self, backbone: TextBackbone, texts: Sequence[str], config: TowerConfig, *,
                      device: str, batch_size: int) -> None:
@@ -237,6 +245,7 @@ def _item_tower_class() -> type:
             self.n_cached = n_layers - top
             # The base model is shared (clones, other towers); the layers that change are copies.
             object.__setattr__(self, "_backbone", backbone)
+            self.lower_device = next(model.parameters()).device
             self.layers = nn.ModuleList([copy.deepcopy(layer) for layer in layers[self.n_cached:]]).to(device)
             ids, mask = pretokenize(backbone.tokenizer, texts, config.max_length)
             self.lengths = mask.sum(axis=1)
@@ -288,7 +297,7 @@ def _item_tower_class() -> type:
                 for start in range(0, n, batch_size):
                     idx = torch.from_numpy(order[start:start + batch_size])
                     width = max(int(lengths[idx.numpy()].max()), 1)
-                    h = self._lower(ids[idx, :width].to(self.device_name), mask[idx, :width].to(self.device_name))
+                    h = self._lower(ids[idx, :width].to(self.lower_device), mask[idx, :width].to(self.lower_device))
                     out[idx, :width] = h.to("cpu", torch.float16)
             return out
 
@@ -311,7 +320,9 @@ def _item_tower_class() -> type:
             return torch.nn.functional.normalize(pooled, dim=-1)
 
         def forward(self, items: Any) -> Any:
-            """Unit vectors (len(items), dim) of catalog items (a LongTensor of indices)."""
+            """Unit vectors (len(items), dim), on ``device``, of catalog items (a LongTensor of
+            indices, on any device: they index the CPU cache)."""
+            items = items.cpu()
             width = max(int(self.lengths[items.numpy()].max()), 1)
             h = self.cache[items, :width].to(self.device_name, torch.float32)
             return self._top(h, self.mask[items, :width].to(self.device_name))
@@ -339,7 +350,8 @@ def _item_tower_class() -> type:
                     m = mask_t[sl, :width].to(self.device_name)
                     # Rounded through float16 exactly as the cache is, so a catalog text and
                     # the same text given here get the same vector.
-                    h = self._lower(ids_t[sl, :width].to(self.device_name), m).to(torch.float16).to(torch.float32)
+                    h = self._lower(ids_t[sl, :width].to(self.lower_device), mask_t[sl, :width].to(self.lower_device))
+                    h = h.to(torch.float16).to(self.device_name, torch.float32)
                     out[sl] = self._top(h, m).cpu().numpy()
             return out
 
@@ -465,14 +477,16 @@ def train_two_tower(tower: Any, items: np.ndarray, offsets: np.ndarray, config: 
         raise ValueError("no user has two or more training items, so there is no (history, next item) example "
                          "to train on; use mode='frozen'")
     n_items = tower.cache.shape[0]
+    # The user side, the logits and their index tensors live where the tower's output does.
+    device = torch.device(tower.device_name)
     pop = np.bincount(items, minlength=n_items).astype(np.float64) + 1.0
-    log_pop = torch.from_numpy(np.log(pop / pop.sum()).astype(np.float32))
+    log_pop = torch.from_numpy(np.log(pop / pop.sum()).astype(np.float32)).to(device)
     rng = np.random.default_rng(config.seed)
     head = [p for n, p in tower.named_parameters() if p.requires_grad and n.startswith("proj.")]
     body = [p for n, p in tower.named_parameters() if p.requires_grad and not n.startswith("proj.")]
     user_emb = None
     if config.user_embedding:
-        user_emb = torch.nn.Parameter(torch.zeros(n_users, tower.cache.shape[2]))
+        user_emb = torch.nn.Parameter(torch.zeros(n_users, tower.cache.shape[2], device=device))
         head.append(user_emb)
     groups = [{"params": body, "lr": config.lr}]
     if head:
@@ -490,20 +504,19 @@ def train_two_tower(tower: Any, items: np.ndarray, offsets: np.ndarray, config: 
             users, pos = ex_users[pick], ex_pos[pick]
             targets = items[offsets[users] + pos]
             win = history_windows(items, offsets, users, pos, config.history_length)
-            u = torch.from_numpy(pool_histories(vecs, win, config.recency_half_life))
+            u = torch.from_numpy(pool_histories(vecs, win, config.recency_half_life)).to(device)
             if user_emb is not None:
-                u = u + user_emb[torch.from_numpy(users)]
+                u = u + user_emb[torch.from_numpy(users).to(device)]
             u = torch.nn.functional.normalize(u, dim=-1)
-            v = tower(torch.from_numpy(targets))
-            logits = (u.to(v.device) @ v.T) / config.temperature
-            t_idx = torch.from_numpy(targets)
+            v = tower(torch.from_numpy(targets))  # CPU indices: they index the tower's CPU cache
+            logits = (u @ v.T) / config.temperature
             if config.logq:
-                logits = logits - log_pop[t_idx].to(v.device)[None, :]
+                logits = logits - log_pop[torch.from_numpy(targets).to(device)][None, :]
             # Another example's positive that is this example's positive too is no negative.
-            same = torch.from_numpy(targets[:, None] == targets[None, :]).to(v.device)
-            eye = torch.eye(len(targets), dtype=torch.bool, device=v.device)
+            same = torch.from_numpy(targets[:, None] == targets[None, :]).to(device)
+            eye = torch.eye(len(targets), dtype=torch.bool, device=device)
             logits = logits.masked_fill(same & ~eye, float("-inf"))
-            loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(targets), device=v.device))
+            loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(targets), device=device))
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -5,6 +5,11 @@ All three share one training loop: embeddings are propagated over a normalised s
 trained with BPR (one sampled negative) or sampled softmax (shared uniform negatives), and
 stopped early on validation NDCG@10 when the training data carries a validation matrix.
 torch is an optional dependency (extra ``torch``), imported when a model is fitted.
+
+Device: the embeddings, the graph, the random generator and every index tensor of a step live on
+``device``; only the fitted factors come back to the CPU (numpy). On the CPU a seed gives the same
+numbers as before ``device`` was honoured; on CUDA the generator's stream differs from the CPU's
+(same seed, other numbers), and sparse products need not be bit-reproducible.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ def _info_nce(torch: Any, a: Any, b: Any, rows: Any, temperature: float) -> Any:
     za = torch.nn.functional.normalize(a[rows], dim=-1)
     zb = torch.nn.functional.normalize(b[rows], dim=-1)
     logits = za @ zb.T / temperature
-    return torch.nn.functional.cross_entropy(logits, torch.arange(len(rows)))
+    return torch.nn.functional.cross_entropy(logits, torch.arange(len(rows), device=logits.device))
 
 
 def validation_ndcg(user_emb: np.ndarray, item_emb: np.ndarray, train: sp.csr_matrix, valid: sp.csr_matrix,
@@ -113,7 +118,9 @@ class _PropagationModel(BaseRecommender):
     def _fit(self, train: TrainData) -> None:
         self._check_params()
         torch = _torch()
-        gen = torch.Generator().manual_seed(self.random_state)
+        # On the model's device: a CPU generator cannot draw into CUDA tensors. On the CPU this is
+        # the generator (and stream) of torch.Generator().
+        gen = torch.Generator(device=self.device).manual_seed(self.random_state)
         self._gen = gen
         rng = np.random.default_rng(self.random_state)
         n_u, n_i = train.n_users, train.n_items
@@ -194,7 +201,8 @@ class _PropagationModel(BaseRecommender):
                 pos_logit = (u_n * torch.nn.functional.normalize(i_final, dim=-1)).sum(-1, keepdim=True)
                 neg_logit = u_n @ torch.nn.functional.normalize(all_emb[n_u + neg], dim=-1).T
                 logits = torch.cat([pos_logit, neg_logit], dim=1) / self.temperature
-                main = torch.nn.functional.cross_entropy(logits, torch.zeros(len(b), dtype=torch.long))
+                main = torch.nn.functional.cross_entropy(logits, torch.zeros(len(b), dtype=torch.long,
+                                                                             device=logits.device))
                 reg = (u_ego.pow(2).sum() + i_ego.pow(2).sum()) / len(b)
             total += self._step(torch, opt, main + self.l2 * reg, all_emb, cl_view, torch.unique(users),
                                 n_u + torch.unique(items), u_ego, users) * len(b)
@@ -216,16 +224,16 @@ class _PropagationModel(BaseRecommender):
             log_p = torch.log_softmax(u_n @ i_n.T / self.temperature, dim=1)
             rows = user_items[b]
             counts = np.diff(rows.indptr)
-            row_of = torch.from_numpy(np.repeat(np.arange(len(b)), counts).astype(np.int64))
-            cols = torch.from_numpy(rows.indices.astype(np.int64))
+            row_of = torch.from_numpy(np.repeat(np.arange(len(b)), counts).astype(np.int64)).to(self.device)
+            cols = torch.from_numpy(rows.indices.astype(np.int64)).to(self.device)
             # Each user's mean over its positives, weighted by the interaction values (uniform on
             # binary data; play or view counts, when the matrix carries them, count for more).
             sums = np.add.reduceat(rows.data, rows.indptr[:-1]) if rows.nnz else np.zeros(len(b))
-            weight = torch.from_numpy((rows.data / np.repeat(sums, counts)).astype(np.float32))
+            weight = torch.from_numpy((rows.data / np.repeat(sums, counts)).astype(np.float32)).to(self.device)
             main = -(log_p[row_of, cols] * weight).sum() / len(b)
             reg = self._emb.weight[users].pow(2).sum() / len(b) + self._emb.weight[n_u:].pow(2).sum() / user_items.shape[1]
             # The batch's items for the contrastive term, at most 4,096 (its logits are items x items).
-            items_in_batch = torch.from_numpy(np.unique(rows.indices)[:4096].astype(np.int64))
+            items_in_batch = torch.from_numpy(np.unique(rows.indices)[:4096].astype(np.int64)).to(self.device)
             total += self._step(torch, opt, main + self.l2 * reg, all_emb, cl_view, users, n_u + items_in_batch,
                                 self._emb.weight[users], users) * len(b)
         return total
@@ -265,7 +273,8 @@ class _PropagationModel(BaseRecommender):
         for layer in range(self.n_layers):
             x = torch.sparse.mm(self._adj, x)
             if noisy:
-                noise = torch.nn.functional.normalize(torch.rand(x.shape, generator=self._gen), dim=-1)
+                noise = torch.nn.functional.normalize(torch.rand(x.shape, generator=self._gen, device=x.device),
+                                                      dim=-1)
                 x = x + torch.sign(x) * noise * self.noise_eps
                 if layer == 0:
                     view = x
@@ -514,7 +523,7 @@ class SocialMF(_PropagationModel):
         inv = np.zeros_like(deg)
         inv[deg > 0] = 1.0 / deg[deg > 0]
         self._friends_mean = _to_torch_sparse(torch, (sp.diags(inv) @ s).tocsr(), self.device)
-        self._has_friends = torch.from_numpy(deg > 0)
+        self._has_friends = torch.from_numpy(deg > 0).to(self.device)
 
     def _extra_loss(self, torch: Any, user_ego: Any, users: Any) -> Any:
         n_u = self._friends_mean.shape[0]

@@ -63,7 +63,10 @@ class TwoTowerRecommender(BaseRecommender):
     patience, valid_users: early stopping on validation NDCG@10 of up to ``valid_users``
         sampled users (when `fit` gets validation data).
     seed: example sampling, validation sample and LoRA initialisation.
-    device: torch device ("cpu", or "cuda" when there is one).
+    device: torch device ("cpu", or "cuda" when there is one): the trained layers, the user side
+        and the loss run there; the cache of frozen lower-layer states stays on the CPU and the
+        frozen layers run where the backbone lives (MiniLM is loaded on ``device``; a given
+        ``backbone`` may stay on the CPU). Vectors come back as numpy arrays.
     threads: torch intra-op threads while fitting (None: torch's setting; 1 is faster on a
         busy shared machine).
     backbone: a `socialrec.represent.finetune.TextBackbone` to use instead of MiniLM (tests).
