@@ -41,11 +41,11 @@ from _readme import replace_section  # noqa: E402
 from socialrec.evaluate import metrics as M  # noqa: E402
 from socialrec.evaluate.protocol import evaluate  # noqa: E402
 from socialrec.evaluate.suite import NEIGHBOURHOOD_GRID  # noqa: E402
+from socialrec.explain.pipeline import RecommendationPipeline  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.schema import with_interaction_values, with_tag_assignments  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
 from socialrec.rank.hybrid import HybridRecommender, make_channel  # noqa: E402
-from socialrec.rank.pipeline import RecommendationPipeline  # noqa: E402
 from socialrec.rank.rerank import rerank  # noqa: E402
 from socialrec.retrieve.channels import candidate_recall  # noqa: E402
 

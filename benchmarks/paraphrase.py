@@ -27,10 +27,10 @@ from _machine import describe  # noqa: E402
 from _readme import replace_section  # noqa: E402
 
 from socialrec.explain.generate import SmolLMParaphraser, grounded_paraphrases, grounding_check  # noqa: E402
+from socialrec.explain.pipeline import RecommendationPipeline  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
 from socialrec.rank.hybrid import HybridRecommender  # noqa: E402
-from socialrec.rank.pipeline import RecommendationPipeline  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from socialrec.cli.main import main
-from socialrec.config import ExperimentConfig, load_experiment
 from socialrec.errors import ConfigError
+from socialrec.evaluate.config import ExperimentConfig, load_experiment
 
 
 def test_toml_round_trip_and_frozen(tmp_path: Path) -> None:

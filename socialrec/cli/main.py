@@ -187,7 +187,8 @@ def format_examples(dataset: object, split: object, outcomes: list, n_users: int
 
 def experiment_config(args: argparse.Namespace) -> "ExperimentConfig":  # noqa: F821
     """The config file's settings, overridden by whatever was given on the command line."""
-    from socialrec.config import ExperimentConfig, from_dict, load_experiment
+    from socialrec.config import from_dict
+    from socialrec.evaluate.config import ExperimentConfig, load_experiment
 
     base = dataclasses.asdict(load_experiment(args.config)) if args.config else {}
     given = {"dataset": args.dataset, "protocol": args.protocol, "models": args.models, "ks": args.k,

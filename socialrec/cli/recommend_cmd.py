@@ -33,10 +33,10 @@ def add_recommend_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from socialrec.explain.pipeline import RecommendationPipeline
     from socialrec.ingest.datasets import load
     from socialrec.rank.hybrid import VALUE_WEIGHTABLE, HybridRecommender, default_channels, replica_of
     from socialrec.rank.persist import load_model, save_model
-    from socialrec.rank.pipeline import RecommendationPipeline
     from socialrec.retrieve.base import TrainData
 
     dataset = load(args.dataset, args.data)

@@ -1,20 +1,10 @@
 """Evaluation of friend recommenders: hide a share of each user's edges, rank every non-friend.
 
-Protocol "masked-edges-20" (`mask_edges`, `evaluate_friends`):
-
-- Per user, ``round(share * degree)`` edges are hidden (round half up), but never all of them:
-  a user keeps at least one training edge, so users with one edge hide nothing and users with
-  two hide nothing at share 0.2 (round(0.4) = 0).
-- Directed graphs: each user's *outgoing* edges are sampled, and the task is to predict whom the
-  user will follow / trust. Hiding u -> v keeps v -> u when it exists (reciprocity is a fair signal).
-- Symmetric graphs: a friendship is hidden in both directions together. Pairs are visited in a
-  seeded random order and a pair is hidden only while *both* endpoints are under their quota, so
-  no user loses more than their share; the realised share is a little under ``share`` overall.
-- A graph stored as directed but holding every edge in both directions (Ciao as split by
-  RecDiff) is evaluated as symmetric: hiding u -> v while training on v -> u would give the
-  answer away.
-- Every user with at least one hidden edge is evaluated; all users except the user themself and
-  their training friends are candidates; ties are broken at random (seeded).
+Protocol "masked-edges-20": `socialrec.ingest.split.mask_edges` hides 20% of each user's edges
+(its docstring gives the rules: per-user quotas, outgoing edges of directed graphs, friendships
+hidden in both directions), then `evaluate_friends` ranks for every user with at least one hidden
+edge all users except the user themself and their training friends; ties are broken at random
+(seeded).
 """
 
 from __future__ import annotations
@@ -28,9 +18,9 @@ import scipy.sparse as sp
 
 from socialrec.errors import LeakageError
 from socialrec.evaluate import metrics as M
-from socialrec.ingest.schema import SPLIT_TEST, Dataset
+from socialrec.ingest.schema import SPLIT_TEST, Dataset, as_adjacency, is_symmetric
+from socialrec.ingest.split import mask_edges  # part of this module's API
 from socialrec.retrieve import friends as F
-from socialrec.retrieve.friends import as_adjacency
 
 PROTOCOL = "masked-edges-20"
 DEFAULT_FRIEND_METRICS = ("recall", "ndcg", "precision", "hit", "mrr")
@@ -40,60 +30,6 @@ class FriendScorer(Protocol):
     """What `evaluate_friends` needs: raw scores of every user for each given user."""
 
     def score(self, users: np.ndarray) -> np.ndarray: ...
-
-
-def _quota(degree: np.ndarray, share: float) -> np.ndarray:
-    # Round half up (not numpy's half-to-even), and always keep one edge.
-    q = np.floor(share * degree + 0.5).astype(np.int64)
-    return np.minimum(q, np.maximum(degree - 1, 0))
-
-
-def mask_edges(adj: sp.spmatrix, share: float = 0.2, seed: int = 0, *,
-               directed: bool | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Split an adjacency into (train, hidden) 0/1 float32 CSR matrices; see the module docstring.
-
-    ``directed=None`` treats the graph as directed unless it is symmetric; ``directed=False``
-    symmetrises the graph first. A symmetric graph yields symmetric train and hidden matrices.
-    """
-    if not 0 <= share < 1:
-        raise ValueError(f"share must be in [0, 1), got {share}")
-    a = as_adjacency(adj)
-    n = a.shape[0]
-    if directed is None:
-        directed = not F.is_symmetric(a)
-    rng = np.random.default_rng(seed)
-    if directed:
-        coo = a.tocoo()
-        rows, cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
-        order = np.lexsort((rng.random(len(rows)), rows))  # shuffled within each user
-        sorted_rows = rows[order]
-        deg = np.bincount(rows, minlength=n)
-        starts = np.r_[0, np.cumsum(deg)[:-1]]
-        pos = np.arange(len(order)) - starts[sorted_rows]
-        hide = np.zeros(len(rows), dtype=bool)
-        hide[order] = pos < _quota(deg, share)[sorted_rows]
-        hr, hc = rows[hide], cols[hide]
-    else:
-        a = a.maximum(a.T).tocsr()
-        upper = sp.triu(a, k=1).tocoo()
-        pu, pv = upper.row.astype(np.int64), upper.col.astype(np.int64)
-        quota = _quota(np.diff(a.indptr), share)
-        used = np.zeros(n, dtype=np.int64)
-        hidden_pairs = []
-        # A greedy pass over pairs in random order: sequential by nature, O(edges) cheap steps.
-        for p in rng.permutation(len(pu)).tolist():
-            u, v = pu[p], pv[p]
-            if used[u] < quota[u] and used[v] < quota[v]:
-                used[u] += 1
-                used[v] += 1
-                hidden_pairs.append(p)
-        idx = np.asarray(hidden_pairs, dtype=np.int64)
-        hr = np.r_[pu[idx], pv[idx]]
-        hc = np.r_[pv[idx], pu[idx]]
-    hidden = sp.csr_matrix((np.ones(len(hr), dtype=np.float32), (hr, hc)), shape=(n, n))
-    train = (a - a.multiply(hidden)).tocsr()
-    train.eliminate_zeros()
-    return train, hidden
 
 
 def evaluate_friends(
@@ -167,7 +103,7 @@ def run_friend_evaluation(dataset: Dataset, model_names: Sequence[str], ks: Sequ
     adj = dataset.social_matrix()
     if adj.nnz == 0:
         raise ValueError(f"dataset {dataset.name!r} has no social edges to evaluate friend recommendation on")
-    directed = bool(dataset.social_directed) and not F.is_symmetric(adj)
+    directed = bool(dataset.social_directed) and not is_symmetric(adj)
     train, hidden = mask_edges(adj, 0.2, seed, directed=directed)
     split = dataset.interactions["split"].to_numpy()
     user_items = dataset.user_item_matrix(split != SPLIT_TEST)

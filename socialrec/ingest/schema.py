@@ -3,7 +3,9 @@
 Loaders hand `build_dataset` tables keyed by *external* ids; it validates them, maps the ids to
 indices through `IdMap` (the only place that happens), and returns an immutable `Dataset` whose
 tables hold int32 indices. A table may carry a ``_line`` column (1-based line in ``_path``) so
-that every validation error can name the file, line and field.
+that every validation error can name the file, line and field. `TrainData` is what a model's
+`fit` receives (the training matrix plus the dataset); `as_adjacency` is the social graph as the
+friend models take it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
@@ -155,6 +158,49 @@ def interactions_to_matrix(df: pd.DataFrame, n_users: int, n_items: int, *, bina
     if binary:
         m.data[:] = 1.0
     return m
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """What `fit` receives: the training user-item matrix plus the dataset for side information
+    (social graph, texts, attributes). ``user_items`` is (n_users, n_items) CSR, binary unless a
+    model was given weighted data on purpose. ``valid_items``, when given, is the validation
+    matrix that iterative models may use for early stopping (never the test set)."""
+
+    user_items: sp.csr_matrix
+    dataset: Dataset | None = None
+    valid_items: sp.csr_matrix | None = None
+
+    @property
+    def n_users(self) -> int:
+        return int(self.user_items.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.user_items.shape[1])
+
+    @classmethod
+    def from_matrix(cls, user_items: sp.spmatrix | npt.ArrayLike) -> "TrainData":
+        m = sp.csr_matrix(user_items, dtype=np.float32)
+        m.sum_duplicates()
+        return cls(user_items=m)
+
+
+def as_adjacency(social: sp.spmatrix | npt.ArrayLike) -> sp.csr_matrix:
+    """A square 0/1 float32 CSR adjacency without self-loops."""
+    a = sp.csr_matrix(social, dtype=np.float32)
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"the social adjacency must be square (n_users, n_users), got shape {a.shape}")
+    a.sum_duplicates()
+    a.setdiag(0)
+    a.eliminate_zeros()
+    a.data[:] = 1.0
+    return a
+
+
+def is_symmetric(adj: sp.spmatrix) -> bool:
+    """Whether every edge u -> v comes with v -> u (friendships rather than follows)."""
+    return (abs(adj - adj.T) > 0).nnz == 0
 
 
 def _empty_social() -> pd.DataFrame:

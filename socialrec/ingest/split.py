@@ -2,7 +2,8 @@
 
 A `Split` holds row indices into ``dataset.interactions`` for each part. Splits work on unique
 (user, item) pairs: repeated interactions with the same item (several plays, a view then a
-purchase) move together, so the same pair never sits on both sides.
+purchase) move together, so the same pair never sits on both sides. `mask_edges` splits the
+social graph the same way: per user, a share of the edges is held out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from socialrec.errors import DataError, LeakageError
-from socialrec.ingest.schema import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Dataset, interactions_to_matrix
+from socialrec.ingest.schema import (
+    SPLIT_TEST,
+    SPLIT_TRAIN,
+    SPLIT_VALID,
+    Dataset,
+    TrainData,
+    as_adjacency,
+    interactions_to_matrix,
+    is_symmetric,
+)
 
 PARTS = ("train", "valid", "test")
 
@@ -39,10 +49,8 @@ class Split:
         df = self.dataset.interactions.iloc[self.rows(part)]
         return interactions_to_matrix(df, self.dataset.n_users, self.dataset.n_items, binary=binary)
 
-    def train_data(self, *, include_valid: bool = False) -> "TrainData":  # noqa: F821
+    def train_data(self, *, include_valid: bool = False) -> TrainData:
         """What `fit` receives: the training matrix (optionally plus validation) and the dataset."""
-        from socialrec.retrieve.base import TrainData
-
         m = self.matrix("train")
         if include_valid:
             m = (m + self.matrix("valid")).tocsr()
@@ -237,3 +245,76 @@ def make_split(dataset: Dataset, protocol: str, *, seed: int = 0) -> Split:
 
 
 PROTOCOLS = ("random-811", "fixed", "loo", "temporal", "cold-item", "cold-user")
+
+
+# --------------------------------------------------------------------------- social edges
+
+
+def _quota(degree: np.ndarray, share: float) -> np.ndarray:
+    # Round half up (not numpy's half-to-even), and always keep one edge.
+    q = np.floor(share * degree + 0.5).astype(np.int64)
+    return np.minimum(q, np.maximum(degree - 1, 0))
+
+
+def mask_edges(adj: sp.spmatrix, share: float = 0.2, seed: int = 0, *,
+               directed: bool | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Split a social adjacency into (train, hidden) 0/1 float32 CSR matrices, per user.
+
+    - Per user, ``round(share * degree)`` edges are hidden (round half up), but never all of them:
+      a user keeps at least one training edge, so users with one edge hide nothing and users with
+      two hide nothing at share 0.2 (round(0.4) = 0).
+    - Directed graphs: each user's *outgoing* edges are sampled, and the task is to predict whom
+      the user will follow / trust. Hiding u -> v keeps v -> u when it exists (reciprocity is a
+      fair signal).
+    - Symmetric graphs: a friendship is hidden in both directions together. Pairs are visited in
+      a seeded random order and a pair is hidden only while *both* endpoints are under their
+      quota, so no user loses more than their share; the realised share is a little under
+      ``share`` overall.
+    - A graph stored as directed but holding every edge in both directions (Ciao as split by
+      RecDiff) is treated as symmetric: hiding u -> v while training on v -> u would give the
+      answer away.
+
+    ``directed=None`` treats the graph as directed unless it is symmetric; ``directed=False``
+    symmetrises the graph first. A symmetric graph yields symmetric train and hidden matrices.
+    Used by the friend evaluation (`socialrec.evaluate.friends`) and by
+    `socialrec.retrieve.friends.LearnedFriendRanker` to hold out edges while fitting.
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"share must be in [0, 1), got {share}")
+    a = as_adjacency(adj)
+    n = a.shape[0]
+    if directed is None:
+        directed = not is_symmetric(a)
+    rng = np.random.default_rng(seed)
+    if directed:
+        coo = a.tocoo()
+        rows, cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        order = np.lexsort((rng.random(len(rows)), rows))  # shuffled within each user
+        sorted_rows = rows[order]
+        deg = np.bincount(rows, minlength=n)
+        starts = np.r_[0, np.cumsum(deg)[:-1]]
+        pos = np.arange(len(order)) - starts[sorted_rows]
+        hide = np.zeros(len(rows), dtype=bool)
+        hide[order] = pos < _quota(deg, share)[sorted_rows]
+        hr, hc = rows[hide], cols[hide]
+    else:
+        a = a.maximum(a.T).tocsr()
+        upper = sp.triu(a, k=1).tocoo()
+        pu, pv = upper.row.astype(np.int64), upper.col.astype(np.int64)
+        quota = _quota(np.diff(a.indptr), share)
+        used = np.zeros(n, dtype=np.int64)
+        hidden_pairs = []
+        # A greedy pass over pairs in random order: sequential by nature, O(edges) cheap steps.
+        for p in rng.permutation(len(pu)).tolist():
+            u, v = pu[p], pv[p]
+            if used[u] < quota[u] and used[v] < quota[v]:
+                used[u] += 1
+                used[v] += 1
+                hidden_pairs.append(p)
+        idx = np.asarray(hidden_pairs, dtype=np.int64)
+        hr = np.r_[pu[idx], pv[idx]]
+        hc = np.r_[pv[idx], pu[idx]]
+    hidden = sp.csr_matrix((np.ones(len(hr), dtype=np.float32), (hr, hc)), shape=(n, n))
+    train = (a - a.multiply(hidden)).tocsr()
+    train.eliminate_zeros()
+    return train, hidden

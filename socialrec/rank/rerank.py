@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from socialrec.evaluate.metrics import intra_list_diversity
+from socialrec.topk import intra_list_diversity
 
 
 def mmr(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 0.0,

@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from socialrec.errors import ConfigError, MissingDependencyError
+from socialrec.topk import rank_top_k
 
 MODES = ("frozen", "lora", "full")
 
@@ -433,8 +434,6 @@ def user_vectors(item_vectors: np.ndarray, items: np.ndarray, offsets: np.ndarra
 def ndcg_at_10(users_vecs: np.ndarray, item_vectors: np.ndarray, mask: sp.csr_matrix, targets: np.ndarray) -> float:
     """Mean NDCG@10 of one held-out target per user, full ranking, ``mask`` rows set to -inf
     (ties: lower index first; used only to compare epochs)."""
-    from socialrec.evaluate.metrics import rank_top_k
-
     scores = users_vecs.astype(np.float32) @ item_vectors.T
     r, c = mask.nonzero()
     scores[r, c] = -np.inf

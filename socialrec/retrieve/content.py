@@ -19,10 +19,10 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from socialrec.errors import MissingDependencyError
-from socialrec.evaluate.metrics import rank_top_k
 from socialrec.represent.encoders import Encoder, get_encoder, l2_normalize
 from socialrec.represent.profiles import item_profiles, recency_order, user_texts
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
+from socialrec.topk import rank_top_k
 
 INDEXES = ("auto", "exact", "hnsw")
 

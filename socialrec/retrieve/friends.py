@@ -22,25 +22,11 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from socialrec.errors import NotFittedError
+from socialrec.ingest.schema import as_adjacency, is_symmetric  # re-exported: the friend models' input
+from socialrec.ingest.split import mask_edges
 from socialrec.params import HasParams
 from socialrec.retrieve.base import top_k_in_chunks
 from socialrec.represent.graph import normalize_rows, personalized_pagerank
-
-
-def as_adjacency(social: sp.spmatrix | npt.ArrayLike) -> sp.csr_matrix:
-    """A square 0/1 float32 CSR adjacency without self-loops."""
-    a = sp.csr_matrix(social, dtype=np.float32)
-    if a.shape[0] != a.shape[1]:
-        raise ValueError(f"the social adjacency must be square (n_users, n_users), got shape {a.shape}")
-    a.sum_duplicates()
-    a.setdiag(0)
-    a.eliminate_zeros()
-    a.data[:] = 1.0
-    return a
-
-
-def is_symmetric(adj: sp.spmatrix) -> bool:
-    return (abs(adj - adj.T) > 0).nnz == 0
 
 
 class BaseFriendRecommender(HasParams, ABC):
@@ -434,7 +420,7 @@ class LearnedFriendRanker(BaseFriendRecommender):
     """People-you-may-know: a logistic regression over the other scorers' signals.
 
     Fitting hides a further ``holdout_share`` of the training edges (the same per-user protocol
-    as the evaluation, `socialrec.evaluate.friends.mask_edges`), generates candidates on what is
+    as the evaluation, `socialrec.ingest.split.mask_edges`), generates candidates on what is
     left, and learns to tell the hidden edges among them from the other candidates. Labels come
     only from training edges; the features are then recomputed on all training edges for
     inference.
@@ -461,8 +447,6 @@ class LearnedFriendRanker(BaseFriendRecommender):
         self.seed = seed
 
     def _fit(self, social: sp.csr_matrix, user_items: sp.csr_matrix | None) -> None:
-        from socialrec.evaluate.friends import mask_edges  # evaluation imports this module lazily
-
         if not 0 < self.holdout_share < 1:
             raise ValueError(f"holdout_share must be in (0, 1), got {self.holdout_share}")
         directed = not is_symmetric(social)

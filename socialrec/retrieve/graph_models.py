@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from socialrec.errors import MissingDependencyError
-from socialrec.evaluate import metrics as M
+from socialrec import topk as M
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy, mask_rows
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from socialrec.explain.generate import grounding_check
+from socialrec.explain.pipeline import RecommendationPipeline
 from socialrec.explain.reasons import Reason, grounded_names, render_sentence
 from socialrec.ingest.datasets.synthetic import load_synthetic
 from socialrec.ingest.split import random_split
 from socialrec.rank.hybrid import HybridRecommender
-from socialrec.rank.pipeline import RecommendationPipeline
 
 pytest.importorskip("implicit")
 pytest.importorskip("lightgbm")

@@ -1,0 +1,47 @@
+"""The experiment's configuration: what `socialrec evaluate` runs, as a frozen dataclass from TOML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from socialrec.config import load_toml
+from socialrec.errors import ConfigError
+from socialrec.evaluate.candidates import CANDIDATE_PROTOCOLS
+from socialrec.ingest.split import PROTOCOLS
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """What `socialrec evaluate` runs.
+
+    dataset: a dataset name (see `socialrec datasets`) or recbole:DIR / tang:DIR.
+    protocol: random-811, fixed, loo, temporal, cold-item, cold-user, or llmrank (fixed candidates).
+    models: model names (see `socialrec.evaluate.suite`).
+    ks: metric cut-offs. seed: split and tie-breaking seed.
+    quick: default hyperparameters only (no validation grid search).
+    output / report: where to write results JSON and the HTML report (optional).
+    """
+
+    dataset: str
+    protocol: str = "random-811"
+    models: tuple[str, ...] = ("pop", "itemknn", "ease", "als")
+    ks: tuple[int, ...] = (10, 20)
+    seed: int = 0
+    quick: bool = False
+    output: str | None = None
+    report: str | None = None
+    data: str | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS + CANDIDATE_PROTOCOLS:
+            raise ConfigError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        if not self.models:
+            raise ConfigError("models is empty: name at least one model, e.g. models = [\"ease\"]")
+        if not self.ks or min(self.ks) < 1:
+            raise ConfigError(f"ks must be positive integers, got {self.ks}")
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read an `ExperimentConfig` from a TOML file (keys at the top level or under [experiment])."""
+    return load_toml(ExperimentConfig, path, section="experiment")
