@@ -41,21 +41,10 @@ NEIGHBOURHOOD_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _graph_specs() -> dict[str, ModelSpec]:
-    # Imported lazily: torch is an optional dependency and importing it costs seconds.
-    def lightgcn(**params: object) -> BaseRecommender:
-        from socialrec.retrieve.graph_models import LightGCN
+    # The channel table's factories import lazily: torch is optional and importing it costs seconds.
+    from socialrec.retrieve.channel_table import CHANNELS
 
-        return LightGCN(**params)  # type: ignore[arg-type]
-
-    def social(**params: object) -> BaseRecommender:
-        from socialrec.retrieve.graph_models import SocialLightGCN
-
-        return SocialLightGCN(**params)  # type: ignore[arg-type]
-
-    def socialmf(**params: object) -> BaseRecommender:
-        from socialrec.retrieve.graph_models import SocialMF
-
-        return SocialMF(**params)  # type: ignore[arg-type]
+    lightgcn, social, socialmf = CHANNELS["lightgcn"].factory, CHANNELS["social"].factory, CHANNELS["socialmf"].factory
 
     def hybrid(**params: object) -> BaseRecommender:
         from socialrec.rank.hybrid import HybridRecommender
@@ -75,8 +64,6 @@ def _graph_specs() -> dict[str, ModelSpec]:
             return TwoTowerRecommender(mode=mode, **params)  # type: ignore[arg-type]
         return make
 
-    from socialrec.retrieve.social_proof import SocialProof
-
     # Graph models stop early on validation NDCG@10, so their grids stay small.
     return {
         "lightgcn": ModelSpec("lightgcn", lightgcn, {"temperature": [0.12, 0.15]}),
@@ -84,7 +71,7 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "social": ModelSpec("social", social, {"temperature": [0.12, 0.15], "social_weight": [0.3],
                                                "neighborhood_grid": [NEIGHBOURHOOD_GRID]}),
         "socialmf": ModelSpec("socialmf", socialmf, {"social_reg": [0.01, 0.1]}),
-        "social-proof": ModelSpec("social-proof", SocialProof, {"overlap_weight": [0.0, 4.0]}),
+        "social-proof": ModelSpec("social-proof", CHANNELS["social-proof"].factory, {"overlap_weight": [0.0, 4.0]}),
         # Language-model content recommender (extra `text`): scores every item from its text,
         # so it also places items no one has interacted with yet (the cold-item protocol).
         "content": ModelSpec("content", content, {"recency_half_life": [3.0, 10.0]}),

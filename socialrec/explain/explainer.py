@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from socialrec.explain.reasons import Reason
 from socialrec.ingest.schema import Dataset
 from socialrec.rank.hybrid import HybridRecommender
+from socialrec.retrieve.channel_table import ITEM_SIMILARITY, RECENT_COUNTS, TEXT_VECTORS, TIE_STRENGTH, evidence
 
 
 class HybridExplainer:
@@ -45,12 +46,11 @@ class HybridExplainer:
         self.group_matrix_ = np.zeros((len(names), len(self.group_names_)), dtype=np.float32)
         for j, g in enumerate(groups):
             self.group_matrix_[j, self.group_names_.index(g)] = 1.0
+        # What the channels offer as evidence, found through the channel table.
         models = model.retriever_.models_
-        self.item_item_ = self._item_item(models)
-        content = models.get("content")
-        self.text_vectors_ = getattr(content, "item_vectors_", None)
-        trending = models.get("trending")
-        self.recent_counts_ = getattr(trending, "recent_counts_", None)
+        self.item_item_ = evidence(models, ITEM_SIMILARITY)
+        self.text_vectors_ = evidence(models, TEXT_VECTORS)
+        self.recent_counts_ = evidence(models, RECENT_COUNTS)
         self.is_new_ = model.features_.is_new_ > 0
         self.categories_ = model.features_.categories_
         # Names looked up once: reading them from the dataset's tables per item costs milliseconds.
@@ -80,17 +80,7 @@ class HybridExplainer:
 
     @property
     def tie_strength_(self) -> sp.csr_matrix | None:
-        return getattr(self.model.retriever_.models_.get("social-proof"), "tie_strength_", None)
-
-    @staticmethod
-    def _item_item(models: dict) -> sp.csr_matrix | np.ndarray | None:
-        knn = models.get("itemknn")
-        if knn is not None:
-            return knn.similarity_
-        ease = models.get("ease")
-        if ease is not None and len(ease.active_items_) == ease.n_items_:
-            return ease.weights_
-        return None
+        return evidence(self.model.retriever_.models_, TIE_STRENGTH)
 
     def group_contributions(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Per signal group, the summed contribution of its features, for each row."""

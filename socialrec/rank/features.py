@@ -4,14 +4,20 @@ Per channel: the raw score, the score standardised over the user's whole catalog
 channels on different scales compare), and the candidate's rank in that channel's list (log).
 Beside them: item popularity, user activity, how many friends interacted with the item and how
 strongly tied they are, similarity of the item to the user's most recent items, the user's
-affinity to the item's category and tags (`represent.tag_profiles`), item sentiment and the user's mood (when text exists), and
-whether the item is new. Every feature is a column of a float32 matrix named in
-`FeatureBuilder.names`, and each name belongs to a signal group used by the explanations.
+affinity to the item's category and tags (`represent.tag_profiles`), item sentiment and the
+user's mood (when text exists), and whether the item is new.
+
+Each feature is a small `Feature` object: its name, the explanation signal group it belongs to,
+its monotone direction for the ranker, whether the fitted data supports it, and how its column
+is computed. `FeatureBuilder.features_` is the list in column order; names, groups and monotone
+constraints are read from it, never parsed from names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,16 +26,188 @@ import scipy.sparse as sp
 from socialrec.ingest.schema import Dataset
 from socialrec.represent.profiles import recency_order
 from socialrec.represent.tag_profiles import TagProfiles
+from socialrec.retrieve.channel_table import channel_kind
 from socialrec.retrieve.channels import Candidates
 from socialrec.sparse import replace_rows
 
-# Which explanation signal each channel's features belong to.
-CHANNEL_GROUPS = {
-    "ease": "collaborative", "itemknn": "collaborative", "userknn": "collaborative", "als": "collaborative",
-    "bpr": "collaborative", "lightgcn": "collaborative", "social": "social", "socialmf": "social",
-    "social-proof": "social", "content": "content", "trending": "trending", "pop": "popular",
-    "new": "new", "sentiment": "sentiment",
-}
+
+
+@dataclass
+class Batch:
+    """What a feature's column is computed from: the users, their candidates (``safe``: the
+    candidate items with padding at 0) and a per-batch memo for parts that features share."""
+
+    users: np.ndarray
+    cands: Candidates
+    safe: np.ndarray
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def shared(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One ranker feature.
+
+    name: its column name ("group:what" or "channel:what").
+    group: the explanation signal group its contribution counts for (collaborative, social,
+        content, trending, new, popular, sentiment, item, user).
+    monotone: +1 where more of it must never lower an item's score (a channel's score,
+        similarity, friends who interacted, affinities), -1 where more must never raise it (a
+        rank), 0 unconstrained. With the few held-out positives of sparse data, unconstrained
+        trees learn noise.
+    applies: whether the fitted builder has the data this feature needs.
+    column: (builder, batch) -> (n_users, n_candidates) values.
+    """
+
+    name: str
+    group: str
+    monotone: int
+    applies: Callable[["FeatureBuilder"], bool]
+    column: Callable[["FeatureBuilder", Batch], np.ndarray]
+
+
+def _always(_b: "FeatureBuilder") -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ChannelColumn:
+    """A channel feature's column: ``part`` is "score" (raw), "z" (standardised over the user's
+    whole catalog row) or "log_rank" (of the candidate in the channel's list). A class rather
+    than a closure so that fitted models pickle."""
+
+    channel: str
+    part: str
+
+    def _stats(self, x: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            full = x.cands.scores[self.channel]
+            finite = np.isfinite(full)
+            vals = np.where(finite, full, 0.0).astype(np.float64)
+            n_fin = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+            mean = vals.sum(axis=1, keepdims=True) / n_fin
+            var = (np.where(finite, (vals - mean) ** 2, 0.0)).sum(axis=1, keepdims=True) / n_fin
+            raw = np.take_along_axis(full, x.safe, axis=1)
+            return np.where(np.isfinite(raw), raw, 0.0), mean, np.sqrt(var) + 1e-9
+        return x.shared(f"channel:{self.channel}", compute)  # type: ignore[no-any-return]
+
+    def __call__(self, b: "FeatureBuilder", x: Batch) -> np.ndarray:
+        if self.part == "log_rank":
+            return np.log1p(x.cands.ranks[self.channel].astype(np.float32))
+        raw, mean, std = self._stats(x)
+        return raw if self.part == "score" else (raw - mean) / std
+
+
+def channel_features(name: str) -> list[Feature]:
+    """The three features of one channel: raw score, per-user z-score and log rank."""
+    group = channel_kind(name).group
+    return [Feature(f"{name}:score", group, 1, _always, ChannelColumn(name, "score")),
+            Feature(f"{name}:z", group, 1, _always, ChannelColumn(name, "z")),
+            Feature(f"{name}:log_rank", group, -1, _always, ChannelColumn(name, "log_rank"))]
+
+
+def _friends_liked(b: "FeatureBuilder", x: Batch) -> tuple[np.ndarray, np.ndarray]:
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        f = b.friends_[x.users]  # type: ignore[index]
+        n_friends = np.asarray(f.sum(axis=1)).ravel()
+        liked = (f @ b.user_items_).toarray()  # friends who interacted with each item
+        return np.take_along_axis(liked, x.safe, axis=1), n_friends
+    return x.shared("friends_liked", compute)  # type: ignore[no-any-return]
+
+
+def _text_sim_recent(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    # Cosine of the candidate's text to the mean text of the user's most recent items.
+    v = b.item_text_vectors_
+    recent = np.asarray(b.recent_[x.users] @ v)
+    recent /= np.maximum(np.linalg.norm(recent, axis=1, keepdims=True), 1e-9)
+    return np.einsum("nd,nkd->nk", recent, v[x.safe])  # type: ignore[index]
+
+
+def _category_affinity(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    cat = b.categories_[x.safe]  # type: ignore[index]
+    aff = np.take_along_axis(b.category_share_[x.users], np.maximum(cat, 0), axis=1)
+    return np.where(cat >= 0, aff, 0.0)
+
+
+def _has_sentiment(b: "FeatureBuilder") -> bool:
+    return b.item_sentiment_ is not None and b.user_mood_ is not None
+
+
+def _has_friends(b: "FeatureBuilder") -> bool:
+    return b.friends_ is not None
+
+
+def _has_similarity(b: "FeatureBuilder") -> bool:
+    return b.item_similarity_ is not None
+
+
+def _has_text(b: "FeatureBuilder") -> bool:
+    return b.item_text_vectors_ is not None
+
+
+def _has_categories(b: "FeatureBuilder") -> bool:
+    return b.categories_ is not None
+
+
+def _has_tags(b: "FeatureBuilder") -> bool:
+    return b.tag_profiles_ is not None
+
+
+def _log_popularity(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    return b.log_popularity_[x.safe]
+
+
+def _is_new(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    return b.is_new_[x.safe]
+
+
+def _log_activity(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    return np.repeat(b.log_activity_[x.users, None], x.safe.shape[1], 1)
+
+
+def _friends_interacted(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    return _friends_liked(b, x)[0]
+
+
+def _friend_share(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    count, n_friends = _friends_liked(b, x)
+    return count / np.maximum(n_friends, 1.0)[:, None]
+
+
+def _sim_recent(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    return np.take_along_axis((b.recent_[x.users] @ b.item_similarity_).toarray(), x.safe, axis=1)
+
+
+def _tag_affinity(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    return b.tag_profiles_.affinity(x.users, x.safe)  # type: ignore[union-attr]
+
+
+def _item_sentiment(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    return b.item_sentiment_[x.safe]  # type: ignore[index]
+
+
+def _mood_x_item(b: "FeatureBuilder", x: Batch) -> np.ndarray:
+    return b.item_sentiment_[x.safe] * b.user_mood_[x.users, None]  # type: ignore[index]
+
+
+# The side-information features, in column order after the channels' (an explicit list).
+SIDE_FEATURES = (
+    Feature("item:log_popularity", "item", 0, _always, _log_popularity),
+    Feature("item:is_new", "item", 0, _always, _is_new),
+    Feature("user:log_activity", "user", 0, _always, _log_activity),
+    Feature("social:friends_interacted", "social", 1, _has_friends, _friends_interacted),
+    Feature("social:friend_share", "social", 1, _has_friends, _friend_share),
+    Feature("collaborative:sim_recent", "collaborative", 1, _has_similarity, _sim_recent),
+    Feature("content:text_sim_recent", "content", 1, _has_text, _text_sim_recent),
+    Feature("content:category_affinity", "content", 1, _has_categories, _category_affinity),
+    Feature("content:tag_affinity", "content", 1, _has_tags, _tag_affinity),
+    Feature("sentiment:item", "sentiment", 0, _has_sentiment, _item_sentiment),
+    Feature("sentiment:mood_x_item", "sentiment", 0, _has_sentiment, _mood_x_item),
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +274,8 @@ class FeatureBuilder:
             self.tag_profiles_ = TagProfiles().fit(dataset.tag_assignments, x)
         self.item_sentiment_ = item_sentiment
         self.user_mood_ = user_mood
-        self.names = self._names()
+        self.features_ = [f for c in self.channel_names_ for f in channel_features(c)]
+        self.features_ += [f for f in SIDE_FEATURES if f.applies(self)]
         return self
 
     def partial_fit_users(self, users: np.ndarray, user_items: sp.csr_matrix,
@@ -163,75 +342,29 @@ class FeatureBuilder:
             self.user_mood_ = np.r_[self.user_mood_, np.zeros(grow, dtype=np.asarray(self.user_mood_).dtype)]
         return self
 
-    def _names(self) -> list[str]:
-        names = []
-        for c in self.channel_names_:
-            names += [f"{c}:score", f"{c}:z", f"{c}:log_rank"]
-        names += ["item:log_popularity", "item:is_new", "user:log_activity"]
-        if self.friends_ is not None:
-            names += ["social:friends_interacted", "social:friend_share"]
-        if self.item_similarity_ is not None:
-            names += ["collaborative:sim_recent"]
-        if self.item_text_vectors_ is not None:
-            names += ["content:text_sim_recent"]
-        if self.categories_ is not None:
-            names += ["content:category_affinity"]
-        if self.tag_profiles_ is not None:
-            names += ["content:tag_affinity"]
-        if self.item_sentiment_ is not None and self.user_mood_ is not None:
-            names += ["sentiment:item", "sentiment:mood_x_item"]
-        return names
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features_]
+
+    @property
+    def monotone(self) -> list[int]:
+        """The ranker's monotone constraint of each column (see `Feature.monotone`)."""
+        return [f.monotone for f in self.features_]
 
     def group_of(self, name: str) -> str:
         """The explanation signal a feature belongs to (collaborative, social, content, ...)."""
-        prefix = name.split(":")[0].partition("#")[0]  # a replica (lightgcn#1) is its model's signal
-        return CHANNEL_GROUPS.get(prefix, {"item": "item", "user": "user"}.get(prefix, prefix))
+        for f in self.features_:
+            if f.name == name:
+                return f.group
+        raise KeyError(f"no ranker feature {name!r}; features: {self.names}")
 
     def build(self, users: np.ndarray, cands: Candidates) -> FeatureMatrix:
         users = np.asarray(users, dtype=np.int64)
         items = cands.items
         valid = items >= 0
-        safe = np.maximum(items, 0)
-        cols: list[np.ndarray] = []
-        for c in self.channel_names_:
-            full = cands.scores[c]
-            finite = np.isfinite(full)
-            vals = np.where(finite, full, 0.0).astype(np.float64)
-            n_fin = np.maximum(finite.sum(axis=1, keepdims=True), 1)
-            mean = vals.sum(axis=1, keepdims=True) / n_fin
-            var = (np.where(finite, (vals - mean) ** 2, 0.0)).sum(axis=1, keepdims=True) / n_fin
-            std = np.sqrt(var) + 1e-9
-            raw = np.take_along_axis(full, safe, axis=1)
-            raw = np.where(np.isfinite(raw), raw, 0.0)
-            cols += [raw, (raw - mean) / std, np.log1p(cands.ranks[c].astype(np.float32))]
+        batch = Batch(users, cands, np.maximum(items, 0))
         n_users, n = items.shape
-        cols += [self.log_popularity_[safe], self.is_new_[safe], np.repeat(self.log_activity_[users, None], n, 1)]
-        if self.friends_ is not None:
-            f = self.friends_[users]
-            n_friends = np.asarray(f.sum(axis=1)).ravel()
-            liked = (f @ self.user_items_).toarray()  # friends who interacted with each item
-            cnt = np.take_along_axis(liked, safe, axis=1)
-            cols += [cnt, cnt / np.maximum(n_friends, 1.0)[:, None]]
-        if self.item_similarity_ is not None:
-            sim_recent = (self.recent_[users] @ self.item_similarity_).toarray()
-            cols.append(np.take_along_axis(sim_recent, safe, axis=1))
-        if self.item_text_vectors_ is not None:
-            # Cosine of the candidate's text to the mean text of the user's most recent items.
-            v = self.item_text_vectors_
-            recent = np.asarray(self.recent_[users] @ v)
-            recent /= np.maximum(np.linalg.norm(recent, axis=1, keepdims=True), 1e-9)
-            cols.append(np.einsum("nd,nkd->nk", recent, v[safe]))
-        if self.categories_ is not None:
-            cat = self.categories_[safe]
-            share = self.category_share_[users]
-            aff = np.take_along_axis(share, np.maximum(cat, 0), axis=1)
-            cols.append(np.where(cat >= 0, aff, 0.0))
-        if self.tag_profiles_ is not None:
-            cols.append(self.tag_profiles_.affinity(users, safe))
-        if self.item_sentiment_ is not None and self.user_mood_ is not None:
-            s = self.item_sentiment_[safe]
-            cols += [s, s * self.user_mood_[users, None]]
-        values = np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=2)
+        values = np.stack([np.asarray(f.column(self, batch), dtype=np.float32) for f in self.features_], axis=2)
         keep = valid.ravel()
         return FeatureMatrix(
             values=values.reshape(n_users * n, -1)[keep],

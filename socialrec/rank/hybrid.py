@@ -32,13 +32,13 @@ from socialrec.rank.features import FeatureBuilder, FeatureMatrix
 from socialrec.rank.ranker import BaggedRanker, LambdaRanker, LinearRanker, SingleFeatureRanker, group_ndcg, make_ranker
 from socialrec.rank.rerank import RERANKERS, calibrate_weight, rerank
 from socialrec.retrieve.base import BaseRecommender, TrainData
+from socialrec.retrieve.channel_table import CHANNELS, VALUE_WEIGHTABLE, channel_kind  # noqa: F401 (VALUE_WEIGHTABLE: re-exported)
 from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriever, candidate_positions, tune_quotas
 
-# Share of candidate slots per channel (relative). Set by hand: the strong collaborative channels
-# first; HybridRecommender(learn_quotas=True) tunes them on held-out users instead, and
-# benchmarks/hybrid.py reports the merged candidates' recall beside each channel's.
-DEFAULT_QUOTAS = {"ease": 1.0, "itemknn": 0.5, "als": 0.5, "social": 0.5, "social-proof": 0.25,
-                  "content": 0.25, "trending": 0.1, "new": 0.05}
+# Share of candidate slots per channel (relative), from the channel table: set by hand, the strong
+# collaborative channels first; HybridRecommender(learn_quotas=True) tunes them on held-out users
+# instead, and benchmarks/hybrid.py reports the merged candidates' recall beside each channel's.
+DEFAULT_QUOTAS = {name: row.quota for name, row in CHANNELS.items()}
 _QUOTA_USERS = 2000  # held-out users that learn_quotas tunes on
 
 
@@ -49,9 +49,6 @@ _QUOTA_USERS = 2000  # held-out users that learn_quotas tunes on
 # most 3% of NDCG@10; 0.22 leaves a margin for the users served differing from those calibrated on.
 RECOMMENDED_METHOD: dict[str, str] = {"tags": "mmr", "categories": "mmr", "collaborative": "dpp"}
 RECOMMENDED_ILD_GAIN = 0.22
-# Channel kinds whose training on value rank weights was measured (LastFM play counts, stop 16):
-# what `socialrec recommend --value-weighted` weights. EASE stays binary: not measured.
-VALUE_WEIGHTABLE = ("itemknn", "als", "lightgcn", "social")
 
 
 def _has(module: str) -> bool:
@@ -70,7 +67,7 @@ def replica_of(name: str) -> tuple[str, int]:
 
 
 def make_channel(name: str, params: Mapping[str, Any] | None = None, quota: float | None = None) -> Channel:
-    """A channel by name with its default recommender (explicit table, no name guessing).
+    """A channel by name with its default recommender (a row of `retrieve.channel_table.CHANNELS`).
 
     ``kind#N`` (e.g. "lightgcn#1") is a replica: the same model trained from random seed N, which
     gives the ranker a second opinion on the items a seed-dependent model scores by chance. A
@@ -85,46 +82,8 @@ def make_channel(name: str, params: Mapping[str, Any] | None = None, quota: floa
                              f"would repeat {kind!r} exactly; replicate a trained model (lightgcn, social, als, bpr)")
         model = channel.model.clone(random_state=int(p.get("random_state", 0)) + replica)
         return Channel(name, model, channel.quota)
-    q = DEFAULT_QUOTAS.get(name, 0.25) if quota is None else quota
-    if name == "ease":
-        from socialrec.retrieve.ease import EASE
-        return Channel(name, EASE(**p), q)
-    if name == "itemknn":
-        from socialrec.retrieve.knn import ItemKNN
-        return Channel(name, ItemKNN(**{"neighbors": 200, **p}), q)
-    if name == "userknn":
-        from socialrec.retrieve.knn import UserKNN
-        return Channel(name, UserKNN(**p), q)
-    if name == "als":
-        from socialrec.retrieve.implicit_models import ALS
-        return Channel(name, ALS(**p), q)
-    if name == "bpr":
-        from socialrec.retrieve.implicit_models import BPR
-        return Channel(name, BPR(**p), q)
-    if name == "lightgcn":
-        from socialrec.retrieve.graph_models import LightGCN
-        return Channel(name, LightGCN(**p), q)
-    if name == "social":
-        from socialrec.retrieve.graph_models import SocialLightGCN
-        return Channel(name, SocialLightGCN(**p), q)
-    if name == "social-proof":
-        from socialrec.retrieve.social_proof import SocialProof
-        return Channel(name, SocialProof(**p), q)
-    if name == "content":
-        from socialrec.retrieve.content import ContentRecommender
-        return Channel(name, ContentRecommender(**{"encoder": "minilm-onnx", "progress": False, **p}), q)
-    if name == "trending":
-        from socialrec.retrieve.trending import Trending
-        return Channel(name, Trending(**p), q)
-    if name == "pop":
-        from socialrec.retrieve.popular import MostPopular
-        return Channel(name, MostPopular(), q)
-    if name == "new":
-        from socialrec.retrieve.content import ContentRecommender
-        from socialrec.retrieve.trending import NewItems
-        base = ContentRecommender(**{"encoder": "minilm-onnx", "progress": False, **p})
-        return Channel(name, NewItems(base), q)
-    raise ValueError(f"unknown channel {name!r}; known: {', '.join(DEFAULT_QUOTAS)}, userknn, bpr, lightgcn, pop")
+    row = channel_kind(name)
+    return Channel(name, row.factory(**p), row.quota if quota is None else quota)
 
 
 def default_channels(train: TrainData) -> tuple[str, ...]:
@@ -304,7 +263,8 @@ class HybridRecommender(BaseRecommender):
         x, y, g = self._training_rows(learn, labels)
         xv, yv, gv = self._training_rows(early, labels) if n_valid else (None, None, None)
         self.ranker_ = make_ranker(self.ranker, seed=self.seed)
-        self.ranker_.fit(x, y, g, xv, yv, gv, feature_names=self.features_.names)
+        self.ranker_.fit(x, y, g, xv, yv, gv, feature_names=self.features_.names,
+                                    monotone_constraints=self.features_.monotone)
         self.ranker_choice_ = type(self.ranker_).__name__
         if xv is not None and len(xv):
             # Guard for sparse data: if one channel alone orders the held-out users' candidates
@@ -312,14 +272,16 @@ class HybridRecommender(BaseRecommender):
             # than its best channel on validation).
             best = self._better_channel(self.ranker_.predict(xv), xv, yv, gv)
             if best is not None:
-                self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x, y, g, feature_names=self.features_.names)
+                self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x, y, g, feature_names=self.features_.names,
+                                    monotone_constraints=self.features_.monotone)
                 self.ranker_choice_ = f"channel {best}"
         if isinstance(self.ranker_, LambdaRanker) and xv is not None and len(xv):
             # The early-stopping users were held back only to choose the number of trees: refit on
             # all ranker users with that many.
             full = self.ranker_.clone(n_estimators=_refit_rounds([self.ranker_.best_iteration_]))
             self.ranker_ = full.fit(np.vstack([x, xv]), np.concatenate([y, yv]), np.concatenate([g, gv]),
-                                    feature_names=self.features_.names)
+                                    feature_names=self.features_.names,
+                                    monotone_constraints=self.features_.monotone)
         # Share of the ranker users' held-out items that retrieval found (the ceiling of its recall).
         self.train_candidate_recall_ = float(y.sum() / max(labels[learn].nnz, 1))
 
@@ -343,19 +305,22 @@ class HybridRecommender(BaseRecommender):
         for k in range(self.ranker_bags):
             rest = [rows[j] for j in range(self.ranker_bags) if j != k]
             x, y, g = (np.concatenate([r[i] for r in rest]) for i in range(3))
-            member = LambdaRanker(seed=self.seed + k).fit(x, y, g, *rows[k], feature_names=names)
+            member = LambdaRanker(seed=self.seed + k).fit(x, y, g, *rows[k], feature_names=names,
+                                                              monotone_constraints=self.features_.monotone)
             members.append(member)
             out_of_fold.append(member.predict(rows[k][0]))
         x_all, y_all, g_all = (np.concatenate([r[i] for r in rows]) for i in range(3))
         best = self._better_channel(np.concatenate(out_of_fold), x_all, y_all, g_all)
         if best is not None:
-            self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x_all, y_all, g_all, feature_names=names)
+            self.ranker_ = SingleFeatureRanker(f"{best}:z").fit(x_all, y_all, g_all, feature_names=names,
+                                                      monotone_constraints=self.features_.monotone)
             self.ranker_choice_ = f"channel {best}"
         elif self.ranker_refit:
             # The folds chose the tree count; one model on every ranker user serves at one
             # model's cost (the bag's SHAP explanations cost N times as much).
             rounds = _refit_rounds([m.best_iteration_ for m in members])
-            self.ranker_ = LambdaRanker(seed=self.seed, n_estimators=rounds).fit(x_all, y_all, g_all, feature_names=names)
+            self.ranker_ = LambdaRanker(seed=self.seed, n_estimators=rounds).fit(x_all, y_all, g_all, feature_names=names,
+                                                      monotone_constraints=self.features_.monotone)
             self.ranker_choice_ = f"LambdaRanker({rounds} trees, chosen by {self.ranker_bags}-fold early stopping)"
         else:
             self.ranker_ = BaggedRanker(members)

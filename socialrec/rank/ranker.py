@@ -37,9 +37,9 @@ class LambdaRanker(HasParams):
     """LightGBM LambdaRank, optimising NDCG@``eval_at`` with early stopping on the validation groups.
 
     Trees are built with one thread and a fixed seed, so a fit is reproducible.
-    monotone: constrain the prediction to rise with every channel's score and fall with its
-        rank (features named ``*:score``, ``*:z``, ``*:sim*``, ``*:log_rank``...): with few
-        held-out positives (sparse data) the trees otherwise learn noise (see `monotone_direction`).
+    monotone: apply the ``monotone_constraints`` given to `fit` (+1: the prediction never falls
+        as the feature rises, -1: never rises, 0: free; the hybrid passes each `Feature`'s): with
+        few held-out positives (sparse data) the trees otherwise learn noise.
     """
 
     def __init__(self, n_estimators: int = 400, learning_rate: float = 0.05, num_leaves: int = 31,
@@ -58,7 +58,7 @@ class LambdaRanker(HasParams):
 
     def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, x_valid: np.ndarray | None = None,
             y_valid: np.ndarray | None = None, groups_valid: np.ndarray | None = None,
-            feature_names: list[str] | None = None) -> "LambdaRanker":
+            feature_names: list[str] | None = None, monotone_constraints: list[int] | None = None) -> "LambdaRanker":
         lgb = _lightgbm()
         self.booster_params_ = {
             "objective": "lambdarank", "metric": "ndcg", "eval_at": [self.eval_at],
@@ -69,8 +69,10 @@ class LambdaRanker(HasParams):
             "lambdarank_truncation_level": max(20, 2 * self.eval_at),
         }
         names = feature_names or [f"f{i}" for i in range(x.shape[1])]
-        if self.monotone:
-            self.booster_params_["monotone_constraints"] = [monotone_direction(n) for n in names]
+        if self.monotone and monotone_constraints is not None:
+            if len(monotone_constraints) != x.shape[1]:
+                raise ValueError(f"monotone_constraints has {len(monotone_constraints)} entries for {x.shape[1]} features")
+            self.booster_params_["monotone_constraints"] = [int(d) for d in monotone_constraints]
             self.booster_params_["monotone_constraints_method"] = "advanced"
         train_set = lgb.Dataset(x, label=y, group=groups, feature_name=[_safe(n) for n in names], free_raw_data=True)
         valid_sets, callbacks = [], []
@@ -134,7 +136,7 @@ class LinearRanker(HasParams):
 
     def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, x_valid: np.ndarray | None = None,
             y_valid: np.ndarray | None = None, groups_valid: np.ndarray | None = None,
-            feature_names: list[str] | None = None) -> "LinearRanker":
+            feature_names: list[str] | None = None, monotone_constraints: list[int] | None = None) -> "LinearRanker":
         x64 = x.astype(np.float64)
         self.mean_ = x64.mean(axis=0)
         self.scale_ = x64.std(axis=0) + 1e-9
@@ -175,7 +177,7 @@ class SingleFeatureRanker(HasParams):
 
     def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, x_valid: np.ndarray | None = None,
             y_valid: np.ndarray | None = None, groups_valid: np.ndarray | None = None,
-            feature_names: list[str] | None = None) -> "SingleFeatureRanker":
+            feature_names: list[str] | None = None, monotone_constraints: list[int] | None = None) -> "SingleFeatureRanker":
         names = list(feature_names or [])
         if self.feature not in names:
             raise ValueError(f"SingleFeatureRanker: feature {self.feature!r} is not among {names}")
@@ -211,18 +213,6 @@ def group_ndcg(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: in
         dcg = float(((y[top] > 0) * disc[:len(top)]).sum())
         out.append(dcg / float(disc[:min(n_rel, k)].sum()))
     return float(np.mean(out)) if out else 0.0
-
-
-def monotone_direction(feature: str) -> int:
-    """+1 where more of the feature should never lower the score (a channel's score, similarity,
-    friends who interacted, category and tag affinity), -1 for ranks, 0 for the rest."""
-    kind = feature.split(":", 1)[-1]
-    if kind == "log_rank":
-        return -1
-    if kind in ("score", "z", "sim_recent", "text_sim_recent", "friends_interacted", "friend_share",
-                "category_affinity", "tag_affinity"):
-        return 1
-    return 0
 
 
 def make_ranker(kind: str = "auto", seed: int = 0) -> LambdaRanker | LinearRanker:

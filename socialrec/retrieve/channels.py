@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from socialrec.topk import rank_top_k
 from socialrec.retrieve.base import BaseRecommender, TrainData, mask_rows
+from socialrec.retrieve.channel_table import EXPOSURE_CHANNELS as TABLE_EXPOSURE
 from socialrec.sparse import replace_rows
 
 
@@ -200,7 +201,7 @@ def candidate_recall(candidates: np.ndarray, truth: sp.csr_matrix, users: np.nda
 
 # Channels that are there for exposure (new items, what is rising), not for recall: tuning keeps
 # their quotas, or it would drop them on any data where the held-out items are not new.
-EXPOSURE_CHANNELS = ("new", "trending")
+EXPOSURE_CHANNELS = TABLE_EXPOSURE
 
 
 def tune_quotas(retriever: MultiChannelRetriever, users: np.ndarray, truth: sp.csr_matrix, *,

@@ -53,6 +53,22 @@ class BaseFriendRecommender(HasParams, ABC):
     def _fit(self, social: sp.csr_matrix, user_items: sp.csr_matrix | None) -> None:  # noqa: B027
         """Precompute what scoring needs (default: nothing)."""
 
+    def partial_fit_graph(self, social: sp.spmatrix, user_items: sp.spmatrix | None = None) -> "BaseFriendRecommender":
+        """Online update: take the current graph (follows and unfollows since fit, users added)
+        without relearning what was learned. The neighbourhood scorers read the graph itself;
+        the learned ranker keeps its weights and recomputes its features on the new graph."""
+        self._check_fitted("partial_fit_graph")
+        adj = as_adjacency(social)
+        ui = None if user_items is None else sp.csr_matrix(user_items, dtype=np.float32)
+        self.n_users_ = int(adj.shape[0])
+        self._refresh(adj, ui)
+        self.social_ = adj
+        return self
+
+    def _refresh(self, social: sp.csr_matrix, user_items: sp.csr_matrix | None) -> None:
+        """Recompute the graph-derived state for a changed graph (default: fit's own)."""
+        self._fit(social, user_items)
+
     @abstractmethod
     def _score(self, users: np.ndarray) -> np.ndarray:
         """Scores of every user as a candidate for each given user: float (len(users), n_users)."""
@@ -469,6 +485,11 @@ class LearnedFriendRanker(BaseFriendRecommender):
         self.train_positive_rate_ = float(y_all.mean())
         self.features_ = _PairFeatures(social, user_items, alpha=self.alpha, n_candidates=self.n_candidates,
                                        directed=directed, ease_l2=self.ease_l2)
+
+    def _refresh(self, social: sp.csr_matrix, user_items: sp.csr_matrix | None) -> None:
+        # The logistic weights stay; only the pair features are recomputed on the new graph.
+        self.features_ = _PairFeatures(social, user_items, alpha=self.alpha, n_candidates=self.n_candidates,
+                                       directed=not is_symmetric(social), ease_l2=self.ease_l2)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         out = np.full((len(users), self.n_users_), -np.inf, dtype=np.float32)

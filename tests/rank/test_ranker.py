@@ -93,3 +93,24 @@ def test_bagged_ranker_is_the_mean_of_its_members() -> None:
     assert abs(sum(importance.values()) - 1.0) < 1e-6
     with pytest.raises(ValueError, match="at least one"):
         BaggedRanker([])
+
+
+def test_lambdarank_monotone_constraint_is_applied() -> None:
+    """Labels fall as feature 0 rises; constrained to +1, the prediction never falls with it."""
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("lightgbm")
+    from socialrec.rank.ranker import LambdaRanker
+
+    rng = np.random.default_rng(0)
+    n_groups, per = 200, 10
+    x = rng.random((n_groups * per, 2)).astype(np.float32)
+    y = (x[:, 0] < 0.3).astype(np.float32)  # the relevant items have a LOW feature 0
+    groups = np.full(n_groups, per)
+    free = LambdaRanker(n_estimators=50, min_child_samples=5).fit(x, y, groups, feature_names=["a", "b"])
+    tied = LambdaRanker(n_estimators=50, min_child_samples=5).fit(x, y, groups, feature_names=["a", "b"],
+                                                                  monotone_constraints=[1, 0])
+    grid = np.column_stack([np.linspace(0, 1, 50), np.full(50, 0.5)]).astype(np.float32)
+    assert np.all(np.diff(tied.predict(grid)) >= -1e-9)
+    assert np.any(np.diff(free.predict(grid)) < -1e-3)  # without the constraint it learns the fall

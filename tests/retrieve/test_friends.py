@@ -289,3 +289,32 @@ def test_symmetric_graph_stored_as_directed_is_masked_by_pairs() -> None:
     out = run_friend_evaluation(ds, ["common-neighbors"], ks=(10,))
     assert out["directed"] is False
     assert out["hidden_edges"] % 2 == 0
+
+
+def test_partial_fit_graph_folds_in_a_new_edge_and_a_new_user() -> None:
+    """A follow since fitting: the followed user is no longer suggested, and a user added to the
+    graph gets suggestions from their first edges; the learned weights are kept."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from socialrec.retrieve.friends import LearnedFriendRanker
+
+    rng = np.random.default_rng(0)
+    n = 60
+    blocks = np.arange(n) // 20
+    dense = (rng.random((n, n)) < 0.35) & (blocks[:, None] == blocks[None, :])
+    dense = np.triu(dense, 1)
+    adj = sp.csr_matrix((dense | dense.T).astype(np.float32))
+    model = LearnedFriendRanker(ease_l2=None).fit(adj)
+    weights = model.model_
+    first = int(model.recommend(0, k=1)[0][0])
+    grown = sp.lil_matrix((n + 1, n + 1), dtype=np.float32)
+    grown[:n, :n] = adj
+    grown[0, first] = grown[first, 0] = 1
+    for v in (21, 22, 23):  # the new user befriends three members of block 1
+        grown[n, v] = grown[v, n] = 1
+    model.partial_fit_graph(grown.tocsr())
+    assert model.model_ is weights and model.n_users_ == n + 1
+    assert first not in model.recommend(0, k=10)[0].tolist()
+    top = model.recommend(n, k=5)[0]
+    assert np.mean(blocks[top[top >= 0]] == 1) >= 0.8

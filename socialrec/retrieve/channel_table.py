@@ -1,0 +1,160 @@
+"""The one table of retrieval channels: every fact about a channel kind in one row.
+
+The hybrid builds its channels from it (factory, default quota, which ones may train on
+interaction values), the ranker's features take their explanation group from it, the explainer
+finds the evidence it cites through it (which channel holds item-item similarities, tie
+strengths, text vectors, recent counts), and quota tuning leaves the exposure channels alone.
+Adding a channel kind is adding a row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from socialrec.retrieve.base import BaseRecommender
+
+# What a channel's fitted model offers the explainer, by the attribute that holds it.
+ITEM_SIMILARITY = "item_similarity"  # item x item similarities of the user's history (ItemKNN, EASE)
+TIE_STRENGTH = "tie_strength"  # strength of each social tie (social proof)
+TEXT_VECTORS = "text_vectors"  # item text embeddings (content)
+RECENT_COUNTS = "recent_counts"  # recent interactions per item (trending)
+
+
+@dataclass(frozen=True)
+class ChannelKind:
+    """One channel kind.
+
+    name: the channel's name (``kind#N`` names a seeded replica, see `rank.hybrid.make_channel`).
+    factory: builds the unfitted recommender from keyword arguments (imports lazily).
+    quota: default relative share of candidate slots.
+    group: explanation signal group of its features (collaborative, social, content, trending, new, popular).
+    value_weightable: trains on per-user rank weights of interaction values when asked (measured
+        on LastFM play counts; benchmarks/README.md).
+    evidence: what its fitted model offers explanations (one of the constants above), or None.
+    evidence_of: reads that evidence from the fitted model (None where the model has none to give).
+    exposure: proposes items for exposure (new, rising), not for recall: quota tuning keeps it.
+    """
+
+    name: str
+    factory: Callable[..., BaseRecommender]
+    quota: float
+    group: str
+    value_weightable: bool = False
+    evidence: str | None = None
+    evidence_of: Callable[[Any], Any] | None = None
+    exposure: bool = False
+
+
+def _ease(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.ease import EASE
+    return EASE(**p)
+
+
+def _itemknn(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.knn import ItemKNN
+    return ItemKNN(**{"neighbors": 200, **p})
+
+
+def _userknn(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.knn import UserKNN
+    return UserKNN(**p)
+
+
+def _als(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.implicit_models import ALS
+    return ALS(**p)
+
+
+def _bpr(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.implicit_models import BPR
+    return BPR(**p)
+
+
+def _lightgcn(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.graph_models import LightGCN
+    return LightGCN(**p)
+
+
+def _social(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.graph_models import SocialLightGCN
+    return SocialLightGCN(**p)
+
+
+def _socialmf(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.graph_models import SocialMF
+    return SocialMF(**p)
+
+
+def _social_proof(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.social_proof import SocialProof
+    return SocialProof(**p)
+
+
+def _content(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.content import ContentRecommender
+    return ContentRecommender(**{"encoder": "minilm-onnx", "progress": False, **p})
+
+
+def _trending(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.trending import Trending
+    return Trending(**p)
+
+
+def _pop(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.popular import MostPopular
+    return MostPopular(**p)
+
+
+def _new(**p: Any) -> BaseRecommender:
+    from socialrec.retrieve.trending import NewItems
+    return NewItems(_content(**p))
+
+
+CHANNELS: Mapping[str, ChannelKind] = {c.name: c for c in (
+    # ItemKNN before EASE: where both are there, explanations cite ItemKNN's sparse similarities.
+    ChannelKind("itemknn", _itemknn, 0.5, "collaborative", value_weightable=True, evidence=ITEM_SIMILARITY,
+                evidence_of=lambda m: m.similarity_),
+    # EASE's weights are item-item only when every item was active in training.
+    ChannelKind("ease", _ease, 1.0, "collaborative", evidence=ITEM_SIMILARITY,
+                evidence_of=lambda m: m.weights_ if len(m.active_items_) == m.n_items_ else None),
+    ChannelKind("userknn", _userknn, 0.25, "collaborative"),
+    ChannelKind("als", _als, 0.5, "collaborative", value_weightable=True),
+    ChannelKind("bpr", _bpr, 0.25, "collaborative"),
+    ChannelKind("lightgcn", _lightgcn, 0.25, "collaborative", value_weightable=True),
+    ChannelKind("social", _social, 0.5, "social", value_weightable=True),
+    ChannelKind("socialmf", _socialmf, 0.25, "social"),
+    ChannelKind("social-proof", _social_proof, 0.25, "social", evidence=TIE_STRENGTH,
+                evidence_of=lambda m: m.tie_strength_),
+    ChannelKind("content", _content, 0.25, "content", evidence=TEXT_VECTORS, evidence_of=lambda m: m.item_vectors_),
+    ChannelKind("trending", _trending, 0.1, "trending", evidence=RECENT_COUNTS, exposure=True,
+                evidence_of=lambda m: m.recent_counts_),
+    ChannelKind("pop", _pop, 0.25, "popular"),
+    ChannelKind("new", _new, 0.05, "new", exposure=True),
+)}
+
+
+def channel_kind(name: str) -> ChannelKind:
+    """The row of a channel name (a replica ``kind#N`` is its kind's row)."""
+    kind = name.partition("#")[0]
+    row = CHANNELS.get(kind)
+    if row is None:
+        raise ValueError(f"unknown channel {name!r}; known: {', '.join(CHANNELS)}")
+    return row
+
+
+def evidence(models: Mapping[str, Any], kind: str) -> Any:
+    """The first evidence of ``kind`` (a constant above) that the fitted channel models offer,
+    in the table's order; None when no channel offers it. Replicas (``kind#N``) are skipped."""
+    for name, row in CHANNELS.items():
+        model = models.get(name)
+        if model is not None and row.evidence == kind and row.evidence_of is not None:
+            value = row.evidence_of(model)
+            if value is not None:
+                return value
+    return None
+
+
+EXPOSURE_CHANNELS = tuple(c.name for c in CHANNELS.values() if c.exposure)
+VALUE_WEIGHTABLE = tuple(c.name for c in CHANNELS.values() if c.value_weightable)
