@@ -81,7 +81,7 @@ def load_object(path: str | os.PathLike[str], expect: Mapping[str, Any] | None =
             if header.get(key) != value:
                 described = ", ".join(f"{k}={header.get(k)!r}" for k in ("dataset", "n_users", "n_items") if k in header)
                 raise ValueError(
-                    f"{path}: saved for other data than {what} (header {key!r} is {_short(header.get(key))}, "
+                    f"{path}: fitted on other data, not the data given: {what} (header {key!r} is {_short(header.get(key))}, "
                     f"expected {_short(value)}; the file says {described or 'nothing more'}). Its indices would "
                     "point at the wrong users and items: refit on this data and save again.")
         return header, pickle.load(f)

@@ -117,6 +117,10 @@ class RecommendationPipeline:
             out.append(Recommendation(str(e), t, float(s), reasons, render_sentence(t, list(reasons)) if explain else ""))
         return out
 
+    def recommend_cold(self, k: int = 10, *, explain: bool = True, hidden_items: Iterable[str] = ()) -> list[Recommendation]:
+        """What a user the model does not know (or no longer knows) gets: trending/popular items."""
+        return self._cold_start(k, explain, hidden_items)
+
     def recommend_ids(self, user_id: object, k: int = 10) -> list[str]:
         """Just the recommended external item ids."""
         return [r.item_id for r in self.recommend(user_id, k, explain=False)]

@@ -30,6 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from socialrec.errors import ConfigError, UnknownIdError
+from socialrec.explain.pipeline import Recommendation
 from socialrec.explain.reasons import Reason, render_sentence
 from socialrec.ingest.schema import Dataset
 from socialrec.privacy.erasure import ERASED_PREFIX
@@ -49,17 +50,6 @@ def is_positive(event: Event | Mapping[str, Any]) -> bool:
         value = event.value if isinstance(event, Event) else event.get("value")
         return value is not None and float(value) >= MIN_POSITIVE_RATING
     return False
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One served item (the pipeline's `Recommendation` shape, for any model)."""
-
-    item_id: str
-    title: str
-    score: float
-    reasons: tuple[Reason, ...] = ()
-    sentence: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,8 +198,7 @@ class ServedModel:
             hidden = self._hidden.get(u, set())
             if self.pipeline is not None:
                 ext = self.dataset.items.to_external(np.fromiter(hidden, np.int64)) if hidden else []
-                recs = [Recommendation(r.item_id, r.title, r.score, r.reasons, r.sentence)
-                        for r in self.pipeline.recommend(user_id, k, explain=explain, hidden_items=list(ext))]
+                recs = self.pipeline.recommend(user_id, k, explain=explain, hidden_items=list(ext))
             else:
                 ids, scores = self.model.recommend(u, k + len(hidden))
                 keep = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0 and int(i) not in hidden][:k]
@@ -227,8 +216,7 @@ class ServedModel:
 
     def _cold_start(self, k: int, explain: bool, hidden: Sequence[int]) -> list[Recommendation]:
         if self.pipeline is not None:
-            return [Recommendation(r.item_id, r.title, r.score, r.reasons, r.sentence)
-                    for r in self.pipeline._cold_start(k, explain, ())]
+            return self.pipeline.recommend_cold(k, explain=explain)
         top = [int(i) for i in self._popular[:k + len(hidden)] if int(i) not in set(hidden)][:k]
         return [self._plain(i, float(k - n), "popular", explain) for n, i in enumerate(top)]
 
