@@ -243,8 +243,8 @@ def demo_serve(dataset_name: str, data: str | None, state_dir: Path, host: str, 
     print(f"dashboard: http://{host}:{port}/#key={key}")
     print(f"try:       curl -H 'Authorization: Bearer {key}' "
           f"'http://{host}:{port}/v1/users/{example_user}/recommendations?k=10&explain=true'")
-    print("(the first model trains in the background; until it is ready, recommendations come from popularity)",
-          flush=True)
+    print("(the first model, the hybrid pipeline, trains in the background: minutes on LastFM; until it is ready "
+          "recommendations come from popularity and /readyz answers 503)", flush=True)
     run_server(ServeSettings(dataset=dataset_name, state_dir=str(state_dir), data=data), host, port)
 
 
