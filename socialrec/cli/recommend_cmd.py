@@ -20,9 +20,12 @@ def add_recommend_parser(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--diversity", type=float, default=None,
                      help="re-ranking trade-off in [0, 1) (DPP over the top 100; default: the model's)")
     rec.add_argument("--channels", default=None, help="comma-separated channels (default: what the data supports)")
-    rec.add_argument("--value-weighted", action="store_true",
-                     help="train the itemknn, als and graph channels on each user's rank of the interaction values "
-                          "(play counts, ratings) instead of the binary matrix; the data needs a value column")
+    values = rec.add_mutually_exclusive_group()
+    values.add_argument("--value-weighted", action="store_true",
+                        help="train the itemknn, als and graph channels on each user's rank of the interaction values "
+                             "(play counts, ratings) instead of the binary matrix; the data needs a value column "
+                             "(default: only when the values are counts, such as play counts)")
+    values.add_argument("--binary", action="store_true", help="train every channel on the binary matrix")
     rec.add_argument("--json", action="store_true", help="print JSON instead of text")
     saved = rec.add_mutually_exclusive_group()
     saved.add_argument("--save", default=None, metavar="PATH",
@@ -43,7 +46,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     channels = tuple(c.strip() for c in args.channels.split(",")) if args.channels else None
     start = time.perf_counter()
     if args.load:
-        if channels is not None or args.value_weighted:
+        if channels is not None or args.value_weighted or args.binary:
             raise ValueError("--channels or --value-weighted with --load: a saved model's channels were fixed when it was fitted; "
                              "drop them, or refit with them and --save PATH")
         try:
@@ -57,7 +60,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         # Fit on every interaction the platform has: the ranker learns from a held-out tenth.
         train = TrainData(user_items=dataset.user_item_matrix(), dataset=dataset)
         names = channels if channels is not None else default_channels(train)
-        weighted = tuple(n for n in names if replica_of(n)[0] in VALUE_WEIGHTABLE) if args.value_weighted else ()
+        weighted: tuple[str, ...] | str = "auto"  # counts (plays) weight the channels; ratings do not
+        if args.value_weighted:
+            weighted = tuple(n for n in names if replica_of(n)[0] in VALUE_WEIGHTABLE)
+        elif args.binary:
+            weighted = ()
         model = HybridRecommender(channels=names, value_weighted=weighted, progress=True)
         model.fit(train)
         print(f"fitted the hybrid ({', '.join(model.retriever_.names)}) on {dataset.name} in "

@@ -86,6 +86,16 @@ def make_channel(name: str, params: Mapping[str, Any] | None = None, quota: floa
     return Channel(name, row.factory(**p), row.quota if quota is None else quota)
 
 
+def has_count_values(train: TrainData) -> bool:
+    """Whether the training interactions carry counts worth ranking by (play counts, purchases):
+    a value column with two or more distinct values, and no rating scale."""
+    ds = train.dataset
+    if ds is None or ds.rating_range is not None or "value" not in ds.interactions.columns:
+        return False
+    values = ds.interactions["value"].dropna()
+    return bool(len(values)) and values.nunique() > 1
+
+
 def default_channels(train: TrainData) -> tuple[str, ...]:
     """The channels the data supports: collaborative always; social with a social graph;
     content and new items when items have text and the `text` extra is installed."""
@@ -114,8 +124,11 @@ class HybridRecommender(BaseRecommender):
         they are for exposure). ``quotas_`` records the quotas in use.
     value_weighted: channels that train on the interaction values (play counts, ratings) as
         per-user rank weights (`represent.profiles.value_rank_weights`) instead of the binary
-        matrix; needs a value column. On LastFM the play counts lift LightGCN's NDCG@10 .214 -> .224
-        (benchmarks/README.md). Features, masking and explanations keep the binary history.
+        matrix; needs a value column. "auto" (default) weights every value-weightable channel
+        (`ChannelKind.value_weightable`) when the training data's values are counts (a value
+        column with two or more distinct values and no rating scale: plays, purchases), as
+        validation chose on LastFM (benchmarks/value_weights.py); () never weights. Features,
+        masking and explanations keep the binary history. ``value_weighted_`` records the choice.
     n_candidates: candidates per user that the ranker orders.
     ranker: "lightgbm" (LambdaRank), "linear" (logistic regression) or "auto".
     diversity: re-ranking trade-off in [0, 1) (0 = pure relevance); re-orders the top ``rerank_depth``.
@@ -153,7 +166,7 @@ class HybridRecommender(BaseRecommender):
 
     def __init__(self, channels: Sequence[str] | None = None, channel_params: Mapping[str, Mapping[str, Any]] | None = None,
                  quotas: Mapping[str, float] | None = None, learn_quotas: bool = False, n_candidates: int = 300,
-                 value_weighted: Sequence[str] = (),
+                 value_weighted: Sequence[str] | str = "auto",
                  ranker: str = "auto",
                  diversity: float = 0.0, max_category_share: float | None = None, rerank_k: int = 10,
                  rerank_depth: int = 100, rerank: str = "dpp", rerank_scale: str = "score",
@@ -165,7 +178,7 @@ class HybridRecommender(BaseRecommender):
         self.channel_params = channel_params
         self.quotas = quotas
         self.learn_quotas = learn_quotas
-        self.value_weighted = tuple(value_weighted)
+        self.value_weighted = value_weighted if isinstance(value_weighted, str) else tuple(value_weighted)
         self.n_candidates = n_candidates
         self.ranker = ranker
         self.diversity = diversity
@@ -194,7 +207,13 @@ class HybridRecommender(BaseRecommender):
         quotas = dict(self.quotas or {})
         # A replica (kind#N) takes its original's parameters unless it has its own.
         chans = [make_channel(n, params.get(n, params.get(replica_of(n)[0])), quotas.get(n)) for n in names]
-        weighted = set(self.value_weighted)
+        if isinstance(self.value_weighted, str):
+            if self.value_weighted != "auto":
+                raise ValueError(f"value_weighted must be 'auto' or a sequence of channel names, got {self.value_weighted!r}")
+            weighted = {n for n in names if channel_kind(n).value_weightable} if has_count_values(train) else set()
+        else:
+            weighted = set(self.value_weighted)
+        self.value_weighted_ = tuple(n for n in names if n in weighted)
         if weighted - set(names):
             raise ValueError(f"value_weighted names channels that are not used: {sorted(weighted - set(names))}; "
                              f"channels: {names}")

@@ -322,3 +322,32 @@ def test_value_weighted_channels_train_on_play_rank_weights() -> None:
     unvalued = dataclasses.replace(ds, interactions=ds.interactions.assign(value=np.nan))
     with pytest.raises(DataError, match="needs interaction values"):
         HybridRecommender(**kw, value_weighted=("itemknn",)).fit(dataclasses.replace(train, dataset=unvalued))
+
+
+def test_auto_value_weighting_follows_the_kind_of_values() -> None:
+    """Counts (plays, no rating scale) weight the value-weightable channels; ratings and constant
+    values do not; an explicit () never weights."""
+    import dataclasses
+
+    import numpy as np
+
+    from socialrec.rank.hybrid import HybridRecommender
+    from socialrec.retrieve.base import TrainData
+    from tests.contracts.recommender_contract import block_data, block_social_dataset
+
+    data = block_data()
+    ds = block_social_dataset(data, 12)
+    rng = np.random.default_rng(0)
+    plays = dataclasses.replace(ds, interactions=ds.interactions.assign(value=rng.integers(1, 500, len(ds.interactions))
+                                                                        .astype(np.float32)))
+    channels = ("itemknn", "als", "pop")
+
+    def weighted(dataset: object, **kw: object) -> tuple[str, ...]:
+        model = HybridRecommender(channels=channels, n_candidates=20, holdout_fraction=0.3, **kw)
+        model.fit(TrainData(user_items=data, dataset=dataset))  # type: ignore[arg-type]
+        return model.value_weighted_
+
+    assert weighted(plays) == ("itemknn", "als")
+    assert weighted(dataclasses.replace(plays, rating_range=(1.0, 500.0))) == ()
+    assert weighted(dataclasses.replace(plays, interactions=plays.interactions.assign(value=np.float32(1.0)))) == ()
+    assert weighted(plays, value_weighted=()) == ()
