@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from socialrec.retrieve.base import BaseRecommender, TrainData
 
@@ -33,6 +34,9 @@ class Blend(BaseRecommender):
 
     components: unfitted recommenders (each is cloned and fitted on the same training data).
     weights: one non-negative weight per component.
+
+    Fold-in: `partial_fit_users` folds the users into every component (see ``fold_in``). A
+    blend made by `from_fitted` shares its models: folding into it folds into them.
     """
 
     def __init__(self, components: Sequence[BaseRecommender], weights: Sequence[float]) -> None:
@@ -65,6 +69,20 @@ class Blend(BaseRecommender):
     def _fit(self, train: TrainData) -> None:
         self._check_weights()
         self.models_ = [c.clone().fit(train) for c in self.components]
+
+    @property
+    def fold_in(self) -> str | None:  # type: ignore[override]
+        """Folds users into every component: None when one of them cannot, "history" when all
+        read the stored rows, else the first other kind among them ("solve" or "aggregate")."""
+        kinds = [m.fold_in for m in getattr(self, "models_", self.components)]
+        if any(k is None for k in kinds):
+            return None
+        return next((k for k in kinds if k != "history"), "history")
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        rows = self.user_items_[users]
+        for m in self.models_:
+            m.partial_fit_users(users, rows, social=social)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         total = np.zeros((len(users), self.n_items_), dtype=np.float64)

@@ -12,6 +12,7 @@ scores like any other, so new items are recommended from the first day.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -137,11 +138,84 @@ class ContentRecommender(BaseRecommender):
             rank = recency_order(train.dataset, m)
             weights = 0.5 ** (rank / float(self.recency_half_life))
         w = sp.csr_matrix((weights, m.indices, m.indptr), shape=m.shape)
-        history = l2_normalize(w @ self.item_vectors_.astype(np.float64))
+        self.history_weights_ = w  # what a fold-in updates
+        own = None
         if self.user_text_weight > 0 and train.dataset is not None:
             own = self._encode(user_texts(train.dataset, user_items=train.user_items))
+        # The users' own-text vectors, kept for the users who wrote something (fold-in reuses them).
+        self.text_users_ = np.flatnonzero(np.abs(own).sum(axis=1) > 0) if own is not None else np.zeros(0, np.int64)
+        self.text_vectors_ = own[self.text_users_] if own is not None else np.zeros((0, self.item_vectors_.shape[1]),
+                                                                                  dtype=np.float32)
+        return self._combine(w, own)
+
+    def _combine(self, w: sp.csr_matrix, own: np.ndarray | None) -> np.ndarray:
+        """Unit user vectors from history weights (rows) and own-text vectors (or None)."""
+        history = l2_normalize(w @ self.item_vectors_.astype(np.float64))
+        if own is not None:
             history = history + self.user_text_weight * own
         return l2_normalize(history)
+
+    # --- online updates --------------------------------------------------------------
+    # Fold-in ("aggregate"): a user's vector is recomputed as at fit, from their new row: items
+    # still in it keep their recency weight, moved back by the number of new items; new items
+    # (which a fold-in gives no order) all count as the newest, weight 1; the user's own texts
+    # from fit are kept (new users have none). Re-folding an unchanged row gives the same vector.
+    fold_in = "aggregate"
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        from socialrec.retrieve.fold_in import grow_rows, rows_of
+        from socialrec.sparse import replace_rows
+
+        new = sp.csr_matrix(self.user_items_[users], dtype=np.float64)
+        new.data[:] = 1.0
+        kept = rows_of(self.history_weights_, users).multiply(new).tocsr()
+        fresh = (new - new.multiply(kept > 0)).tocsr()
+        if self.recency_half_life is not None:  # kept items move back behind the new ones
+            shift = 0.5 ** (np.diff(fresh.indptr) / float(self.recency_half_life))
+            kept = sp.csr_matrix(sp.diags(shift) @ kept)
+        w = (kept + fresh).tocsr()
+        self.history_weights_ = replace_rows(self.history_weights_, users, w)
+        own = None
+        if self.user_text_weight > 0 and len(self.text_users_):
+            own = np.zeros((len(users), self.item_vectors_.shape[1]), dtype=np.float32)
+            pos = np.minimum(np.searchsorted(self.text_users_, users), len(self.text_users_) - 1)
+            has = self.text_users_[pos] == users
+            own[has] = self.text_vectors_[pos[has]]
+        vectors = grow_rows(self.user_vectors_, self.n_users_).copy()
+        vectors[users] = self._combine(w, own).astype(vectors.dtype)
+        self.user_vectors_ = vectors
+        if getattr(self, "max_seen_", None) is not None:  # the HNSW path queries k + this many items
+            self.max_seen_ = max(self.max_seen_, int(np.diff(self.user_items_[users].indptr).max(initial=0)))
+
+    def partial_fit_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """Place new items from their text (encoded as at fit; a profile at fit also holds
+        reviews, which a new item does not have yet). They get the next indices, returned in
+        order; map ``item_ids`` to them in the same order in the dataset's IdMap. The
+        training matrix grows by empty columns, the HNSW index (if built) by the new vectors."""
+        self._check_fitted("partial_fit_items")
+        ids, texts = [str(i) for i in item_ids], list(texts)
+        if len(ids) != len(texts) or not ids:
+            raise ValueError(f"partial_fit_items needs one text per item id, got {len(ids)} id(s) and "
+                             f"{len(texts)} text(s)")
+        if len(set(ids)) != len(ids) or set(ids) & set(getattr(self, "added_items_", {})):
+            raise ValueError("partial_fit_items got an item id twice (or one added before); place each new item once")
+        empty = [i for i, t in zip(ids, texts) if not isinstance(t, str) or not t.strip()]
+        if empty:
+            raise ValueError(f"items {empty[:5]} have no text: a content model places an item only from its text")
+        from socialrec.retrieve.fold_in import grow_columns
+
+        vectors = self._encode(texts)
+        start = self.n_items_
+        index = np.arange(start, start + len(ids))
+        self.item_vectors_ = np.concatenate([self.item_vectors_, vectors.astype(self.item_vectors_.dtype)])
+        self.n_items_ = self.item_vectors_.shape[0]
+        self.user_items_ = grow_columns(self.user_items_, self.n_items_)
+        self.history_weights_ = grow_columns(self.history_weights_, self.n_items_)
+        self.added_items_ = {**getattr(self, "added_items_", {}), **dict(zip(ids, index.tolist()))}
+        if self.hnsw_ is not None:
+            self.hnsw_.resize_index(self.n_items_)
+            self.hnsw_.add_items(vectors, index, num_threads=1)
+        return index
 
     def _resolve_index(self) -> str:
         if self.index != "auto":

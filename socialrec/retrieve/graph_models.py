@@ -303,6 +303,58 @@ class _PropagationModel(BaseRecommender):
         norms = np.maximum(np.linalg.norm(f, axis=1), 1e-12)
         return dot_scores(f[items] / norms[items, None], f / norms[:, None])
 
+    # --- fold-in ("aggregate") -------------------------------------------------------
+    # A folded-in user's vector is LightGCN's aggregation read off the fitted final vectors:
+    # sum_i r_ui v_i / sqrt(d_i) over their items (d_i: the item's degree in the graph), plus,
+    # in the social models, ``social_weight`` * sum_f w_f / sqrt(d_f) over their friends (out-
+    # and in-edges; d_f: the friend's degree in the joint graph). Its direction is kept: unit length
+    # for the cosine-trained losses, the median norm of the fitted users' vectors for BPR (a
+    # user's ranking does not depend on the norm; features built from scores do). The item
+    # side and the other users' vectors do not move.
+    fold_in = "aggregate"
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        from socialrec.retrieve.fold_in import aggregate_users, grow_rows
+
+        old = self.user_factors_
+        rows = self.user_items_[users]
+        item_degree = np.asarray(self.user_items_.sum(axis=0)).ravel()  # as in the training graph
+        friends, friend_degree, friend_weight = self._fold_in_friends(users, social)
+        factors = grow_rows(old, self.n_users_).copy()
+        agg = aggregate_users(self.item_factors_, rows, item_degree, factors, friends, friend_degree, friend_weight)
+        scale = 1.0
+        if self.loss == "bpr":
+            fitted = np.diff(self.user_items_.indptr)[:len(old)] > 0
+            fitted[users[users < len(old)]] = False
+            scale = float(np.median(np.linalg.norm(old[fitted], axis=1))) if fitted.any() else 1.0
+        agg = self._fold_in_readout(_unit_rows(agg) * scale, friends, factors)
+        if self.loss != "bpr":
+            agg = _unit_rows(agg)
+        factors[users] = agg.astype(factors.dtype)
+        self.user_factors_ = factors
+
+    def _fold_in_friends(self, users: np.ndarray, social: sp.csr_matrix | None
+                         ) -> tuple[sp.csr_matrix | None, np.ndarray | None, float]:
+        """(friends' rows, friends' joint-graph degrees, weight of friends) for the aggregate;
+        models without a social graph have none."""
+        return None, None, 0.0
+
+    def _fold_in_readout(self, agg: np.ndarray, friends: sp.csr_matrix | None, factors: np.ndarray) -> np.ndarray:
+        """Hook on the scaled aggregate (the social models add their friends' mean)."""
+        return agg
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def _friends_mean(friends: sp.csr_matrix, factors: np.ndarray) -> np.ndarray:
+    """Each row's mean of its friends' vectors (zero without friends)."""
+    deg = np.asarray(friends.sum(axis=1)).ravel()
+    inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1e-12), 0.0)
+    return np.asarray(sp.diags(inv) @ (friends @ factors.astype(np.float64)))
+
 
 _COMMON_DOC = """
     embedding_dim, n_layers: embedding size and propagation depth (0 layers = plain MF).
@@ -363,6 +415,23 @@ def _social_matrix(train: TrainData) -> sp.csr_matrix:
         raise ValueError("this model needs a social graph: fit it with TrainData whose dataset has social edges "
                          "(Split.train_data() passes the dataset along)")
     return train.dataset.social_matrix(symmetric=True)
+
+
+def _directed_social(train: TrainData) -> sp.csr_matrix:
+    """The social edges as stored (out-edges per row), 0/1: what a fold-in replaces rows of."""
+    _social_matrix(train)  # the same error without a graph
+    return train.dataset.social_matrix(symmetric=False)  # type: ignore[union-attr]
+
+
+def _fold_in_social(model: Any, users: np.ndarray, social: sp.csr_matrix | None) -> sp.csr_matrix:
+    """A social model's fold-in of the graph: the stored out-edges of ``users`` replaced by the
+    ``social`` rows when given (grown to the model's users either way); returns the users'
+    friends as the symmetric training graph has them (out- and in-edges)."""
+    from socialrec.retrieve.fold_in import replace_social_rows, social_rows, undirected_rows
+
+    given = None if social is None else social_rows(social, model.n_users_)
+    model.social_ = replace_social_rows(model.social_, users, given)
+    return undirected_rows(model.social_, users)
 
 
 _NEIGHBOURHOOD_DOC = """    neighborhood_weight: weight of a parameter-free neighbourhood term added to the cosine
@@ -426,6 +495,7 @@ class SocialLightGCN(LightGCN):
         if self.neighborhood_trust < 0:
             raise ValueError(f"neighborhood_trust must be >= 0, got {self.neighborhood_trust}")
         super()._fit(train)
+        self.social_ = _directed_social(train)  # the graph a fold-in updates
         self.neighborhood_weight_ = weights[0]
         self.neighborhood_: sp.csr_matrix | None = None
         if max(weights) == 0:
@@ -484,6 +554,35 @@ class SocialLightGCN(LightGCN):
         users = final[:n_u] + self.social_readout * torch.sparse.mm(self._friend_mean, final[:n_u])
         return torch.cat([users, final[n_u:]], dim=0)
 
+    # --- fold-in: the aggregate over items and friends (see _PropagationModel), the friends'
+    # mean at the read-out, and the user's neighbourhood row found anew ------------------
+    def _fold_in_friends(self, users: np.ndarray, social: sp.csr_matrix | None
+                         ) -> tuple[sp.csr_matrix | None, np.ndarray | None, float]:
+        friends = _fold_in_social(self, users, social)
+        sym = self.social_.maximum(self.social_.T)
+        degree = np.asarray(self.user_items_.sum(axis=1)).ravel() + self.social_weight * np.asarray(
+            (sym > 0).sum(axis=1)).ravel()
+        return friends, degree, float(self.social_weight)
+
+    def _fold_in_readout(self, agg: np.ndarray, friends: sp.csr_matrix | None, factors: np.ndarray) -> np.ndarray:
+        if not self.social_readout or friends is None:
+            return agg
+        return agg + self.social_readout * _friends_mean(friends, factors)
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        super()._fold_in_users(users, social)
+        if self.neighborhood_ is None:
+            return
+        from socialrec.represent.graph import normalize_rows
+        from socialrec.retrieve.fold_in import grow_square, undirected_rows
+        from socialrec.sparse import replace_rows
+        from socialrec.retrieve.knn import cosine_topk_rows
+
+        sim = cosine_topk_rows(self.user_items_, users, neighbors=self.neighbors, shrink=self.neighborhood_shrink)
+        trust = normalize_rows(sp.csr_matrix(undirected_rows(self.social_, users), dtype=np.float64))
+        rows = (sim.astype(np.float64) + self.neighborhood_trust * trust).tocsr()
+        self.neighborhood_ = replace_rows(grow_square(self.neighborhood_, self.n_users_), users, rows)
+
 
 class SocialMF(_PropagationModel):
     __doc__ = (
@@ -530,3 +629,22 @@ class SocialMF(_PropagationModel):
         mean = torch.sparse.mm(self._friends_mean, self._emb.weight[:n_u])[users]
         gap = (user_ego - mean).pow(2).sum(-1) * self._has_friends[users].float()
         return self.social_reg * gap.mean()
+
+    def _fit(self, train: TrainData) -> None:
+        super()._fit(train)
+        self.social_ = _directed_social(train)  # the graph a fold-in updates
+        for name in ("_friends_mean", "_has_friends"):  # training-time tensors, not the fitted model
+            self.__dict__.pop(name, None)
+
+    # --- fold-in: the item aggregate (see _PropagationModel) pulled towards the friends' mean
+    # as the training loss pulls it: argmin |u - a|^2 + social_reg |u - mean|^2 ---------------
+    def _fold_in_friends(self, users: np.ndarray, social: sp.csr_matrix | None
+                         ) -> tuple[sp.csr_matrix | None, np.ndarray | None, float]:
+        return _fold_in_social(self, users, social), None, 0.0
+
+    def _fold_in_readout(self, agg: np.ndarray, friends: sp.csr_matrix | None, factors: np.ndarray) -> np.ndarray:
+        if friends is None or not self.social_reg:
+            return agg
+        has = np.asarray(friends.sum(axis=1)).ravel() > 0
+        pulled = (agg + self.social_reg * _friends_mean(friends, factors)) / (1.0 + self.social_reg)
+        return np.where(has[:, None], pulled, agg)

@@ -46,6 +46,7 @@ class _FactorModel(BaseRecommender):
         with threadpool_limits(1, "blas"):
             model = make_model()
             model.fit(train.user_items.astype(np.float32), show_progress=False)
+        self.model_ = model  # implicit's own model: ALS folds users in through it
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         if not (np.isfinite(self.user_factors_).all() and np.isfinite(self.item_factors_).all()):
@@ -55,7 +56,16 @@ class _FactorModel(BaseRecommender):
 
 
 class ALS(_FactorModel):
-    """Implicit-feedback ALS (Hu, Koren, Volinsky 2008). Confidence = 1 + alpha * r."""
+    """Implicit-feedback ALS (Hu, Koren, Volinsky 2008). Confidence = 1 + alpha * r.
+
+    Fold-in ("solve"): `partial_fit_users` solves each user's least-squares problem exactly
+    (implicit's ``partial_fit_users``, Cholesky) against the fixed item factors: the user half
+    of one more ALS sweep. Fitting ends with conjugate-gradient user steps, so re-folding an
+    unchanged user moves their scores slightly (within 1% of the score scale on the contract's
+    data) and keeps their top items.
+    """
+
+    fold_in = "solve"
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 10.0,
                  iterations: int = 15, random_state: int = 0, num_threads: int = 0) -> None:
@@ -73,12 +83,36 @@ class ALS(_FactorModel):
             iterations=self.iterations, random_state=self.random_state,
             num_threads=self.num_threads), train)
 
+    def _fold_in_users(self, users: np.ndarray, social: Any) -> None:
+        from threadpoolctl import threadpool_limits
+
+        model = getattr(self, "model_", None)
+        if model is None:  # a model pickled before ALS kept implicit's object
+            raise NotImplementedError("this ALS was saved without implicit's model object and cannot fold in "
+                                      "users; refit it with fit(...) and save it again")
+        rows = self.user_items_[users].astype(np.float32)  # the confidence input, as fit got it
+        with threadpool_limits(1, "blas"):
+            model.partial_fit_users(users, rows)
+        if model.user_factors.shape[0] < self.n_users_:  # users between the old end and the new ones
+            model.user_factors = np.concatenate([model.user_factors, np.zeros(
+                (self.n_users_ - model.user_factors.shape[0], model.factors), dtype=model.user_factors.dtype)])
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+
 
 class BPR(_FactorModel):
     """Bayesian personalised ranking (Rendle et al. 2009), SGD with one sampled negative.
 
     With ``num_threads`` other than 1 the lock-free parallel SGD makes runs differ slightly.
+
+    Fold-in ("solve"): a user's vector is solved anew against the fixed item factors and
+    biases, minimising the objective whose stationary point BPR's SGD seeks (mean log-loss over
+    the user's (positive, negative) pairs, every unseen item a negative, plus
+    ``regularization / 2 * |u|^2``; `fold_in.solve_bpr_users`, L-BFGS). It is the optimum, not
+    where SGD stopped: on the contract's block data a folded-in user keeps the refitted model's
+    block items on top (top-5 overlap with a full refit >= 0.8).
     """
+
+    fold_in = "solve"
 
     def __init__(self, factors: int = 64, learning_rate: float = 0.01, regularization: float = 0.01,
                  iterations: int = 100, random_state: int = 0, num_threads: int = 0) -> None:
@@ -95,3 +129,20 @@ class BPR(_FactorModel):
             factors=self.factors, learning_rate=self.learning_rate, regularization=self.regularization,
             iterations=self.iterations, random_state=self.random_state,
             num_threads=self.num_threads), train)
+        self.__dict__.pop("model_", None)  # BPR folds users in without implicit's model
+
+    def _fold_in_users(self, users: np.ndarray, social: Any) -> None:
+        from threadpoolctl import threadpool_limits
+
+        from socialrec.retrieve.fold_in import grow_rows, solve_bpr_users
+
+        f = self.item_factors_.shape[1] - 1  # implicit's last item column is the item bias,
+        # and the matching user column is fixed at 1
+        with threadpool_limits(1, "blas"):  # small products: threads only contend
+            solved = solve_bpr_users(self.item_factors_[:, :f], self.item_factors_[:, f], self.user_items_[users],
+                                     regularization=self.regularization, seed=self.random_state)
+        factors = grow_rows(self.user_factors_, self.n_users_).copy()
+        factors[len(self.user_factors_):, f] = 1.0
+        factors[users, :f] = solved
+        factors[users, f] = 1.0
+        self.user_factors_ = factors

@@ -43,13 +43,38 @@ def cosine_topk(x: sp.csr_matrix, *, neighbors: int, shrink: float, chunk: int =
     )
 
 
+def cosine_topk_rows(x: sp.csr_matrix, rows: np.ndarray, *, neighbors: int, shrink: float) -> sp.csr_matrix:
+    """The rows ``rows`` of ``cosine_topk(x.T, ...)`` (row-row cosine with shrinkage, top
+    ``neighbors`` per row, itself excluded) without computing the others: (len(rows), n_rows)."""
+    x = sp.csr_matrix(x, dtype=np.float32)
+    n = x.shape[0]
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()).astype(np.float32)
+    block = (x[rows] @ x.T).toarray().astype(np.float32)
+    block /= norms[rows, None] * norms[None, :] + shrink + 1e-12
+    block[np.arange(len(rows)), rows] = 0.0
+    kk = min(neighbors, n - 1)
+    if kk <= 0:
+        return sp.csr_matrix((len(rows), n), dtype=np.float32)
+    top = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
+    top_vals = np.take_along_axis(block, top, axis=1)
+    keep = top_vals > 0
+    r = np.repeat(np.arange(len(rows)), kk).reshape(-1, kk)
+    return sp.csr_matrix((top_vals[keep], (r[keep], top[keep])), shape=(len(rows), n), dtype=np.float32)
+
+
 class ItemKNN(BaseRecommender):
     """Item-based kNN: a user's score for item j sums the similarities of j to the user's items.
 
     neighbors: similar items kept per item. shrink: cosine shrinkage. idf: weight users by
     inverse frequency before computing similarities. normalize: divide each similarity row by
     its sum (turns scores into weighted averages; usually off for top-N ranking).
+
+    Fold-in ("history"): a user's scores are their stored row times the item similarities, so
+    a folded-in user is served from their new row at once; the similarities (which every
+    user's row shaped a little) are recomputed by the next `fit`.
     """
+
+    fold_in = "history"
 
     def __init__(self, neighbors: int = 100, shrink: float = 10.0, idf: bool = False,
                  normalize: bool = False) -> None:
@@ -85,7 +110,14 @@ class UserKNN(BaseRecommender):
     """User-based kNN: items are scored by how many similar users interacted with them.
 
     neighbors: similar users kept per user. shrink: cosine shrinkage.
+
+    Fold-in ("solve"): a folded-in user's neighbours are found anew, by the same cosine with
+    shrinkage against every other user's stored row: the row a refit would give them. Other
+    users keep their neighbour lists (and the weight they gave this user) until the next `fit`,
+    but read the folded-in user's new items through them.
     """
+
+    fold_in = "solve"
 
     def __init__(self, neighbors: int = 100, shrink: float = 10.0) -> None:
         self.neighbors = neighbors
@@ -99,3 +131,11 @@ class UserKNN(BaseRecommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return (self.user_similarity_[users] @ self.user_items_).toarray()
+
+    def _fold_in_users(self, users: np.ndarray, social: object) -> None:
+        from socialrec.retrieve.fold_in import grow_square
+        from socialrec.sparse import replace_rows
+
+        rows = cosine_topk_rows(self.user_items_.astype(np.float32), users, neighbors=self.neighbors,
+                                shrink=self.shrink)
+        self.user_similarity_ = replace_rows(grow_square(self.user_similarity_, self.n_users_), users, rows)

@@ -72,6 +72,25 @@ class SentimentAware(BaseRecommender):
             self.user_mood_ = f.user_mood.astype(np.float64)
             self.item_sentiment_ = f.item_sentiment.astype(np.float64)
 
+    @property
+    def fold_in(self) -> str | None:  # type: ignore[override]
+        """The base model's fold-in (see `_fold_in_users` for the mood)."""
+        base = getattr(self, "base_", None)
+        if base is None:
+            try:
+                base = self._make_base()
+            except ValueError:  # an unknown base name: fit says so
+                return None
+        return base.fold_in
+
+    def _fold_in_users(self, users: np.ndarray, social: Any) -> None:
+        """The base model folds the users in; their mood, from texts that a fold-in does not
+        carry, stays what fit found (0, neutral, for new users) until the next `fit`."""
+        from socialrec.retrieve.fold_in import grow_rows
+
+        self.base_.partial_fit_users(users, self.user_items_[users], social=social)
+        self.user_mood_ = grow_rows(self.user_mood_, self.n_users_)
+
     def _score(self, users: np.ndarray) -> np.ndarray:
         f = self.base_.score(users)
         if not self.weight:

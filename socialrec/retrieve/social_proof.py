@@ -25,7 +25,16 @@ class SocialProof(BaseRecommender):
     half_life_days: recency half-life of a friend's interaction (None = no decay).
     popularity_weight: small tie-breaker towards popular items for users whose friends
         interacted with few items (0 disables).
+
+    Fold-in ("history"): scores read the friends' stored rows, so nothing is solved. A
+    folded-in user's out-edges become the ``social`` rows when given (else they keep theirs; a
+    new user without them has no friends); the strength of every tie to or from them is
+    recomputed from their new items, their pairs' recency kept where the pair was already there
+    (new pairs count as the newest), and the item popularity is recounted: what a refit on the
+    same rows and graph gives. Their friends see their new items at once.
     """
+
+    fold_in = "history"
 
     def __init__(self, overlap_weight: float = 4.0, half_life_days: float | None = None,
                  popularity_weight: float = 1e-3) -> None:
@@ -54,6 +63,31 @@ class SocialProof(BaseRecommender):
         self.tie_strength_ = sp.csr_matrix((1.0 + self.overlap_weight * jac, (f.row, f.col)), shape=follows.shape)
         self.recency_ = self._recency(train, x)
         self.popularity_ = np.asarray(x.sum(axis=0)).ravel() / max(1, x.shape[0])
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        from socialrec.retrieve.fold_in import grow_square, replace_social_rows, rows_of, social_rows
+        from socialrec.sparse import replace_rows
+
+        n = self.n_users_
+        x = self.user_items_.astype(np.float32).tocsr()
+        x.data[:] = 1.0
+        ties = grow_square(self.tie_strength_, n)
+        if social is not None:  # these users' out-edges, strengths recomputed below
+            ties = replace_social_rows(ties, users, social_rows(social, n))
+        t = ties.tocoo()
+        touched = np.isin(t.row, users) | np.isin(t.col, users)
+        a, b = t.row[touched], t.col[touched]
+        co = np.asarray(x[a].multiply(x[b]).sum(axis=1)).ravel()
+        sizes = np.diff(x.indptr).astype(np.float32)
+        jac = co / np.maximum(sizes[a] + sizes[b] - co, 1.0)
+        data = t.data.astype(np.float32).copy()
+        data[touched] = 1.0 + self.overlap_weight * jac
+        self.tie_strength_ = sp.csr_matrix((data, (t.row, t.col)), shape=(n, n))
+        new = x[users]
+        kept = rows_of(self.recency_, users).multiply(new).tocsr()  # pairs still there keep their recency
+        fresh = new - new.multiply(kept > 0)  # new pairs are the newest
+        self.recency_ = replace_rows(sp.csr_matrix(self.recency_, dtype=np.float32), users, (kept + fresh).tocsr())
+        self.popularity_ = np.asarray(x.sum(axis=0)).ravel() / max(1, n)
 
     def _recency(self, train: TrainData, x: sp.csr_matrix) -> sp.csr_matrix:
         """(user, item) -> recency weight in (0, 1] of the latest training interaction."""

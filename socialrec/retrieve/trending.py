@@ -22,7 +22,14 @@ class Trending(BaseRecommender):
 
     half_life_days: decay half-life; None gives plain popularity.
     time_unit: seconds per timestamp unit (86,400 if timestamps are days).
+
+    Fold-in ("history"): the trend is re-summed from each user's stored weights. A folded-in
+    user's pairs that were already in their row keep their decayed weight; new pairs count as
+    the newest interactions (weight 1: a fold-in happens now); pairs no longer in their row stop
+    counting. Without timestamps this is exactly the popularity of a refit.
     """
+
+    fold_in = "history"
 
     def __init__(self, half_life_days: float | None = 7.0, time_unit: float = 1.0) -> None:
         self.half_life_days = half_life_days
@@ -31,8 +38,24 @@ class Trending(BaseRecommender):
     def _fit(self, train: TrainData) -> None:
         x = train.user_items.tocsr()
         weights = self._decayed_weights(train, x)
+        self.weights_ = weights.tocsr()  # per (user, item): what a fold-in replaces
+        self._sum_weights()
+
+    def _sum_weights(self) -> None:
+        weights = self.weights_
         self.trend_ = np.asarray(weights.sum(axis=0)).ravel().astype(np.float32)
         self.recent_counts_ = np.asarray((weights >= 0.5).sum(axis=0)).ravel().astype(np.int64)
+
+    def _fold_in_users(self, users: np.ndarray, social: object) -> None:
+        from socialrec.retrieve.fold_in import rows_of
+        from socialrec.sparse import replace_rows
+
+        new = self.user_items_[users].astype(np.float32)
+        new.data[:] = 1.0
+        kept = rows_of(self.weights_, users).multiply(new).tocsr()  # pairs still there keep their weight
+        fresh = new - new.multiply(kept > 0)  # new pairs count as the newest: weight 1
+        self.weights_ = replace_rows(self.weights_, users, (kept + fresh).tocsr())
+        self._sum_weights()
 
     def _decayed_weights(self, train: TrainData, x: sp.csr_matrix) -> sp.csr_matrix:
         binary = x.copy()
@@ -71,9 +94,20 @@ class NewItems(BaseRecommender):
         self.base = base
         self.max_interactions = max_interactions
 
+    @property
+    def fold_in(self) -> str | None:  # type: ignore[override]
+        """The base model's fold-in; which items are new is recounted from the stored rows."""
+        base = getattr(self, "base_", self.base)
+        return base.fold_in
+
     def _fit(self, train: TrainData) -> None:
         self.base_ = self.base.clone().fit(train)
         counts = np.diff(train.user_items.tocsc().indptr)
+        self.is_new_ = counts <= self.max_interactions
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        self.base_.partial_fit_users(users, self.user_items_[users], social=social)
+        counts = np.bincount(self.user_items_.indices, minlength=self.n_items_)
         self.is_new_ = counts <= self.max_interactions
 
     def _score(self, users: np.ndarray) -> np.ndarray:

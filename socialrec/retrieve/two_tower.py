@@ -188,6 +188,71 @@ class TwoTowerRecommender(BaseRecommender):
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         return dot_scores(self.item_vectors_[items], float64_copy(self, "item_vectors_"))
 
+    # --- online updates --------------------------------------------------------------
+    # Fold-in ("aggregate"): the user tower is a pooling of the item vectors of the user's last
+    # ``history_length`` items, so a folded-in user's vector is that pooling over their new row:
+    # items still in it keep their place in the history, new ones (which a fold-in gives no
+    # order) follow as the newest, in index order. A learned per-user vector (``user_embedding``)
+    # is kept; new users have none. Re-folding an unchanged row gives the same vector.
+    fold_in = "aggregate"
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        from socialrec.retrieve.fold_in import grow_rows
+
+        items, offsets = self.histories_
+        n_old = len(offsets) - 1
+        lengths = np.diff(offsets)
+        changed = np.zeros(self.n_users_, dtype=bool)
+        changed[users] = True
+        # The unchanged users' entries, then each folded-in user's new history.
+        owner = np.repeat(np.arange(n_old), lengths)
+        keep = ~changed[owner]
+        parts_owner, parts_items = [owner[keep]], [items[keep]]
+        for u in users:
+            row = self.user_items_[u].indices
+            old = items[offsets[u]:offsets[u + 1]] if u < n_old else np.zeros(0, dtype=np.int64)
+            history = np.concatenate([old[np.isin(old, row)], np.setdiff1d(row, old)]).astype(np.int64)
+            parts_owner.append(np.full(len(history), u, dtype=np.int64))
+            parts_items.append(history)
+        all_owner, all_items = np.concatenate(parts_owner), np.concatenate(parts_items)
+        order = np.argsort(all_owner, kind="stable")  # by user, each user's history in order
+        new_offsets = np.r_[0, np.cumsum(np.bincount(all_owner, minlength=self.n_users_))].astype(np.int64)
+        self.histories_ = (all_items[order], new_offsets)
+        if self.user_emb_ is not None:
+            self.user_emb_ = grow_rows(self.user_emb_, self.n_users_)
+        sub = [self.histories_[0][new_offsets[u]:new_offsets[u + 1]] for u in users]
+        sub_offsets = np.r_[0, np.cumsum([len(h) for h in sub])].astype(np.int64)
+        sub_items = np.concatenate(sub).astype(np.int64) if sub else np.zeros(0, dtype=np.int64)
+        emb = None if self.user_emb_ is None else self.user_emb_[users]
+        vectors = grow_rows(self.user_vectors_, self.n_users_).copy()
+        vectors[users] = ft.user_vectors(self.item_vectors_, sub_items, sub_offsets, self.train_config(), emb)
+        self.user_vectors_ = vectors
+
+    def partial_fit_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """Place new items from their text through the (trained) item tower (`encode_texts`).
+        They get the next indices, returned in order; map ``item_ids`` to them in the same
+        order in the dataset's IdMap. The training matrix grows by empty columns."""
+        self._check_fitted("partial_fit_items")
+        ids, texts = [str(i) for i in item_ids], list(texts)
+        if len(ids) != len(texts) or not ids:
+            raise ValueError(f"partial_fit_items needs one text per item id, got {len(ids)} id(s) and "
+                             f"{len(texts)} text(s)")
+        if len(set(ids)) != len(ids) or set(ids) & set(getattr(self, "added_items_", {})):
+            raise ValueError("partial_fit_items got an item id twice (or one added before); place each new item once")
+        empty = [i for i, t in zip(ids, texts) if not isinstance(t, str) or not t.strip()]
+        if empty:
+            raise ValueError(f"items {empty[:5]} have no text: the item tower places an item only from its text")
+        from socialrec.retrieve.fold_in import grow_columns
+
+        vectors = self.encode_texts(texts)
+        start = self.n_items_
+        index = np.arange(start, start + len(ids))
+        self.item_vectors_ = np.concatenate([self.item_vectors_, vectors.astype(self.item_vectors_.dtype)])
+        self.n_items_ = self.item_vectors_.shape[0]
+        self.user_items_ = grow_columns(self.user_items_, self.n_items_)
+        self.added_items_ = {**getattr(self, "added_items_", {}), **dict(zip(ids, index.tolist()))}
+        return index
+
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Item-tower vectors of new item texts (cold items), comparable with ``item_vectors_``."""
         self._check_fitted("encode_texts")

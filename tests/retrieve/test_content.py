@@ -69,8 +69,17 @@ ENCODER = HashingEncoder()
 
 
 class TestContentExact(RecommenderContract):
+    # A fold-in re-weighs the user's items (new ones, without an order, all count as the newest):
+    # re-folding an unchanged row gives the same vector; from a fit without the users, the
+    # refit's top 3 exactly (its top 5 differ in 1 of 10 places: 0.9, measured).
+    fold_in_refold_change = 1e-6
+    places_items = True
+
     def make(self) -> BaseRecommender:
         return ContentRecommender(encoder_object=ENCODER, index="exact", cache=False)
+
+    def new_item_text(self, block: int) -> str:
+        return f"{TOPICS[block]} brand new"
 
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:

@@ -45,6 +45,14 @@ TINY = tiny_backbone()
 
 
 class TestTwoTowerLoRA(RecommenderContract):
+    persists = False  # saves a folder of its own (tested below)
+    places_items = True
+
+    def new_item_text(self, block: int) -> str:
+        from tests.retrieve.test_content import TOPICS
+
+        return f"{TOPICS[block]} brand new"
+
     def make(self) -> BaseRecommender:
         return TwoTowerRecommender(mode="lora", train_layers=2, epochs=1, steps_per_epoch=30, batch_size=32,
                                    lr=1e-2, temperature=0.1, history_length=5, threads=1, backbone=TINY)
