@@ -152,6 +152,8 @@ class ServedModel:
             self.pipeline = RecommendationPipeline(model, dataset)
         self.meta.setdefault("kind", type(model).__name__)
         self._lock = threading.RLock()
+        self._pending_lock = threading.Lock()
+        self._pending: list[Event] = []
         self._hidden: dict[int, set[int]] = {}
         self._social = sp.csr_matrix(dataset.social_matrix(), dtype=np.float32) if len(dataset.social) else None
         self._friends_stale = False
@@ -161,14 +163,17 @@ class ServedModel:
         self._popular = np.argsort(-counts, kind="stable")
 
     def __getstate__(self) -> dict[str, Any]:
+        self.flush()
         state = self.__dict__.copy()
         state.pop("_lock")
+        state.pop("_pending_lock")
         state["_cache"] = OrderedDict()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+        self._pending_lock = threading.Lock()
 
     # --- ids -----------------------------------------------------------------------------
     def n_items(self) -> int:
@@ -185,6 +190,7 @@ class ServedModel:
 
     # --- reads ---------------------------------------------------------------------------
     def recommend(self, user_id: str, k: int, *, explain: bool = False) -> list[Recommendation]:
+        self._fresh()
         u = self._user(user_id)
         if u is None:
             return self._cold_start(k, explain, ())
@@ -221,12 +227,14 @@ class ServedModel:
         return [self._plain(i, float(k - n), "popular", explain) for n, i in enumerate(top)]
 
     def similar_items(self, item_id: str, k: int) -> list[Recommendation]:
+        self._fresh()
         i = int(self.dataset.items.to_index(item_id))  # UnknownIdError for an unknown item
         with self._lock:
             ids, scores = self.model.similar_items(i, k)
         return [self._plain(int(j), float(s), "similar", False) for j, s in zip(ids, scores) if j >= 0]
 
     def friend_suggestions(self, user_id: str, k: int) -> list[tuple[str, float]]:
+        self._fresh()
         if user_id not in self.dataset.users:
             raise UnknownIdError("user", [user_id], len(self.dataset.users))
         if self.friends is None:
@@ -258,50 +266,71 @@ class ServedModel:
 
     # --- writes: online learning through the contract ------------------------------------
     def observe(self, events: Sequence[Event]) -> None:
-        """Fold these events in: their users' rows, hidden items and social edges change now."""
-        if not events:
-            return
-        with self._lock:
-            users = self.dataset.users
-            added: dict[int, set[int]] = {}
-            social_changed: set[int] = set()
-            for e in events:
-                if e.kind in ("follow", "unfollow"):
-                    if e.target_user_id is None:
-                        continue
-                    src, dst = (int(i) for i in users.add([e.user_id, e.target_user_id]))
-                    on = 1.0 if e.kind == "follow" else 0.0
-                    pairs = [(src, dst)] if self.dataset.social_directed else [(src, dst), (dst, src)]
-                    for a, b in pairs:
-                        self._set_edge(a, b, on)
-                        social_changed.add(a)
-                    continue
-                if e.item_id is None or e.item_id not in self.dataset.items:
-                    continue
-                u = int(users.add([e.user_id])[0])
-                i = int(self.dataset.items.to_index(e.item_id))
-                if e.kind == "hide":
-                    self._hidden.setdefault(u, set()).add(i)
-                    added.setdefault(u, set())
-                elif is_positive(e):
-                    added.setdefault(u, set()).add(i)
-            changed = sorted(set(added) | social_changed)
-            if changed:
-                self._fold_in(np.asarray(changed, dtype=np.int64), added)
-            for u in changed:
-                for explain in (False, True):
-                    self._cache.pop((u, explain), None)
+        """Queue these events for folding in. They are applied in batches: by the service's
+        learner thread every few milliseconds, and before any read that finds events waiting,
+        so the next request always reflects them while ingestion pays only for the queue."""
+        if events:
+            with self._pending_lock:
+                self._pending.extend(events)
 
-    def _set_edge(self, a: int, b: int, on: float) -> None:
+    def flush(self) -> int:
+        """Fold every queued event into the model now; returns how many were applied."""
+        with self._lock:
+            with self._pending_lock:
+                events, self._pending = self._pending, []
+            if events:
+                self._apply(events)
+            return len(events)
+
+    def _fresh(self) -> None:
+        if self._pending:
+            self.flush()
+
+    def _apply(self, events: Sequence[Event]) -> None:
+        users = self.dataset.users
+        added: dict[int, set[int]] = {}
+        edges: dict[tuple[int, int], float] = {}
+        for e in events:
+            if e.kind in ("follow", "unfollow"):
+                if e.target_user_id is None:
+                    continue
+                src, dst = (int(i) for i in users.add([e.user_id, e.target_user_id]))
+                on = 1.0 if e.kind == "follow" else 0.0
+                for a, b in ([(src, dst)] if self.dataset.social_directed else [(src, dst), (dst, src)]):
+                    edges[(a, b)] = on
+                continue
+            if e.item_id is None or e.item_id not in self.dataset.items:
+                continue
+            u = int(users.add([e.user_id])[0])
+            i = int(self.dataset.items.to_index(e.item_id))
+            if e.kind == "hide":
+                self._hidden.setdefault(u, set()).add(i)
+                added.setdefault(u, set())
+            elif is_positive(e):
+                added.setdefault(u, set()).add(i)
+        if edges:
+            self._set_edges(edges)
+        changed = sorted(set(added) | {a for a, _ in edges})
+        if changed:
+            self._fold_in(np.asarray(changed, dtype=np.int64), added)
+        for u in changed:
+            for explain in (False, True):
+                self._cache.pop((u, explain), None)
+
+    def _set_edges(self, edges: Mapping[tuple[int, int], float]) -> None:
+        """Set social edges (1 on, 0 off), growing the graph to every known user."""
         n = len(self.dataset.users)
         s = self._social if self._social is not None else sp.csr_matrix((n, n), dtype=np.float32)
         if s.shape[0] < n:
             s = sp.csr_matrix((s.data, s.indices, np.r_[s.indptr, np.full(n - s.shape[0], s.indptr[-1])]), shape=(n, n))
-        s = s.tolil()
-        s[a, b] = on
-        self._social = s.tocsr()
-        self._social.eliminate_zeros()
-        self._friends_stale = True
+        if edges:
+            s = s.tolil()
+            for (a, b), on in edges.items():
+                s[a, b] = on
+            s = s.tocsr()
+            s.eliminate_zeros()
+            self._friends_stale = True
+        self._social = s
 
     def _fold_in(self, users: np.ndarray, added: dict[int, set[int]]) -> None:
         x = self.model.user_items_
@@ -318,7 +347,7 @@ class ServedModel:
             n = len(self.dataset.users)
             s = self._social
             if s.shape[0] < n:
-                self._set_edge(0, 0, 0.0)  # grows the matrix to every known user
+                self._set_edges({})  # grows the matrix to every known user
                 s = self._social
             social = s[users]
         self.model.partial_fit_users(users, matrix, social=social)
@@ -336,6 +365,7 @@ class ServedModel:
         """Erasure in memory: the user's row and edges are emptied through the same fold-in (so
         other users' features no longer see them), their id is retired from the id map, and
         every cached list (which may name them as a friend) is dropped."""
+        self.flush()
         with self._lock:
             if user_id not in self.dataset.users:
                 return
@@ -343,10 +373,9 @@ class ServedModel:
             touched = {u}
             if self._social is not None and u < self._social.shape[0]:
                 followers = self._social[:, u].nonzero()[0].tolist()
-                for v in followers:
-                    self._set_edge(int(v), u, 0.0)
-                for v in self._social[u].indices.tolist():
-                    self._set_edge(u, int(v), 0.0)
+                gone = {(int(v), u): 0.0 for v in followers}
+                gone.update({(u, int(v)): 0.0 for v in self._social[u].indices.tolist()})
+                self._set_edges(gone)
                 touched |= set(followers)
             known = np.asarray(sorted(v for v in touched if v < self.model.n_users_), dtype=np.int64)
             if len(known):

@@ -97,6 +97,17 @@ class Service:
             self._spawn(self._bootstrap, "socialrec-bootstrap")
         if self.settings.retrain_interval_s:
             self._spawn(self._schedule, "socialrec-retrain-schedule")
+        self._spawn(self._learn, "socialrec-learner")
+
+    def _learn(self) -> None:
+        """Fold queued events into the served model in batches (reads fold in what waits too)."""
+        while not self._stop.wait(self.settings.fold_in_interval_s):
+            model = self.model
+            if model is not None:
+                try:
+                    model.flush()
+                except Exception:
+                    self.log.exception("folding events into the served model failed; they stay stored")
 
     def stop(self) -> None:
         self._stop.set()
@@ -152,6 +163,7 @@ class Service:
         with self.ingest_lock:
             hidden = [e for e in self.store.events() if e.kind == "hide" and e.seq <= through]
             served.observe(hidden + self.store.events(after_seq=through))
+            served.flush()
             self.model = served
         self.metrics.set_model(served.version)
         self.log.info("serving model %s (%s)", served.version, served.meta.get("kind"))

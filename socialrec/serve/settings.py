@@ -63,6 +63,8 @@ class ServeSettings:
     max_versions: saved model versions kept; older ones are deleted.
     cache_ttl_s: a user's list is recomputed after this many seconds even without their own
         events (their friends' events change it too).
+    fold_in_interval_s: how often queued events are folded into the served model (a read folds
+        in whatever waits first, so this bounds staleness only for other users' lists).
     warm_users: lists computed for this many users (in id order) before a version is swapped in.
     log_requests: write a request log (route templates and hashed ids only) to state_dir/logs.
     """
@@ -84,6 +86,7 @@ class ServeSettings:
     train_on_start: bool = True
     max_versions: int = 3
     cache_ttl_s: float = 30.0
+    fold_in_interval_s: float = 0.05
     warm_users: int = 0
     log_requests: bool = True
 
@@ -98,6 +101,8 @@ class ServeSettings:
                               f"(got {self.rate_per_second}, {self.rate_burst})")
         if self.retrain_interval_s is not None and self.retrain_interval_s < 1:
             raise ConfigError(f"ServeSettings.retrain_interval_s must be >= 1 second or None, got {self.retrain_interval_s}")
+        if self.fold_in_interval_s <= 0:
+            raise ConfigError(f"ServeSettings.fold_in_interval_s must be > 0, got {self.fold_in_interval_s}")
         if self.cache_ttl_s < 0 or self.warm_users < 0:
             raise ConfigError("ServeSettings.cache_ttl_s and warm_users must be >= 0")
 
