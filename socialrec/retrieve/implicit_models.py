@@ -24,6 +24,20 @@ def _implicit() -> Any:
     return implicit
 
 
+_CONTROLLER: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """BLAS limited to one thread, for the small solves of a fold-in. One controller made once:
+    a fresh `threadpool_limits` scans the loaded libraries every call (about 10 ms)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
 class _FactorModel(BaseRecommender):
     """Shared scoring for factor models: score = user_factors @ item_factors.T."""
 
@@ -84,14 +98,12 @@ class ALS(_FactorModel):
             num_threads=self.num_threads), train)
 
     def _fold_in_users(self, users: np.ndarray, social: Any) -> None:
-        from threadpoolctl import threadpool_limits
-
         model = getattr(self, "model_", None)
         if model is None:  # a model pickled before ALS kept implicit's object
             raise NotImplementedError("this ALS was saved without implicit's model object and cannot fold in "
                                       "users; refit it with fit(...) and save it again")
         rows = self.user_items_[users].astype(np.float32)  # the confidence input, as fit got it
-        with threadpool_limits(1, "blas"):
+        with _one_blas_thread():
             model.partial_fit_users(users, rows)
         if model.user_factors.shape[0] < self.n_users_:  # users between the old end and the new ones
             model.user_factors = np.concatenate([model.user_factors, np.zeros(
@@ -132,13 +144,11 @@ class BPR(_FactorModel):
         self.__dict__.pop("model_", None)  # BPR folds users in without implicit's model
 
     def _fold_in_users(self, users: np.ndarray, social: Any) -> None:
-        from threadpoolctl import threadpool_limits
-
         from socialrec.retrieve.fold_in import grow_rows, solve_bpr_users
 
         f = self.item_factors_.shape[1] - 1  # implicit's last item column is the item bias,
         # and the matching user column is fixed at 1
-        with threadpool_limits(1, "blas"):  # small products: threads only contend
+        with _one_blas_thread():  # small products: threads only contend
             solved = solve_bpr_users(self.item_factors_[:, :f], self.item_factors_[:, f], self.user_items_[users],
                                      regularization=self.regularization, seed=self.random_state)
         factors = grow_rows(self.user_factors_, self.n_users_).copy()
