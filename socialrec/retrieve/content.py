@@ -192,26 +192,12 @@ class ContentRecommender(BaseRecommender):
         reviews, which a new item does not have yet). They get the next indices, returned in
         order; map ``item_ids`` to them in the same order in the dataset's IdMap. The
         training matrix grows by empty columns, the HNSW index (if built) by the new vectors."""
-        self._check_fitted("partial_fit_items")
-        ids, texts = [str(i) for i in item_ids], list(texts)
-        if len(ids) != len(texts) or not ids:
-            raise ValueError(f"partial_fit_items needs one text per item id, got {len(ids)} id(s) and "
-                             f"{len(texts)} text(s)")
-        if len(set(ids)) != len(ids) or set(ids) & set(getattr(self, "added_items_", {})):
-            raise ValueError("partial_fit_items got an item id twice (or one added before); place each new item once")
-        empty = [i for i, t in zip(ids, texts) if not isinstance(t, str) or not t.strip()]
-        if empty:
-            raise ValueError(f"items {empty[:5]} have no text: a content model places an item only from its text")
-        from socialrec.retrieve.fold_in import grow_columns
+        from socialrec.retrieve.fold_in import append_items, check_new_items, grow_columns
 
+        ids, texts = check_new_items(self, item_ids, texts, "a content model")
         vectors = self._encode(texts)
-        start = self.n_items_
-        index = np.arange(start, start + len(ids))
-        self.item_vectors_ = np.concatenate([self.item_vectors_, vectors.astype(self.item_vectors_.dtype)])
-        self.n_items_ = self.item_vectors_.shape[0]
-        self.user_items_ = grow_columns(self.user_items_, self.n_items_)
+        index = append_items(self, ids, vectors)
         self.history_weights_ = grow_columns(self.history_weights_, self.n_items_)
-        self.added_items_ = {**getattr(self, "added_items_", {}), **dict(zip(ids, index.tolist()))}
         if self.hnsw_ is not None:
             self.hnsw_.resize_index(self.n_items_)
             self.hnsw_.add_items(vectors, index, num_threads=1)

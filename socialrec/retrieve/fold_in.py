@@ -9,6 +9,9 @@ for the propagation models, whose user vector is an aggregate of their items' ve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
@@ -173,3 +176,30 @@ def aggregate_users(item_vectors: np.ndarray, rows: sp.csr_matrix, item_degree: 
         f = sp.csr_matrix(friends, dtype=np.float64) @ sp.diags(fdeg ** -0.5)
         out = out + friend_weight * (f @ np.asarray(friend_vectors, dtype=np.float64))
     return np.asarray(out)
+
+
+def check_new_items(model: Any, item_ids: Sequence[str], texts: Sequence[str], placer: str) -> tuple[list[str], list[str]]:
+    """The arguments of a `partial_fit_items`, checked: one non-empty text per new item id, each
+    id new to the model. ``placer`` names what places items (in the error)."""
+    model._check_fitted("partial_fit_items")
+    ids, texts = [str(i) for i in item_ids], list(texts)
+    if len(ids) != len(texts) or not ids:
+        raise ValueError(f"partial_fit_items needs one text per item id, got {len(ids)} id(s) and {len(texts)} text(s)")
+    if len(set(ids)) != len(ids) or set(ids) & set(getattr(model, "added_items_", {})):
+        raise ValueError("partial_fit_items got an item id twice (or one added before); place each new item once")
+    empty = [i for i, t in zip(ids, texts) if not isinstance(t, str) or not t.strip()]
+    if empty:
+        raise ValueError(f"items {empty[:5]} have no text: {placer} places an item only from its text")
+    return ids, texts
+
+
+def append_items(model: Any, ids: list[str], vectors: np.ndarray) -> np.ndarray:
+    """Give new items the next indices: their vectors join ``item_vectors_``, the training
+    matrix grows by empty columns, ``added_items_`` maps their ids. Returns the indices."""
+    start = model.n_items_
+    index = np.arange(start, start + len(ids))
+    model.item_vectors_ = np.concatenate([model.item_vectors_, vectors.astype(model.item_vectors_.dtype)])
+    model.n_items_ = model.item_vectors_.shape[0]
+    model.user_items_ = grow_columns(model.user_items_, model.n_items_)
+    model.added_items_ = {**getattr(model, "added_items_", {}), **dict(zip(ids, index.tolist()))}
+    return index
