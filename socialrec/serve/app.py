@@ -70,7 +70,12 @@ class _Guard:
         try:
             if too_big:
                 raise _TooLarge()
-            await self.app(scope, receive_limited, send_wrapper)
+            app_receive = receive_limited
+            if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                # A streamed (chunked) body: read it here, within the limit, and hand it on whole;
+                # the framework would turn an error raised while it reads into a 400.
+                app_receive = await _buffered(receive_limited)
+            await self.app(scope, app_receive, send_wrapper)
         except _TooLarge:
             response = _json({"detail": f"request body larger than {self.max_body} bytes; send smaller batches"}, 413)
             await response(scope, receive, send_wrapper)
@@ -86,6 +91,28 @@ class _TooLarge(Exception):
     pass
 
 
+async def _buffered(receive: Callable[[], Awaitable[dict[str, Any]]]) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """Read a whole request body from ``receive`` (which raises `_TooLarge` past the limit) and
+    return a receive callable that gives it in one message, then what ``receive`` gives."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    sent = {"done": False}
+
+    async def replay() -> dict[str, Any]:
+        if not sent["done"]:
+            sent["done"] = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return await receive()
+
+    return replay
+
+
 def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint: bool = False) -> Any:
     """Build the application. ``service``: an already built `Service` (tests, benchmarks).
     ``ceiling_endpoint``: add GET /bench/fixed returning a fixed 20-item list, and
@@ -93,6 +120,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
     in benchmarks/serving.py)."""
     try:
         from fastapi import FastAPI
+        from fastapi.exceptions import RequestValidationError
         from starlette.responses import Response
         from starlette.routing import Route
     except ImportError as exc:
@@ -101,6 +129,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
         raise MissingDependencyError("fastapi", "serve", "The HTTP service") from exc
 
     from socialrec.serve.deps import authorize
+    from socialrec.serve.responses import json_safe
     from socialrec.serve.routes import admin, catalog, events, ops, recommend
     from socialrec.serve.service import Service
 
@@ -117,6 +146,12 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
                   description="Recommendations, similar items, friend suggestions, feedback events, catalog and "
                               "profile upserts, erasure, model administration. Send `Authorization: Bearer <key>`.")
     app.state.service = svc
+
+    async def invalid_request(_request: Any, exc: RequestValidationError) -> Any:
+        # FastAPI's own handler echoes the input, and fails (500) on NaN, Infinity or lone surrogates.
+        return _json({"detail": json_safe(exc.errors())}, 422)
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
     # The hot read first, as a plain route ahead of the documented FastAPI one (same checks).
     app.router.routes.append(recommend.FAST_ROUTE)
     for router in (ops.router, recommend.router, events.router, catalog.router, admin.router):

@@ -44,9 +44,12 @@ def parse_scopes(text: str) -> tuple[str, ...]:
 
 
 class KeyStore:
-    """Keys in ``state_dir/keys.sqlite3``. Verified keys are cached in memory by hash."""
+    """Keys in ``state_dir/keys.sqlite3``. A verified key is cached in memory by hash for
+    ``cache_seconds``: a key revoked by another process (`socialrec keys revoke`) stops working
+    within that time."""
 
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(self, state_dir: str | Path, cache_seconds: float = 0.5) -> None:
+        self.cache_seconds = cache_seconds
         self.path = Path(state_dir) / FILENAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -56,7 +59,7 @@ class KeyStore:
             self._con.execute(
                 "CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, "
                 "scopes TEXT NOT NULL, rate REAL, name TEXT NOT NULL, created REAL NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)")
-        self._cache: dict[str, ApiKey] = {}
+        self._cache: dict[str, tuple[ApiKey, float]] = {}  # hash -> (key, when it must be checked again)
 
     def close(self) -> None:
         with self._lock:
@@ -79,7 +82,7 @@ class KeyStore:
     def revoke(self, key_id: str) -> bool:
         with self._lock, self._con:
             n = self._con.execute("UPDATE keys SET revoked = 1 WHERE key_id = ?", (key_id,)).rowcount
-            self._cache = {h: k for h, k in self._cache.items() if k.key_id != key_id}
+            self._cache = {h: kt for h, kt in self._cache.items() if kt[0].key_id != key_id}
         return n == 1
 
     def list(self) -> list[dict[str, object]]:
@@ -95,15 +98,17 @@ class KeyStore:
             return None
         digest = _hash(parts[2])
         cached = self._cache.get(digest)
-        if cached is not None and cached.key_id == parts[1]:
-            return cached
+        now = time.monotonic()
+        if cached is not None and cached[0].key_id == parts[1] and now < cached[1]:
+            return cached[0]
         with self._lock:
             row = self._con.execute("SELECT secret_sha256, scopes, rate, name FROM keys WHERE key_id = ? AND revoked = 0",
                                     (parts[1],)).fetchone()
         if row is None or not hmac.compare_digest(row[0], digest):
+            self._cache.pop(digest, None)
             return None
         key = ApiKey(parts[1], frozenset(row[1].split(",")), row[2], row[3])
-        self._cache[digest] = key
+        self._cache[digest] = (key, now + self.cache_seconds)
         return key
 
 

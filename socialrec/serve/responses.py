@@ -58,3 +58,20 @@ def bool_param(raw: str | None, errors: list[dict[str, Any]]) -> bool:
         return low in _TRUE
     errors.append(invalid("query", "explain", raw, "bool_parsing", "Input should be a valid boolean, unable to interpret input"))
     return False
+
+
+def json_safe(value: Any, max_chars: int = 200) -> Any:
+    """``value`` made safe to echo in an error body: non-finite numbers as strings, strings
+    that are not valid Unicode escaped, long strings cut, anything else as its str()."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        safe = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return safe if len(safe) <= max_chars else safe[:max_chars] + "..."
+    if isinstance(value, (bool, int)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(json_safe(k)): json_safe(v) for k, v in list(value.items())[:50]}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in list(value)[:50]]
+    return json_safe(str(value))

@@ -16,6 +16,9 @@ EventKind = Literal["view", "click", "like", "comment", "share", "purchase", "ra
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields are refused (422), as are strings that are not valid
+    Unicode (pydantic's own check)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
