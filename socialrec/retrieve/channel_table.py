@@ -99,7 +99,8 @@ def _content(**p: Any) -> BaseRecommender:
 
 def _trending(**p: Any) -> BaseRecommender:
     from socialrec.retrieve.trending import Trending
-    return Trending(**p)
+    # Served trending counts users with a history only: fresh accounts cannot make an item trend.
+    return Trending(**{"min_user_history": 3, **p})
 
 
 def _pop(**p: Any) -> BaseRecommender:

@@ -22,6 +22,9 @@ class Trending(BaseRecommender):
 
     half_life_days: decay half-life; None gives plain popularity.
     time_unit: seconds per timestamp unit (86,400 if timestamps are days).
+    min_user_history: users with fewer items than this count for nothing (each user counts at
+        most once per item anyway): a burst of fresh accounts posting once each cannot make an
+        item trend.
 
     Fold-in ("history"): the trend is re-summed from each user's stored weights. A folded-in
     user's pairs that were already in their row keep their decayed weight; new pairs count as
@@ -31,9 +34,10 @@ class Trending(BaseRecommender):
 
     fold_in = "history"
 
-    def __init__(self, half_life_days: float | None = 7.0, time_unit: float = 1.0) -> None:
+    def __init__(self, half_life_days: float | None = 7.0, time_unit: float = 1.0, min_user_history: int = 1) -> None:
         self.half_life_days = half_life_days
         self.time_unit = time_unit
+        self.min_user_history = min_user_history
 
     def _fit(self, train: TrainData) -> None:
         x = train.user_items.tocsr()
@@ -42,7 +46,8 @@ class Trending(BaseRecommender):
         self._sum_weights()
 
     def _sum_weights(self) -> None:
-        weights = self.weights_
+        counted = (np.diff(self.user_items_.indptr) >= self.min_user_history).astype(np.float32)
+        weights = sp.diags(counted) @ self.weights_
         self.trend_ = np.asarray(weights.sum(axis=0)).ravel().astype(np.float32)
         self.recent_counts_ = np.asarray((weights >= 0.5).sum(axis=0)).ravel().astype(np.int64)
 

@@ -87,13 +87,16 @@ class ModelConfig:
         return model, friends[self.friends]()
 
 
-def merge_events(dataset: Dataset, events: Sequence[Event], erased: set[str] | Callable[[str], bool] = frozenset()) -> Dataset:
-    """The dataset plus stored events: positive item events become interactions of their user
-    (new users are appended to a copy of the user map), follows add and unfollows remove social
-    edges, in event order; events on items the dataset does not know are left out (they are not
-    catalog items). Users for whom ``erased`` is true (an id, checked by the caller's pseudonym)
-    are left out of the base data too."""
+def merge_events(dataset: Dataset, events: Sequence[Event], erased: set[str] | Callable[[str], bool] = frozenset(),
+                 catalog: Sequence[tuple[str, str, str]] = ()) -> Dataset:
+    """The dataset plus stored events and catalog items: ``catalog`` items ((id, title, text),
+    from PUT /v1/items) the dataset does not have are appended to a copy of the item map with
+    their title and text; positive item events become interactions of their user (new users are
+    appended to a copy of the user map), follows add and unfollows remove social edges, in event
+    order; events on items outside the catalog are left out. Users for whom ``erased`` is true
+    (an id, checked by the caller's pseudonym) are left out of the base data too."""
     is_erased = erased if callable(erased) else (lambda u: u in erased)  # type: ignore[operator]
+    dataset = with_catalog_items(dataset, catalog)
     users = dataset.users.copy()
     base = dataset.interactions
     gone = [i for i, u in enumerate(dataset.users.external_ids) if is_erased(str(u))]
@@ -129,6 +132,28 @@ def merge_events(dataset: Dataset, events: Sequence[Event], erased: set[str] | C
                                "target": np.array([p[1] for p in pairs], np.int32),
                                "kind": "follow", "weight": np.ones(len(pairs), np.float32)})
     return dataclasses.replace(dataset, users=users, interactions=interactions, social=social.reset_index(drop=True))
+
+
+def with_catalog_items(dataset: Dataset, catalog: Sequence[tuple[str, str, str]]) -> Dataset:
+    """``dataset`` with the catalog items it lacks appended (item map copied, a title row in the
+    item table, title and text rows in the texts table); the dataset itself when none is new."""
+    new = [(i, t, x) for i, t, x in catalog if i not in dataset.items]
+    if not new:
+        return dataset
+    items = dataset.items.copy()
+    index = items.add([i for i, _, _ in new])
+    table = dataset.item_table
+    if len(table.columns):
+        extra = pd.DataFrame({"id": [i for i, _, _ in new], "title": [t for _, t, _ in new]}, index=index)
+        table = pd.concat([table, extra.reindex(columns=table.columns)], ignore_index=True)
+    rows = [("item", int(j), "title", t) for j, (_, t, _) in zip(index, new) if t]
+    rows += [("item", int(j), "description", x) for j, (_, _, x) in zip(index, new) if x]
+    texts = dataset.texts
+    if rows:
+        extra_texts = pd.DataFrame(rows, columns=["owner", "index", "field", "text"]).astype({"index": np.int32})
+        extra_texts["timestamp"] = np.nan
+        texts = pd.concat([texts, extra_texts[texts.columns]], ignore_index=True)
+    return dataclasses.replace(dataset, items=items, item_table=table, texts=texts)
 
 
 class ServedModel:
@@ -397,7 +422,7 @@ def popularity_model(dataset: Dataset, store: EventStore) -> ServedModel:
     """The fallback served while the first version trains: the most popular items."""
     from socialrec.retrieve.popular import MostPopular
 
-    ds = merge_events(dataset, store.events())
+    ds = merge_events(dataset, store.events(), catalog=store.items())
     model = MostPopular().fit(ds.user_item_matrix())
     return ServedModel(model, ds, None, version="popularity", meta={"kind": "popularity"}, trained=False)
 
@@ -424,7 +449,7 @@ def train_served_model(dataset: Dataset, store: EventStore, config: ModelConfig,
 
     start = time.perf_counter()
     through = store.max_seq()
-    ds = merge_events(dataset, store.events(), erased or (lambda _u: False))
+    ds = merge_events(dataset, store.events(), erased or (lambda _u: False), catalog=store.items())
     model, friends = config.make()
     x = ds.user_item_matrix()
     model.fit(TrainData(user_items=x, dataset=ds))

@@ -63,6 +63,8 @@ class EventBatch(Strict):
 class EventsAck(BaseModel):
     accepted: int = Field(description="events newly stored")
     duplicates: int = Field(description="events whose event_id was already stored (ignored)")
+    refused: int | None = Field(default=None, description="item events on items outside the catalog (not stored)")
+    refused_reason: str | None = None
 
 
 class ItemIn(Strict):

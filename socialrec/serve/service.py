@@ -81,6 +81,7 @@ class Service:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.started = time.time()
+        self._upserted = {item_id for item_id, _, _ in self.store.items()}  # catalog items since the dataset
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -208,7 +209,20 @@ class Service:
         return job
 
     # --- writes ------------------------------------------------------------------------
-    def ingest(self, events: list[dict[str, Any]]) -> tuple[int, int]:
+    def known_item(self, item_id: str) -> bool:
+        """Whether an item is in the catalog: the served model's items, or upserted since."""
+        model = self.model
+        items = model.dataset.items if model is not None else self.dataset().items
+        return item_id in items or item_id in self._upserted
+
+    def ingest(self, events: list[dict[str, Any]]) -> tuple[int, int, int]:
+        """Store and learn from a batch; returns (accepted, duplicates, refused). Item events on
+        items outside the catalog are refused one by one (not stored: items enter the catalog
+        through PUT /v1/items or the dataset), unless ``accept_unknown_items`` is set."""
+        refused = 0
+        if not self.settings.accept_unknown_items:
+            kept = [e for e in events if e.get("item_id") is None or self.known_item(e["item_id"])]
+            refused, events = len(events) - len(kept), kept
         with self.ingest_lock:
             new, duplicates = self.store.append(events)
             if self.model is not None and new:
@@ -219,11 +233,12 @@ class Service:
                 self.metrics.clicked(e.user_id, e.item_id, e.ts)
         if duplicates:
             self.metrics.duplicates.inc(duplicates)
-        return len(new), duplicates
+        return len(new), duplicates, refused
 
     def upsert_item(self, item_id: str, title: str, text: str) -> None:
         with self.ingest_lock:
             self.store.upsert_item(item_id, title, text)
+            self._upserted.add(item_id)
             if self.model is not None:
                 self.model.upsert_item(item_id, title, text)
 

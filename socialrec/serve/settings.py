@@ -61,6 +61,9 @@ class ServeSettings:
     train_on_start: train a first version in the background when none is saved (until then the
         popularity fallback serves and /readyz answers 503).
     max_versions: saved model versions kept; older ones are deleted.
+    accept_unknown_items: store events on items outside the catalog too (they still enter the
+        model only once the item is in the catalog); by default they are refused per event,
+        so a write key cannot create catalog items.
     cache_ttl_s: a user's list is recomputed after this many seconds even without their own
         events (their friends' events change it too).
     fold_in_interval_s: how often queued events are folded into the served model (a read folds
@@ -86,6 +89,7 @@ class ServeSettings:
     train_on_start: bool = True
     max_versions: int = 3
     cache_ttl_s: float = 30.0
+    accept_unknown_items: bool = False
     fold_in_interval_s: float = 0.05
     warm_users: int = 0
     log_requests: bool = True

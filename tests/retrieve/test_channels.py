@@ -147,3 +147,24 @@ def test_value_weighted_channel_trains_on_rank_weights_and_the_others_on_the_bin
     np.testing.assert_allclose(weighted, value_rank_weights(ds, x).toarray())
     assert weighted[0, 1] > weighted[0, 0] > 0  # a played y more than x
     np.testing.assert_array_equal(retriever.user_items_.toarray(), x.toarray())  # seen items stay the binary history
+
+
+def test_a_burst_of_fresh_accounts_does_not_make_an_item_trend() -> None:
+    """300 accounts that each interacted once with "spam" count for nothing with
+    min_user_history=3; ten established users make "real" trend, fitted or folded in."""
+    rows = [(f"user{u}", f"item{i}") for u in range(10) for i in range(4)] + [(f"user{u}", "real") for u in range(10)]
+    rows += [(f"bot{b}", "spam") for b in range(300)]
+    ds = build_dataset("t", pd.DataFrame(rows, columns=["user", "item"]))
+    train = TrainData(user_items=ds.user_item_matrix(), dataset=ds)
+    trend = Trending(half_life_days=None, min_user_history=3).fit(train)
+    spam, real = ds.items.to_index("spam"), ds.items.to_index("real")
+    assert trend.trend_[spam] == 0.0 and trend.trend_[real] == 10.0
+    assert Trending(half_life_days=None).fit(train).trend_[spam] == 300.0  # without the rule it would lead
+    # Fold-ins: more bots change nothing; a bot that builds a history of three items counts.
+    n = trend.n_users_
+    bots = sp.csr_matrix((np.ones(50, np.float32), (np.arange(50), np.full(50, spam))), shape=(50, trend.n_items_))
+    trend.partial_fit_users(np.arange(n, n + 50), bots)
+    assert trend.trend_[spam] == 0.0
+    three = sp.csr_matrix((np.ones(3, np.float32), ([0, 0, 0], [spam, 0, 1])), shape=(1, trend.n_items_))
+    trend.partial_fit_users(np.array([n]), three)
+    assert trend.trend_[spam] == 1.0

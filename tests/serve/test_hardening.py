@@ -125,3 +125,25 @@ def test_deletes_start_no_retrain_and_versions_stay_bounded(served: Served) -> N
         assert served.client.post("/v1/admin/retrain?wait=true", headers=served.admin).json()["status"] == "done"
     dirs = [p for p in (Path(served.settings.state_dir) / "models").iterdir() if p.is_dir()]
     assert len(dirs) == served.settings.max_versions
+
+
+def test_a_write_key_cannot_create_or_promote_catalog_items(served: Served) -> None:
+    spam = "BUY-CHEAP-PILLS"
+    bots = [{"event_id": uuid.uuid4().hex, "user_id": f"bot-{n}", "kind": "like", "item_id": spam} for n in range(300)]
+    r = served.client.post("/v1/events", json={"events": bots}, headers=served.admin)
+    assert r.status_code == 200 and r.json()["accepted"] == 0 and r.json()["refused"] == 300
+    assert "PUT /v1/items" in r.json()["refused_reason"]
+    rows = served.service.store._rows("SELECT COUNT(*) FROM events WHERE item_id = ?", (spam,))
+    assert rows[0][0] == 0
+    # Put in the catalog by a write key, then pushed by 300 fresh accounts: it does not trend.
+    assert served.client.put(f"/v1/items/{spam}", json={"title": spam}, headers=served.admin).status_code == 200
+    bots = [{**b, "event_id": uuid.uuid4().hex} for b in bots]
+    assert served.post(bots)["accepted"] == 300
+    assert served.client.post("/v1/admin/retrain?wait=true", headers=served.admin).json()["status"] == "done"
+    assert spam in served.service.model.dataset.items  # a catalog item now
+    for user in ("user_0001", "user_0002", "someone-new"):
+        assert spam not in ids(served.recs(user, k=10)), user
+
+
+def ids(doc: dict) -> list[str]:
+    return [i["item_id"] for i in doc["items"]]

@@ -18,8 +18,12 @@ router = APIRouter()
 def post_events(batch: S.EventBatch, svc: Any = Depends(service)) -> Any:
     if len(batch.events) > svc.settings.max_batch:
         raise HTTPException(422, f"{len(batch.events)} events in one batch; at most {svc.settings.max_batch}")
-    accepted, duplicates = svc.ingest([e.model_dump() for e in batch.events])
-    return json_response({"accepted": accepted, "duplicates": duplicates})
+    accepted, duplicates, refused = svc.ingest([e.model_dump() for e in batch.events])
+    body: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates}
+    if refused:
+        body["refused"] = refused
+        body["refused_reason"] = "unknown item_id: add items with PUT /v1/items/{item_id} first"
+    return json_response(body)
 
 
 @router.get("/v1/users/{user_id}/activity", response_model=S.ActivityOut, tags=["users"], dependencies=[READ])
