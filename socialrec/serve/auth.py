@@ -121,6 +121,15 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: str, rate: float | None = None) -> float:
+        """Seconds until ``key`` has a token again (0.0: it has one now); takes nothing."""
+        r = rate or self.rate
+        burst = max(self.burst if rate is None else max(1.0, 2 * r), 1.0)
+        with self._lock:
+            tokens, last = self._buckets.get(key, (burst, time.monotonic()))
+            tokens = min(burst, tokens + (time.monotonic() - last) * r)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / r
+
     def take(self, key: str, rate: float | None = None) -> float:
         """0.0 when the request may go ahead, else the seconds to wait for the next token."""
         r = rate or self.rate

@@ -24,18 +24,29 @@ def service(request: Request) -> Any:
     return request.app.state.service
 
 
-def authorize(svc: Any, authorization: str | None, scope: str) -> Any:
+# Failed authentications allowed per client address: a burst, then this many a second.
+FAILED_AUTH_RATE = 5.0
+
+
+def authorize(svc: Any, authorization: str | None, scope: str, client: str | None = None) -> Any:
     """The key behind an ``Authorization: Bearer`` header value, or an HTTPException (401
-    missing/invalid, 403 wrong scope, 429 over its rate). Parses the header as HTTPBearer."""
+    missing/invalid, 403 wrong scope, 429 over its rate or, for a client address, over its
+    budget of failed authentications). Parses the header as HTTPBearer."""
     if not svc.settings.require_auth:
         return None
+    failures = f"auth-failures:{client}"
+    if client is not None and svc.limiter.peek(failures, FAILED_AUTH_RATE) > 0:
+        raise HTTPException(429, "too many failed authentications from this address; retry later",
+                            headers={"Retry-After": str(max(1, math.ceil(svc.limiter.peek(failures, FAILED_AUTH_RATE))))})
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
-    if not (scheme and token) or scheme.lower() != "bearer":
-        raise HTTPException(401, f"missing API key: send 'Authorization: Bearer <key>' ({SCOPE_HELP})",
-                            headers={"WWW-Authenticate": "Bearer"})
-    key = svc.keys.verify(token)
+    key = svc.keys.verify(token) if scheme.lower() == "bearer" and token else None
     if key is None:
+        if client is not None:
+            svc.limiter.take(failures, FAILED_AUTH_RATE)
+        if not (scheme and token) or scheme.lower() != "bearer":
+            raise HTTPException(401, f"missing API key: send 'Authorization: Bearer <key>' ({SCOPE_HELP})",
+                                headers={"WWW-Authenticate": "Bearer"})
         raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     if scope not in key.scopes:
         raise HTTPException(403, f"this key lacks the '{scope}' scope (it has: {', '.join(sorted(key.scopes))})")
@@ -46,9 +57,13 @@ def authorize(svc: Any, authorization: str | None, scope: str) -> Any:
     return key
 
 
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client is not None else None
+
+
 def require(scope: str) -> Callable[..., Any]:
     async def check(request: Request, _creds: HTTPAuthorizationCredentials | None = Security(bearer)) -> Any:
-        return authorize(request.app.state.service, request.headers.get("authorization"), scope)
+        return authorize(request.app.state.service, request.headers.get("authorization"), scope, client_address(request))
     return check
 
 

@@ -13,6 +13,8 @@ reference assignment swaps it, atomically under the GIL) and uses that object to
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import os
 import threading
 import time
 import uuid
@@ -31,13 +33,38 @@ from socialrec.serve.store import EventStore
 LOGGER = "socialrec.serve"
 
 
+def secure_state(state_dir: Path) -> None:
+    """Owner-only permissions on everything the service keeps (events, keys, models, logs,
+    embeddings): directories 0700, files 0600. Run after anything that creates files."""
+    state_dir.chmod(0o700)
+    for path in state_dir.rglob("*"):
+        try:
+            path.chmod(0o700 if path.is_dir() else 0o600)
+        except FileNotFoundError:  # a temporary file renamed meanwhile
+            pass
+
+
+class _PrivateRotatingHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log whose every file is readable by the owner only."""
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        os.chmod(self.baseFilename, 0o600)
+        return stream
+
+
+LOG_MAX_BYTES = 10_000_000
+LOG_BACKUPS = 3
+
+
 def service_logger(state_dir: Path) -> logging.Logger:
-    """A file logger under state_dir/logs (one handler per file, however many apps are made)."""
+    """A file logger under state_dir/logs, rotated at 10 MB with 3 old files kept (one handler
+    per file, however many apps are made)."""
     log = logging.getLogger(f"{LOGGER}.{state_dir.resolve()}")
     path = state_dir / "logs" / "serve.log"
     if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in log.handlers):
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path)
+        handler = _PrivateRotatingHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
@@ -82,6 +109,7 @@ class Service:
         self._threads: list[threading.Thread] = []
         self.started = time.time()
         self._upserted = {item_id for item_id, _, _ in self.store.items()}  # catalog items since the dataset
+        secure_state(self.state_dir)
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -183,6 +211,7 @@ class Service:
             self.registry.save(served)
             self.activate(served)
             self.registry.set_current(version)
+            secure_state(self.state_dir)
             self.log.info("trained %s in %.1fs", version, served.meta.get("train_seconds", 0.0))
             return served
 
@@ -265,6 +294,7 @@ class Service:
                                  models=[self.model] if self.model is not None else [], rewrite_versions=rewrite,
                                  log=self.log)
             self.metrics.forget_user(user_id)
+        secure_state(self.state_dir)
         return receipt
 
     def hashed(self, user_id: str) -> str:

@@ -147,3 +147,42 @@ def test_a_write_key_cannot_create_or_promote_catalog_items(served: Served) -> N
 
 def ids(doc: dict) -> list[str]:
     return [i["item_id"] for i in doc["items"]]
+
+
+def test_state_files_are_owner_only(served: Served) -> None:
+    served.post([{"event_id": uuid.uuid4().hex, "user_id": "user_0012", "kind": "view", "item_id": "item_0012"}])
+    assert served.client.post("/v1/admin/retrain?wait=true", headers=served.admin).json()["status"] == "done"
+    state = Path(served.settings.state_dir)
+    loose = [f"{p} {oct(p.stat().st_mode & 0o777)}" for p in [state, *state.rglob("*")]
+             if p.exists() and p.stat().st_mode & 0o077]
+    assert loose == []
+
+
+def test_the_log_rotates(tmp_path: Path) -> None:
+    from socialrec.serve import service as svc_module
+
+    log = svc_module.service_logger(tmp_path)
+    handler = next(h for h in log.handlers if isinstance(h, svc_module._PrivateRotatingHandler))
+    assert handler.maxBytes == svc_module.LOG_MAX_BYTES and handler.backupCount == svc_module.LOG_BACKUPS
+    handler.maxBytes = 2000  # small, to see it roll over
+    for n in range(200):
+        log.info("line %d %s", n, "x" * 50)
+    files = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert files == ["serve.log", "serve.log.1", "serve.log.2", "serve.log.3"]
+    assert all((tmp_path / "logs" / f).stat().st_size <= 2200 for f in files)
+    assert all(((tmp_path / "logs" / f).stat().st_mode & 0o077) == 0 for f in files)
+    log.removeHandler(handler)
+    handler.close()
+
+
+def test_failed_authentications_are_rate_limited_per_address(served: Served) -> None:
+    from fastapi.testclient import TestClient
+
+    guesser = TestClient(served.app, client=("203.0.113.7", 5000))
+    codes = [guesser.get("/v1/items/item_0001/similar", headers={"Authorization": f"Bearer sr_x_{n}"}).status_code
+             for n in range(30)]
+    assert codes[0] == 401 and 429 in codes
+    r = guesser.get("/v1/items/item_0001/similar", headers=served.reader)  # even a good key waits
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    # another address is not affected
+    assert served.client.get("/v1/items/item_0001/similar", headers=served.reader).status_code == 200

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from socialrec.errors import UnknownIdError
 from socialrec.serve import schemas as S
-from socialrec.serve.deps import READ, authorize, served_model, service
+from socialrec.serve.deps import READ, authorize, client_address, served_model, service
 from socialrec.serve.responses import bool_param, int_param, invalid, json_response, unexplained_body
 
 router = APIRouter(tags=["recommend"])
@@ -64,7 +64,7 @@ async def recommendations_fast(request: Any) -> Any:
     cost per request; see benchmarks/README.md)."""
     request.scope["route"] = FAST_ROUTE  # names the route in metrics and the request log
     svc = request.app.state.service
-    authorize(svc, request.headers.get("authorization"), "read")
+    authorize(svc, request.headers.get("authorization"), "read", client_address(request))
     user_id = request.path_params["user_id"]
     query = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True))
     errors: list[dict[str, Any]] = []
