@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 SCOPE_HELP = "create one with: socialrec keys create --scopes read,write,admin --state-dir DIR"
 
@@ -77,3 +78,24 @@ def served_model(svc: Any) -> Any:
         raise HTTPException(503, "no model loaded yet (the first one is being prepared); retry shortly",
                             headers={"Retry-After": "1"})
     return model
+
+
+class ErrorOut(BaseModel):
+    detail: Any
+
+
+def _err(text: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": text}
+
+
+# What every /v1 route may answer besides its own success (documented in OpenAPI).
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _err("missing, invalid or revoked API key"),
+    403: _err("the key lacks the scope"),
+    429: _err("over the key's rate, or too many failed authentications from this address (see Retry-After)"),
+}
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _err("malformed request"),
+    413: _err("request body over the size limit"),
+}
+MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {503: _err("no model loaded yet (see Retry-After)")}

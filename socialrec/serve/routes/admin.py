@@ -7,17 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from socialrec.serve import schemas as S
-from socialrec.serve.deps import ADMIN, service
+from socialrec.serve.deps import ADMIN, AUTH_RESPONSES, service
 from socialrec.serve.responses import json_response
 
-router = APIRouter(tags=["admin"], dependencies=[ADMIN])
+router = APIRouter(tags=["admin"], dependencies=[ADMIN], responses=AUTH_RESPONSES)
 
 
 def _public(job: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in job.items() if not k.startswith("_") and k != "started"}
 
 
-@router.post("/v1/admin/retrain", response_model=S.RetrainOut, status_code=202)
+@router.post("/v1/admin/retrain", response_model=S.RetrainOut, status_code=202,
+             responses={200: {"model": S.RetrainOut, "description": "with wait=true: the job, finished"}})
 def retrain(wait: bool = Query(False, description="answer when the new version serves"), svc: Any = Depends(service)) -> Any:
     job = svc.start_retrain()
     if wait:

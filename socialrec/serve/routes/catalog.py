@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path
 
 from socialrec.serve import schemas as S
-from socialrec.serve.deps import ADMIN, WRITE, service
+from socialrec.serve.deps import ADMIN, AUTH_RESPONSES, BODY_RESPONSES, WRITE, service
 from socialrec.serve.responses import json_response
 
-router = APIRouter()
+router = APIRouter(responses={**AUTH_RESPONSES, **BODY_RESPONSES})
 UserId = Path(min_length=1, max_length=128)
 ItemId = Path(min_length=1, max_length=128)
 

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from socialrec.serve import schemas as S
-from socialrec.serve.deps import READ, WRITE, service
+from socialrec.serve.deps import AUTH_RESPONSES, BODY_RESPONSES, READ, WRITE, service
 from socialrec.serve.responses import json_response
 
-router = APIRouter()
+router = APIRouter(responses={**AUTH_RESPONSES, **BODY_RESPONSES})
 
 
 @router.post("/v1/events", response_model=S.EventsAck, tags=["events"], dependencies=[WRITE],

@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, Response
 
 from socialrec.serve import schemas as S
 from socialrec.serve.dashboard import DASHBOARD_HTML
-from socialrec.serve.deps import ADMIN, service
+from socialrec.serve.deps import ADMIN, AUTH_RESPONSES, service
 from socialrec.serve.responses import json_response
 
 router = APIRouter()
@@ -36,7 +36,7 @@ async def readyz(svc: Any = Depends(service)) -> Any:
 
 
 @router.get("/metrics", tags=["ops"], dependencies=[ADMIN], response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}})
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}, **AUTH_RESPONSES})
 async def metrics(svc: Any = Depends(service)) -> Any:
     body, content_type = svc.metrics.exposition()
     return Response(body, media_type=content_type)

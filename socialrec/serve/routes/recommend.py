@@ -14,10 +14,10 @@ from starlette.routing import Route
 
 from socialrec.errors import UnknownIdError
 from socialrec.serve import schemas as S
-from socialrec.serve.deps import READ, authorize, client_address, served_model, service
+from socialrec.serve.deps import AUTH_RESPONSES, MODEL_RESPONSES, READ, authorize, client_address, served_model, service
 from socialrec.serve.responses import bool_param, int_param, invalid, json_response, unexplained_body
 
-router = APIRouter(tags=["recommend"])
+router = APIRouter(tags=["recommend"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
 UserId = Path(min_length=1, max_length=128)
 ItemId = Path(min_length=1, max_length=128)
 PATH = "/v1/users/{user_id}/recommendations"
