@@ -25,26 +25,23 @@ def service(request: Request) -> Any:
     return request.app.state.service
 
 
-# Failed authentications allowed per client address: a burst, then this many a second.
-FAILED_AUTH_RATE = 5.0
-
-
 def authorize(svc: Any, authorization: str | None, scope: str, client: str | None = None) -> Any:
     """The key behind an ``Authorization: Bearer`` header value, or an HTTPException (401
     missing/invalid, 403 wrong scope, 429 over its rate or, for a client address, over its
     budget of failed authentications). Parses the header as HTTPBearer."""
     if not svc.settings.require_auth:
         return None
-    failures = f"auth-failures:{client}"
-    if client is not None and svc.limiter.peek(failures, FAILED_AUTH_RATE) > 0:
+    failures, rate = f"auth-failures:{client}", svc.settings.failed_auth_per_second
+    wait = svc.limiter.peek(failures, rate) if client is not None else 0.0
+    if wait > 0:
         raise HTTPException(429, "too many failed authentications from this address; retry later",
-                            headers={"Retry-After": str(max(1, math.ceil(svc.limiter.peek(failures, FAILED_AUTH_RATE))))})
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     key = svc.keys.verify(token) if scheme.lower() == "bearer" and token else None
     if key is None:
         if client is not None:
-            svc.limiter.take(failures, FAILED_AUTH_RATE)
+            svc.limiter.take(failures, rate)
         if not (scheme and token) or scheme.lower() != "bearer":
             raise HTTPException(401, f"missing API key: send 'Authorization: Bearer <key>' ({SCOPE_HELP})",
                                 headers={"WWW-Authenticate": "Bearer"})

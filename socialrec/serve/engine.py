@@ -108,7 +108,7 @@ def merge_events(dataset: Dataset, events: Sequence[Event], erased: set[str] | C
         if is_erased(e.user_id):
             continue
         if e.kind in ("follow", "unfollow") and e.target_user_id is not None:
-            if is_erased(e.target_user_id):
+            if is_erased(e.target_user_id) or e.target_user_id == e.user_id:
                 continue
             src, dst = users.add([e.user_id, e.target_user_id]).tolist()
             edges[(src, dst)] = e.kind == "follow"
@@ -319,6 +319,8 @@ class ServedModel:
             if e.kind in ("follow", "unfollow"):
                 if e.target_user_id is None:
                     continue
+                if e.target_user_id == e.user_id:
+                    continue  # following oneself changes nothing
                 src, dst = (int(i) for i in users.add([e.user_id, e.target_user_id]))
                 on = 1.0 if e.kind == "follow" else 0.0
                 for a, b in ([(src, dst)] if self.dataset.social_directed else [(src, dst), (dst, src)]):

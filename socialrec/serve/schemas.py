@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from socialrec.serve.store import ITEM_KINDS, SOCIAL_KINDS
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BATCH = 1000
 Id = Field(min_length=1, max_length=128)
-EventKind = Literal["view", "click", "like", "comment", "share", "purchase", "rating", "follow", "unfollow", "hide"]
-
 
 
 class Strict(BaseModel):
@@ -22,38 +17,38 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class EventIn(Strict):
+class _EventBase(Strict):
     event_id: str = Field(min_length=1, max_length=128, description="client-chosen unique id: a retried batch is idempotent")
     user_id: str = Field(min_length=1, max_length=128)
-    kind: EventKind
-    item_id: str | None = Field(default=None, min_length=1, max_length=128, description="required for item events")
-    target_user_id: str | None = Field(default=None, min_length=1, max_length=128,
-                                       description="required for follow and unfollow")
-    value: float | None = Field(default=None, description="rating value, 1..5")
-    text: str | None = Field(default=None, max_length=5000, description="comment text")
     timestamp: float | None = Field(default=None, ge=0, le=1e11, description="unix seconds (default: now)")
 
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("value must be a finite number")
-        return v
 
-    @model_validator(mode="after")
-    def _fields_for_kind(self) -> "EventIn":
-        if self.kind in ITEM_KINDS and self.item_id is None:
-            raise ValueError(f"a {self.kind} event needs item_id")
-        if self.kind in SOCIAL_KINDS:
-            if self.target_user_id is None:
-                raise ValueError(f"a {self.kind} event needs target_user_id")
-            if self.target_user_id == self.user_id:
-                raise ValueError("a user cannot follow or unfollow themself")
-        if self.kind == "rating" and (self.value is None or not 1.0 <= self.value <= 5.0):
-            raise ValueError("a rating event needs value between 1 and 5")
-        if self.text is not None and self.kind != "comment":
-            raise ValueError("only comment events carry text")
-        return self
+# One model per kind of event, told apart by ``kind``: the OpenAPI schema then says exactly which
+# fields each kind needs, so a request valid by the schema is one the server accepts.
+class ItemEvent(_EventBase):
+    kind: Literal["view", "click", "like", "share", "purchase", "hide"]
+    item_id: str = Field(min_length=1, max_length=128)
+
+
+class RatingEvent(_EventBase):
+    kind: Literal["rating"]
+    item_id: str = Field(min_length=1, max_length=128)
+    value: float = Field(ge=1.0, le=5.0, description="rating value, 1..5")
+
+
+class CommentEvent(_EventBase):
+    kind: Literal["comment"]
+    item_id: str = Field(min_length=1, max_length=128)
+    text: str | None = Field(default=None, max_length=5000, description="comment text")
+
+
+class SocialEvent(_EventBase):
+    kind: Literal["follow", "unfollow"]
+    target_user_id: str = Field(min_length=1, max_length=128, description="the user followed or unfollowed "
+                                                                          "(a user following themself changes nothing)")
+
+
+EventIn = Annotated[ItemEvent | RatingEvent | CommentEvent | SocialEvent, Field(discriminator="kind")]
 
 
 class EventBatch(Strict):

@@ -56,6 +56,8 @@ class ServeSettings:
     max_batch: most events in one POST /v1/events.
     rate_per_second, rate_burst: default token-bucket rate limit of a key (a key may carry its
         own); over it the answer is 429 with Retry-After.
+    failed_auth_per_second: failed authentications allowed per client address and second (after a
+        burst of twice as many); over it the answer is 429.
     cors_origins: origins allowed by CORS; empty = CORS off (no CORS headers at all).
     retrain_interval_s: retrain on a schedule every this many seconds (None: on demand only).
     train_on_start: train a first version in the background when none is saved (until then the
@@ -84,6 +86,7 @@ class ServeSettings:
     max_batch: int = 1000
     rate_per_second: float = 1000.0
     rate_burst: float = 2000.0
+    failed_auth_per_second: float = 5.0
     cors_origins: tuple[str, ...] = ()
     retrain_interval_s: float | None = None
     train_on_start: bool = True
@@ -100,6 +103,8 @@ class ServeSettings:
         for name in ("max_body_bytes", "max_batch", "max_versions"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ServeSettings.{name} must be >= 1, got {getattr(self, name)}")
+        if self.failed_auth_per_second <= 0:
+            raise ConfigError(f"ServeSettings.failed_auth_per_second must be > 0, got {self.failed_auth_per_second}")
         if self.rate_per_second <= 0 or self.rate_burst < 1:
             raise ConfigError("ServeSettings.rate_per_second must be > 0 and rate_burst >= 1 "
                               f"(got {self.rate_per_second}, {self.rate_burst})")
