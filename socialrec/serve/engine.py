@@ -337,7 +337,8 @@ class ServedModel:
                 added.setdefault(u, set()).add(i)
         if edges:
             self._set_edges(edges)
-        changed = sorted(set(added) | {a for a, _ in edges})
+        # Every user new to the model joins it (a followed user may have no events of their own).
+        changed = sorted(set(added) | {a for a, _ in edges} | set(range(self.model.n_users_, len(users))))
         if changed:
             self._fold_in(np.asarray(changed, dtype=np.int64), added)
         for u in changed:

@@ -274,3 +274,10 @@ def test_erasure_leaves_no_trace(served: Served) -> None:
     # the erased user is a stranger now: not personalised
     assert served.recs(uid, k=3, explain="true")["items"][0]["reasons"][0]["kind"] in ("popular", "trending")
 
+
+
+def test_following_a_user_nobody_has_seen_yet(served: Served) -> None:
+    """Found by benchmarks/fuzz.py: a follow of a brand-new user must grow the model with them."""
+    served.post([{"event_id": eid(), "user_id": "user_0015", "kind": "follow", "target_user_id": "never-seen-7"}])
+    assert served.recs("user_0015", k=5)["items"]
+    assert served.client.get("/v1/users/never-seen-7/friend-suggestions?k=3", headers=served.reader).status_code == 200
