@@ -49,7 +49,8 @@ class ModelRegistry:
         without meta.json is not a version)."""
         directory = self.root / served.version
         directory.mkdir(parents=True, exist_ok=True)
-        header = {"dataset": served.meta.get("dataset"), "n_users": int(served.model.n_users_),
+        header = {"dataset": served.meta.get("dataset"), "data": served.meta.get("data"),
+                  "n_users": int(served.model.n_users_),
                   "n_items": int(served.model.n_items_), "fingerprint": served.model.training_fingerprint()}
         save_object(served, directory / MODEL_FILE, header)
         tmp = directory / "meta.json.tmp"
@@ -63,9 +64,14 @@ class ModelRegistry:
         os.replace(tmp, self.root / "CURRENT")
         self.prune()
 
-    def load(self, version: str, dataset: str | None = None) -> Any:
-        _, served = load_object(self.root / version / MODEL_FILE, {"dataset": dataset} if dataset else None,
-                                what=f"dataset {dataset!r}")
+    def load(self, version: str, dataset: str | None = None, data: str | None = None) -> Any:
+        """The served model of a version, refused (before unpickling) unless it was trained on
+        ``dataset`` and, when given, the same ``data`` (the served part: all of it or a holdout)."""
+        expect = {"dataset": dataset} if dataset else {}
+        if data is not None:
+            expect["data"] = data
+        _, served = load_object(self.root / version / MODEL_FILE, expect,
+                                what=f"dataset {dataset!r} ({data or 'all of it'})")
         return served
 
     def prune(self) -> list[str]:

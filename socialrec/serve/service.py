@@ -118,7 +118,7 @@ class Service:
         loaded = False
         if current is not None:
             try:
-                self.activate(self.registry.load(current, self.settings.dataset))
+                self.activate(self.registry.load(current, self.settings.dataset, self.served_data()))
                 loaded = True
             except (ValueError, OSError) as exc:
                 self.log.warning("saved version %s not loaded (%s); training a new one", current, exc)
@@ -175,6 +175,12 @@ class Service:
             self._dataset = base_dataset(self.settings)
         return self._dataset
 
+    def served_data(self) -> str:
+        """What part of the dataset is served, as recorded with each version: a version trained
+        on all of a dataset is never loaded to serve a holdout of it, nor the reverse."""
+        h = self.settings.holdout
+        return "all" if h is None else f"holdout {h.protocol} seed {h.seed} friends-masked {h.friends_masked}"
+
     def ready(self) -> tuple[bool, str]:
         """(True, version) once a trained model serves; else (False, why not)."""
         model = self.model
@@ -208,6 +214,7 @@ class Service:
             served = train_served_model(self.dataset(), self.store, self.settings.model, version,
                                         erased=self._is_erased(), log=self.log.info)
             served.cache_ttl_s = self.settings.cache_ttl_s
+            served.meta["data"] = self.served_data()
             self.registry.save(served)
             self.activate(served)
             self.registry.set_current(version)

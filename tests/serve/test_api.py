@@ -281,3 +281,20 @@ def test_following_a_user_nobody_has_seen_yet(served: Served) -> None:
     served.post([{"event_id": eid(), "user_id": "user_0015", "kind": "follow", "target_user_id": "never-seen-7"}])
     assert served.recs("user_0015", k=5)["items"]
     assert served.client.get("/v1/users/never-seen-7/friend-suggestions?k=3", headers=served.reader).status_code == 200
+
+
+def test_a_version_trained_on_all_the_data_is_not_served_for_a_holdout(served: Served) -> None:
+    """A restart with --holdout must not load a saved version that saw the held-out part."""
+    import dataclasses
+
+    from socialrec.serve.service import Service
+    from socialrec.serve.settings import HoldoutConfig
+
+    holdout = dataclasses.replace(served.settings, holdout=HoldoutConfig("random-811", seed=0), train_on_start=False)
+    again = Service(holdout)
+    again.start()
+    try:
+        wait_for(lambda: again.model is not None, 60)
+        assert again.model.version == "popularity" and again.ready()[0] is False
+    finally:
+        again.stop()
