@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -430,16 +430,6 @@ def popularity_model(dataset: Dataset, store: EventStore) -> ServedModel:
     return ServedModel(model, ds, None, version="popularity", meta={"kind": "popularity"}, trained=False)
 
 
-@dataclass
-class TrainReport:
-    seconds: float
-    users: int
-    items: int
-    interactions: int
-    through_seq: int
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def train_served_model(dataset: Dataset, store: EventStore, config: ModelConfig, version: str, *,
                        erased: Callable[[str], bool] | None = None, log: Callable[[str], None] = lambda _m: None
                        ) -> ServedModel:
@@ -447,7 +437,6 @@ def train_served_model(dataset: Dataset, store: EventStore, config: ModelConfig,
     configured model on the merged interactions (the same fit as `socialrec evaluate`'s, without
     a validation split: the hybrid holds out a tenth of training for its ranker) and the friend
     recommender on the merged social graph."""
-    from socialrec.ingest.schema import Dataset as _D  # noqa: F401  (type only)
     from socialrec.retrieve.base import TrainData
 
     start = time.perf_counter()
