@@ -1,4 +1,5 @@
-"""Real datasets, each loaded at most once per test session (skipped when the data is absent)."""
+"""Real datasets, each loaded at most once per test session (skipped when the data is absent, except
+under CI=true, where a missing dataset fails the test)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,13 @@ def real_data_root() -> Path:
 def _need(*folder: str) -> Path:
     root = real_data_root()
     if not root.joinpath(*folder).is_dir():
-        pytest.skip(f"real dataset folder {root.joinpath(*folder)} is absent "
-                    f"(set SOCIALREC_DATA to the shared data directory to run this test)")
+        message = (f"real dataset folder {root.joinpath(*folder)} is absent "
+                   f"(set SOCIALREC_DATA to the shared data directory to run this test)")
+        if os.environ.get("CI", "").lower() == "true":
+            # CI has the data beside the clone: a missing folder is a broken set-up, not a skip.
+            pytest.fail(f"CI=true but {message}; CI must find the datasets at ../shared/data or $SOCIALREC_DATA",
+                        pytrace=False)
+        pytest.skip(message)
     return root
 
 
