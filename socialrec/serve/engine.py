@@ -160,7 +160,7 @@ class ServedModel:
     """A fitted model served by external ids, learning online (see the module docstring)."""
 
     def __init__(self, model: Any, dataset: Dataset, friends: Any = None, *, version: str,
-                 meta: dict[str, Any] | None = None, trained: bool = True, cache_ttl_s: float = 30.0) -> None:
+                 meta: dict[str, Any] | None = None, trained: bool = True, cache_ttl_s: float = 300.0) -> None:
         self.model = model
         self.dataset = dataset
         self.friends = friends
@@ -341,7 +341,13 @@ class ServedModel:
         changed = sorted(set(added) | {a for a, _ in edges} | set(range(self.model.n_users_, len(users))))
         if changed:
             self._fold_in(np.asarray(changed, dtype=np.int64), added)
-        for u in changed:
+        # Their lists change, and so do their followers' (friends' likes, social proof).
+        stale = set(changed)
+        if self._social is not None and changed:
+            cols = np.asarray([u for u in changed if u < self._social.shape[1]], dtype=np.int64)
+            if len(cols):
+                stale |= set(self._social.tocsc()[:, cols].nonzero()[0].tolist())
+        for u in stale:
             for explain in (False, True):
                 self._cache.pop((u, explain), None)
 

@@ -192,9 +192,13 @@ class Service:
     def activate(self, served: ServedModel) -> None:
         """Serve ``served``: fold in everything stored since it was trained, then swap it in."""
         through = int(served.meta.get("trained_through_seq", 0))
+        served.cache_ttl_s = self.settings.cache_ttl_s
         if self.settings.warm_users and served.trained:
-            for u in served.dataset.users.external_ids[:self.settings.warm_users]:
-                served.recommend(str(u), 10)
+            start = time.perf_counter()
+            users = served.dataset.users.external_ids[:self.settings.warm_users]
+            for u in users:
+                served.recommend(str(u), 20)
+            self.log.info("lists of %d users computed in %.1fs", len(users), time.perf_counter() - start)
         with self.ingest_lock:
             hidden = [e for e in self.store.events() if e.kind == "hide" and e.seq <= through]
             served.observe(hidden + self.store.events(after_seq=through))
@@ -213,7 +217,6 @@ class Service:
             version = self.registry.next_version()
             served = train_served_model(self.dataset(), self.store, self.settings.model, version,
                                         erased=self._is_erased(), log=self.log.info)
-            served.cache_ttl_s = self.settings.cache_ttl_s
             served.meta["data"] = self.served_data()
             self.registry.save(served)
             self.activate(served)
