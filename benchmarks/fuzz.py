@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=200)
     args = parser.parse_args()
     from tests.serve.conftest import Served
-    from tests.serve.test_fuzz import fuzz_operations
+    from tests.serve.test_fuzz import fuzz_operations  # in process: the long run needs no network
 
     start = time.perf_counter()
     served = Served(Path(tempfile.mkdtemp(prefix="socialrec-fuzz-")), failed_auth_per_second=1e9,
