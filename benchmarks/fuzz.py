@@ -1,6 +1,6 @@
-"""A longer schemathesis run against the service than the test suite's: every check, every
-operation including DELETE and retraining, many more examples. Writes
-benchmarks/results/fuzz.json (operations, examples, failures found).
+"""A longer schemathesis run against the live service than the test suite's: a uvicorn server on
+a loopback port, every check, every operation including DELETE and retraining, many more
+examples. Writes benchmarks/results/fuzz.json (operations, examples, failures found).
 
     nice .venv/bin/python benchmarks/fuzz.py [--examples 200]
 """
@@ -24,20 +24,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=200)
     args = parser.parse_args()
-    from tests.serve.conftest import Served
-    from tests.serve.test_fuzz import fuzz_operations  # in process: the long run needs no network
+    import socket
+    import threading
+
+    import uvicorn
+
+    from tests.serve.conftest import Served, wait_for
+    from tests.serve.test_fuzz import fuzz_operations
 
     start = time.perf_counter()
     served = Served(Path(tempfile.mkdtemp(prefix="socialrec-fuzz-")), failed_auth_per_second=1e9,
                     rate_per_second=1e9, rate_burst=1e9)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(served.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 30)
     failures: dict[str, str] = {}
     try:
-        done = fuzz_operations(served, args.examples, skip_destructive=False)
+        done = fuzz_operations(served, args.examples, skip_destructive=False, url=f"http://127.0.0.1:{port}")
     except BaseException as exc:  # a failure found: keep what schemathesis says
-        done, failures = {}, {"error": f"{type(exc).__name__}: {exc}"[:4000]}
+        inner = "; ".join(f"{type(e).__name__}: {e}" for e in getattr(exc, "exceptions", []))
+        done, failures = {}, {"error": f"{type(exc).__name__}: {exc} [{inner}]"[:6000]}
     finally:
+        server.should_exit = True
+        thread.join(timeout=10)
         served.close()
-    doc = {"machine": describe(), "examples_per_operation": args.examples, "operations": done,
+    doc = {"machine": describe(), "target": "live uvicorn server on loopback", "examples_per_operation": args.examples,
+           "operations": done,
            "failures": failures, "seconds": round(time.perf_counter() - start, 1)}
     out = HERE / "results" / "fuzz.json"
     out.write_text(json.dumps(doc, indent=2))

@@ -58,7 +58,9 @@ def fuzz_operations(served: Served, max_examples: int, skip_destructive: bool = 
         @settings(max_examples=max_examples, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck), derandomize=True)
         def fuzz(case: object) -> None:
-            case.call_and_validate(headers=served.admin)  # type: ignore[attr-defined]
+            # Retraining with wait=true and erasure (which waits for a running retrain) take seconds.
+            kwargs = {"timeout": 300} if url is not None else {}
+            case.call_and_validate(headers=served.admin, **kwargs)  # type: ignore[attr-defined]
 
         fuzz()
         done[f"{operation.method.upper()} {operation.path}"] = max_examples
