@@ -24,33 +24,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=200)
     args = parser.parse_args()
-    import socket
-    import threading
-
-    import uvicorn
-
-    from tests.serve.conftest import Served, wait_for
+    from tests.serve.conftest import Served, live_server
     from tests.serve.test_fuzz import fuzz_operations
 
     start = time.perf_counter()
     served = Served(Path(tempfile.mkdtemp(prefix="socialrec-fuzz-")), failed_auth_per_second=1e9,
                     rate_per_second=1e9, rate_burst=1e9)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(served.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 30)
     failures: dict[str, str] = {}
     try:
-        done = fuzz_operations(served, args.examples, skip_destructive=False, url=f"http://127.0.0.1:{port}")
+        with live_server(served.app) as (url, _port):
+            done = fuzz_operations(served, args.examples, skip_destructive=False, url=url)
     except BaseException as exc:  # a failure found: keep what schemathesis says
         inner = "; ".join(f"{type(e).__name__}: {e}" for e in getattr(exc, "exceptions", []))
         done, failures = {}, {"error": f"{type(exc).__name__}: {exc} [{inner}]"[:6000]}
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         served.close()
     doc = {"machine": describe(), "target": "live uvicorn server on loopback", "examples_per_operation": args.examples,
            "operations": done,

@@ -8,13 +8,11 @@ must get a 4xx that says why. benchmarks/fuzz.py runs schemathesis with many mor
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.serve.conftest import Served, wait_for
+from tests.serve.conftest import Served, live_server
 
 schemathesis = pytest.importorskip("schemathesis")
 hypothesis = pytest.importorskip("hypothesis")
@@ -23,22 +21,14 @@ httpx = pytest.importorskip("httpx")
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str]]:
-    import uvicorn
-
     # The fuzzer sends invalid credentials on purpose, many times: no per-address budget here
     # (that budget is attacked in test_hardening).
     s = Served(tmp_path_factory.mktemp("fuzz-state"), failed_auth_per_second=1e9, rate_per_second=1e9, rate_burst=1e9)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(s.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 30)
-    yield s, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    s.close()
+    try:
+        with live_server(s.app) as (url, _port):
+            yield s, url
+    finally:
+        s.close()
 
 
 def fuzz_operations(served: Served, max_examples: int, skip_destructive: bool = True,

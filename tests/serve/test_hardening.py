@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.conftest import Served, wait_for
+from tests.serve.conftest import Served, live_server, wait_for
 
 
 def test_a_key_revoked_by_another_process_stops_working_within_a_second(served: Served) -> None:
@@ -51,27 +49,17 @@ def test_nan_infinity_and_lone_surrogates_are_422_not_500(served: Served, method
 
 
 @pytest.fixture(scope="module")
-def live_server(served: Served) -> Iterator[int]:
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(served.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 30)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
+def live_port(served: Served) -> Iterator[int]:
+    with live_server(served.app) as (_url, port):
+        yield port
 
 
-def test_a_chunked_body_over_the_limit_is_413(served: Served, live_server: int) -> None:
+def test_a_chunked_body_over_the_limit_is_413(served: Served, live_port: int) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(160):  # 10 MB
             yield b"x" * 65536
 
-    conn = http.client.HTTPConnection("127.0.0.1", live_server, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", live_port, timeout=60)
     conn.request("POST", "/v1/events", body=chunks(), encode_chunked=True,
                  headers={**served.admin, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
     r = conn.getresponse()
@@ -81,7 +69,7 @@ def test_a_chunked_body_over_the_limit_is_413(served: Served, live_server: int) 
     # a small chunked batch still goes through
     body = json.dumps({"events": [{"event_id": uuid.uuid4().hex, "user_id": "user_0009", "kind": "view",
                                    "item_id": "item_0009"}]}).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", live_server, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", live_port, timeout=60)
     conn.request("POST", "/v1/events", body=iter([body[:7], body[7:]]), encode_chunked=True,
                  headers={**served.admin, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
     r = conn.getresponse()
