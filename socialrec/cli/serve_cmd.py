@@ -172,10 +172,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     ds = load(args.dataset, args.data)
     part = served_part(ds, args.protocol, seed=args.seed)
-    from socialrec.ingest.split import make_split
-
-    split = make_split(ds, args.protocol, seed=args.seed)
-    test = ds.interactions.iloc[split.test]
+    test = ds.interactions.iloc[part.test_rows]
     ts = test["timestamp"].to_numpy(np.float64)
     order = np.argsort(np.where(np.isnan(ts), np.inf, ts), kind="stable")
     test = test.iloc[order]

@@ -26,11 +26,13 @@ from socialrec.ingest.split import make_split, mask_edges
 @dataclass(frozen=True)
 class ServedPart:
     """dataset: what is served (train + valid interactions, training edges); test: the held-out
-    (user, item) index pairs; friends_test / friends_train: held-out and training edges (None
-    when no edges were masked)."""
+    (user, item) index pairs; test_rows: the held-out rows of the original dataset's interactions
+    (with their timestamps, for replaying them); friends_test / friends_train: held-out and
+    training edges (None when no edges were masked)."""
 
     dataset: Dataset
     test: np.ndarray
+    test_rows: np.ndarray
     friends_test: sp.csr_matrix | None
     friends_train: sp.csr_matrix | None
 
@@ -58,7 +60,7 @@ def served_part(dataset: Dataset, protocol: str, *, seed: int = 0, friends_maske
                                      social_directed=True if directed else dataset.social_directed)
     else:
         served = dataclasses.replace(dataset, interactions=interactions.reset_index(drop=True), social=social)
-    return ServedPart(served, test, friends_test, friends_train)
+    return ServedPart(served, test, np.asarray(split.test), friends_test, friends_train)
 
 
 def write_served_part(part: ServedPart, directory: str | Path) -> list[Path]:
