@@ -385,15 +385,8 @@ class ServedModel:
                 s = self._social
             social = s[users]
         self.model.partial_fit_users(users, matrix, social=social)
-        if self.pipeline is not None:
-            self.pipeline.explainer.refresh_users(self.dataset)
-
-    def upsert_user(self, user_id: str, name: str, text: str) -> None:
-        """A profile: its user becomes known (cold start until their first events)."""
-
-    def upsert_item(self, item_id: str, title: str, text: str) -> None:
-        """Catalog items enter the model at its next version (the hybrid's channels place items
-        from interactions); until then they are stored, not served."""
+        if self.pipeline is not None and len(self.pipeline.explainer.user_ids_) != len(self.dataset.users):
+            self.pipeline.explainer.refresh_users(self.dataset)  # only new users change the names
 
     def forget_user(self, user_id: str, tombstone: str) -> None:
         """Erasure in memory: the user's row and edges are emptied through the same fold-in (so

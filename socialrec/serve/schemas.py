@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BATCH = 1000
-Id = Field(min_length=1, max_length=128)
 
 
 class Strict(BaseModel):

@@ -277,15 +277,11 @@ class Service:
     def upsert_item(self, item_id: str, title: str, text: str) -> None:
         with self.ingest_lock:
             self.store.upsert_item(item_id, title, text)
-            self._upserted.add(item_id)
-            if self.model is not None:
-                self.model.upsert_item(item_id, title, text)
+            self._upserted.add(item_id)  # in the catalog now; the model trains on it at the next version
 
     def upsert_user(self, user_id: str, name: str, text: str) -> None:
         with self.ingest_lock:
             self.store.upsert_user(user_id, name, text)
-            if self.model is not None:
-                self.model.upsert_user(user_id, name, text)
 
     def erase(self, user_id: str) -> dict[str, Any]:
         """Erase the user from the store, the embeddings, the served model and every saved
