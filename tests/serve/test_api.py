@@ -298,3 +298,15 @@ def test_a_version_trained_on_all_the_data_is_not_served_for_a_holdout(served: S
         assert again.model.version == "popularity" and again.ready()[0] is False
     finally:
         again.stop()
+
+
+def test_friend_suggestions_do_not_depend_on_the_item_model(served: Served) -> None:
+    """benchmarks/served.py measures friend suggestions on a service that fits ALS for items (to
+    start quickly): pymk is fitted on the graph and the interactions alone, so it suggests the
+    same friends as the default hybrid service."""
+    from socialrec.serve.engine import ModelConfig, train_served_model
+
+    als = train_served_model(served.service.dataset(), served.service.store, ModelConfig("als"), "als-check")
+    fresh = train_served_model(served.service.dataset(), served.service.store, served.settings.model, "hybrid-check")
+    for user in ("user_0003", "user_0042", "user_0300"):
+        assert als.friend_suggestions(user, 10) == fresh.friend_suggestions(user, 10)
