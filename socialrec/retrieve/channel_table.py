@@ -9,6 +9,7 @@ Adding a channel kind is adding a row here.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,65 +48,22 @@ class ChannelKind:
     exposure: bool = False
 
 
-def _ease(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.ease import EASE
-    return EASE(**p)
+@dataclass(frozen=True)
+class Lazy:
+    """A recommender factory that imports its class on first use (torch and the text models are
+    optional and slow to import); ``defaults`` are the channel's constructor defaults, which the
+    caller's keyword arguments override."""
+
+    module: str
+    name: str
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, **params: Any) -> BaseRecommender:
+        cls = getattr(importlib.import_module(self.module), self.name)
+        return cls(**{**dict(self.defaults), **params})  # type: ignore[no-any-return]
 
 
-def _itemknn(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.knn import ItemKNN
-    return ItemKNN(**{"neighbors": 200, **p})
-
-
-def _userknn(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.knn import UserKNN
-    return UserKNN(**p)
-
-
-def _als(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.implicit_models import ALS
-    return ALS(**p)
-
-
-def _bpr(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.implicit_models import BPR
-    return BPR(**p)
-
-
-def _lightgcn(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.graph_models import LightGCN
-    return LightGCN(**p)
-
-
-def _social(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.graph_models import SocialLightGCN
-    return SocialLightGCN(**p)
-
-
-def _socialmf(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.graph_models import SocialMF
-    return SocialMF(**p)
-
-
-def _social_proof(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.social_proof import SocialProof
-    return SocialProof(**p)
-
-
-def _content(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.content import ContentRecommender
-    return ContentRecommender(**{"encoder": "minilm-onnx", "progress": False, **p})
-
-
-def _trending(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.trending import Trending
-    # Served trending counts users with a history only: fresh accounts cannot make an item trend.
-    return Trending(**{"min_user_history": 3, **p})
-
-
-def _pop(**p: Any) -> BaseRecommender:
-    from socialrec.retrieve.popular import MostPopular
-    return MostPopular(**p)
+_content = Lazy("socialrec.retrieve.content", "ContentRecommender", (("encoder", "minilm-onnx"), ("progress", False)))
 
 
 def _new(**p: Any) -> BaseRecommender:
@@ -113,25 +71,28 @@ def _new(**p: Any) -> BaseRecommender:
     return NewItems(_content(**p))
 
 
+_KNN, _IMPLICIT, _GRAPH = "socialrec.retrieve.knn", "socialrec.retrieve.implicit_models", "socialrec.retrieve.graph_models"
+
 CHANNELS: Mapping[str, ChannelKind] = {c.name: c for c in (
     # ItemKNN before EASE: where both are there, explanations cite ItemKNN's sparse similarities.
-    ChannelKind("itemknn", _itemknn, 0.5, "collaborative", value_weightable=True, evidence=ITEM_SIMILARITY,
-                evidence_of=lambda m: m.similarity_),
+    ChannelKind("itemknn", Lazy(_KNN, "ItemKNN", (("neighbors", 200),)), 0.5, "collaborative",
+                value_weightable=True, evidence=ITEM_SIMILARITY, evidence_of=lambda m: m.similarity_),
     # EASE's weights are item-item only when every item was active in training.
-    ChannelKind("ease", _ease, 1.0, "collaborative", evidence=ITEM_SIMILARITY,
+    ChannelKind("ease", Lazy("socialrec.retrieve.ease", "EASE"), 1.0, "collaborative", evidence=ITEM_SIMILARITY,
                 evidence_of=lambda m: m.weights_ if len(m.active_items_) == m.n_items_ else None),
-    ChannelKind("userknn", _userknn, 0.25, "collaborative"),
-    ChannelKind("als", _als, 0.5, "collaborative", value_weightable=True),
-    ChannelKind("bpr", _bpr, 0.25, "collaborative"),
-    ChannelKind("lightgcn", _lightgcn, 0.25, "collaborative", value_weightable=True),
-    ChannelKind("social", _social, 0.5, "social", value_weightable=True),
-    ChannelKind("socialmf", _socialmf, 0.25, "social"),
-    ChannelKind("social-proof", _social_proof, 0.25, "social", evidence=TIE_STRENGTH,
-                evidence_of=lambda m: m.tie_strength_),
+    ChannelKind("userknn", Lazy(_KNN, "UserKNN"), 0.25, "collaborative"),
+    ChannelKind("als", Lazy(_IMPLICIT, "ALS"), 0.5, "collaborative", value_weightable=True),
+    ChannelKind("bpr", Lazy(_IMPLICIT, "BPR"), 0.25, "collaborative"),
+    ChannelKind("lightgcn", Lazy(_GRAPH, "LightGCN"), 0.25, "collaborative", value_weightable=True),
+    ChannelKind("social", Lazy(_GRAPH, "SocialLightGCN"), 0.5, "social", value_weightable=True),
+    ChannelKind("socialmf", Lazy(_GRAPH, "SocialMF"), 0.25, "social"),
+    ChannelKind("social-proof", Lazy("socialrec.retrieve.social_proof", "SocialProof"), 0.25, "social",
+                evidence=TIE_STRENGTH, evidence_of=lambda m: m.tie_strength_),
     ChannelKind("content", _content, 0.25, "content", evidence=TEXT_VECTORS, evidence_of=lambda m: m.item_vectors_),
-    ChannelKind("trending", _trending, 0.1, "trending", evidence=RECENT_COUNTS, exposure=True,
-                evidence_of=lambda m: m.recent_counts_),
-    ChannelKind("pop", _pop, 0.25, "popular"),
+    # Served trending counts users with a history only: fresh accounts cannot make an item trend.
+    ChannelKind("trending", Lazy("socialrec.retrieve.trending", "Trending", (("min_user_history", 3),)), 0.1,
+                "trending", evidence=RECENT_COUNTS, exposure=True, evidence_of=lambda m: m.recent_counts_),
+    ChannelKind("pop", Lazy("socialrec.retrieve.popular", "MostPopular"), 0.25, "popular"),
     ChannelKind("new", _new, 0.05, "new", exposure=True),
 )}
 
