@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.recommend_cmd import add_recommend_parser
 
     add_recommend_parser(sub)
+    from socialrec.cli.scrub_cmd import add_scrub_parser
+
+    add_scrub_parser(sub)
     return parser
 
 
@@ -267,6 +270,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_scrub(args: argparse.Namespace) -> int:
+    from socialrec.cli.scrub_cmd import cmd_scrub as run
+
+    return run(args)
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from socialrec.cli.encode_cmd import cmd_encode as run
 
@@ -274,7 +283,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friends": cmd_evaluate_friends,
-            "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend}
+            "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend, "scrub": cmd_scrub}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
