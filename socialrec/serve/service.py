@@ -244,6 +244,8 @@ class Service:
         (``trained_without``) but not now are folded back in."""
         through = int(served.meta.get("trained_through_seq", 0))
         served.cache_ttl_s = self.settings.cache_ttl_s
+        if trained_without is None and served.trained:  # a saved version: who opted in after it was trained
+            trained_without = self.store.opted_in_since(float(served.meta.get("created", 0.0)))
         for user_id in list(self._opted_out):
             served.exclude_user(user_id)
         if self.settings.warm_users and served.trained:

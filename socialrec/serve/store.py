@@ -297,6 +297,10 @@ class EventStore:
         rows = self._rows("SELECT personalization, updated FROM consent WHERE user_id = ?", (user_id,))
         return (bool(rows[0][0]), float(rows[0][1])) if rows else None
 
+    def opted_in_since(self, when: float) -> set[str]:
+        """Users whose latest choice, made after ``when``, allows personalisation."""
+        return {r[0] for r in self._rows("SELECT user_id FROM consent WHERE personalization = 1 AND updated > ?", (when,))}
+
     def opted_out(self) -> set[str]:
         """Users who opted out of personalisation."""
         return {r[0] for r in self._rows("SELECT user_id FROM consent WHERE personalization = 0")}

@@ -220,6 +220,15 @@ def test_opting_out_serves_the_anonymous_list_and_learns_nothing(served: Served,
     base_items = set(ds.items.to_external(ds.interactions.loc[ds.interactions["user"] == ds.users.to_index(uid), "item"]))
     assert base_items <= set(model.user_state(uid)["items"])
     assert "user_0007" in model.user_state(uid)["following"]
+    # ... and after a restart that loads the version trained while they were opted out
+    again = Service(served.settings, environ={"SOCIALREC_DATA_KEY": key})
+    again.start()
+    try:
+        assert again.model is not None and again.model.version == model.version
+        assert base_items <= set(again.model.user_state(uid)["items"])
+        assert [r.item_id for r in again.model.recommend(uid, 20)] != [r.item_id for r in again.model.recommend("nobody-x", 20)]
+    finally:
+        again.stop()
 
 
 # --- encryption at rest ------------------------------------------------------------------
