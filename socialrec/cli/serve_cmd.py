@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     serve.add_argument("--seed", type=int, default=0, help="seed of the --holdout split")
     serve.add_argument("--friends-masked", type=float, default=0.0, metavar="SHARE",
                        help="with --holdout, also hold out this share of each user's social edges")
+    serve.add_argument("--retention-days", type=float, default=None, metavar="DAYS",
+                       help="delete stored events older than this many days (at start-up and hourly)")
 
     split = sub.add_parser("split", help="write the held-out part of a split (what `serve --holdout` leaves out)")
     split.add_argument("--dataset", required=True)
@@ -51,7 +54,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     keys = sub.add_parser("keys", help="create, list or revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     create = ksub.add_parser("create", help="create a key and print it (the only time it is shown)")
-    create.add_argument("--scopes", default="read", help="comma-separated: read, write, admin")
+    create.add_argument("--scopes", default="read", help="comma-separated: read, write, admin, export (reads everything held about a user)")
     create.add_argument("--state-dir", type=Path, default=Path("state"))
     create.add_argument("--name", default="")
     create.add_argument("--rate", type=float, default=None, help="requests per second for this key")
@@ -98,13 +101,20 @@ def serve_settings(args: argparse.Namespace) -> object:
     return ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data,
                          synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
                          cors_origins=tuple(args.cors_origin), model=ModelConfig(args.model, channels=channels),
-                         holdout=holdout)
+                         holdout=holdout, retention_days=args.retention_days)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args)
     print(f"socialrec serve: http://{args.host}:{args.port}/ (dashboard), API docs at /docs; state in {args.state_dir}",
           flush=True)
+    from socialrec.privacy.encryption import ENV_VAR, NEW_KEY_HELP
+
+    if os.environ.get(ENV_VAR, "").strip():
+        print(f"stored user text is encrypted at rest (key from {ENV_VAR})", flush=True)
+    else:
+        print(f"warning: stored user text is NOT encrypted at rest: {ENV_VAR} is not set ({NEW_KEY_HELP})",
+              file=sys.stderr, flush=True)
     run_server(settings, args.host, args.port)
     return 0
 

@@ -2,7 +2,7 @@
 
 `erase_user` deletes, in this order:
 1. the event store: every event the user made and every event about them (follows of them),
-   their profile and its text; deleted pages are overwritten (``secure_delete``) and the WAL is
+   their profile and its text, their consent record; deleted pages are overwritten (``secure_delete``) and the WAL is
    checkpointed and truncated, so no copy lingers in the file;
 2. the embedding cache: the vectors of the user's own texts (profile, comments), found by the
    same key the cache uses (sha1 of the text), again with secure delete and a WAL truncate;
@@ -33,7 +33,8 @@ def tombstone(user_hash: str) -> str:
     return f"{ERASED_PREFIX}{user_hash}"
 
 
-def _purge_embeddings(embedding_dir: Path, texts: list[str]) -> int:
+def purge_embeddings(embedding_dir: Path, texts: list[str]) -> int:
+    """Delete the cached vectors of ``texts`` (secure delete, WAL truncated); returns how many."""
     from socialrec.represent.cache import FILENAME, text_key
 
     path = embedding_dir / FILENAME
@@ -57,7 +58,7 @@ def erase_user(user_id: str, *, store: Any, embedding_dir: Path, salt: bytes, mo
     the user only by pseudonym."""
     user_hash = pseudonym(user_id, salt)
     deleted = store.erase_user(user_id, user_hash)
-    n_vectors = _purge_embeddings(embedding_dir, deleted.pop("texts"))
+    n_vectors = purge_embeddings(embedding_dir, deleted.pop("texts"))
     for model in models:
         model.forget_user(user_id, tombstone(user_hash))
     versions = rewrite_versions()

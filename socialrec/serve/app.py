@@ -2,7 +2,7 @@
 
 The routes live in `serve/routes/` (one router per resource) and authorise through the one
 dependency module `serve/deps.py`: every /v1 endpoint needs a bearer key with the right scope
-(read, write or admin); /healthz, /readyz and the dashboard page (which asks for a key and holds
+(read, write, admin or export); /healthz, /readyz and the dashboard page (which asks for a key and holds
 no data) are public. This module adds the body-size guard, request metrics and log, CORS and the
 benchmark ceilings.
 """
@@ -130,7 +130,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
 
     from socialrec.serve.deps import authorize
     from socialrec.serve.responses import json_safe
-    from socialrec.serve.routes import admin, catalog, events, ops, recommend
+    from socialrec.serve.routes import admin, catalog, events, ops, privacy, recommend
     from socialrec.serve.service import Service
 
     svc = service if service is not None else Service(settings)
@@ -144,7 +144,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
 
     app = FastAPI(title=API_TITLE, version="1", lifespan=lifespan,
                   description="Recommendations, similar items, friend suggestions, feedback events, catalog and "
-                              "profile upserts, erasure, model administration. Send `Authorization: Bearer <key>`.")
+                              "profile upserts, erasure, a user's data export and personalisation consent, model administration. Send `Authorization: Bearer <key>`.")
     app.state.service = svc
 
     async def invalid_request(_request: Any, exc: RequestValidationError) -> Any:
@@ -154,7 +154,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
     app.add_exception_handler(RequestValidationError, invalid_request)
     # The hot read first, as a plain route ahead of the documented FastAPI one (same checks).
     app.router.routes.append(recommend.FAST_ROUTE)
-    for router in (ops.router, recommend.router, events.router, catalog.router, admin.router):
+    for router in (ops.router, recommend.router, events.router, catalog.router, privacy.router, admin.router):
         app.include_router(router)
 
     if ceiling_endpoint:

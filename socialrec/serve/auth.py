@@ -19,7 +19,9 @@ from pathlib import Path
 
 from socialrec.errors import ConfigError
 
-SCOPES = ("read", "write", "admin")
+# export: read everything held about a user (GET /v1/users/{id}/export), for the platform's
+# account-settings back end; no other scope implies it.
+SCOPES = ("read", "write", "admin", "export")
 FILENAME = "keys.sqlite3"
 
 

@@ -1,6 +1,7 @@
 """The one place requests are authorised: FastAPI dependencies shared by every router.
 
-A route names the scope it needs (``dependencies=[READ]``, ``[WRITE]`` or ``[ADMIN]``); the key
+A route names the scope it needs (``dependencies=[READ]``, ``[WRITE]``, ``[ADMIN]`` or
+``[EXPORT]``); the key
 comes from ``Authorization: Bearer <key>`` and is checked against the service's key store
 (401 missing or invalid, 403 wrong scope, 429 over its rate, with Retry-After). The service
 itself is ``request.app.state.service`` (`create_app` puts it there).
@@ -66,6 +67,7 @@ def require(scope: str) -> Callable[..., Any]:
 
 
 READ, WRITE, ADMIN = Depends(require("read")), Depends(require("write")), Depends(require("admin"))
+EXPORT = Depends(require("export"))
 
 
 def served_model(svc: Any) -> Any:

@@ -10,7 +10,10 @@
   version and folded in on follow events;
 - the dataset, whose `IdMap` is the one place external ids become indices (new users from
   events are added to it; an erased user's id is retired from it);
-- per-user hidden items and a small cache of each user's last list.
+- per-user hidden items and a small cache of each user's last list;
+- the users who opted out of personalisation: their state is emptied from the model, their
+  events are not folded in, and they get the list an anonymous user gets (the service sets
+  them on every version it serves; the set is not saved with a version).
 
 `train_served_model` fits a version on the base dataset plus every stored event.
 """
@@ -186,6 +189,7 @@ class ServedModel:
         self._titles = np.asarray(dataset.item_titles(np.arange(dataset.n_items)), dtype=object)
         counts = np.diff(sp.csc_matrix(model.user_items_).indptr).astype(np.float64)
         self._popular = np.argsort(-counts, kind="stable")
+        self._excluded: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         self.flush()
@@ -193,10 +197,12 @@ class ServedModel:
         state.pop("_lock")
         state.pop("_pending_lock")
         state["_cache"] = OrderedDict()
+        state["_excluded"] = set()  # consent lives in the event store, not in a saved version
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_excluded", set())
         self._lock = threading.RLock()
         self._pending_lock = threading.Lock()
 
@@ -217,7 +223,7 @@ class ServedModel:
     def recommend(self, user_id: str, k: int, *, explain: bool = False) -> list[Recommendation]:
         self._fresh()
         u = self._user(user_id)
-        if u is None:
+        if u is None or user_id in self._excluded:  # a stranger, or opted out: the anonymous list
             return self._cold_start(k, explain, ())
         key = (u, explain)
         now = time.monotonic()
@@ -262,7 +268,7 @@ class ServedModel:
         self._fresh()
         if user_id not in self.dataset.users:
             raise UnknownIdError("user", [user_id], len(self.dataset.users))
-        if self.friends is None:
+        if self.friends is None or user_id in self._excluded:
             return []
         u = int(self.dataset.users.to_index(user_id))
         with self._lock:
@@ -315,7 +321,10 @@ class ServedModel:
         users = self.dataset.users
         added: dict[int, set[int]] = {}
         edges: dict[tuple[int, int], float] = {}
+        excluded = self._excluded
         for e in events:
+            if excluded and (e.user_id in excluded or e.target_user_id in excluded):
+                continue  # opted out of personalisation: stored, not learned from
             if e.kind in ("follow", "unfollow"):
                 if e.target_user_id is None:
                     continue
@@ -388,30 +397,45 @@ class ServedModel:
         if self.pipeline is not None and len(self.pipeline.explainer.user_ids_) != len(self.dataset.users):
             self.pipeline.explainer.refresh_users(self.dataset)  # only new users change the names
 
+    def _empty_user(self, u: int) -> set[int]:
+        """Empty user ``u``'s row and edges through the online update (other users' features no
+        longer see them); returns the users whose lists that changes (``u`` and their followers).
+        Call with the lock held."""
+        touched = {u}
+        x = self.model.user_items_
+        has_row = u < x.shape[0] and x.indptr[u + 1] > x.indptr[u]
+        has_edges = self._social is not None and u < self._social.shape[0] and (
+            self._social.indptr[u + 1] > self._social.indptr[u] or self._social[:, u].nnz > 0)
+        if not has_row and not has_edges:
+            return touched  # nothing of theirs in the model (a version trained without them)
+        if self._social is not None and u < self._social.shape[0]:
+            followers = self._social[:, u].nonzero()[0].tolist()
+            gone = {(int(v), u): 0.0 for v in followers}
+            gone.update({(u, int(v)): 0.0 for v in self._social[u].indices.tolist()})
+            if gone:
+                self._set_edges(gone)
+            touched |= set(followers)
+        known = np.asarray(sorted(v for v in touched if v < self.model.n_users_), dtype=np.int64)
+        if len(known):
+            x = self.model.user_items_
+            rows = sp.csr_matrix(x[known])
+            rows = sp.csr_matrix(rows.multiply(np.asarray(known != u, dtype=np.float32)[:, None]))
+            rows.eliminate_zeros()
+            social = self._social[known] if self._social is not None else None
+            self.model.partial_fit_users(known, rows, social=social)
+        return touched
+
     def forget_user(self, user_id: str, tombstone: str) -> None:
         """Erasure in memory: the user's row and edges are emptied through the same fold-in (so
         other users' features no longer see them), their id is retired from the id map, and
         every cached list (which may name them as a friend) is dropped."""
         self.flush()
         with self._lock:
+            self._excluded.discard(user_id)
             if user_id not in self.dataset.users:
                 return
             u = int(self.dataset.users.to_index(user_id))
-            touched = {u}
-            if self._social is not None and u < self._social.shape[0]:
-                followers = self._social[:, u].nonzero()[0].tolist()
-                gone = {(int(v), u): 0.0 for v in followers}
-                gone.update({(u, int(v)): 0.0 for v in self._social[u].indices.tolist()})
-                self._set_edges(gone)
-                touched |= set(followers)
-            known = np.asarray(sorted(v for v in touched if v < self.model.n_users_), dtype=np.int64)
-            if len(known):
-                x = self.model.user_items_
-                rows = sp.csr_matrix(x[known])
-                rows = sp.csr_matrix(rows.multiply(np.asarray(known != u, dtype=np.float32)[:, None]))
-                rows.eliminate_zeros()
-                social = self._social[known] if self._social is not None else None
-                self.model.partial_fit_users(known, rows, social=social)
+            self._empty_user(u)
             self._hidden.pop(u, None)
             self.dataset.users.retire(user_id, tombstone)
             if self.pipeline is not None:
@@ -419,12 +443,70 @@ class ServedModel:
             self._refresh_friends()
             self._cache.clear()
 
+    def is_excluded(self, user_id: str) -> bool:
+        return user_id in self._excluded
 
-def popularity_model(dataset: Dataset, store: EventStore) -> ServedModel:
-    """The fallback served while the first version trains: the most popular items."""
+    def exclude_user(self, user_id: str) -> None:
+        """Personalisation opt-out in memory: the user's row and edges are emptied (as at
+        erasure, but their id stays), their later events are not folded in, they get the
+        anonymous list, and the lists that named them are recomputed."""
+        self.flush()
+        with self._lock:
+            if user_id in self._excluded:
+                return
+            self._excluded.add(user_id)
+            u = self._user(user_id)
+            if u is None and user_id in self.dataset.users:
+                u = int(self.dataset.users.to_index(user_id))
+            if u is None:
+                return
+            touched = self._empty_user(u)
+            self._refresh_friends()
+            for v in touched:
+                for explain in (False, True):
+                    self._cache.pop((v, explain), None)
+
+    def include_user(self, user_id: str, history: Sequence[Event]) -> None:
+        """Opt back in: fold ``history`` (what is held about the user: their base data and their
+        stored events, in order) into the model at once."""
+        self.flush()
+        with self._lock:
+            self._excluded.discard(user_id)
+            if history:
+                self._apply(history)
+            if user_id in self.dataset.users:
+                u = int(self.dataset.users.to_index(user_id))
+                for explain in (False, True):
+                    self._cache.pop((u, explain), None)
+
+    def user_state(self, user_id: str) -> dict[str, Any]:
+        """What the live model holds about a user, by external ids: the items of their row, their
+        hidden items and their edges in the served graph."""
+        self.flush()
+        with self._lock:
+            u = self._user(user_id)
+            if u is None:
+                return {"in_model": False, "items": [], "hidden_items": [], "following": [], "followers": []}
+            x = self.model.user_items_
+            ext = self.dataset.items.to_external
+            items = x.indices[x.indptr[u]:x.indptr[u + 1]]
+            hidden = sorted(self._hidden.get(u, set()))
+            following: list[str] = []
+            followers: list[str] = []
+            if self._social is not None and u < self._social.shape[0]:
+                following = [str(v) for v in self.dataset.users.to_external(self._social[u].indices)]
+                followers = [str(v) for v in self.dataset.users.to_external(self._social[:, u].nonzero()[0])]
+            return {"in_model": True, "items": [str(i) for i in ext(np.sort(items))],
+                    "hidden_items": [str(i) for i in ext(np.asarray(hidden, dtype=np.int64))] if hidden else [],
+                    "following": following, "followers": followers}
+
+
+def popularity_model(dataset: Dataset, store: EventStore, excluded: Callable[[str], bool] | None = None) -> ServedModel:
+    """The fallback served while the first version trains: the most popular items (counted
+    without the users for whom ``excluded`` is true)."""
     from socialrec.retrieve.popular import MostPopular
 
-    ds = merge_events(dataset, store.events(), catalog=store.items())
+    ds = merge_events(dataset, store.events(with_text=False), excluded or (lambda _u: False), catalog=store.items())
     model = MostPopular().fit(ds.user_item_matrix())
     return ServedModel(model, ds, None, version="popularity", meta={"kind": "popularity"}, trained=False)
 
@@ -432,7 +514,8 @@ def popularity_model(dataset: Dataset, store: EventStore) -> ServedModel:
 def train_served_model(dataset: Dataset, store: EventStore, config: ModelConfig, version: str, *,
                        erased: Callable[[str], bool] | None = None, log: Callable[[str], None] = lambda _m: None
                        ) -> ServedModel:
-    """Fit a version on the base dataset plus every stored event (erased users left out): the
+    """Fit a version on the base dataset plus every stored event, leaving out the users for whom
+    ``erased`` is true (erased users, and those who opted out of personalisation): the
     configured model on the merged interactions (the same fit as `socialrec evaluate`'s, without
     a validation split: the hybrid holds out a tenth of training for its ranker) and the friend
     recommender on the merged social graph."""
@@ -440,7 +523,7 @@ def train_served_model(dataset: Dataset, store: EventStore, config: ModelConfig,
 
     start = time.perf_counter()
     through = store.max_seq()
-    ds = merge_events(dataset, store.events(), erased or (lambda _u: False), catalog=store.items())
+    ds = merge_events(dataset, store.events(with_text=False), erased or (lambda _u: False), catalog=store.items())
     model, friends = config.make()
     x = ds.user_item_matrix()
     model.fit(TrainData(user_items=x, dataset=ds))

@@ -165,3 +165,84 @@ class Health(BaseModel):
     status: str
     model_version: str | None = None
     model_kind: str | None = Field(default=None, description="what serves: the live channels, or the hybrid over them")
+    text_encrypted: bool | None = Field(default=None, description="stored user text is encrypted at rest "
+                                                                  "(SOCIALREC_DATA_KEY is set)")
+    retention_days: float | None = Field(default=None, description="stored events older than this are deleted "
+                                                                   "(null: kept until erased)")
+
+
+class ConsentIn(Strict):
+    personalization: bool = Field(description="false: opt out of personalisation (events kept, not learned from; "
+                                              "the anonymous list is served); true: opt back in")
+
+
+class ConsentOut(BaseModel):
+    user_id: str
+    personalization: bool
+    updated: float | None = Field(default=None, description="when the choice was made (null: never; the default is true)")
+
+
+class ExportEventOut(BaseModel):
+    event_id: str
+    kind: str
+    item_id: str | None = None
+    target_user_id: str | None = None
+    value: float | None = None
+    text: str | None = None
+    timestamp: float
+
+
+class ExportAboutOut(ExportEventOut):
+    user_id: str = Field(description="who made the event (it names the exported user as its target)")
+
+
+class ExportProfileOut(BaseModel):
+    name: str
+    text: str
+    updated: float
+
+
+class ExportConsentOut(BaseModel):
+    personalization: bool
+    updated: float | None = None
+
+
+class ExportSocialOut(BaseModel):
+    following: list[str]
+    followers: list[str]
+
+
+class ExportInteractionOut(BaseModel):
+    item_id: str
+    kind: str
+    timestamp: float | None = None
+    value: float | None = None
+
+
+class ExportDatasetOut(BaseModel):
+    name: str
+    interactions: list[ExportInteractionOut]
+
+
+class ExportModelOut(BaseModel):
+    version: str
+    in_model: bool
+    items: list[str]
+    hidden_items: list[str]
+    following: list[str]
+    followers: list[str]
+
+
+class ExportOut(BaseModel):
+    """Everything the service holds about one user (see `socialrec.serve.export`)."""
+
+    user_id: str
+    exported_at: float
+    consent: ExportConsentOut
+    profile: ExportProfileOut | None
+    events: list[ExportEventOut]
+    events_about_user: list[ExportAboutOut]
+    social: ExportSocialOut
+    dataset: ExportDatasetOut | None
+    model: ExportModelOut | None
+    catalog_items: list[Any]

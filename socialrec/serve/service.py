@@ -8,6 +8,14 @@ committed to SQLite and then folded into the served model before the reply, and 
 folds in every event committed after its training snapshot while holding that lock, so no event
 is lost between two versions. Reads never take it: a request reads ``self.model`` once (one
 reference assignment swaps it, atomically under the GIL) and uses that object to the end.
+
+Users in control (issue 24): a user's personalisation opt-out is stored with the events (so it
+survives restarts) and applied to every version served: the user's state is emptied from the
+live model, their events are still stored but neither folded in nor trained on, and they get the
+anonymous list; opting back in folds what is held about them in at once. Events older than
+``retention_days`` are swept at start-up and every ``retention_sweep_s``. User text is stored
+encrypted when ``SOCIALREC_DATA_KEY`` is set (`socialrec.privacy.encryption`), and the service
+says at start-up (log, /readyz) whether it is.
 """
 
 from __future__ import annotations
@@ -22,9 +30,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from socialrec.privacy.encryption import ENV_VAR as DATA_KEY_VAR
+from socialrec.privacy.encryption import cipher_from_env
 from socialrec.privacy.pseudonyms import load_salt, pseudonym
 from socialrec.serve.auth import KeyStore, RateLimiter
 from socialrec.serve.engine import ServedModel, popularity_model, train_served_model
+from socialrec.serve.store import Event
 from socialrec.serve.metrics import ServiceMetrics
 from socialrec.serve.registry import ModelRegistry
 from socialrec.serve.settings import ServeSettings
@@ -87,13 +98,27 @@ def base_dataset(settings: ServeSettings) -> Any:
 
 
 class Service:
-    def __init__(self, settings: ServeSettings) -> None:
+    """``clock``: unix seconds now (retention's notion of age; tests pass their own).
+    ``environ``: where ``SOCIALREC_DATA_KEY`` is read (default: the process environment)."""
+
+    def __init__(self, settings: ServeSettings, *, clock: Callable[[], float] = time.time,
+                 environ: dict[str, str] | None = None) -> None:
         self.settings = settings
+        self.clock = clock
         self.state_dir = settings.state_path
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log = service_logger(self.state_dir)
         self.salt = load_salt(self.state_dir)
-        self.store = EventStore(self.state_dir, synchronous=settings.synchronous)
+        cipher = cipher_from_env(environ)
+        self.store = EventStore(self.state_dir, synchronous=settings.synchronous, cipher=cipher)
+        if cipher is None:
+            self.log.warning("stored user text is NOT encrypted at rest: %s is not set", DATA_KEY_VAR)
+        else:
+            self.log.info("stored user text is encrypted at rest (key from %s)", DATA_KEY_VAR)
+        self._opted_out = self.store.opted_out()
+        # Other per-user stores (a chat history, ...): name -> object with export(user_id) -> JSON
+        # or None and erase(user_id) -> int; exports include them and erasure empties them.
+        self.user_data: dict[str, Any] = {}
         self.keys = KeyStore(self.state_dir)
         self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
         self.registry = ModelRegistry(self.state_dir, keep=settings.max_versions)
@@ -109,6 +134,9 @@ class Service:
         self._threads: list[threading.Thread] = []
         self.started = time.time()
         self._upserted = {item_id for item_id, _, _ in self.store.items()}  # catalog items since the dataset
+        self.last_sweep: dict[str, Any] | None = None
+        if settings.retention_days is not None:
+            self.sweep_retention()
         secure_state(self.state_dir)
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -126,7 +154,28 @@ class Service:
             self._spawn(self._bootstrap, "socialrec-bootstrap")
         if self.settings.retrain_interval_s:
             self._spawn(self._schedule, "socialrec-retrain-schedule")
+        if self.settings.retention_days is not None:
+            self._spawn(self._sweeper, "socialrec-retention")
         self._spawn(self._learn, "socialrec-learner")
+
+    def _sweeper(self) -> None:
+        while not self._stop.wait(self.settings.retention_sweep_s):
+            try:
+                self.sweep_retention()
+            except Exception:
+                self.log.exception("retention sweep failed; the next one tries again")
+
+    def sweep_retention(self) -> dict[str, Any]:
+        """Delete stored events older than ``retention_days`` (and their texts' cached vectors)."""
+        from socialrec.privacy.retention import sweep
+
+        days = self.settings.retention_days
+        if days is None:
+            return {"events_deleted": 0}
+        with self.ingest_lock:
+            self.last_sweep = sweep(self.store, retention_days=days, now=self.clock(),
+                                    embedding_dir=Path(self.embedding_dir), log=self.log)
+        return self.last_sweep
 
     def _learn(self) -> None:
         """Fold queued events into the served model in batches (reads fold in what waits too)."""
@@ -153,7 +202,7 @@ class Service:
     def _bootstrap(self) -> None:
         try:
             if self.model is None:
-                self.activate(popularity_model(self.dataset(), self.store))
+                self.activate(popularity_model(self.dataset(), self.store, self._excluded_from_training()))
                 self.not_ready_reason = ("serving the popularity fallback while the first model trains"
                                          if self.settings.train_on_start else
                                          "serving the popularity fallback: no model trained (POST /v1/admin/retrain)")
@@ -189,10 +238,16 @@ class Service:
         return False, self.not_ready_reason
 
     # --- models ------------------------------------------------------------------------
-    def activate(self, served: ServedModel) -> None:
-        """Serve ``served``: fold in everything stored since it was trained, then swap it in."""
+    def activate(self, served: ServedModel, trained_without: set[str] | None = None) -> None:
+        """Serve ``served``: fold in everything stored since it was trained, then swap it in.
+        Users opted out now are excluded from it; those opted out when it was trained
+        (``trained_without``) but not now are folded back in."""
         through = int(served.meta.get("trained_through_seq", 0))
         served.cache_ttl_s = self.settings.cache_ttl_s
+        if trained_without is None and served.trained:  # a saved version: who opted in after it was trained
+            trained_without = self.store.opted_in_since(float(served.meta.get("created", 0.0)))
+        for user_id in list(self._opted_out):
+            served.exclude_user(user_id)
         if self.settings.warm_users and served.trained:
             start = time.perf_counter()
             users = served.dataset.users.external_ids[:self.settings.warm_users]
@@ -200,9 +255,13 @@ class Service:
                 served.recommend(str(u), 20)
             self.log.info("lists of %d users computed in %.1fs", len(users), time.perf_counter() - start)
         with self.ingest_lock:
-            hidden = [e for e in self.store.events() if e.kind == "hide" and e.seq <= through]
-            served.observe(hidden + self.store.events(after_seq=through))
+            for user_id in list(self._opted_out):  # opted out while the lists were warmed
+                served.exclude_user(user_id)
+            hidden = [e for e in self.store.events(with_text=False) if e.kind == "hide" and e.seq <= through]
+            served.observe(hidden + self.store.events(after_seq=through, with_text=False))
             served.flush()
+            for user_id in sorted((trained_without or set()) - self._opted_out):  # opted back in meanwhile
+                served.include_user(user_id, self._history(user_id))
             self.model = served
         self.metrics.set_model(served.version)
         self.log.info("serving model %s (%s)", served.version, served.meta.get("kind"))
@@ -211,15 +270,23 @@ class Service:
         hashes = self.store.erased_hashes()
         return lambda user_id: pseudonym(user_id, self.salt) in hashes
 
+    def _excluded_from_training(self, opted_out: set[str] | None = None) -> Callable[[str], bool]:
+        """True for users whose data no version may learn from: erased, or opted out."""
+        erased = self._is_erased()
+        out = set(self._opted_out) if opted_out is None else opted_out
+        return lambda user_id: user_id in out or erased(user_id)
+
     def retrain(self) -> ServedModel:
-        """Fit a new version on the dataset plus all stored events, save it, swap it in."""
+        """Fit a new version on the dataset plus all stored events (without erased and opted-out
+        users), save it, swap it in."""
         with self._train_lock:
             version = self.registry.next_version()
+            opted_out = set(self._opted_out)
             served = train_served_model(self.dataset(), self.store, self.settings.model, version,
-                                        erased=self._is_erased(), log=self.log.info)
+                                        erased=self._excluded_from_training(opted_out), log=self.log.info)
             served.meta["data"] = self.served_data()
             self.registry.save(served)
-            self.activate(served)
+            self.activate(served, trained_without=opted_out)
             self.registry.set_current(version)
             secure_state(self.state_dir)
             self.log.info("trained %s in %.1fs", version, served.meta.get("train_seconds", 0.0))
@@ -299,9 +366,66 @@ class Service:
             receipt = erase_user(user_id, store=self.store, embedding_dir=Path(self.embedding_dir), salt=self.salt,
                                  models=[self.model] if self.model is not None else [], rewrite_versions=rewrite,
                                  log=self.log)
+            self._opted_out.discard(user_id)
+            if self.user_data:
+                receipt["other_data_deleted"] = {name: int(source.erase(user_id)) for name, source in self.user_data.items()}
             self.metrics.forget_user(user_id)
         secure_state(self.state_dir)
         return receipt
 
     def hashed(self, user_id: str) -> str:
         return pseudonym(user_id, self.salt)
+
+    def is_erased(self, user_id: str) -> bool:
+        return pseudonym(user_id, self.salt) in self.store.erased_hashes()
+
+    # --- consent -----------------------------------------------------------------------
+    def consent(self, user_id: str) -> dict[str, Any]:
+        """The user's personalisation choice (allowed unless they opted out)."""
+        stored = self.store.consent(user_id)
+        return {"user_id": user_id, "personalization": True if stored is None else stored[0],
+                "updated": None if stored is None else stored[1]}
+
+    def set_consent(self, user_id: str, personalization: bool) -> dict[str, Any]:
+        """Store the choice (committed before the reply), then apply it to the live model: an
+        opt-out empties the user's state in it and serves them the anonymous list; an opt-in
+        folds what is held about them (base data, stored events, follows of them) in at once."""
+        with self.ingest_lock:
+            self.store.set_consent(user_id, personalization)
+            model = self.model
+            if personalization:
+                was_out = user_id in self._opted_out
+                self._opted_out.discard(user_id)
+                if model is not None and (was_out or model.is_excluded(user_id)):
+                    model.include_user(user_id, self._history(user_id))
+            else:
+                self._opted_out.add(user_id)
+                if model is not None:
+                    model.exclude_user(user_id)
+        self.log.info("consent of user %s: personalization %s", self.hashed(user_id), "on" if personalization else "off")
+        return self.consent(user_id)
+
+    def _history(self, user_id: str) -> list[Event]:
+        """What a model learns about a user, as events in order: their interactions and edges in
+        the base dataset (unless erased), then their stored events and the follows of them."""
+        out: list[Event] = []
+        ds = self.dataset()
+        erased = self._is_erased()
+        if user_id in ds.users and not erased(user_id):
+            u = int(ds.users.to_index(user_id))
+            inter = ds.interactions
+            rows = inter[inter["user"].to_numpy() == u]
+            for item, ts in zip(ds.items.to_external(rows["item"].to_numpy()), rows["timestamp"].to_numpy()):
+                out.append(Event(0, "", user_id, "view", str(item), None, None, None, float(ts)))
+            social = ds.social
+            if len(social):
+                src, dst = social["source"].to_numpy(), social["target"].to_numpy()
+                for v in ds.users.to_external(dst[src == u]):
+                    if not erased(str(v)):
+                        out.append(Event(0, "", user_id, "follow", None, str(v), None, None, 0.0))
+                if ds.social_directed:
+                    for v in ds.users.to_external(src[dst == u]):
+                        if not erased(str(v)):
+                            out.append(Event(0, "", str(v), "follow", None, user_id, None, None, 0.0))
+        stored = self.store.events(user_id=user_id, with_text=False) + self.store.events(about_user=user_id, with_text=False)
+        return out + sorted(stored, key=lambda e: e.seq)

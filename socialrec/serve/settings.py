@@ -74,6 +74,10 @@ class ServeSettings:
         before a version is swapped in, so that their first reads are cache hits (LastFM: about
         20 ms a user while the previous version serves).
     log_requests: write a request log (route templates and hashed ids only) to state_dir/logs.
+    retention_days: stored events whose timestamp is older than this many days are deleted (at
+        start-up and every ``retention_sweep_s``), gone from exports at once and from the next
+        trained version; None: kept until erased. The base dataset is not swept.
+    retention_sweep_s: seconds between two retention sweeps.
     """
 
     dataset: str = "synthetic"
@@ -98,6 +102,8 @@ class ServeSettings:
     fold_in_interval_s: float = 0.05
     warm_users: int = 20_000
     log_requests: bool = True
+    retention_days: float | None = None
+    retention_sweep_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.synchronous not in SYNCHRONOUS:
@@ -114,6 +120,10 @@ class ServeSettings:
             raise ConfigError(f"ServeSettings.retrain_interval_s must be >= 1 second or None, got {self.retrain_interval_s}")
         if self.fold_in_interval_s <= 0:
             raise ConfigError(f"ServeSettings.fold_in_interval_s must be > 0, got {self.fold_in_interval_s}")
+        if self.retention_days is not None and not self.retention_days > 0:
+            raise ConfigError(f"ServeSettings.retention_days must be > 0 days or None, got {self.retention_days}")
+        if not self.retention_sweep_s > 0:
+            raise ConfigError(f"ServeSettings.retention_sweep_s must be > 0, got {self.retention_sweep_s}")
         if self.cache_ttl_s < 0 or self.warm_users < 0:
             raise ConfigError("ServeSettings.cache_ttl_s and warm_users must be >= 0")
 

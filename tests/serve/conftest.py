@@ -28,7 +28,7 @@ FAST_CHANNELS = ("als", "itemknn", "social-proof", "trending")
 
 
 class Served:
-    def __init__(self, state_dir: Path, **overrides: Any) -> None:
+    def __init__(self, state_dir: Path, *, service_options: dict[str, Any] | None = None, **overrides: Any) -> None:
         from fastapi.testclient import TestClient
 
         from socialrec.serve.app import create_app
@@ -40,12 +40,12 @@ class Served:
         model = ModelConfig("hybrid", channels=FAST_CHANNELS)
         self.settings = ServeSettings(dataset="synthetic", state_dir=str(state_dir), train_on_start=False,
                                       model=model, **overrides)
-        self.service = Service(self.settings)
+        self.service = Service(self.settings, **(service_options or {}))
         self.service.retrain()
         self.app = create_app(self.settings, service=self.service)
         self.client = TestClient(self.app)
         self.client.__enter__()
-        self.admin = self.auth(self.service.keys.create(["read", "write", "admin"]))
+        self.admin = self.auth(self.service.keys.create(["read", "write", "admin", "export"]))
         self.reader = self.auth(self.service.keys.create(["read"]))
 
     @staticmethod

@@ -256,6 +256,8 @@ def test_erasure_leaves_no_trace(served: Served) -> None:
                  {"event_id": eid(), "user_id": uid, "kind": "follow", "target_user_id": "user_0001"},
                  {"event_id": eid(), "user_id": "user_0002", "kind": "follow", "target_user_id": uid}])
     served.recs(uid)
+    assert c.put(f"/v1/users/{uid}/consent", json={"personalization": True}, headers=h).status_code == 200
+    assert c.get(f"/v1/users/{uid}/export", headers=h).json()["consent"]["updated"] is not None
     assert c.post("/v1/admin/retrain?wait=true", headers=h).json()["status"] == "done"
     state = Path(served.settings.state_dir)
     assert any(_occurs(p, uid) for p in (state / "models").rglob("served.pkl"))
@@ -271,8 +273,10 @@ def test_erasure_leaves_no_trace(served: Served) -> None:
     assert leaks == []
     assert uid not in c.get("/v1/users/user_0002/friend-suggestions?k=50", headers=h).text
     assert uid not in c.get("/v1/users/user_0001/recommendations?k=50&explain=true", headers=h).text
-    # the erased user is a stranger now: not personalised
+    # the erased user is a stranger now: not personalised, nothing to export, no consent record
     assert served.recs(uid, k=3, explain="true")["items"][0]["reasons"][0]["kind"] in ("popular", "trending")
+    assert c.get(f"/v1/users/{uid}/export", headers=h).status_code == 404
+    assert c.get(f"/v1/users/{uid}/consent", headers=h).json()["updated"] is None
 
 
 

@@ -67,6 +67,7 @@ VALID_BODIES = {
                                          "item_id": "item_0001", "value": 4.0, "timestamp": 1.0}]},
     ("PUT", "/v1/items/fz-1"): {"title": "A title", "text": "some text"},
     ("PUT", "/v1/users/fz-user"): {"name": "A name", "text": "a bio"},
+    ("PUT", "/v1/users/fz-user/consent"): {"personalization": False},
 }
 HOSTILE = ["NaN", "Infinity", "-Infinity", '"\\ud800"', '"\\udfff tail"', '"' + "x" * 100_000 + '"']  # past every field's limit, under the body limit
 

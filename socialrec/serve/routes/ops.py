@@ -29,10 +29,11 @@ async def healthz() -> Any:
             responses={503: {"description": "no trained model serves yet (the reason is given)"}})
 async def readyz(svc: Any = Depends(service)) -> Any:
     ready, detail = svc.ready()
+    data = {"text_encrypted": svc.store.encrypted, "retention_days": svc.settings.retention_days}
     if not ready:
-        return json_response({"status": "starting", "model_version": None, "reason": detail}, 503)
+        return json_response({"status": "starting", "model_version": None, "reason": detail, **data}, 503)
     model = svc.model
-    return json_response({"status": "ready", "model_version": model.version, "model_kind": model.meta.get("kind")})
+    return json_response({"status": "ready", "model_version": model.version, "model_kind": model.meta.get("kind"), **data})
 
 
 @router.get("/metrics", tags=["ops"], dependencies=[ADMIN], response_class=Response,
