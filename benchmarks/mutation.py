@@ -59,15 +59,6 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", -24: "timeout"
           255: "timeout", 5: "no tests", 33: "no tests", 34: "skipped", None: "not checked"}
 
 
-def module_of(mutant: str, paths: list[str]) -> str:
-    dotted = {p[:-3].replace("/", "."): p for p in paths}
-    prefix = mutant.split(".x")[0].rsplit(".", 1)[0] if ".x" in mutant else mutant.rsplit(".", 1)[0]
-    for name, path in dotted.items():
-        if mutant.startswith(name + "."):
-            return path
-    return dotted.get(prefix, prefix)
-
-
 def collect(work: Path, paths: list[str]) -> dict[str, dict[str, object]]:
     """Status of every mutant, read from mutmut's per-file meta data."""
     out: dict[str, dict[str, object]] = {}
@@ -95,7 +86,8 @@ def main() -> None:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     copy_tree(work)
-    env = {**os.environ, "PYTHONPATH": str(work / "mutants"), "TQDM_DISABLE": "1"}
+    data = os.environ.get("SOCIALREC_DATA", str(ROOT.parent / "shared" / "data"))
+    env = {**os.environ, "PYTHONPATH": str(work / "mutants"), "SOCIALREC_DATA": data}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
                    cwd=work, env=env, check=True)
