@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.recommend_cmd import add_recommend_parser
 
     add_recommend_parser(sub)
+    from socialrec.cli.audit_cmd import add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 
@@ -273,8 +276,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_audit_membership(args: argparse.Namespace) -> int:
+    from socialrec.cli.audit_cmd import cmd_audit_membership as run
+
+    return run(args)
+
+
 COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friends": cmd_evaluate_friends,
-            "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend}
+            "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend,
+            "audit-membership": cmd_audit_membership}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
