@@ -45,7 +45,7 @@ MF_DEFAULTS: tuple[tuple[str, object], ...] = (("factors", 64), ("epochs", 20), 
 DP_MF_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("factors", 16), ("epochs", 50),
                                                   ("batch_size", None), ("learning_rate", 0.03),
                                                   ("max_grad_norm", 0.1), ("init_std", 0.1), ("max_items", 300),
-                                                  ("learn_bias", False))
+                                                  ("learn_bias", False), ("tied", True))
 
 
 def _graph_specs() -> dict[str, ModelSpec]:

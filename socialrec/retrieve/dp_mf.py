@@ -13,16 +13,21 @@ sampled): in each step every sampled user's history is split at random into an i
 softmax of the input's scores and the target items (uniform over them). Splitting keeps an item
 out of the input it is asked to predict, so the model cannot learn to echo the history.
 
-Privacy (`DPMF`): a record is a **user**, with all of their interactions. Each training example
-is one user's whole history, so clipping one example's gradient bounds what the user can change
-(user-level DP, stronger than per-interaction DP). Users are sampled by Poisson sampling, each
-example's gradient is clipped to ``max_grad_norm`` (Opacus' ghost clipping: the per-example
-norms of the two linear layers are computed without materialising per-example gradients),
-Gaussian noise is added, and the noise multiplier is calibrated with
-``make_private_with_epsilon`` so that the RDP (or PRV) accountant reaches ``target_epsilon`` at
-``delta`` (1 / n_users by default) after ``epochs`` epochs. After fit, ``epsilon_``/``delta_``
-(and `privacy_spent()`) hold what the accountant spent. Every fitted parameter (the item
-vectors and biases) is (epsilon, delta)-DP with respect to any one user's data.
+Privacy (`DPMF`): a record is a **user**, with all of their interactions (user-level DP,
+stronger than per-interaction DP). Two releases touch the data, and one budget covers both:
+1. item popularity counts, each user adding their unit-norm row (L2 sensitivity 1), with
+   Gaussian noise (a ``popularity_share`` of the budget): they choose the modelled head of the
+   catalog (``max_items``), initialise the item biases and rank the tail below the head;
+2. DP-SGD: users are Poisson-sampled, each example is one user's whole history so clipping its
+   gradient to ``max_grad_norm`` bounds what the user can change (Opacus' ghost clipping: the
+   per-example norms of the linear layers are computed without materialising per-example
+   gradients), and Gaussian noise is added; the noise multiplier is calibrated with
+   ``make_private_with_epsilon`` to the epsilon left after the counts.
+The RDP (or PRV) accountant composes both at ``delta`` (1 / n_users by default); after fit,
+``epsilon_``/``delta_`` (and `privacy_spent()`) hold what it spent. Every fitted parameter (head,
+noisy counts, item vectors and biases) is (epsilon, delta)-DP with respect to any one user.
+Choosing hyperparameters by comparing several private fits on validation data is a further use
+of the data that this accounting does not cover.
 
 What is not covered: a user's own recommendations are computed from their own stored history
 (``user_items_``, which every recommender keeps to mask seen items) and the DP item side; that
@@ -99,16 +104,19 @@ class MF(BaseRecommender):
         below every head item, by their (noisy) popularity.
     learn_bias: train the item biases (initialised at the log popularity counts); False keeps
         them there, so that (for `DPMF`) each user's clipped gradient goes to the item vectors.
+    tied: one vector per item for both roles (q_i = p_i): the history is read through the output
+        vectors with the gradient stopped there, so training fits only p (and b). Half the
+        parameters, so half the dimensions DP-SGD's noise is spread over.
     random_state: seeds initialisation, user sampling, input/target splits (and `DPMF`'s noise).
     device: "cpu" or "cuda".
     """
 
     fold_in = "aggregate"
-    private = False
 
     def __init__(self, factors: int = 64, learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20,
-                 batch_size: int | None = 256, input_share: float = 0.5, init_std: float = 0.01, max_items: int | None = None,
-                 learn_bias: bool = True, random_state: int = 0, device: str = "cpu") -> None:
+                 batch_size: int | None = 256, input_share: float = 0.5, init_std: float = 0.01,
+                 max_items: int | None = None,
+                 learn_bias: bool = True, tied: bool = False, random_state: int = 0, device: str = "cpu") -> None:
         self.factors = factors
         self.learning_rate = learning_rate
         self.l2 = l2
@@ -118,6 +126,7 @@ class MF(BaseRecommender):
         self.init_std = init_std
         self.max_items = max_items
         self.learn_bias = learn_bias
+        self.tied = tied
         self.random_state = random_state
         self.device = device
 
@@ -145,8 +154,9 @@ class MF(BaseRecommender):
         n_items = len(self.head_items_)
         gen = torch.Generator(device=self.device).manual_seed(self.random_state)
         module = _module(torch, n_items, self.factors, self.init_std, gen, self.device,
-                         self._initial_bias(counts[self.head_items_]), self.learn_bias)
-        optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=self.learning_rate, weight_decay=self.l2)
+                         self._initial_bias(counts[self.head_items_]), self.learn_bias, self.tied)
+        optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=self.learning_rate,
+                                     weight_decay=self.l2)
         # The sampler draws user indices on the CPU whatever the device.
         loader = torch.utils.data.DataLoader(
             torch.utils.data.TensorDataset(torch.arange(n_users)), batch_size=self._batch_size(n_users),
@@ -170,13 +180,13 @@ class MF(BaseRecommender):
                 steps += 1
             self.history_.append({"epoch": epoch + 1, "loss": total / max(1, steps),
                                   "seconds": time.perf_counter() - start})
-        # Back to the whole catalog: items outside the head have zero vectors and a bias below
-        # every head item's, ordered by their popularity.
+        # Back to the whole catalog: items outside the head have zero vectors and biases 100 below
+        # the lowest head bias (so below any head item's score), ordered by their popularity.
         n_all = self.user_items_.shape[1]
         head = self.head_items_
         self.input_factors_ = np.zeros((n_all, self.factors), dtype=np.float32)
         self.item_factors_ = np.zeros((n_all, self.factors), dtype=np.float32)
-        self.input_factors_[head] = module.encode.weight.detach().T.cpu().numpy()
+        self.input_factors_[head] = module.input_vectors().detach().cpu().numpy()
         self.item_factors_[head] = module.decode.weight.detach().cpu().numpy()
         bias = module.decode.bias.detach().cpu().numpy().astype(np.float64)
         tail = np.setdiff1d(np.arange(n_all), head)
@@ -287,16 +297,14 @@ class DPMF(MF):
     The other arguments are `MF`'s.
     """
 
-    private = True
-
     def __init__(self, target_epsilon: float = 8.0, delta: float | None = None, max_grad_norm: float = 1.0,
                  accountant: str = "rdp", popularity_share: float = 0.1, factors: int = 64,
                  learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20, batch_size: int | None = 256,
                  input_share: float = 0.5, init_std: float = 0.01, max_items: int | None = None,
-                 learn_bias: bool = True, random_state: int = 0, device: str = "cpu") -> None:
+                 learn_bias: bool = True, tied: bool = False, random_state: int = 0, device: str = "cpu") -> None:
         super().__init__(factors=factors, learning_rate=learning_rate, l2=l2, epochs=epochs, batch_size=batch_size,
                          input_share=input_share, init_std=init_std, max_items=max_items, learn_bias=learn_bias,
-                         random_state=random_state, device=device)
+                         tied=tied, random_state=random_state, device=device)
         self.target_epsilon = target_epsilon
         self.delta = delta
         self.max_grad_norm = max_grad_norm
@@ -390,21 +398,30 @@ class DPMF(MF):
 
 
 def _module(torch: Any, n_items: int, factors: int, init_std: float, gen: Any, device: str, bias: np.ndarray,
-            learn_bias: bool) -> Any:
-    """The trainable part: history (n_items) -> user vector (factors) -> item scores (n_items)."""
+            learn_bias: bool, tied: bool) -> Any:
+    """The trainable part: history (n_items) -> user vector (factors) -> item scores (n_items).
+    Two linear layers (Opacus computes their per-example gradient norms without materialising the
+    gradients); tied, the history is read through the decoder's weights with the gradient stopped,
+    so the decoder is the only trained layer."""
 
     class HistoryMF(torch.nn.Module):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             super().__init__()
-            self.encode = torch.nn.Linear(n_items, factors, bias=False)
+            self.encode = None if tied else torch.nn.Linear(n_items, factors, bias=False)
             self.decode = torch.nn.Linear(factors, n_items, bias=True)
 
+        def input_vectors(self) -> Any:
+            """(n_items, factors): each item's input vector."""
+            return self.decode.weight if tied else self.encode.weight.T
+
         def forward(self, x: Any) -> Any:
-            return self.decode(self.encode(x))
+            user = x @ self.decode.weight.detach() if tied else self.encode(x)
+            return self.decode(user)
 
     module = HistoryMF().to(device)
     with torch.no_grad():
-        torch.nn.init.normal_(module.encode.weight, std=init_std, generator=gen)
+        if not tied:
+            torch.nn.init.normal_(module.encode.weight, std=init_std, generator=gen)
         torch.nn.init.normal_(module.decode.weight, std=init_std, generator=gen)
         module.decode.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
     module.decode.bias.requires_grad_(learn_bias)

@@ -32,3 +32,11 @@ class TestDPMF(RecommenderContract):
 
     def make(self) -> BaseRecommender:
         return DPMF(target_epsilon=100.0, max_grad_norm=1.0, **FAST)
+
+
+class TestDPMFTied(RecommenderContract):
+    # One vector per item for both roles.
+    fold_in_refold_change = 0.0
+
+    def make(self) -> BaseRecommender:
+        return DPMF(target_epsilon=100.0, max_grad_norm=1.0, tied=True, **FAST)

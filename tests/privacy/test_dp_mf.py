@@ -81,3 +81,14 @@ def test_bad_budgets_are_refused(planted: sp.csr_matrix) -> None:
                        ({"max_grad_norm": -1.0}, "max_grad_norm"), ({"accountant": "gdp"}, "accountant")):
         with pytest.raises(ValueError, match=match):
             DPMF(**{**FAST, **bad}).fit(planted)
+
+
+def test_without_opacus_the_error_names_the_extra(planted: sp.csr_matrix, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from socialrec.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "opacus", None)  # import opacus now raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'socialrec\[privacy-dp\]'"):
+        DPMF(**FAST).fit(planted)
+    MF(**FAST).fit(planted)  # the non-private twin needs torch only
