@@ -12,6 +12,7 @@ a use of the data that the accountant does not count (as in most DP benchmarks);
 kept small for that reason as well as for the 2-core machine.
 
     PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py [--datasets lastfm,amazon-games] [--users 5000]
+    PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py --readme-only   # plot and table from the JSON
 
 Writes benchmarks/results/privacy-dp.json, privacy-dp.png and a README section.
 """
@@ -154,7 +155,8 @@ def readme_block(doc: dict[str, Any]) -> str:
     for name, d in doc["datasets"].items():
         users = d["evaluated_users"]
         lines.append(f"**{name}** ({d['protocol']}, {d['n_users']:,} users, {d['n_items']:,} items; "
-                     f"evaluated users: {users})")
+                     f"evaluated users: {users}; the whole row of fits, grids included, took "
+                     f"{d.get('wall_seconds', float('nan')):.0f} s)")
         lines.append("")
         lines.append("| model | epsilon spent | NDCG@10 [95% CI] | Recall@10 | retention vs mf | fit s | chosen |")
         lines.append("|---|---|---|---|---|---|---|")
@@ -178,7 +180,10 @@ def readme_block(doc: dict[str, Any]) -> str:
                      "norms 0.02-0.5, input shares 0.3/0.7, 8 or 64 factors, batches of 512 or 946 users, a 30% "
                      "popularity share and learning rates 0.05 or 0.1 (for 0.03) moved NDCG@10 by at most 0.01 either way. "
                      "Example-level DP (a record = one interaction) would "
-                     "need less noise but protect less.")
+                     "need less noise but protect less. On amazon-games (50k users, so much less noise per step) "
+                     "part of the gap is the DP-friendly schedule itself: in one validation probe the same model "
+                     "trained without noise on dp-mf's schedule (16 factors, 10 epochs of 2,048-user batches, "
+                     "1,000 items) reached NDCG@10 .036 against mf's .050 and dp-mf's .029 at epsilon 8.")
     return "\n".join(lines).rstrip()
 
 
@@ -190,10 +195,16 @@ def main() -> None:
     parser.add_argument("--datasets", default="lastfm,amazon-games")
     parser.add_argument("--users", type=int, default=5000, help="evaluate a seeded sample of this many users")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--readme-only", action="store_true", help="redraw the plot and README from the JSON")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "privacy-dp.json"
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if args.readme_only:
+        plot(doc, RESULTS / "privacy-dp.png")
+        replace_section("PRIVACY-DP", "Differentially private training (dp-mf): utility-privacy curve",
+                        readme_block(doc))
+        return
     doc.update({"machine": describe(), "seed": args.seed, "epsilons": list(EPSILONS), "mf_base": MF_BASE,
                 "dp_base": DP_BASE, "grids": {k: {"mf": g[0], "dp-mf": g[1]} for k, g in GRIDS.items()}})
     doc.setdefault("datasets", {})
