@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.scrub_cmd import add_scrub_parser
 
     add_scrub_parser(sub)
+    from socialrec.cli.audit_cmd import add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 
@@ -282,8 +285,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_audit_membership(args: argparse.Namespace) -> int:
+    from socialrec.cli.audit_cmd import cmd_audit_membership as run
+
+    return run(args)
+
+
 COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friends": cmd_evaluate_friends,
-            "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend, "scrub": cmd_scrub}
+            "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend, "scrub": cmd_scrub,
+            "audit-membership": cmd_audit_membership}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,11 +38,19 @@ SOCIAL = ("lightgcn", "social", "socialmf", "social-proof")
 # Weights of the social model's neighbourhood term tried on validation after training (0 is
 # always among them): LastFM picks 0, Ciao a large weight (benchmarks/results/social-*.json).
 NEIGHBOURHOOD_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+PRIVATE = ("mf", "dp-mf")
+# mf / dp-mf settings chosen on LastFM's validation NDCG@10 (benchmarks/results/privacy-dp.json).
+MF_DEFAULTS: tuple[tuple[str, object], ...] = (("factors", 64), ("epochs", 20), ("batch_size", 256),
+                                               ("learning_rate", 0.005), ("max_items", 3000))
+DP_MF_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("factors", 16), ("epochs", 50),
+                                                  ("batch_size", None), ("learning_rate", 0.03),
+                                                  ("max_grad_norm", 0.1), ("init_std", 0.1), ("max_items", 300),
+                                                  ("learn_bias", False), ("tied", True))
 
 
 def _graph_specs() -> dict[str, ModelSpec]:
     # The channel table's factories import lazily: torch is optional and importing it costs seconds.
-    from socialrec.retrieve.channel_table import CHANNELS
+    from socialrec.retrieve.channel_table import CHANNELS, Lazy
 
     lightgcn, social, socialmf = CHANNELS["lightgcn"].factory, CHANNELS["social"].factory, CHANNELS["socialmf"].factory
 
@@ -64,8 +72,17 @@ def _graph_specs() -> dict[str, ModelSpec]:
             return TwoTowerRecommender(mode=mode, **params)  # type: ignore[arg-type]
         return make
 
+    # Matrix factorisation trained with DP-SGD (extra `privacy-dp`) and its non-private twin,
+    # the same model and training without noise or clipping. Their defaults are the settings
+    # chosen on LastFM's validation part (benchmarks/privacy_dp.py); dp-mf's budget is epsilon 8,
+    # delta 1 / n_users. No grid: every private fit is a release that spends the budget again.
+    mf = Lazy("socialrec.retrieve.dp_mf", "MF", MF_DEFAULTS)
+    dp_mf = Lazy("socialrec.retrieve.dp_mf", "DPMF", DP_MF_DEFAULTS)
+
     # Graph models stop early on validation NDCG@10, so their grids stay small.
     return {
+        "mf": ModelSpec("mf", mf),
+        "dp-mf": ModelSpec("dp-mf", dp_mf),
         "lightgcn": ModelSpec("lightgcn", lightgcn, {"temperature": [0.12, 0.15]}),
         # The neighbourhood weight is chosen inside fit on validation (no refit per weight).
         "social": ModelSpec("social", social, {"temperature": [0.12, 0.15], "social_weight": [0.3],

@@ -1,0 +1,222 @@
+"""The utility-privacy curve of dp-mf: NDCG@10 at epsilon 1, 2, 4, 8 and without DP (mf).
+
+Per dataset, with the project's protocol (LastFM: random 8:1:1 split; amazon-games: leave one
+out), full ranking over all items with training (and, at test, validation) items masked:
+- mf (the non-private twin: same model, same training, no clipping or noise) and dp-mf at each
+  epsilon (user-level, delta = 1 / n_users, RDP accountant), each with its hyperparameters
+  chosen from a small grid on the validation part (NDCG@10), then evaluated on test once;
+- the spent (epsilon, delta) the accountant reports, DP-SGD's noise multiplier and steps;
+- fit wall time; the retention ratio dp-mf NDCG@10 / mf NDCG@10.
+The grid is tuned separately per epsilon. Choosing among private fits on validation is itself
+a use of the data that the accountant does not count (as in most DP benchmarks); the grid is
+kept small for that reason as well as for the 2-core machine.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py [--datasets lastfm,amazon-games] [--users 5000]
+    PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py --readme-only   # plot and table from the JSON
+
+Writes benchmarks/results/privacy-dp.json, privacy-dp.png and a README section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import describe  # noqa: E402
+from _readme import replace_section  # noqa: E402
+
+from socialrec.evaluate.protocol import evaluate  # noqa: E402
+from socialrec.ingest.datasets import load  # noqa: E402
+from socialrec.ingest.split import make_split  # noqa: E402
+from socialrec.retrieve.dp_mf import DPMF, MF  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+EPSILONS = (1.0, 2.0, 4.0, 8.0)
+PROTOCOLS = {"lastfm": "random-811", "amazon-games": "loo"}
+
+# Shared settings (full-batch steps: with few users, the fewest and least noisy steps), then the
+# grids searched on validation.
+MF_BASE: dict[str, Any] = {"factors": 64, "epochs": 20, "batch_size": 256, "learning_rate": 0.005}
+DP_BASE: dict[str, Any] = {"factors": 16, "batch_size": None, "learning_rate": 0.03, "max_grad_norm": 0.1,
+                           "init_std": 0.1}
+GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {  # dataset: (mf grid, dp-mf grid)
+    "lastfm": ([{"max_items": m, "tied": t} for m in (300, 1000, 3000) for t in (False, True)],
+               [{"max_items": m, "epochs": e, "learn_bias": b, "tied": t} for m in (300, 1000) for e in (20, 50)
+                for b in (True, False) for t in (False, True)]),
+    # 50k users: a fit costs ~20x LastFM's, so a smaller grid. With this many users a batch of
+    # 2,048 already averages the noise down (full batches would leave too few steps).
+    "amazon-games": ([{"max_items": 1000}, {"max_items": 3000}, {"max_items": 3000, "tied": True}],
+                     [{"max_items": m, "epochs": 10, "batch_size": 2048, "tied": t} for m in (1000, 3000)
+                      for t in (False, True)]
+                     + [{"max_items": 1000, "epochs": 10, "batch_size": 2048, "tied": True, "learn_bias": False}]),
+}
+
+
+def _ndcg(model: Any, split: Any, part: str, users: np.ndarray | None) -> Any:
+    return evaluate(model, split, part=part, ks=(10, 20), users=users)
+
+
+def tune(make: Any, grid: list[dict[str, Any]], split: Any, users: np.ndarray | None, train: Any) -> dict[str, Any]:
+    """Fit each grid point, choose by validation NDCG@10, evaluate the chosen one on test."""
+    tried = []
+    best: tuple[float, dict[str, Any], Any, float] | None = None
+    for params in grid:
+        start = time.perf_counter()
+        model = make(**params).fit(train)
+        seconds = time.perf_counter() - start
+        score = _ndcg(model, split, "valid", users).mean()["ndcg@10"]
+        tried.append({"params": params, "valid_ndcg@10": round(score, 5), "fit_seconds": round(seconds, 2)})
+        print(f"    {params} valid ndcg@10={score:.4f} ({seconds:.1f}s)", flush=True)
+        if best is None or score > best[0]:
+            best = (score, params, model, seconds)
+    assert best is not None
+    score, params, model, seconds = best
+    res = _ndcg(model, split, "test", users)
+    m = res.mean()
+    ci = res.confidence_intervals(n_boot=500)
+    entry: dict[str, Any] = {"params": params, "valid_ndcg@10": round(score, 5),
+                             "ndcg@10": round(m["ndcg@10"], 5), "ndcg@10_ci95": [round(v, 5) for v in ci["ndcg@10"]],
+                             "recall@10": round(m["recall@10"], 5), "ndcg@20": round(m["ndcg@20"], 5),
+                             "recall@20": round(m["recall@20"], 5), "fit_seconds": round(seconds, 2),
+                             "tuning": tried}
+    eps, delta = model.privacy_spent()
+    entry["epsilon_spent"] = None if math.isinf(eps) else round(eps, 4)
+    entry["delta"] = delta
+    if isinstance(model, DPMF):
+        entry["noise_multiplier"] = round(model.noise_multiplier_, 4)
+        entry["steps"] = model.steps_
+        entry["popularity_noise"] = round(model.popularity_noise_, 4)
+    return entry
+
+
+def run_dataset(name: str, max_users: int | None, seed: int) -> dict[str, Any]:
+    ds = load(name)
+    protocol = PROTOCOLS[name]
+    split = make_split(ds, protocol, seed=seed)
+    train = split.train_data()
+    users = None
+    if max_users is not None and ds.n_users > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(ds.n_users, size=max_users, replace=False))
+    print(f"{name} ({protocol}): {ds.n_users:,} users, {ds.n_items:,} items; split {split.sizes()}", flush=True)
+    out: dict[str, Any] = {"protocol": protocol, "n_users": ds.n_users, "n_items": ds.n_items,
+                           "evaluated_users": "all" if users is None else int(len(users)), "models": {}}
+    print("  mf", flush=True)
+    mf_grid, dp_grid = GRIDS[name]
+    out["models"]["mf"] = tune(lambda **p: MF(**{**MF_BASE, **p}), mf_grid, split, users, train)
+    for eps in EPSILONS:
+        print(f"  dp-mf epsilon {eps:g}", flush=True)
+        out["models"][f"dp-mf eps={eps:g}"] = tune(lambda **p: DPMF(target_epsilon=eps, **{**DP_BASE, **p}),
+                                                   dp_grid, split, users, train)
+    base = out["models"]["mf"]["ndcg@10"]
+    for key, entry in out["models"].items():
+        entry["retention"] = round(entry["ndcg@10"] / base, 4) if base > 0 else None
+    return out
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, d in doc["datasets"].items():
+        xs = list(EPSILONS)
+        ys = [d["models"][f"dp-mf eps={e:g}"]["ndcg@10"] for e in EPSILONS]
+        line = ax.plot(xs, ys, marker="o", label=f"dp-mf, {name}")[0]
+        ax.axhline(d["models"]["mf"]["ndcg@10"], color=line.get_color(), linestyle="--", label=f"mf (no DP), {name}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("epsilon (user-level, delta = 1/n_users)")
+    ax.set_ylabel("test NDCG@10")
+    ax.legend(fontsize=8, loc="center right")
+    ax.set_title("Utility-privacy curve of dp-mf")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def readme_block(doc: dict[str, Any]) -> str:
+    lines = [f"Machine: {doc['machine']}. `PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py`; raw numbers in "
+             "`results/privacy-dp.json`, curve in `results/privacy-dp.png`.", "",
+             "dp-mf: history-based matrix factorisation (item vectors only; a user is the normalised sum of their "
+             "items' input vectors) trained with DP-SGD through Opacus. A record is a user (user-level DP), "
+             "delta = 1/n_users, RDP accountant; the budget covers the noisy popularity counts (10%) and DP-SGD. "
+             "mf is the same model and training without clipping or noise. Hyperparameters per row chosen on "
+             "validation NDCG@10 (grids in the script); test evaluated once. Full ranking, seen items masked.", ""]
+    for name, d in doc["datasets"].items():
+        users = d["evaluated_users"]
+        lines.append(f"**{name}** ({d['protocol']}, {d['n_users']:,} users, {d['n_items']:,} items; "
+                     f"evaluated users: {users}; the whole row of fits, grids included, took "
+                     f"{d.get('wall_seconds', float('nan')):.0f} s)")
+        lines.append("")
+        lines.append("| model | epsilon spent | NDCG@10 [95% CI] | Recall@10 | retention vs mf | fit s | chosen |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for key, e in d["models"].items():
+            eps = "inf" if e["epsilon_spent"] is None else f"{e['epsilon_spent']:.2f}"
+            lo, hi = e["ndcg@10_ci95"]
+            lines.append(f"| {key} | {eps} | {e['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {e['recall@10']:.4f} | "
+                         f"{e['retention']:.2f} | {e['fit_seconds']:.1f} | {e['params']} |")
+        lines.append("")
+    lastfm = doc["datasets"].get("lastfm")
+    if lastfm is not None:
+        best = max((e for k, e in lastfm["models"].items() if k.startswith("dp-mf")), key=lambda e: e["retention"])
+        reached = "reaches" if best["retention"] >= 0.9 else "does not reach"
+        lines.append(f"Target: dp-mf at epsilon <= 8 keeps >= 90% of mf's NDCG@10 on LastFM. It {reached} it: at best "
+                     f"{best['retention']:.0%} (epsilon {best['epsilon_spent']:.2f}). With user-level DP and 1,892 "
+                     "users the noise a user must hide behind is large. What validation chose, and what helped: "
+                     "the fewest, largest steps (full batches on LastFM), a small head of items (300-1,000; the rest "
+                     "ranked by the noisy popularity), 16 factors, tied item vectors (half the dimensions the noise "
+                     "is spread over) and item biases frozen at the DP log-popularity so that each user's clipped "
+                     "gradient goes to the item vectors. In single-run probes at epsilon 8 on validation, clipping "
+                     "norms 0.02-0.5, input shares 0.3/0.7, 8 or 64 factors, batches of 512 or 946 users, a 30% "
+                     "popularity share and learning rates 0.05 or 0.1 (for 0.03) moved NDCG@10 by at most 0.01 either way. "
+                     "Example-level DP (a record = one interaction) would "
+                     "need less noise but protect less. On amazon-games (50k users, so much less noise per step) "
+                     "part of the gap is the DP-friendly schedule itself: in one validation probe the same model "
+                     "trained without noise on dp-mf's schedule (16 factors, 10 epochs of 2,048-user batches, "
+                     "1,000 items) reached NDCG@10 .036 against mf's .050 and dp-mf's .029 at epsilon 8.")
+    return "\n".join(lines).rstrip()
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", default="lastfm,amazon-games")
+    parser.add_argument("--users", type=int, default=5000, help="evaluate a seeded sample of this many users")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--readme-only", action="store_true", help="redraw the plot and README from the JSON")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "privacy-dp.json"
+    doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if args.readme_only:
+        plot(doc, RESULTS / "privacy-dp.png")
+        replace_section("PRIVACY-DP", "Differentially private training (dp-mf): utility-privacy curve",
+                        readme_block(doc))
+        return
+    doc.update({"machine": describe(), "seed": args.seed, "epsilons": list(EPSILONS), "mf_base": MF_BASE,
+                "dp_base": DP_BASE, "grids": {k: {"mf": g[0], "dp-mf": g[1]} for k, g in GRIDS.items()}})
+    doc.setdefault("datasets", {})
+    for name in args.datasets.split(","):
+        start = time.perf_counter()
+        doc["datasets"][name] = run_dataset(name, args.users, args.seed)
+        doc["datasets"][name]["wall_seconds"] = round(time.perf_counter() - start, 1)
+        path.write_text(json.dumps(doc, indent=2))
+    plot(doc, RESULTS / "privacy-dp.png")
+    replace_section("PRIVACY-DP", "Differentially private training (dp-mf): utility-privacy curve", readme_block(doc))
+    print(readme_block(doc))
+
+
+if __name__ == "__main__":
+    main()

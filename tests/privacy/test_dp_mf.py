@@ -1,0 +1,94 @@
+"""DP-SGD training of `dp-mf`: the accountant's budget, and noise that really hides users."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+pytest.importorskip("torch")
+pytest.importorskip("opacus")
+
+from socialrec.retrieve.dp_mf import DPMF, MF  # noqa: E402
+from tests.contracts.recommender_contract import block_data  # noqa: E402
+
+FAST = dict(factors=8, learning_rate=0.05, epochs=20, batch_size=50, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def planted() -> sp.csr_matrix:
+    """4 blocks of 50 users, each user with 7 of their block's 10 items."""
+    return block_data(n_blocks=4, users_per_block=50, items_per_block=10)
+
+
+def own_block_share(model: MF, data: sp.csr_matrix) -> float:
+    ids, _ = model.recommend(np.arange(data.shape[0]), k=3)
+    return float((ids // 10 == (np.arange(data.shape[0]) // 50)[:, None]).mean())
+
+
+def test_spent_epsilon_is_within_the_target_and_close_to_it(planted: sp.csr_matrix) -> None:
+    for target in (1.0, 4.0):
+        model = DPMF(target_epsilon=target, **FAST).fit(planted)
+        eps, delta = model.privacy_spent()
+        assert delta == pytest.approx(1.0 / planted.shape[0])  # delta=None: 1 / n_users
+        assert target * 0.9 <= eps <= target, (target, eps)
+        assert model.noise_multiplier_ > 0.5 and model.steps_ == 20 * 4  # 4 batches of 50 per epoch
+
+
+def test_the_head_selection_is_paid_from_the_same_budget(planted: sp.csr_matrix) -> None:
+    model = DPMF(target_epsilon=2.0, max_items=20, popularity_share=0.2, **FAST).fit(planted)
+    eps, _ = model.privacy_spent()
+    assert 1.8 <= eps <= 2.0 and model.popularity_noise_ > 0 and len(model.head_items_) == 20
+    alone = DPMF(target_epsilon=2.0, **FAST).fit(planted)
+    assert model.noise_multiplier_ > alone.noise_multiplier_  # DP-SGD got less of the budget
+    tail = np.setdiff1d(np.arange(planted.shape[1]), model.head_items_)
+    scores = model.score(np.arange(5))
+    assert scores[:, tail].max() < scores[:, model.head_items_].min()  # the tail ranks below the head
+
+
+def test_mf_recovers_the_blocks_and_tiny_epsilon_does_not(planted: sp.csr_matrix) -> None:
+    mf = MF(**FAST).fit(planted)
+    assert own_block_share(mf, planted) >= 0.95
+    assert mf.privacy_spent() == (math.inf, 0.0)
+    private = DPMF(target_epsilon=0.05, **FAST).fit(planted)
+    assert private.noise_multiplier_ > 10
+    # four blocks: a model that learnt nothing puts a quarter of its top items in the user's block
+    assert own_block_share(private, planted) <= 0.5
+    assert np.abs(private.item_factors_ - mf.item_factors_).max() > 0.1
+
+
+def test_a_generous_budget_learns_the_blocks_too(planted: sp.csr_matrix) -> None:
+    """The noise, not the clipping or the training, is what hides the blocks above."""
+    model = DPMF(target_epsilon=30.0, max_grad_norm=1.0, **FAST).fit(planted)
+    assert own_block_share(model, planted) >= 0.9
+
+
+def test_fold_in_spends_nothing_and_changes_no_parameter(planted: sp.csr_matrix) -> None:
+    model = DPMF(target_epsilon=4.0, **FAST).fit(planted)
+    before = (model.privacy_spent(), model.item_factors_.copy(), model.item_bias_.copy())
+    row = sp.csr_matrix(planted[[0]])
+    model.partial_fit_users([planted.shape[0]], row)
+    assert model.privacy_spent() == before[0]
+    np.testing.assert_array_equal(model.item_factors_, before[1])
+    np.testing.assert_array_equal(model.item_bias_, before[2])
+    np.testing.assert_allclose(model.score([planted.shape[0]]), model.score([0]), rtol=1e-6)
+
+
+def test_bad_budgets_are_refused(planted: sp.csr_matrix) -> None:
+    for bad, match in (({"target_epsilon": 0.0}, "target_epsilon"), ({"delta": 1.5}, "delta"),
+                       ({"max_grad_norm": -1.0}, "max_grad_norm"), ({"accountant": "gdp"}, "accountant")):
+        with pytest.raises(ValueError, match=match):
+            DPMF(**{**FAST, **bad}).fit(planted)
+
+
+def test_without_opacus_the_error_names_the_extra(planted: sp.csr_matrix, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from socialrec.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "opacus", None)  # import opacus now raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'socialrec\[privacy-dp\]'"):
+        DPMF(**FAST).fit(planted)
+    MF(**FAST).fit(planted)  # the non-private twin needs torch only
