@@ -259,3 +259,27 @@ def test_the_leakage_message_names_the_part_and_the_first_shared_pair() -> None:
         check_no_leakage(train, train)
     with pytest.raises(LeakageError, match=re.escape("drop the repeated pairs from valid")):
         check_no_leakage(train, train, what="valid")
+
+
+def test_user_boundaries_are_found_for_equal_sized_users() -> None:
+    """Three users with 20 items each: 2 validate and 2 test per user (a boundary off by two
+    would give the first user 18 items and one of each)."""
+    rows = [(f"u{u}", f"i{i}", float(i)) for u in range(3) for i in range(20)]
+    split = random_split(build_dataset("equal", pd.DataFrame(rows, columns=["user", "item", "timestamp"])), seed=0)
+    assert _per_user_counts(split, "test").tolist() == [2, 2, 2]
+    assert _per_user_counts(split, "valid").tolist() == [2, 2, 2]
+
+
+@pytest.mark.parametrize("protocol", ["random-811", "temporal", "loo", "cold-item", "cold-user"])
+def test_every_row_is_in_exactly_one_part_and_a_pairs_rows_share_it(protocol) -> None:
+    rng = np.random.default_rng(1)
+    rows = [(f"u{u}", f"i{i}", float(rng.integers(1000))) for u in range(12) for i in rng.choice(30, 15)]  # repeats
+    ds = build_dataset("rows", pd.DataFrame(rows, columns=["user", "item", "timestamp"]))
+    split = make_split(ds, protocol, seed=2)
+    every = np.sort(np.concatenate([split.train, split.valid, split.test]))
+    np.testing.assert_array_equal(every, np.arange(len(ds.interactions)))
+    part_of = {}
+    inter = ds.interactions
+    for part in ("train", "valid", "test"):
+        for u, i in zip(inter["user"].to_numpy()[split.rows(part)], inter["item"].to_numpy()[split.rows(part)]):
+            assert part_of.setdefault((u, i), part) == part
