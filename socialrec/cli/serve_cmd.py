@@ -105,6 +105,9 @@ def serve_settings(args: argparse.Namespace) -> object:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from socialrec.ingest.datasets import check_name
+
+    check_name(args.dataset)  # before the port is taken: the model trains in the background
     settings = serve_settings(args)
     print(f"socialrec serve: http://{args.host}:{args.port}/ (dashboard), API docs at /docs; state in {args.state_dir}",
           flush=True)

@@ -43,21 +43,31 @@ def available_names() -> list[str]:
     return list(_loaders())
 
 
+GENERIC_FORMATS = ("recbole", "tang")
+
+
+def check_name(name: str) -> None:
+    """Refuse a dataset name `load` does not know, before any work (a server checks at start-up)."""
+    if ":" in name:
+        fmt = name.partition(":")[0]
+        if fmt not in GENERIC_FORMATS:
+            raise DataError(f"unknown dataset format {fmt!r} in {name!r}",
+                            fix=f"Use one of {list(GENERIC_FORMATS)} followed by ':DIR'")
+    elif name not in _loaders():
+        raise DataError(f"unknown dataset {name!r}",
+                        fix=f"Use one of {sorted(_loaders())}, or recbole:DIR / tang:DIR for your own files")
+
+
 def load(name: str, data: str | os.PathLike[str] | None = None, **kwargs: Any) -> Dataset:
     """Load a dataset by name (see `available_names`) or ``recbole:DIR`` / ``tang:DIR``."""
+    check_name(name)
     if ":" in name:
         fmt, _, directory = name.partition(":")
         from socialrec.ingest.datasets import recbole, tang
 
         generic = {"recbole": recbole.load_recbole, "tang": tang.load_tang}
-        if fmt not in generic:
-            raise DataError(f"unknown dataset format {fmt!r} in {name!r}",
-                            fix=f"Use one of {sorted(generic)} followed by ':DIR'")
         return generic[fmt](directory, **kwargs)
     loaders = _loaders()
-    if name not in loaders:
-        raise DataError(f"unknown dataset {name!r}",
-                        fix=f"Use one of {sorted(loaders)}, or recbole:DIR / tang:DIR for your own files")
     if name == "synthetic":
         return loaders[name](**kwargs)
     return loaders[name](data_dir(data), **kwargs)
