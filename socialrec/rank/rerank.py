@@ -106,8 +106,9 @@ def dpp(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 
     if scale == "minmax":
         span = r.max() - r.min()
         r = (r - r.min()) / span if span > 0 else np.ones_like(r)
-    else:
-        r = r - r.max()
+    # Shifted so the best item's quality is 1: a common factor changes no greedy choice, and a
+    # small diversity's large exponent would otherwise overflow exp.
+    r = r - r.max()
     quality = np.exp((1.0 - diversity) / (2.0 * diversity) * r)
     if item_vectors is not None:
         v = np.asarray(item_vectors, dtype=np.float64)[items[pos]]
@@ -133,8 +134,7 @@ def dpp(items: np.ndarray, relevance: np.ndarray, k: int, *, diversity: float = 
         if step == k - 1:
             break
         pivot = np.sqrt(max(gain[j], 1e-300))
-        row = quality[j] * quality * (unit @ unit[j])
-        row[j] = quality[j] * quality[j] * self_sim[j]
+        row = quality[j] * quality * (unit @ unit[j])  # entry j only touches j itself, masked from now on
         e = (row - chol[:step].T @ chol[:step, j]) / pivot
         chol[step] = e
         gain = gain - e * e

@@ -126,10 +126,11 @@ class RateLimiter:
     def peek(self, key: str, rate: float | None = None) -> float:
         """Seconds until ``key`` has a token again (0.0: it has one now); takes nothing."""
         r = rate or self.rate
-        burst = max(self.burst if rate is None else max(1.0, 2 * r), 1.0)
         with self._lock:
-            tokens, last = self._buckets.get(key, (burst, time.monotonic()))
-            tokens = min(burst, tokens + (time.monotonic() - last) * r)
+            bucket = self._buckets.get(key)
+        if bucket is None:  # a new bucket is full; the burst cap (at least 1) never decides below
+            return 0.0
+        tokens = bucket[0] + (time.monotonic() - bucket[1]) * r
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / r
 
     def take(self, key: str, rate: float | None = None) -> float:

@@ -3,7 +3,9 @@ does, what scopes are accepted, and how many requests a bucket lets through."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -121,7 +123,7 @@ def test_a_non_positive_rate_is_refused(store: KeyStore, rate) -> None:
 def test_parse_scopes() -> None:
     assert parse_scopes("read, write") == ("read", "write")
     assert parse_scopes("admin,") == ("admin",)
-    assert SCOPES == ("read", "write", "admin")
+    assert SCOPES == ("read", "write", "admin", "export")
     for bad in ("", " , ", "read,sudo"):
         with pytest.raises(ConfigError, match="comma-separated subset"):
             parse_scopes(bad)
@@ -181,3 +183,110 @@ def test_a_per_key_rate_overrides_the_default_with_a_burst_of_two_seconds(clock:
     assert [slow.take("k", rate=0.2) for _ in range(2)] == [0.0, pytest.approx(5.0)]  # burst at least 1
     tiny = RateLimiter(rate=1.0, burst=0.1)
     assert [tiny.take("k") for _ in range(2)] == [0.0, pytest.approx(1.0)]  # a bucket holds at least one
+
+
+# --------------------------------------------------------------------------- exact messages, defaults, boundaries
+
+ALL_SCOPES = "read, write, admin, export"
+
+
+def whole(message: str) -> str:
+    return f"^{re.escape(message)}$"
+
+
+def test_parse_scopes_names_the_bad_scopes_or_the_whole_text() -> None:
+    assert parse_scopes("export") == ("export",)
+    with pytest.raises(ConfigError, match=whole(f"unknown or missing scope(s) ['sudo']; use a comma-separated subset of {ALL_SCOPES}")):
+        parse_scopes("read,sudo")
+    with pytest.raises(ConfigError, match=whole(f"unknown or missing scope(s) ' , '; use a comma-separated subset of {ALL_SCOPES}")):
+        parse_scopes(" , ")
+
+
+def test_create_names_the_bad_scopes_or_the_missing_list(store: KeyStore) -> None:
+    with pytest.raises(ConfigError, match=whole(f"unknown or missing scope(s) ['delete']; use a subset of {ALL_SCOPES}")):
+        store.create(["read", "delete"])
+    with pytest.raises(ConfigError, match=whole(f"unknown or missing scope(s) []; use a subset of {ALL_SCOPES}")):
+        store.create([])
+    with pytest.raises(ConfigError, match=whole("rate_per_second must be > 0, got 0.0")):
+        store.create(["read"], rate_per_second=0.0)
+
+
+def test_a_rate_below_one_per_second_is_a_valid_rate(store: KeyStore) -> None:
+    for rate in (0.5, 1.0):
+        assert store.verify(store.create(["read"], rate_per_second=rate)).rate_per_second == rate
+
+
+def test_a_key_without_a_name_has_an_empty_name_and_a_creation_time(store: KeyStore) -> None:
+    before = time.time()
+    token = store.create(["export"])
+    after = time.time()
+    assert store.verify(token).name == ""
+    (row,) = store.list()
+    assert row["name"] == "" and row["scopes"] == ["export"] and before <= row["created"] <= after
+
+
+def test_the_secret_is_32_random_bytes(store: KeyStore) -> None:
+    # URL-safe base64 of 32 bytes, unpadded: 43 characters.
+    secret = store.create(["read"]).split("_", 2)[2]
+    assert len(secret) == 43
+
+
+def test_a_verified_key_is_served_from_the_cache_for_half_a_second_by_default(tmp_path, clock: Clock) -> None:
+    server = KeyStore(tmp_path)
+    token = server.create(["read"])
+    key = server.verify(token)
+    other = KeyStore(tmp_path)
+    other.revoke(key.key_id)
+    other.close()
+    clock.now += 0.25
+    assert server.verify(token) == key  # from the cache
+    clock.now = 1000.5  # verified at 1000.0: the cache entry has expired
+    assert server.verify(token) is None
+    server.close()
+
+
+def test_the_state_folder_is_created_with_its_parents(tmp_path) -> None:
+    keys = KeyStore(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b" / "keys.sqlite3").is_file()
+    keys.close()
+
+
+def test_the_store_serves_other_threads(store: KeyStore) -> None:
+    token = store.create(["read"])
+    results: list[object] = []
+
+    def worker() -> None:
+        results.append(store.verify(token))
+        results.append(store.create(["write"]))
+        results.append(len(store.list()))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert results[0] is not None and results[1].startswith("sr_") and results[2] == 2
+
+
+def test_the_store_waits_30_seconds_for_a_lock_held_by_another_process(store: KeyStore) -> None:
+    # The connection's busy timeout: another process writing (`socialrec keys create`) is waited for.
+    assert store._con.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+
+
+def test_the_key_file_schema_keeps_its_column_names(store: KeyStore) -> None:
+    with sqlite3.connect(store.path) as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        columns = [r[1] for r in con.execute("PRAGMA table_info(keys)")]
+    assert tables == ["keys"]
+    assert columns == ["key_id", "secret_sha256", "scopes", "rate", "name", "created", "revoked"]
+
+
+def test_peek_sees_a_partly_refilled_bucket_and_a_fresh_one(clock: Clock) -> None:
+    limiter = RateLimiter(rate=2.0, burst=3.0)
+    assert limiter.peek("new") == 0.0  # a fresh bucket holds its burst of 3
+    assert [limiter.take("k") for _ in range(3)] == [0.0, 0.0, 0.0]
+    clock.now += 0.75  # 1.5 tokens
+    assert limiter.peek("k") == 0.0
+    assert limiter.peek("k", rate=4.0) == 0.0  # 3 tokens at a per-key rate of 4
+    clock.now += 0.25  # 2 tokens
+    assert limiter.take("k") == 0.0
+    assert limiter.peek("k") == pytest.approx(0.0) and limiter.take("k") == 0.0
+    assert limiter.peek("k") == pytest.approx(0.5)
