@@ -89,8 +89,11 @@ def main() -> None:
     data = os.environ.get("SOCIALREC_DATA", str(ROOT.parent / "shared" / "data"))
     env = {**os.environ, "PYTHONPATH": str(work / "mutants"), "SOCIALREC_DATA": data}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
-                   cwd=work, env=env, check=True)
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
+    if subprocess.run(command, cwd=work, env=env).returncode != 0:
+        # mutmut's first stats-collection pass sometimes fails on a cold start here (the same tests
+        # pass alone and on the second try); a rerun resumes, keeping every finished mutant.
+        subprocess.run(command, cwd=work, env=env, check=True)
     seconds = time.perf_counter() - start
     mutants = collect(work, paths)
     decisions = json.loads(DECISIONS.read_text()) if DECISIONS.exists() else {}
