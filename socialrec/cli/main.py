@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quick", action="store_true", help="default hyperparameters only (no grid search)")
     ev.add_argument("--output", type=Path, default=None, help="write results JSON here")
     ev.add_argument("--report", type=Path, default=None, help="write an HTML report with plots here")
+    ev.add_argument("--scrub-text", action="store_true",
+                    help="scrub the dataset's texts (reviews, posts, profiles) of personal data after loading it")
 
     fr = sub.add_parser("evaluate-friends", help="friend recommendation: hide 20%% of each user's edges, rank all non-friends")
     fr.add_argument("--dataset", required=True)
@@ -120,8 +122,9 @@ def _item_categories(dataset: object) -> object:
 
 def run_evaluation(dataset_name: str, protocol: str, model_names: list[str], ks: tuple[int, ...], seed: int,
                    *, data: str | None, quick: bool, output: Path | None, report: Path | None,
-                   dataset: object | None = None, examples_users: int = 0) -> dict:
-    """Load, split, tune, test; print a table; write JSON and the report. Returns the document."""
+                   dataset: object | None = None, examples_users: int = 0, scrub_text: bool = False) -> dict:
+    """Load, split, tune, test; print a table; write JSON and the report. Returns the document.
+    ``scrub_text``: scrub the dataset's texts of personal data right after loading it."""
     from socialrec.evaluate.experiment import results_document, tune_and_test
     from socialrec.evaluate.suite import resolve
     from socialrec.ingest.datasets import load
@@ -130,6 +133,11 @@ def run_evaluation(dataset_name: str, protocol: str, model_names: list[str], ks:
     specs = resolve(model_names, quick=quick)
     start = time.perf_counter()
     ds = dataset if dataset is not None else load(dataset_name, data)
+    if scrub_text:
+        from socialrec.privacy.scrub import scrub_dataset
+
+        ds = scrub_dataset(ds)  # type: ignore[arg-type]
+        print(ds.notes[-1])  # type: ignore[attr-defined]
     print(f"loaded {ds.name}: {ds.n_users:,} users, {ds.n_items:,} items, {len(ds.interactions):,} interactions "  # type: ignore[attr-defined]
           f"({time.perf_counter() - start:.1f}s)")
     split = make_split(ds, protocol, seed=seed)  # type: ignore[arg-type]
@@ -203,6 +211,8 @@ def experiment_config(args: argparse.Namespace) -> "ExperimentConfig":  # noqa: 
     base.update({k: v for k, v in given.items() if v is not None})
     if args.quick:
         base["quick"] = True
+    if args.scrub_text:
+        base["scrub_text"] = True
     if "dataset" not in base:
         raise ValueError("no dataset: pass --dataset NAME or a --config file that sets dataset")
     return from_dict(ExperimentConfig, base, source=str(args.config or "command line"))
@@ -213,13 +223,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from socialrec.evaluate.candidates import CANDIDATE_PROTOCOLS
 
     if cfg.protocol in CANDIDATE_PROTOCOLS:
+        if cfg.scrub_text:
+            raise ValueError(f"--scrub-text is not supported with the {cfg.protocol} protocol (its candidates "
+                             "come with their own texts)")
         from socialrec.cli.llmrank_cmd import run_candidate_evaluation
 
         run_candidate_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.seed, data=cfg.data,
                                  quick=cfg.quick, output=Path(cfg.output) if cfg.output else None)
         return 0
     run_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.ks, cfg.seed, data=cfg.data, quick=cfg.quick,
-                   output=Path(cfg.output) if cfg.output else None, report=Path(cfg.report) if cfg.report else None)
+                   output=Path(cfg.output) if cfg.output else None, report=Path(cfg.report) if cfg.report else None,
+                   scrub_text=cfg.scrub_text)
     return 0
 
 

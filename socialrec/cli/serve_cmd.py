@@ -31,6 +31,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                        help="with --holdout, also hold out this share of each user's social edges")
     serve.add_argument("--retention-days", type=float, default=None, metavar="DAYS",
                        help="delete stored events older than this many days (at start-up and hourly)")
+    serve.add_argument("--no-scrub", action="store_true",
+                       help="store user text (comments, profiles) as given; by default personal data in it is "
+                            "replaced by typed placeholders (<EMAIL>, <PHONE>, <PERSON> ...) before it is stored")
+    serve.add_argument("--scrub-text", action="store_true",
+                       help="also scrub the dataset's own texts (reviews, posts, profiles) of personal data after loading it")
 
     split = sub.add_parser("split", help="write the held-out part of a split (what `serve --holdout` leaves out)")
     split.add_argument("--dataset", required=True)
@@ -101,7 +106,8 @@ def serve_settings(args: argparse.Namespace) -> object:
     return ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data,
                          synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
                          cors_origins=tuple(args.cors_origin), model=ModelConfig(args.model, channels=channels),
-                         holdout=holdout, retention_days=args.retention_days)
+                         holdout=holdout, retention_days=args.retention_days, scrub_pii=not args.no_scrub,
+                         scrub_dataset_text=args.scrub_text)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

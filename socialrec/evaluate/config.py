@@ -21,6 +21,8 @@ class ExperimentConfig:
     ks: metric cut-offs. seed: split and tie-breaking seed.
     quick: default hyperparameters only (no validation grid search).
     output / report: where to write results JSON and the HTML report (optional).
+    scrub_text: scrub the dataset's texts of personal data right after loading it
+        (`socialrec.privacy.scrub.scrub_dataset`), before any model embeds them.
     """
 
     dataset: str
@@ -32,6 +34,7 @@ class ExperimentConfig:
     output: str | None = None
     report: str | None = None
     data: str | None = field(default=None)
+    scrub_text: bool = False
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS + CANDIDATE_PROTOCOLS:

@@ -129,7 +129,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
         raise MissingDependencyError("fastapi", "serve", "The HTTP service") from exc
 
     from socialrec.serve.deps import authorize
-    from socialrec.serve.responses import json_safe
+    from socialrec.serve.responses import json_safe, scrubbed_errors
     from socialrec.serve.routes import admin, catalog, events, ops, privacy, recommend
     from socialrec.serve.service import Service
 
@@ -149,7 +149,12 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
 
     async def invalid_request(_request: Any, exc: RequestValidationError) -> Any:
         # FastAPI's own handler echoes the input, and fails (500) on NaN, Infinity or lone surrogates.
-        return _json({"detail": json_safe(exc.errors())}, 422)
+        # The input is echoed scrubbed (before json_safe cuts long strings: a cut email would escape the
+        # scrubber), and nothing of it is logged.
+        errors = exc.errors()
+        if svc.scrubber is not None:
+            errors = scrubbed_errors(list(errors), svc.clean_text)
+        return _json({"detail": json_safe(errors)}, 422)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
     # The hot read first, as a plain route ahead of the documented FastAPI one (same checks).

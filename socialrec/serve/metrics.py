@@ -28,6 +28,8 @@ class ServiceMetrics:
                               ["kind"], registry=self.registry)
         self.duplicates = Counter("socialrec_events_duplicate_total", "Events ignored because their event_id was known",
                                   registry=self.registry)
+        self.pii = Counter("socialrec_pii_scrubbed_total", "Pieces of personal data replaced in incoming user text, by type",
+                           ["type"], registry=self.registry)
         self.impressions = Counter("socialrec_recommendations_served_total", "Items served in recommendation lists",
                                    registry=self.registry)
         self.clicks = Counter("socialrec_recommendation_clicks_total",

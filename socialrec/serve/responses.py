@@ -4,6 +4,7 @@ more than computing it (the pydantic models in `schemas` still document them in 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -75,3 +76,22 @@ def json_safe(value: Any, max_chars: int = 200) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in list(value)[:50]]
     return json_safe(str(value))
+
+
+def scrubbed_errors(errors: list[dict[str, Any]], clean: Callable[[str], str | None]) -> list[dict[str, Any]]:
+    """Validation errors whose echoed ``input`` has every string passed through ``clean`` (the
+    service's scrubber): a rejected comment or bio is shown back without its personal data."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return clean(value)
+            except Exception:  # text the scrubber cannot read is not shown at all
+                return "<TEXT>"
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        return value
+
+    return [{**e, "input": walk(e["input"])} if "input" in e else e for e in errors]

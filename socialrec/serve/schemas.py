@@ -38,7 +38,9 @@ class RatingEvent(_EventBase):
 class CommentEvent(_EventBase):
     kind: Literal["comment"]
     item_id: str = Field(min_length=1, max_length=128)
-    text: str | None = Field(default=None, max_length=5000, description="comment text")
+    text: str | None = Field(default=None, max_length=5000,
+                             description="comment text; personal data in it is replaced by typed placeholders "
+                                         "(<EMAIL>, <PHONE>, <PERSON> ...) before it is stored (scrub_pii)")
 
 
 class SocialEvent(_EventBase):
@@ -67,8 +69,9 @@ class ItemIn(Strict):
 
 
 class UserIn(Strict):
-    name: str = Field(default="", max_length=200)
-    text: str = Field(default="", max_length=20000, description="bio or interests, used by the content path")
+    name: str = Field(default="", max_length=200, description="stored as <PERSON> when scrub_pii is on")
+    text: str = Field(default="", max_length=20000, description="bio or interests, used by the content path; "
+                                                                 "personal data in it is scrubbed (scrub_pii)")
 
 
 class Upserted(BaseModel):
@@ -167,6 +170,8 @@ class Health(BaseModel):
     model_kind: str | None = Field(default=None, description="what serves: the live channels, or the hybrid over them")
     text_encrypted: bool | None = Field(default=None, description="stored user text is encrypted at rest "
                                                                   "(SOCIALREC_DATA_KEY is set)")
+    text_scrubbed: bool | None = Field(default=None, description="personal data in incoming user text is replaced "
+                                                                 "by placeholders before it is stored (scrub_pii)")
     retention_days: float | None = Field(default=None, description="stored events older than this are deleted "
                                                                    "(null: kept until erased)")
 

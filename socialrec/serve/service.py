@@ -16,6 +16,15 @@ anonymous list; opting back in folds what is held about them in at once. Events 
 ``retention_days`` are swept at start-up and every ``retention_sweep_s``. User text is stored
 encrypted when ``SOCIALREC_DATA_KEY`` is set (`socialrec.privacy.encryption`), and the service
 says at start-up (log, /readyz) whether it is.
+
+Personal data (issue 24): with ``scrub_pii`` (on by default) every piece of user text is scrubbed
+here, as it enters (`ingest`: event comments; `upsert_user`: profile bio, and the name replaced
+whole by ``<PERSON>``), before the store sees it, so what is stored, encrypted, exported, folded
+into a model or could reach a log is the scrubbed text; the raw text is never kept, and neither
+are the spans found. `clean_text` is the one entry for any later store of user text (a chat).
+Catalog items are not scrubbed: the platform writes them (with a write key, recording no author),
+and their titles legitimately name people (artists, authors) that the content path needs. The
+scrubber (name lists, jieba's dictionary) loads at start-up, not on the first request.
 """
 
 from __future__ import annotations
@@ -89,12 +98,35 @@ def base_dataset(settings: ServeSettings) -> Any:
     from socialrec.ingest.datasets import load
 
     ds = load(settings.dataset, settings.data, **dict(settings.dataset_options))
+    if settings.scrub_dataset_text:
+        from socialrec.privacy.scrub import scrub_dataset
+
+        ds = scrub_dataset(ds)
     if settings.holdout is None:
         return ds
     from socialrec.evaluate.holdout import served_part
 
     h = settings.holdout
     return served_part(ds, h.protocol, seed=h.seed, friends_masked=h.friends_masked).dataset
+
+
+# Text that makes the scrubber load all it needs (census names, jieba's dictionary) at start-up.
+_WARM_UP = "Mary Smith 张伟 wrote mail@example.org +1 415 555 0132 13812345678"
+
+
+def _start_scrubber(settings: ServeSettings, log: logging.Logger) -> Any:
+    """The service's one `Scrubber`, loaded now (about a second), or None with ``scrub_pii`` off."""
+    if not settings.scrub_pii:
+        log.warning("user text is NOT scrubbed of personal data: scrub_pii is off")
+        return None
+    from socialrec.privacy.scrub import Scrubber
+
+    start = time.perf_counter()
+    scrubber = Scrubber()
+    scrubber.scrub(_WARM_UP)
+    log.info("user text is scrubbed of personal data before it is stored (scrubber loaded in %.1fs)",
+             time.perf_counter() - start)
+    return scrubber
 
 
 class Service:
@@ -115,6 +147,7 @@ class Service:
             self.log.warning("stored user text is NOT encrypted at rest: %s is not set", DATA_KEY_VAR)
         else:
             self.log.info("stored user text is encrypted at rest (key from %s)", DATA_KEY_VAR)
+        self.scrubber = _start_scrubber(settings, self.log)
         self._opted_out = self.store.opted_out()
         # Other per-user stores (a chat history, ...): name -> object with export(user_id) -> JSON
         # or None and erase(user_id) -> int; exports include them and erasure empties them.
@@ -228,7 +261,8 @@ class Service:
         """What part of the dataset is served, as recorded with each version: a version trained
         on all of a dataset is never loaded to serve a holdout of it, nor the reverse."""
         h = self.settings.holdout
-        return "all" if h is None else f"holdout {h.protocol} seed {h.seed} friends-masked {h.friends_masked}"
+        part = "all" if h is None else f"holdout {h.protocol} seed {h.seed} friends-masked {h.friends_masked}"
+        return part + (" texts-scrubbed" if self.settings.scrub_dataset_text else "")
 
     def ready(self) -> tuple[bool, str]:
         """(True, version) once a trained model serves; else (False, why not)."""
@@ -329,6 +363,8 @@ class Service:
         if not self.settings.accept_unknown_items:
             kept = [e for e in events if e.get("item_id") is None or self.known_item(e["item_id"])]
             refused, events = len(events) - len(kept), kept
+        if self.scrubber is not None:  # outside the lock: other writers need not wait for it
+            events = [{**e, "text": self.clean_text(e["text"])} if e.get("text") else e for e in events]
         with self.ingest_lock:
             new, duplicates = self.store.append(events)
             if self.model is not None and new:
@@ -347,8 +383,28 @@ class Service:
             self._upserted.add(item_id)  # in the catalog now; the model trains on it at the next version
 
     def upsert_user(self, user_id: str, name: str, text: str) -> None:
+        name, text = self.clean_name(name), self.clean_text(text) or ""
         with self.ingest_lock:
             self.store.upsert_user(user_id, name, text)
+
+    # --- personal data -----------------------------------------------------------------
+    def clean_text(self, text: str | None) -> str | None:
+        """``text`` with its personal data replaced by typed placeholders (as given when
+        ``scrub_pii`` is off). Every piece of user text passes here before it is kept."""
+        if not text or self.scrubber is None:
+            return text
+        result = self.scrubber.scrub(text)
+        for span in result.spans:
+            self.metrics.pii.labels(span.type).inc()
+        return result.text
+
+    def clean_name(self, name: str) -> str:
+        """A profile's name field: a person's name by definition, so replaced whole (the
+        scrubber finds names in running text by gazetteer and cues, and would keep "Zed Cipher")."""
+        if self.scrubber is None or not name.strip():
+            return name
+        self.metrics.pii.labels("PERSON").inc()
+        return self.scrubber.placeholder.format(type="PERSON")
 
     def erase(self, user_id: str) -> dict[str, Any]:
         """Erase the user from the store, the embeddings, the served model and every saved

@@ -78,6 +78,15 @@ class ServeSettings:
         start-up and every ``retention_sweep_s``), gone from exports at once and from the next
         trained version; None: kept until erased. The base dataset is not swept.
     retention_sweep_s: seconds between two retention sweeps.
+    scrub_pii: replace personal data in user text with typed placeholders (``<EMAIL>``,
+        ``<PHONE>``, ``<CARD>``, ``<ID>``, ``<IP>``, ``<ADDRESS>``, ``<URL>``, ``<PERSON>``;
+        `socialrec.privacy.scrub`) as it enters the service, before it is stored, encrypted,
+        logged, exported or learned from: event comments and profile bios are scrubbed, a
+        profile's name is replaced whole by ``<PERSON>``; the 422 answer to a rejected body
+        echoes its input scrubbed too. Catalog items (written by the platform) are kept as given.
+        Off (``socialrec serve --no-scrub``): user text is stored as given.
+    scrub_dataset_text: scrub the base dataset's texts (reviews, posts, profiles) right after
+        loading it, before a version embeds them (``socialrec serve --scrub-text``).
     """
 
     dataset: str = "synthetic"
@@ -104,6 +113,8 @@ class ServeSettings:
     log_requests: bool = True
     retention_days: float | None = None
     retention_sweep_s: float = 3600.0
+    scrub_pii: bool = True
+    scrub_dataset_text: bool = False
 
     def __post_init__(self) -> None:
         if self.synchronous not in SYNCHRONOUS:

@@ -84,6 +84,8 @@ ALL_KINDS = [
     {"kind": "unfollow", "target_user_id": "user_0002"},
 ]
 
+SCRUBBED = {"loved the bassline, mail me at eve@example.org": "loved the bassline, mail me at <EMAIL>"}
+
 
 def test_export_returns_everything_the_store_holds(served: Served) -> None:
     uid = "export-me-31c"
@@ -105,7 +107,8 @@ def test_export_returns_everything_the_store_holds(served: Served) -> None:
     for got, sent, kept in zip(doc["events"], mine, stored):
         assert got == {"event_id": kept.event_id, "kind": kept.kind, "item_id": kept.item_id,
                        "target_user_id": kept.target_user_id, "value": kept.value, "text": kept.text, "timestamp": kept.ts}
-        assert got["kind"] == sent["kind"] and got["text"] == sent.get("text")
+        # stored scrubbed (scrub_pii is on by default): the email became a placeholder
+        assert got["kind"] == sent["kind"] and got["text"] == SCRUBBED.get(sent.get("text"), sent.get("text"))
         assert got["timestamp"] == sent.get("timestamp", got["timestamp"])
     # ... and the same rows as the file itself holds, decrypted
     con = sqlite3.connect(store.path)
@@ -113,7 +116,7 @@ def test_export_returns_everything_the_store_holds(served: Served) -> None:
     profile_row = con.execute("SELECT name, text FROM users WHERE user_id = ?", (uid,)).fetchone()
     con.close()
     assert [(e["event_id"], e["text"]) for e in doc["events"]] == [(i, store.cipher.decrypt(t)) for i, t in rows]
-    assert doc["profile"]["name"] == "Eve Export" == store.cipher.decrypt(profile_row[0])
+    assert doc["profile"]["name"] == "<PERSON>" == store.cipher.decrypt(profile_row[0])  # a name field is replaced whole
     assert doc["profile"]["text"] == "jazz, vinyl, Lisbon" == store.cipher.decrypt(profile_row[1])
     assert doc["consent"]["personalization"] is True and doc["consent"]["updated"] == store.consent(uid)[1]
     assert [e["event_id"] for e in doc["events_about_user"]] == [about["event_id"]]
@@ -238,10 +241,10 @@ def test_stored_text_is_encrypted_and_exported_in_clear(served: Served) -> None:
     assert c.put(f"/v1/users/{uid}", json={"name": "Zed Cipher", "text": bio}, headers=h).status_code == 200
     served.post([{"event_id": eid(), "user_id": uid, "kind": "comment", "item_id": "item_0011", "text": comment}])
     raw = raw_bytes(Path(served.settings.state_dir))
-    for text in (comment, bio, "Zed Cipher", "zebra-striped", "saxophone-penguins"):
+    for text in (comment, bio, "Zed Cipher", "<PERSON>", "zebra-striped", "saxophone-penguins"):
         assert text.encode() not in raw
     doc = c.get(f"/v1/users/{uid}/export", headers=h).json()
-    assert doc["events"][0]["text"] == comment and doc["profile"]["text"] == bio and doc["profile"]["name"] == "Zed Cipher"
+    assert doc["events"][0]["text"] == comment and doc["profile"]["text"] == bio and doc["profile"]["name"] == "<PERSON>"
     assert c.get("/readyz").json()["text_encrypted"] is True
 
 

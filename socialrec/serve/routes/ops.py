@@ -29,7 +29,8 @@ async def healthz() -> Any:
             responses={503: {"description": "no trained model serves yet (the reason is given)"}})
 async def readyz(svc: Any = Depends(service)) -> Any:
     ready, detail = svc.ready()
-    data = {"text_encrypted": svc.store.encrypted, "retention_days": svc.settings.retention_days}
+    data = {"text_encrypted": svc.store.encrypted, "text_scrubbed": svc.scrubber is not None,
+            "retention_days": svc.settings.retention_days}
     if not ready:
         return json_response({"status": "starting", "model_version": None, "reason": detail, **data}, 503)
     model = svc.model
