@@ -1,5 +1,5 @@
-"""Matrix factorisation with user-level differential privacy (DP-SGD through Opacus), and its
-non-private twin trained the same way.
+"""Matrix factorisation with differential privacy (DP-SGD through Opacus), user-level or
+interaction-level (``DPMF(privacy_unit=...)``), and its non-private twin trained the same way.
 
 The model is a history-based ("asymmetric") factorisation: item ``i`` has an input vector
 ``q_i``, an output vector ``p_i`` and a bias ``b_i``; a user is represented by their history,
@@ -13,7 +13,7 @@ sampled): in each step every sampled user's history is split at random into an i
 softmax of the input's scores and the target items (uniform over them). Splitting keeps an item
 out of the input it is asked to predict, so the model cannot learn to echo the history.
 
-Privacy (`DPMF`): a record is a **user**, with all of their interactions (user-level DP,
+Privacy unit "user" (`DPMF`, the default): a record is a **user**, with all of their interactions (user-level DP,
 stronger than per-interaction DP). Two releases touch the data, and one budget covers both:
 1. item popularity counts, each user adding their unit-norm row (L2 sensitivity 1), with
    Gaussian noise (a ``popularity_share`` of the budget): they choose the modelled head of the
@@ -36,7 +36,45 @@ any *other* user are DP with respect to that user (joint differential privacy, t
 guarantee for private recommenders). The stored history itself is personal data, handled as
 the rest of the store is (deletion, export), not by DP.
 
-Fold-in ("aggregate"): a user's vector is an aggregate of the fixed item input vectors of their
+Privacy unit "interaction" (`DPMF(privacy_unit="interaction")`): a record is **one (user, item)
+interaction**. The guarantee: every fitted parameter (head, noisy counts, item vectors and biases,
+and the trained user embeddings) is (epsilon, delta)-DP with respect to adding or removing any
+single interaction. It does NOT protect a user's whole history: a user with k interactions gets
+only group privacy (about k * epsilon, with delta growing with k), which for LastFM-sized
+histories (tens of items) is no meaningful protection of "who is this user". It is a weaker
+guarantee than the user unit, chosen when what must stay deniable is one listen, one purchase.
+A different model is trained, because the history-based model above cannot give this bound: if
+a user is the sum of their items' vectors, interaction (u, j) is in the *input* of every other
+example (u, i) of that user, so clipping example (u, j)'s gradient does not bound what (u, j)
+changes. Instead the model is classical MF with a per-user embedding ``e_u`` and per-item output
+vectors and biases, score(u, i) = e_u . p_i + b_i, and an example is one interaction with the
+full-softmax loss -log softmax_head(e_u . P + b)[i]: its output depends on its own (u, i) and the
+current parameters only (no sampled negatives drawn from the data, no other interaction), so
+1. the noisy item counts: one interaction adds 1 to one count (L2 sensitivity 1; raw counts, not
+   the user unit's unit-norm rows), Gaussian noise from a ``popularity_share`` of the budget;
+2. DP-SGD over the interactions: Poisson sampling of interactions at rate batch_size /
+   n_interactions, each interaction's gradient over ALL trained parameters (its user's
+   embedding row, the item vectors and biases) clipped to ``max_grad_norm`` (Opacus ghost
+   clipping: Embedding and Linear norm samplers), Gaussian noise added to all of them, the user
+   embedding table included. Interactions of the same user interact only through the
+   parameters, which are the outputs of earlier noisy steps: adaptive composition covers that.
+   Interactions with items outside the DP-chosen head stay records (sampled, counted in
+   n_interactions) with an ignored target: zero loss, zero gradient.
+The accountant composes both at ``delta`` = min(1 / n_interactions, 1 / n_users) by default
+(the issue's "delta <= 1 / n_users" is read as "at most 1 / (number of records) and at most
+1 / n_users": with interactions as records the first is the binding one). The alternative of
+keeping user embeddings as un-noised private state (joint DP, clipping only the item-side
+gradient) was rejected: a user embedding trained on (u, j) carries (u, j) into the item
+gradients of the user's other examples, outside any clipping, so the item side would not be
+DP per interaction.
+Scoring (joint DP): the trained user embeddings are noisy training scaffolding; each user's
+scoring vector is solved against the fixed DP item side from their own history alone (the same
+softmax loss plus ``user_l2`` * |u|^2, L-BFGS from zero; ``user_factors_``). That is
+post-processing of DP parameters with the user's own data, so what any *other* user is shown
+stays DP with respect to the interaction; folding a user in ("solve") does the same and spends
+nothing. On LastFM's validation part the solved vectors beat the trained embeddings clearly.
+
+Fold-in ("aggregate", the user unit): a user's vector is an aggregate of the fixed item input vectors of their
 items, so `partial_fit_users` only stores the new rows. It changes no parameter, so it spends no
 privacy budget and the accountant's (epsilon, delta) still holds for the item side; a refit on
 data with new users is a new private release, with its own budget.
@@ -75,6 +113,30 @@ def _opacus() -> Any:
     except ImportError as exc:  # pragma: no cover - only without the extra
         raise MissingDependencyError("opacus", "privacy-dp", "Differentially private training (dp-mf)") from exc
     return opacus
+
+
+class PrivacySpent(tuple):  # type: ignore[type-arg]
+    """``(epsilon, delta)``, a plain pair (it unpacks and compares as one), with ``unit``: what a
+    record of the guarantee is ("user": a user and all of their interactions; "interaction": one
+    (user, item) interaction; None: no DP)."""
+
+    unit: str | None
+
+    def __new__(cls, epsilon: float, delta: float, unit: str | None) -> "PrivacySpent":
+        self = super().__new__(cls, (epsilon, delta))
+        self.unit = unit
+        return self
+
+    @property
+    def epsilon(self) -> float:
+        return float(self[0])
+
+    @property
+    def delta(self) -> float:
+        return float(self[1])
+
+    def __repr__(self) -> str:
+        return f"PrivacySpent(epsilon={self[0]!r}, delta={self[1]!r}, unit={self.unit!r})"
 
 
 def _normalised_rows(rows: sp.csr_matrix) -> sp.csr_matrix:
@@ -145,7 +207,7 @@ class MF(BaseRecommender):
         history = sp.csr_matrix(train.user_items, dtype=np.float32, copy=True)
         history.data[:] = 1.0
         n_users = history.shape[0]
-        self._prepare_budget(n_users)
+        self._prepare_budget(n_users, n_users)
         counts = np.asarray(_normalised_rows(history).sum(axis=0)).ravel() + self._count_noise(history.shape[1])
         self.item_popularity_ = counts.astype(np.float32)
         n_head = history.shape[1] if self.max_items is None else min(int(self.max_items), history.shape[1])
@@ -180,15 +242,19 @@ class MF(BaseRecommender):
                 steps += 1
             self.history_.append({"epoch": epoch + 1, "loss": total / max(1, steps),
                                   "seconds": time.perf_counter() - start})
-        # Back to the whole catalog: items outside the head have zero vectors and biases 100 below
-        # the lowest head bias (so below any head item's score), ordered by their popularity.
+        self._store_item_side(module.input_vectors(), module.decode)
+        self._after_training()
+
+    def _store_item_side(self, input_vectors: Any, decode: Any) -> None:
+        """Back to the whole catalog: items outside the head have zero vectors and biases 100 below
+        the lowest head bias (so below any head item's score), ordered by their popularity."""
         n_all = self.user_items_.shape[1]
         head = self.head_items_
         self.input_factors_ = np.zeros((n_all, self.factors), dtype=np.float32)
         self.item_factors_ = np.zeros((n_all, self.factors), dtype=np.float32)
-        self.input_factors_[head] = module.input_vectors().detach().cpu().numpy()
-        self.item_factors_[head] = module.decode.weight.detach().cpu().numpy()
-        bias = module.decode.bias.detach().cpu().numpy().astype(np.float64)
+        self.input_factors_[head] = input_vectors.detach().cpu().numpy()
+        self.item_factors_[head] = decode.weight.detach().cpu().numpy()
+        bias = decode.bias.detach().cpu().numpy().astype(np.float64)
         tail = np.setdiff1d(np.arange(n_all), head)
         full_bias = np.zeros(n_all)
         full_bias[head] = bias
@@ -201,12 +267,11 @@ class MF(BaseRecommender):
         if not all(np.isfinite(a).all() for a in (self.input_factors_, self.item_factors_, self.item_bias_)):
             raise FloatingPointError(f"{type(self).__name__}: the item vectors are not all finite, training "
                                      "diverged. Try a smaller learning_rate (or, for dp-mf, a smaller max_grad_norm).")
-        self._after_training()
 
     def _batch_size(self, n_users: int) -> int:
         return n_users if self.batch_size is None else min(int(self.batch_size), n_users)
 
-    def _prepare_budget(self, n_users: int) -> None:
+    def _prepare_budget(self, n_records: int, n_users: int) -> None:
         """Set up what the private twin accounts for before it touches the data (nothing here)."""
 
     def _count_noise(self, n_items: int) -> np.ndarray:
@@ -241,10 +306,11 @@ class MF(BaseRecommender):
         targets = targets / targets.sum(dim=1, keepdim=True).clamp(min=1.0)
         return inputs, targets
 
-    def privacy_spent(self) -> tuple[float, float]:
-        """(epsilon, delta) the accountant spent on the fitted parameters; (inf, 0) without DP."""
+    def privacy_spent(self) -> "PrivacySpent":
+        """(epsilon, delta) the accountant spent on the fitted parameters; (inf, 0) without DP. Its
+        ``unit`` says what a record is: "user", "interaction" or None (no DP)."""
         self._check_fitted("privacy_spent")
-        return float(self.epsilon_), float(self.delta_)
+        return PrivacySpent(float(self.epsilon_), float(self.delta_), getattr(self, "privacy_unit_", None))
 
     # --- scoring ---------------------------------------------------------------------
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -279,13 +345,25 @@ class MF(BaseRecommender):
         """Nothing to recompute: user vectors are read from ``user_items_`` at scoring time."""
 
 
-class DPMF(MF):
-    """`MF` trained with DP-SGD (Opacus): user-level (epsilon, delta)-DP item parameters.
+PRIVACY_UNITS = ("user", "interaction")
 
-    A record is a user (all of their interactions); see the module docstring for the guarantee.
+
+class DPMF(MF):
+    """`MF` trained with DP-SGD (Opacus): (epsilon, delta)-DP item parameters, per user or per
+    interaction (``privacy_unit``); see the module docstring for the guarantees.
+
+    privacy_unit: "user" (default): a record is a user with all of their interactions; the
+        history-based model, Poisson sampling of users, ``batch_size`` counts users.
+        "interaction": a record is one (user, item) interaction; it protects the presence of any
+        single interaction, NOT a user's whole history (weaker). Classical MF with per-user
+        embeddings (noised like every other parameter), Poisson sampling of interactions,
+        ``batch_size`` counts interactions, ``tied`` and ``input_share`` unused; users are scored
+        with vectors solved from their own history against the DP item side (joint DP).
+    user_l2: the interaction unit's ridge weight when solving a user's vector.
 
     target_epsilon: the privacy budget of the whole fit (the popularity counts and DP-SGD together).
-    delta: the delta of the guarantee; None means 1 / n_users of the training data.
+    delta: the delta of the guarantee; None means 1 / n_users (user unit) or
+        min(1 / n_interactions, 1 / n_users) (interaction unit) of the training data.
     max_grad_norm: each user's gradient is clipped to this L2 norm.
     accountant: "rdp" (Renyi DP) or "prv" (privacy random variables, tighter).
     popularity_share: the share of ``target_epsilon`` that the noisy popularity counts would cost
@@ -298,7 +376,8 @@ class DPMF(MF):
     """
 
     def __init__(self, target_epsilon: float = 8.0, delta: float | None = None, max_grad_norm: float = 1.0,
-                 accountant: str = "rdp", popularity_share: float = 0.1, factors: int = 64,
+                 accountant: str = "rdp", popularity_share: float = 0.1, privacy_unit: str = "user",
+                 user_l2: float = 0.1, factors: int = 64,
                  learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20, batch_size: int | None = 256,
                  input_share: float = 0.5, init_std: float = 0.01, max_items: int | None = None,
                  learn_bias: bool = True, tied: bool = False, random_state: int = 0, device: str = "cpu") -> None:
@@ -310,6 +389,14 @@ class DPMF(MF):
         self.max_grad_norm = max_grad_norm
         self.accountant = accountant
         self.popularity_share = popularity_share
+        self.privacy_unit = privacy_unit
+        self.user_l2 = user_l2
+
+    @property
+    def fold_in(self) -> str:  # type: ignore[override]
+        """"aggregate" (user unit: the user vector is read from the history at scoring time);
+        "solve" (interaction unit: the user's vector is solved against the fixed DP item side)."""
+        return "solve" if self.privacy_unit == "interaction" else "aggregate"
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -323,8 +410,117 @@ class DPMF(MF):
             raise ValueError(f"accountant must be 'rdp' or 'prv', got {self.accountant!r}")
         if not 0.0 < self.popularity_share < 1.0:
             raise ValueError(f"popularity_share must be in (0, 1), got {self.popularity_share}")
+        if self.privacy_unit not in PRIVACY_UNITS:
+            raise ValueError(f"privacy_unit must be one of {PRIVACY_UNITS}, got {self.privacy_unit!r}")
+        if not self.user_l2 >= 0:
+            raise ValueError(f"user_l2 must be >= 0, got {self.user_l2}")
 
-    def _prepare_budget(self, n_users: int) -> None:
+    # --- the interaction unit ------------------------------------------------------------
+    def _fit(self, train: TrainData) -> None:
+        if self.privacy_unit == "user":
+            super()._fit(train)
+            return
+        self._check_params()
+        torch = _torch()
+        history = sp.csr_matrix(train.user_items, dtype=np.float32, copy=True)
+        history.data[:] = 1.0
+        history.eliminate_zeros()
+        n_users, n_all = history.shape
+        coo = history.tocoo()
+        n_records = int(coo.nnz)
+        if n_records == 0:
+            raise ValueError("DPMF(privacy_unit='interaction') needs at least one interaction")
+        self._prepare_budget(n_records, n_users)
+        # One interaction adds 1 to one item's count: L2 sensitivity 1, the same Gaussian release.
+        counts = np.asarray(history.sum(axis=0)).ravel().astype(np.float64) + self._count_noise(n_all)
+        self.item_popularity_ = counts.astype(np.float32)
+        n_head = n_all if self.max_items is None else min(int(self.max_items), n_all)
+        self.head_items_ = np.sort(np.argsort(-counts, kind="stable")[:n_head]).astype(np.int64)
+        position = np.full(n_all, _IGNORE, dtype=np.int64)
+        position[self.head_items_] = np.arange(len(self.head_items_))
+        # Every interaction is a record, the tail ones too (their target is ignored: zero loss, zero
+        # gradient), so that the dataset size and the sampling rate do not depend on the head.
+        records = torch.utils.data.TensorDataset(torch.from_numpy(coo.row.astype(np.int64)),
+                                                 torch.from_numpy(position[coo.col]))
+        gen = torch.Generator(device=self.device).manual_seed(self.random_state)
+        module = _interaction_module(torch, n_users, len(self.head_items_), self.factors, self.init_std, gen,
+                                     self.device, self._initial_bias(counts[self.head_items_]), self.learn_bias)
+        optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=self.learning_rate,
+                                     weight_decay=self.l2)
+        loader = torch.utils.data.DataLoader(records, batch_size=self._batch_size(n_records), shuffle=True,
+                                             generator=torch.Generator().manual_seed(self.random_state))
+        criterion = torch.nn.CrossEntropyLoss(ignore_index=_IGNORE)
+        model, optimizer, criterion, loader = self._privatise(module, optimizer, criterion, loader, n_records)
+        start = time.perf_counter()
+        self.history_ = []
+        for epoch in range(self.epochs):
+            total, steps = 0.0, 0
+            for users, targets in loader:
+                if len(users) == 0:  # an empty Poisson batch: one ignored record, the step adds its noise
+                    users, targets = torch.zeros(1, dtype=torch.int64), torch.full((1,), _IGNORE)
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                    loss = criterion(model(users.to(self.device)), targets.to(self.device))
+                    loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                total += float(loss.detach())
+                steps += 1
+            self.history_.append({"epoch": epoch + 1, "loss": total / max(1, steps),
+                                  "seconds": time.perf_counter() - start})
+        self._store_item_side(module.decode.weight, module.decode)
+        self.trained_user_factors_ = module.users.weight.detach().cpu().numpy().astype(np.float32)
+        self._after_training()
+        self.user_factors_ = np.zeros((0, self.factors), dtype=np.float32)
+        self._fold_in_users(np.arange(n_users), None)
+
+    def _solve_users(self, rows: sp.csr_matrix) -> np.ndarray:
+        """User vectors solved against the fixed item side: the minimiser of the training loss (mean
+        cross-entropy of the user's head items under the softmax over the head) plus
+        ``user_l2`` * |u|^2, by L-BFGS from zero (deterministic). Uses the DP item side and the
+        user's own history only."""
+        torch = _torch()
+        head = self.head_items_
+        items = torch.from_numpy(self.item_factors_[head].astype(np.float64))
+        bias = torch.from_numpy(self.item_bias_[head].astype(np.float64))
+        out = np.zeros((rows.shape[0], self.factors), dtype=np.float32)
+        r = sp.csr_matrix(rows[:, head], dtype=np.float64)
+        r.data[:] = 1.0
+        sums = np.asarray(r.sum(axis=1)).ravel()
+        r = sp.csr_matrix(sp.diags(1.0 / np.maximum(sums, 1.0)) @ r)
+        for lo in range(0, rows.shape[0], 4096):
+            target = torch.from_numpy(r[lo:lo + 4096].toarray())
+            if not target.any():
+                continue
+            u = torch.zeros((target.shape[0], self.factors), dtype=torch.float64, requires_grad=True)
+            opt = torch.optim.LBFGS([u], lr=1.0, max_iter=50, line_search_fn="strong_wolfe")
+
+            def closure() -> Any:
+                opt.zero_grad()
+                logp = torch.log_softmax(u @ items.T + bias, dim=1)
+                loss = -(target * logp).sum() + self.user_l2 * (u * u).sum()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+            out[lo:lo + 4096] = u.detach().numpy()
+        return out
+
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        if self.privacy_unit == "user":
+            return
+        grown = np.zeros((self.user_items_.shape[0], self.factors), dtype=np.float32)
+        grown[:len(self.user_factors_)] = self.user_factors_[:len(grown)]
+        grown[users] = self._solve_users(self.user_items_[users])
+        self.user_factors_ = grown
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        if self.privacy_unit == "user":
+            return super()._score(users)
+        scores = dot_scores(self.user_factors_[users], float64_copy(self, "item_factors_"))
+        return (scores.astype(np.float64) + self.item_bias_[None, :]).astype(np.float32)
+
+    def _prepare_budget(self, n_records: int, n_users: int) -> None:
         """delta, the popularity release's noise multiplier and the epsilon left to DP-SGD: the
         largest whose composition with the release stays within ``target_epsilon`` (searched over
         DP-SGD's noise multiplier with the accountant, which is fast; `make_private_with_epsilon`
@@ -334,12 +530,12 @@ class DPMF(MF):
 
         _opacus()
         eps = float(self.target_epsilon)
-        delta = self._delta_used = float(self.delta) if self.delta is not None else 1.0 / n_users
+        delta = self._delta_used = float(self.delta) if self.delta is not None else 1.0 / max(n_records, n_users)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Optimal order is the")
             sigma_pop = get_noise_multiplier(target_epsilon=self.popularity_share * eps, target_delta=delta,
                                              sample_rate=1.0, steps=1, accountant=self.accountant)
-        q = 1.0 / math.ceil(n_users / self._batch_size(n_users))
+        q = 1.0 / math.ceil(n_records / self._batch_size(n_records))
         steps = int(self.epochs / q)
 
         def spent(history: list[tuple[float, float, int]]) -> float:
@@ -389,12 +585,40 @@ class DPMF(MF):
         return model, optimizer, criterion, loader
 
     def _after_training(self) -> None:
+        self.privacy_unit_ = self.privacy_unit
         self.delta_ = self._delta_used
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Optimal order is the")
             self.epsilon_ = float(self._engine.get_epsilon(self.delta_))
         self.steps_ = int(self._engine.accountant.history[-1][2])  # DP-SGD's entry (the counts' is first)
         del self._engine  # holds the data loader and hooks: not part of the fitted model
+
+
+_IGNORE = -100  # CrossEntropyLoss' ignore_index: the target of an interaction with a tail item
+
+
+def _interaction_module(torch: Any, n_users: int, n_items: int, factors: int, init_std: float, gen: Any,
+                        device: str, bias: np.ndarray, learn_bias: bool) -> Any:
+    """The interaction unit's trainable part: user index -> user vector (an embedding row) -> item
+    scores (a linear layer over the head). An example's output depends on its own user index and
+    the parameters only, so clipping its gradient bounds what one interaction changes."""
+
+    class InteractionMF(torch.nn.Module):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.users = torch.nn.Embedding(n_users, factors)
+            self.decode = torch.nn.Linear(factors, n_items, bias=True)
+
+        def forward(self, users: Any) -> Any:
+            return self.decode(self.users(users))
+
+    module = InteractionMF().to(device)
+    with torch.no_grad():
+        torch.nn.init.normal_(module.users.weight, std=init_std, generator=gen)
+        torch.nn.init.normal_(module.decode.weight, std=init_std, generator=gen)
+        module.decode.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
+    module.decode.bias.requires_grad_(learn_bias)
+    return module
 
 
 def _module(torch: Any, n_items: int, factors: int, init_std: float, gen: Any, device: str, bias: np.ndarray,

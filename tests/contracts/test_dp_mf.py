@@ -40,3 +40,14 @@ class TestDPMFTied(RecommenderContract):
 
     def make(self) -> BaseRecommender:
         return DPMF(target_epsilon=100.0, max_grad_norm=1.0, tied=True, **FAST)
+
+
+class TestDPMFInteraction(RecommenderContract):
+    # A record is one interaction; user vectors are solved against the fixed DP item side
+    # (fold_in "solve", L-BFGS from zero): re-folding an unchanged row solves it in another batch of
+    # users, which moves the L-BFGS stopping point slightly.
+    fold_in_refold_change = 1e-3
+
+    def make(self) -> BaseRecommender:
+        return DPMF(target_epsilon=100.0, max_grad_norm=1.0, privacy_unit="interaction",
+                    **{**FAST, "batch_size": 64})

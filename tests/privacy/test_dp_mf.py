@@ -92,3 +92,52 @@ def test_without_opacus_the_error_names_the_extra(planted: sp.csr_matrix, monkey
     with pytest.raises(MissingDependencyError, match=r"pip install 'socialrec\[privacy-dp\]'"):
         DPMF(**FAST).fit(planted)
     MF(**FAST).fit(planted)  # the non-private twin needs torch only
+
+
+# --- the interaction unit: a record is one (user, item) interaction -------------------------------
+INTERACTION = dict(FAST, privacy_unit="interaction", batch_size=200, max_grad_norm=1.0)
+
+
+def test_interaction_unit_spends_at_most_its_target_over_the_interactions(planted: sp.csr_matrix) -> None:
+    n_interactions = planted.nnz
+    for target in (1.0, 4.0):
+        model = DPMF(target_epsilon=target, **INTERACTION).fit(planted)
+        spent = model.privacy_spent()
+        eps, delta = spent  # still a plain pair
+        assert spent.unit == model.privacy_unit_ == "interaction"
+        # delta=None: min(1 / n_interactions, 1 / n_users)
+        assert delta == pytest.approx(min(1.0 / n_interactions, 1.0 / planted.shape[0]))
+        assert target * 0.9 <= eps <= target, (target, eps)
+        # the accountant ran over the interactions: Poisson rate = batch / n_interactions
+        assert model.sample_rate_ == pytest.approx(1.0 / math.ceil(n_interactions / 200))
+        assert model.steps_ == 20 * math.ceil(n_interactions / 200)
+        assert model.noise_multiplier_ > 0.3
+    user = DPMF(target_epsilon=4.0, **FAST).fit(planted)
+    assert user.privacy_spent().unit == "user" and user.privacy_unit_ == "user"
+    assert MF(**FAST).fit(planted).privacy_spent().unit is None
+
+
+def test_interaction_unit_adds_noise(planted: sp.csr_matrix) -> None:
+    """Same seed and data: a smaller budget means more noise, hence different item vectors. (The
+    RDP accountant cannot certify much below epsilon ~0.12 at delta 1/1400 even with huge noise,
+    so the tight budget here is moderate.)"""
+    loose = DPMF(target_epsilon=30.0, **INTERACTION).fit(planted)
+    tight = DPMF(target_epsilon=2.0, **INTERACTION).fit(planted)
+    assert tight.noise_multiplier_ > 2 * loose.noise_multiplier_
+    assert np.abs(tight.item_factors_ - loose.item_factors_).max() > 0.1
+    assert own_block_share(loose, planted) >= 0.9
+
+
+def test_interaction_unit_folds_users_in_by_solving_against_the_item_side(planted: sp.csr_matrix) -> None:
+    model = DPMF(target_epsilon=4.0, **INTERACTION).fit(planted)
+    assert model.fold_in == "solve" and DPMF().fold_in == "aggregate"
+    before = (model.privacy_spent(), model.item_factors_.copy())
+    model.partial_fit_users([planted.shape[0]], sp.csr_matrix(planted[[0]]))
+    assert model.privacy_spent() == before[0]
+    np.testing.assert_array_equal(model.item_factors_, before[1])
+    np.testing.assert_allclose(model.score([planted.shape[0]]), model.score([0]), rtol=1e-3, atol=1e-3)  # solved in another batch of users
+
+
+def test_an_unknown_unit_is_refused(planted: sp.csr_matrix) -> None:
+    with pytest.raises(ValueError, match="privacy_unit"):
+        DPMF(privacy_unit="item", **FAST).fit(planted)
