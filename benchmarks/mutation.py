@@ -17,6 +17,7 @@ Writes benchmarks/results/mutation.json and the "Mutation testing" section of be
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import shutil
@@ -110,7 +111,7 @@ def main() -> None:
                             "no_tests": counts["no tests"], "other": sum(counts.values()) - killed - survived
                             - counts["timeout"] - counts["no tests"],
                             "score": round(killed / (killed + survived), 4) if killed + survived else None}
-    result = {"machine": machine(), "tool": f"mutmut {subprocess.run([sys.executable, '-m', 'pip', 'show', 'mutmut'], capture_output=True, text=True).stdout.split('Version: ')[1].split()[0]}",
+    result = {"machine": machine(), "tool": f"mutmut {importlib.metadata.version('mutmut')}",
               "seconds": round(seconds, 1), "target": TARGET, "modules": per_module, "survivors": survivors}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 import warnings
 from typing import Any
 
@@ -225,12 +226,21 @@ class MF(BaseRecommender):
             shuffle=True, generator=torch.Generator().manual_seed(self.random_state))
         criterion = torch.nn.CrossEntropyLoss()  # soft targets: the user's target items, uniform
         model, optimizer, criterion, loader = self._privatise(module, optimizer, criterion, loader, n_users)
+        self._run_epochs(model, optimizer, criterion, loader,
+                         lambda batch: self._batch(torch, history, batch[0].numpy(), gen))
+        self._store_item_side(module.input_vectors(), module.decode)
+        self._after_training()
+
+    def _run_epochs(self, model: Any, optimizer: Any, criterion: Any, loader: Any,
+                    make_batch: Callable[[Any], tuple[Any, Any]]) -> None:
+        """The (private) training loop of both privacy units; ``make_batch`` turns a loader batch
+        into (inputs, targets). Records each epoch's mean loss and elapsed time in `history_`."""
         start = time.perf_counter()
         self.history_: list[dict[str, float]] = []
         for epoch in range(self.epochs):
             total, steps = 0.0, 0
-            for (users,) in loader:
-                inputs, targets = self._batch(torch, history, users.numpy(), gen)
+            for batch in loader:
+                inputs, targets = make_batch(batch)
                 with warnings.catch_warnings():
                     # Opacus' hooks see inputs that need no gradient (the data): torch says so each step.
                     warnings.filterwarnings("ignore", message="Full backward hook is firing")
@@ -242,8 +252,6 @@ class MF(BaseRecommender):
                 steps += 1
             self.history_.append({"epoch": epoch + 1, "loss": total / max(1, steps),
                                   "seconds": time.perf_counter() - start})
-        self._store_item_side(module.input_vectors(), module.decode)
-        self._after_training()
 
     def _store_item_side(self, input_vectors: Any, decode: Any) -> None:
         """Back to the whole catalog: items outside the head have zero vectors and biases 100 below
@@ -451,23 +459,13 @@ class DPMF(MF):
                                              generator=torch.Generator().manual_seed(self.random_state))
         criterion = torch.nn.CrossEntropyLoss(ignore_index=_IGNORE)
         model, optimizer, criterion, loader = self._privatise(module, optimizer, criterion, loader, n_records)
-        start = time.perf_counter()
-        self.history_ = []
-        for epoch in range(self.epochs):
-            total, steps = 0.0, 0
-            for users, targets in loader:
-                if len(users) == 0:  # an empty Poisson batch: one ignored record, the step adds its noise
-                    users, targets = torch.zeros(1, dtype=torch.int64), torch.full((1,), _IGNORE)
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                    loss = criterion(model(users.to(self.device)), targets.to(self.device))
-                    loss.backward()
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                total += float(loss.detach())
-                steps += 1
-            self.history_.append({"epoch": epoch + 1, "loss": total / max(1, steps),
-                                  "seconds": time.perf_counter() - start})
+        def interactions(batch: Any) -> tuple[Any, Any]:
+            users, targets = batch
+            if len(users) == 0:  # an empty Poisson batch: one ignored record, the step adds its noise
+                users, targets = torch.zeros(1, dtype=torch.int64), torch.full((1,), _IGNORE)
+            return users.to(self.device), targets.to(self.device)
+
+        self._run_epochs(model, optimizer, criterion, loader, interactions)
         self._store_item_side(module.decode.weight, module.decode)
         self.trained_user_factors_ = module.users.weight.detach().cpu().numpy().astype(np.float32)
         self._after_training()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from socialrec.rank.rerank import calibrate_weight, dpp, mmr, rerank
+from tests.rank.test_rerank import _greedy_determinant
 
 
 def whole(message: str) -> str:
@@ -152,16 +153,6 @@ def test_dpp_candidates_within_the_numerical_span_come_by_score() -> None:
     assert got.tolist() == [0, 2, 1, 3]
     # An orthogonal candidate of the lowest score (gain 1 > 0.026) is still a diverse pick.
     assert dpp(np.arange(3), np.array([1.0, 0.9, 0.0]), 3, diversity=0.04, item_vectors=DUP).tolist() == [0, 2, 1]
-
-
-def _greedy_determinant(quality: np.ndarray, unit: np.ndarray, k: int) -> list[int]:
-    kernel = quality[:, None] * (unit @ unit.T) * quality[None, :]
-    chosen: list[int] = []
-    for _ in range(k):
-        rest = [i for i in range(len(quality)) if i not in chosen]
-        dets = [np.linalg.det(kernel[np.ix_(chosen + [i], chosen + [i])]) for i in rest]
-        chosen.append(rest[int(np.argmax(dets))])
-    return chosen
 
 
 def test_dpp_score_scale_equals_brute_force_greedy_determinant_maximisation() -> None:
