@@ -411,7 +411,9 @@ class Dialogue:
             parts.append("without " + ", ".join(sorted(c.avoid_tags | c.less_tags)[:3]))
         for flag in sorted(c.flags):
             parts.append({"new": "new", "popular": "popular", "friends": "liked by your friends"}[flag])
-        return f"For {'; '.join(parts)}: {_join(titles)}."
+        text = "; ".join(parts)
+        head = f"For {text}" if wanted or like or c.flags else text[:1].upper() + text[1:]
+        return f"{head}: {_join(titles)}."
 
     def allowed_items(self, state: SessionState, items: Sequence[ChatItem], user_id: str | None) -> set[int]:
         cat = self.catalog

@@ -130,7 +130,7 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
 
     from socialrec.serve.deps import authorize
     from socialrec.serve.responses import json_safe, scrubbed_errors
-    from socialrec.serve.routes import admin, catalog, events, ops, privacy, recommend
+    from socialrec.serve.routes import admin, catalog, chat, events, ops, privacy, recommend
     from socialrec.serve.service import Service
 
     svc = service if service is not None else Service(settings)
@@ -159,7 +159,8 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
     app.add_exception_handler(RequestValidationError, invalid_request)
     # The hot read first, as a plain route ahead of the documented FastAPI one (same checks).
     app.router.routes.append(recommend.FAST_ROUTE)
-    for router in (ops.router, recommend.router, events.router, catalog.router, privacy.router, admin.router):
+    for router in (ops.router, recommend.router, chat.router, events.router, catalog.router, privacy.router,
+                   admin.router):
         app.include_router(router)
 
     if ceiling_endpoint:

@@ -251,6 +251,11 @@ class ServedModel:
         return Recommendation(str(self.dataset.items.to_external(item)), title, score, reasons,
                               render_sentence(title, list(reasons)) if explain else "")
 
+    def cold_start(self, k: int) -> list[Recommendation]:
+        """What a user the model does not know gets (trending or popular items)."""
+        self._fresh()
+        return self._cold_start(k, False, ())
+
     def _cold_start(self, k: int, explain: bool, hidden: Sequence[int]) -> list[Recommendation]:
         if self.pipeline is not None:
             return self.pipeline.recommend_cold(k, explain=explain)

@@ -251,3 +251,34 @@ class ExportOut(BaseModel):
     dataset: ExportDatasetOut | None
     model: ExportModelOut | None
     catalog_items: list[Any]
+
+
+class ChatIn(Strict):
+    session_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                   description="a session_id from an earlier answer; omit to start a session")
+    message: str = Field(min_length=1, max_length=2000, description="what the user says (English or Chinese)")
+    k: int = Field(default=10, ge=1, le=50, description="items to return")
+
+
+class ChatItemOut(BaseModel):
+    item_id: str
+    title: str
+    reason: str
+
+
+class ChatOut(BaseModel):
+    session_id: str
+    reply: str
+    items: list[ChatItemOut]
+    question: str | None = Field(description="a clarifying question, when the candidates are many and mixed")
+    generated: bool = Field(description="the reply was written by the language model (else by template)")
+    language: str
+    model_version: str
+
+
+class BlurbOut(BaseModel):
+    item_id: str
+    kind: Literal["blurb", "post"]
+    text: str
+    generated: bool
+    model_version: str

@@ -152,6 +152,10 @@ class Service:
         # Other per-user stores (a chat history, ...): name -> object with export(user_id) -> JSON
         # or None and erase(user_id) -> int; exports include them and erasure empties them.
         self.user_data: dict[str, Any] = {}
+        from socialrec.serve.chat import ChatService
+
+        self.chat = ChatService(self)
+        self.user_data["chat"] = self.chat.sessions
         self.keys = KeyStore(self.state_dir)
         self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
         self.registry = ModelRegistry(self.state_dir, keep=settings.max_versions)

@@ -87,6 +87,18 @@ class ServeSettings:
         Off (``socialrec serve --no-scrub``): user text is stored as given.
     scrub_dataset_text: scrub the base dataset's texts (reviews, posts, profiles) right after
         loading it, before a version embeds them (``socialrec serve --scrub-text``).
+    chat_session_ttl_s: a chat session unused for this many seconds expires (POST
+        /v1/users/{id}/chat then answers 404 for its id).
+    chat_max_sessions: chat sessions kept in memory (the least recently used goes first).
+    chat_max_message_chars: longer chat messages are refused with 422 (at most 2000, the
+        request schema's own limit).
+    chat_encoder: text encoder matching chat words to the catalog's tags by embedding
+        (``socialrec.represent.encoders``: "minilm", ...), or None: exact names only.
+    llm_backend: what writes chat replies, blurbs and posts: "none" (templates), "smollm" (the
+        offline SmolLM2-135M-Instruct) or "openai" (an OpenAI-compatible endpoint); every
+        generated text is grounding-checked, the template answers when it fails.
+    llm_url, llm_model: the OpenAI-compatible endpoint and model name (backend "openai").
+    llm_key_env: environment variable holding that endpoint's API key.
     """
 
     dataset: str = "synthetic"
@@ -115,6 +127,14 @@ class ServeSettings:
     retention_sweep_s: float = 3600.0
     scrub_pii: bool = True
     scrub_dataset_text: bool = False
+    chat_session_ttl_s: float = 1800.0
+    chat_max_sessions: int = 10_000
+    chat_max_message_chars: int = 2000
+    chat_encoder: str | None = "minilm"
+    llm_backend: str = "none"
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_key_env: str = "SOCIALREC_LLM_KEY"
 
     def __post_init__(self) -> None:
         if self.synchronous not in SYNCHRONOUS:
@@ -135,6 +155,13 @@ class ServeSettings:
             raise ConfigError(f"ServeSettings.retention_days must be > 0 days or None, got {self.retention_days}")
         if not self.retention_sweep_s > 0:
             raise ConfigError(f"ServeSettings.retention_sweep_s must be > 0, got {self.retention_sweep_s}")
+        if not self.chat_session_ttl_s > 0 or self.chat_max_sessions < 1 or not 1 <= self.chat_max_message_chars <= 2000:
+            raise ConfigError("ServeSettings.chat_session_ttl_s must be > 0, chat_max_sessions >= 1 and "
+                              "chat_max_message_chars in [1, 2000]")
+        if self.llm_backend not in ("none", "smollm", "openai"):
+            raise ConfigError(f"ServeSettings.llm_backend must be 'none', 'smollm' or 'openai', got {self.llm_backend!r}")
+        if self.llm_backend == "openai" and not (self.llm_url and self.llm_model):
+            raise ConfigError("ServeSettings.llm_backend 'openai' needs llm_url and llm_model")
         if self.cache_ttl_s < 0 or self.warm_users < 0:
             raise ConfigError("ServeSettings.cache_ttl_s and warm_users must be >= 0")
 
