@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.audit_cmd import add_audit_parser
 
     add_audit_parser(sub)
+    from socialrec.cli.chat_cmd import add_chat_parsers
+
+    add_chat_parsers(sub)
     return parser
 
 
@@ -305,9 +308,21 @@ def cmd_audit_membership(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from socialrec.cli.chat_cmd import cmd_chat as run
+
+    return run(args)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from socialrec.cli.chat_cmd import cmd_generate as run
+
+    return run(args)
+
+
 COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friends": cmd_evaluate_friends,
             "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend, "scrub": cmd_scrub,
-            "audit-membership": cmd_audit_membership}
+            "audit-membership": cmd_audit_membership, "chat": cmd_chat, "generate": cmd_generate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -120,7 +120,7 @@ class CatalogIndex:
         self.item_tag = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, len(self.tags)))
         self.tag_items = self.item_tag.tocsc()
         self.tag_count = np.asarray([counts[t] for t in self.tags], dtype=np.int64)
-        self._tag_names = {normalize(t): t for t in self.tags}
+        self._tag_names = {normalize(t): t for t in self.tags if normalize(t)}
         self._tag_names.update({normalize(t).replace(" ", ""): t for t in self.tags if " " in normalize(t)})
         self.glossary = {zh: en for zh, en in ZH_TAGS.items() if en in self.tag_index}
         x = dataset.user_item_matrix()
@@ -263,6 +263,10 @@ def _capitalised(raw: list[str], n: int) -> list[bool]:
     return (flags + [False] * n)[:n]
 
 
+def _tag(value: object) -> str:
+    return " ".join(str(value).lower().split())
+
+
 def _item_tags(ds: Dataset) -> list[tuple[str, ...]]:
     """Each item's tags, most telling first: the item table's ``tags`` or ``genres`` tuples and
     its ``category``, else the tag assignments (most frequent first), else tag/genre texts."""
@@ -273,22 +277,22 @@ def _item_tags(ds: Dataset) -> list[tuple[str, ...]]:
         if col in table.columns:
             for i, value in enumerate(table[col].tolist()[:n]):
                 if isinstance(value, (tuple, list)):
-                    out[i].extend(normalize(str(v)) for v in value)
+                    out[i].extend(_tag(str(v)) for v in value)
                 elif isinstance(value, str) and value:
-                    out[i].extend(normalize(v) for v in re.split(r"[|,;]", value))
+                    out[i].extend(_tag(v) for v in re.split(r"[|,;]", value))
     if "category" in table.columns:
         for i, value in enumerate(table["category"].tolist()[:n]):
             if isinstance(value, str) and value:
-                out[i].append(normalize(value))
+                out[i].append(_tag(value))
     if not any(out) and len(ds.tag_assignments):
         ta = ds.tag_assignments
         counts = ta.groupby(["item", "tag"]).size().reset_index(name="n").sort_values(["item", "n"], ascending=[True, False])
         for i, t in zip(counts["item"].to_numpy(), counts["tag"].astype(str)):
-            out[int(i)].append(normalize(t))
+            out[int(i)].append(_tag(t))
     if not any(out) and len(ds.texts):
         tx = ds.texts[(ds.texts["owner"] == "item") & ds.texts["field"].isin(["tag", "genre", "category"])]
         for i, t in zip(tx["index"].to_numpy(), tx["text"].astype(str)):
-            out[int(i)].extend(normalize(v) for v in re.split(r"[|,;]", t))
+            out[int(i)].extend(_tag(v) for v in re.split(r"[|,;]", t))
     return [tuple(t for t in dict.fromkeys(tags) if t) for tags in out]
 
 
