@@ -322,14 +322,18 @@ def _newness(ds: Dataset) -> np.ndarray:
 
 def titles_in(text: str, catalog: CatalogIndex, *, min_chars: int = 4) -> list[int]:
     """Catalog items whose full title (at least ``min_chars`` characters, two words or more, or
-    one capitalised word not a common one) appears in ``text`` as whole words: what a grounding
-    check looks for besides capitalised names."""
+    one capitalised word not a common one) appears in ``text`` as whole words, longest first and
+    not inside a longer title found ("Dead Man Walking" is not also "Dead Man"): what a
+    grounding check looks for besides capitalised names."""
     toks = words(text)
     raw = re.findall(r"[\w'&+.-]+", unicodedata.normalize("NFKC", text))
     caps = _capitalised(raw, len(toks))
     hits: list[int] = []
-    for length in range(min(catalog._max_name_words, len(toks)), 0, -1):
+    taken = [False] * len(toks)
+    for length in range(min(catalog._max_name_words, len(toks)), 0, -1):  # longest first, no overlaps
         for s in range(len(toks) - length + 1):
+            if any(taken[s:s + length]):
+                continue
             key = " ".join(toks[s:s + length])
             items = catalog._names.get(key)
             if not items or len(key) < min_chars:
@@ -337,6 +341,7 @@ def titles_in(text: str, catalog: CatalogIndex, *, min_chars: int = 4) -> list[i
             if length == 1 and (key in _COMMON or not caps[s]):
                 continue
             hits.extend(items[:1])
+            taken[s:s + length] = [True] * length
     return list(dict.fromkeys(hits))
 
 

@@ -16,11 +16,16 @@ import pytest
 from socialrec.errors import ConfigError
 from socialrec.explain.catalog import CatalogIndex
 from socialrec.explain.llm import OpenAIChat, make_generator
-from tests.explain.test_dialogue import catalog, genres, make_dialogue  # noqa: F401  (fixture)
+from tests.explain.tiny_catalog import genres, make_dialogue, tiny_catalog
 
 pytest.importorskip("uvicorn")
 SERVER = Path(__file__).with_name("chat_completions_server.py")
 KEY = "test-key-123"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> CatalogIndex:
+    return tiny_catalog()
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +63,7 @@ def test_the_key_comes_from_the_environment(server: str, monkeypatch: pytest.Mon
     assert OpenAIChat(server + "/v1", "any").generate(messages) == "Try Blue Note Trio, it fits what you asked for."
 
 
-def test_grounded_replies_pass_and_invented_names_fall_back(server: str, catalog: CatalogIndex,  # noqa: F811
+def test_grounded_replies_pass_and_invented_names_fall_back(server: str, catalog: CatalogIndex,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOCIALREC_LLM_KEY", KEY)
     gen = make_generator("openai", url=server, model="any")
@@ -71,7 +76,7 @@ def test_grounded_replies_pass_and_invented_names_fall_back(server: str, catalog
     assert turn.generated and turn.language == "zh" and turn.items[0].title in turn.reply
 
 
-def test_a_server_that_is_down_gives_the_template(catalog: CatalogIndex) -> None:  # noqa: F811
+def test_a_server_that_is_down_gives_the_template(catalog: CatalogIndex) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
