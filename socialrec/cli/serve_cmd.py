@@ -36,6 +36,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                             "replaced by typed placeholders (<EMAIL>, <PHONE>, <PERSON> ...) before it is stored")
     serve.add_argument("--scrub-text", action="store_true",
                        help="also scrub the dataset's own texts (reviews, posts, profiles) of personal data after loading it")
+    from socialrec.cli.chat_cmd import _llm_arguments
+
+    _llm_arguments(serve)
+    serve.add_argument("--chat-session-ttl", type=float, default=1800.0, metavar="SECONDS",
+                       help="a chat session unused this long expires (default 1800)")
 
     split = sub.add_parser("split", help="write the held-out part of a split (what `serve --holdout` leaves out)")
     split.add_argument("--dataset", required=True)
@@ -107,7 +112,9 @@ def serve_settings(args: argparse.Namespace) -> object:
                          synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
                          cors_origins=tuple(args.cors_origin), model=ModelConfig(args.model, channels=channels),
                          holdout=holdout, retention_days=args.retention_days, scrub_pii=not args.no_scrub,
-                         scrub_dataset_text=args.scrub_text)
+                         scrub_dataset_text=args.scrub_text, llm_backend=args.llm, llm_url=args.llm_url,
+                         llm_model=args.llm_model, llm_key_env=args.llm_key_env,
+                         chat_session_ttl_s=args.chat_session_ttl)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
