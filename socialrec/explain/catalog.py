@@ -120,8 +120,13 @@ class CatalogIndex:
         self.item_tag = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, len(self.tags)))
         self.tag_items = self.item_tag.tocsc()
         self.tag_count = np.asarray([counts[t] for t in self.tags], dtype=np.int64)
-        self._tag_names = {normalize(t): t for t in self.tags if normalize(t)}
-        self._tag_names.update({normalize(t).replace(" ", ""): t for t in self.tags if " " in normalize(t)})
+        # Spellings of a tag ("trip-hop", "trip hop", "triphop") name its most common variant.
+        self._tag_names: dict[str, str] = {}
+        for t in self.tags:
+            if normalize(t):
+                self._tag_names.setdefault(normalize(t), t)
+        for t in self.tags:
+            self._tag_names.setdefault(normalize(t).replace(" ", ""), t)
         self.glossary = {zh: en for zh, en in ZH_TAGS.items() if en in self.tag_index}
         x = dataset.user_item_matrix()
         self.user_items = x

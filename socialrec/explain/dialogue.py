@@ -478,12 +478,18 @@ def reply_problems(text: str, catalog: CatalogIndex, allowed_items: set[int], ex
 
 
 def _clause_cues(message: str) -> list[tuple[int, int, list[str]]]:
-    """The message's clauses as (first word, end word, words) over `words(message)` positions."""
+    """The message's clauses as (first word, end word, words) over `words(message)` positions:
+    punctuation ends a clause, and "but", "and", "or", "though" start a new one."""
     out = []
     pos = 0
-    for clause in re.split(r"[,.;!?，。；！？]|\bbut\b|\band\b|\bor\b|\bthough\b", message, flags=re.IGNORECASE):
-        toks = words(clause)
-        out.append((pos, pos + len(toks), toks))
+    for chunk in re.split(r"[,;!?，。；！？]|\.(?=\s|$)", message):
+        toks = words(chunk)
+        start = 0
+        for i, t in enumerate(toks):
+            if t in ("but", "and", "or", "though") and i > start:
+                out.append((pos + start, pos + i, toks[start:i]))
+                start = i
+        out.append((pos + start, pos + len(toks), toks[start:]))
         pos += len(toks)
     return out
 
