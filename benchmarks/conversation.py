@@ -96,13 +96,15 @@ class SimulatedUser:
         return "something else please"
 
 
-def fitted_model(name: str, dataset: Any, seed: int, cache: Path | None) -> tuple[Any, float]:
-    path = None if cache is None else cache / f"{name}-{PROTOCOL}-seed{seed}-hybrid.pkl"
+def fitted_model(name: str, dataset: Any, seed: int, cache: Path | None,
+                 channels: tuple[str, ...] | None = None) -> tuple[Any, float]:
+    tag = "hybrid" if channels is None else "hybrid-" + "-".join(channels)
+    path = None if cache is None else cache / f"{name}-{PROTOCOL}-seed{seed}-{tag}.pkl"
     if path is not None and path.exists():
         with open(path, "rb") as fh:
             return pickle.load(fh), float("nan")
     start = time.perf_counter()
-    model, _ = ModelConfig().make()
+    model, _ = ModelConfig(channels=channels).make()
     model.fit(TrainData(user_items=dataset.user_item_matrix(), dataset=dataset))
     seconds = time.perf_counter() - start
     if path is not None:
@@ -124,7 +126,8 @@ def converse(dialogue: Any, user_id: str, target_id: str, sim: SimulatedUser) ->
         problems = reply_problems(turn.reply, dialogue.catalog, allowed, zh=turn.language == "zh")
         hit = target_id in [it.item_id for it in turn.items]
         turns.append({"message": message, "hit": hit, "seconds": seconds, "question": turn.question is not None,
-                      "generated": turn.generated, "violations": len(problems), "problems": problems})
+                      "generated": turn.generated, "violations": len(problems), "problems": problems,
+                      "rejected": list(turn.problems)})
         if hit:
             break
     return turns
@@ -151,7 +154,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     part = served_part(load(name, args.data), PROTOCOL, seed=args.seed)
     ds = part.dataset
-    model, fit_seconds = fitted_model(name, ds, args.seed, args.model_cache)
+    channels = tuple(args.channels.split(",")) if args.channels else None
+    model, fit_seconds = fitted_model(name, ds, args.seed, args.model_cache, channels)
     served = ServedModel(model, ds, None, version="bench")
     start = time.perf_counter()
     encoder = None if args.encoder == "none" else args.encoder
@@ -184,6 +188,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         if (n + 1) % 50 == 0:
             print(f"  {n + 1} dialogues", flush=True)
     out = {"dataset": name, "protocol": PROTOCOL, "seed": args.seed, "fit_seconds": round(fit_seconds, 1),
+           "channels": list(model.retriever_.names),
            "chat_setup_seconds": round(chat_setup, 1), "plain_hr@10": round(float(np.mean(plain_hits)), 4),
            "templates": summarise(dialogues)}
     within3 = out["templates"]["success@10_within"][2]
@@ -211,7 +216,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
                          "max_new_tokens": args.llm_tokens}
         out["smollm"]["latency_s_p95"] = round(out["smollm"]["latency_ms_p95"] / 1000, 2)
         replies = [x for d in llm_dialogues for x in d]
-        out["smollm"]["rejected_for"] = sorted({p.split(",")[0][:60] for x in replies for p in x["problems"]})[:10]
+        out["smollm"]["rejected_for"] = sorted({re.sub(r"'.*'", "'...'", p) for x in replies for p in x["rejected"]})[:10]
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -252,6 +257,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None)
     p.add_argument("--model-cache", type=Path, default=None)
+    p.add_argument("--channels", default=None,
+                   help="the hybrid's channels, comma-separated (default: what the data supports, as served)")
     p.add_argument("--output", type=Path, default=RESULTS / "conversation.json")
     args = p.parse_args()
     doc: dict[str, Any] = {"machine": describe(), "users": args.users, "llm_users": args.llm_users, "seed": args.seed,

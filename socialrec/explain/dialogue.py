@@ -338,8 +338,12 @@ class Dialogue:
         return best
 
     # --- a turn ----------------------------------------------------------------------------
-    def respond(self, state: SessionState, user_id: str | None, message: str, k: int = 10) -> ChatTurn:
-        """Answer one message of the session ``state`` (updated in place)."""
+    def respond(self, state: SessionState, user_id: str | None, message: str, k: int = 10, *,
+                shown_text: str | None = None) -> ChatTurn:
+        """Answer one message of the session ``state`` (updated in place). ``shown_text``: the
+        message as the generator may see it (the service passes it scrubbed of personal data:
+        the catalog's artists are people too, so the raw message is what is understood, and
+        nothing of it is kept); default ``message``."""
         start = time.perf_counter()
         if len(message) > self.config.max_message_chars:
             raise ValueError(f"message of {len(message)} characters is over the limit of "
@@ -361,7 +365,8 @@ class Dialogue:
         template = self._template(state, items, mentions, user_id, zh)
         reply, generated, problems = template, False, ()
         if self.generator is not None and items:
-            reply, generated, problems = self._generate(state, message, items, user_id, zh, template)
+            prompt = message if shown_text is None else shown_text
+            reply, generated, problems = self._generate(state, prompt, items, user_id, zh, template)
         state.shown.extend(top)
         return ChatTurn(reply, items, question, lang, generated, tuple(problems),
                         state.constraints.to_dict(self.catalog), time.perf_counter() - start)

@@ -4,8 +4,10 @@
 session unused for ``chat_session_ttl_s`` expires, at most ``chat_max_sessions`` are kept (the
 least recently used goes first). It is one of the service's per-user stores
 (``Service.user_data["chat"]``): a user's export lists their sessions and erasure deletes them.
-Every message passes ``Service.clean_text`` (PII scrubbing) before it is kept or understood;
-the request log names the route only, never the text.
+Every message passes ``Service.clean_text`` (PII scrubbing) before it is kept, logged or shown
+to a generator (an external endpoint among them); the raw message is only matched against the
+catalog in memory (artists and authors are people: "like Bob Dylan" must find the artist) and
+not kept. The request log names the route only, never the text.
 
 `ChatService` builds, per served model version, the catalog index, the `Dialogue` (candidates
 and similar items through the `ServedModel`, so hidden items, opt-outs and online updates apply)
@@ -129,7 +131,9 @@ class ChatService:
         session = self.sessions.open(user_id, session_id, dialogue.new_session)
         known = user_id in model.dataset.users and not model.is_excluded(user_id)
         with self._lock:  # one turn of a session at a time: its state changes
-            turn = dialogue.respond(session.state, user_id if known else None, text, k)
+            # Understood from the raw message (artists are people: "like Bob Dylan" must reach the
+            # catalog), which is not kept; what is stored, logged or sent to a generator is scrubbed.
+            turn = dialogue.respond(session.state, user_id if known else None, message, k, shown_text=text)
         session.turns.append({"at": self.svc.clock(), "message": text, "reply": turn.reply,
                               "items": [it.item_id for it in turn.items], "question": turn.question})
         return session, turn

@@ -96,6 +96,7 @@ class Fixed:
 
     def generate(self, messages: object) -> str:
         self.calls += 1
+        self.seen = messages
         return self.text
 
 
@@ -132,3 +133,13 @@ def test_item_writer_templates_generations_and_cache(catalog: CatalogIndex) -> N
     assert not bad.write("ijazz0").generated
     with pytest.raises(KeyError):
         w.write("nope")
+
+
+def test_the_generator_sees_the_shown_text_not_the_raw_message(catalog: CatalogIndex) -> None:
+    gen = Fixed("Enjoy Slow Clouds!")
+    d = make_dialogue(catalog, generator=gen)
+    turn = d.respond(d.new_session(), None, "like Quiet Harbor, mail me at ann@example.org", k=3,
+                     shown_text="like Quiet Harbor, mail me at <EMAIL>")
+    assert turn.understood["like_items"] == ["iambient1"]
+    prompt = str(gen.seen)
+    assert "<EMAIL>" in prompt and "ann@example.org" not in prompt
