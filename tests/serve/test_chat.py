@@ -150,3 +150,22 @@ def test_blurbs_and_posts(chat: tuple[Served, Clock]) -> None:
     assert s.client.get("/v1/items/nope/blurb", headers=s.reader).status_code == 404
     assert s.client.get(f"/v1/items/{item}/blurb", params={"kind": "poem"}, headers=s.reader).status_code == 422
     assert s.client.get(f"/v1/items/{item}/blurb").status_code == 401
+
+
+def test_session_store_bounds_and_ownership() -> None:
+    from socialrec.explain.dialogue import SessionState
+    from socialrec.serve.chat import ChatSessions, UnknownSessionError
+
+    clock = Clock()
+    store = ChatSessions(ttl_s=10.0, max_sessions=2, clock=clock)
+    a = store.open("u1", None, SessionState).session_id
+    b = store.open("u1", None, SessionState).session_id
+    store.open("u1", a, SessionState)  # a is now the most recently used
+    store.open("u2", None, SessionState)  # evicts b, the least recently used
+    assert len(store) == 2
+    with pytest.raises(UnknownSessionError):
+        store.open("u1", b, SessionState)
+    with pytest.raises(UnknownSessionError):
+        store.open("u2", a, SessionState)
+    clock.now += 11
+    assert store.export("u1") is None and store.erase("u2") == 0

@@ -68,6 +68,7 @@ VALID_BODIES = {
     ("PUT", "/v1/items/fz-1"): {"title": "A title", "text": "some text"},
     ("PUT", "/v1/users/fz-user"): {"name": "A name", "text": "a bio"},
     ("PUT", "/v1/users/fz-user/consent"): {"personalization": False},
+    ("POST", "/v1/users/user_0001/chat"): {"message": "something like this", "k": 5},
 }
 HOSTILE = ["NaN", "Infinity", "-Infinity", '"\\ud800"', '"\\udfff tail"', '"' + "x" * 100_000 + '"']  # past every field's limit, under the body limit
 
