@@ -190,7 +190,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         if (n + 1) % 50 == 0:
             print(f"  {n + 1} dialogues", flush=True)
     out = {"dataset": name, "protocol": PROTOCOL, "seed": args.seed, "fit_seconds": round(fit_seconds, 1),
-           "channels": list(model.retriever_.names),
+           "channels": list(model.retriever_.names), "channels_given": channels is not None,
            "chat_setup_seconds": round(chat_setup, 1), "plain_hr@10": round(float(np.mean(plain_hits)), 4),
            "templates": summarise(dialogues)}
     within3 = out["templates"]["success@10_within"][2]
@@ -225,10 +225,15 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def readme_block(doc: dict[str, Any]) -> str:
-    lines = [f"`benchmarks/conversation.py --users {doc['users']} --llm-users {doc['llm_users']}` on {doc['machine']} "
+    runs = ", ".join(f"`benchmarks/conversation.py --datasets {r['dataset']} --users {r['templates']['dialogues']} "
+                     f"--llm-users {r.get('smollm', {}).get('dialogues', 0)}"
+                     f"{' --channels ' + ','.join(r['channels']) if r.get('channels_given') else ''}`"
+                     for r in doc["datasets"])
+    lines = [f"{runs} on {doc['machine']} "
              "(shared with other jobs: latencies are noisy). Results: `results/conversation.json`. The service's "
              f"setup: {PROTOCOL} holdout (seed {doc['seed']}), the default hybrid as the served model, the chat's "
-             "production defaults (MiniLM tag matching, `DialogueConfig()` untuned). One hidden held-out test item "
+             "production defaults (MiniLM tag matching, `DialogueConfig()` untuned; the hybrid's channels: "
+             + "; ".join(f"{r['dataset']} " + ", ".join(r["channels"]) for r in doc["datasets"]) + "). One hidden held-out test item "
              "per user; the simulated user says the target's first tag, then a liked item of their own history "
              "with the most tags in common, then answers the system's questions or names the next tag; items "
              "shown in a turn are not shown again in the session (the user asked for something else).", "",
@@ -271,10 +276,8 @@ def main() -> None:
     args = p.parse_args()
     doc: dict[str, Any] = {"machine": describe(), "users": args.users, "llm_users": args.llm_users, "seed": args.seed,
                            "datasets": []}
-    if args.output.exists():  # datasets run earlier with the same settings are kept
-        old = json.loads(args.output.read_text())
-        if (old.get("users"), old.get("llm_users"), old.get("seed")) == (args.users, args.llm_users, args.seed):
-            doc["datasets"] = old["datasets"]
+    if args.output.exists():  # the other datasets' entries of an earlier run are kept (each says how it ran)
+        doc["datasets"] = json.loads(args.output.read_text()).get("datasets", [])
     for name in args.datasets.split(","):
         r = run_dataset(name, args)
         doc["datasets"] = [d for d in doc["datasets"] if d["dataset"] != name] + [r]
