@@ -231,7 +231,7 @@ def readme_block(doc: dict[str, Any]) -> str:
                      for r in doc["datasets"])
     lines = [f"{runs} on {doc['machine']} "
              "(shared with other jobs: latencies are noisy). Results: `results/conversation.json`. The service's "
-             f"setup: {PROTOCOL} holdout (seed {doc['seed']}), the default hybrid as the served model, the chat's "
+             f"setup: {PROTOCOL} holdout (seed {doc['seed']}), the hybrid as the served model (the channels the data supports unless the command names them), the chat's "
              "production defaults (MiniLM tag matching, `DialogueConfig()` untuned; the hybrid's channels: "
              + "; ".join(f"{r['dataset']} " + ", ".join(r["channels"]) for r in doc["datasets"]) + "). One hidden held-out test item "
              "per user; the simulated user says the target's first tag, then a liked item of their own history "
