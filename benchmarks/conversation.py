@@ -273,17 +273,36 @@ def main() -> None:
     p.add_argument("--channels", default=None,
                    help="the hybrid's channels, comma-separated (default: what the data supports, as served)")
     p.add_argument("--output", type=Path, default=RESULTS / "conversation.json")
+    p.add_argument("--merge", type=Path, nargs="*", default=[],
+                   help="also keep the entries of these results files for datasets not run now")
+    p.add_argument("--readme-only", action="store_true", help="only rewrite the README section from the results")
     args = p.parse_args()
-    doc: dict[str, Any] = {"machine": describe(), "users": args.users, "llm_users": args.llm_users, "seed": args.seed,
-                           "datasets": []}
-    if args.output.exists():  # the other datasets' entries of an earlier run are kept (each says how it ran)
-        doc["datasets"] = json.loads(args.output.read_text()).get("datasets", [])
-    for name in args.datasets.split(","):
-        r = run_dataset(name, args)
-        doc["datasets"] = [d for d in doc["datasets"] if d["dataset"] != name] + [r]
-        print(json.dumps({k: v for k, v in r.items() if k != "examples"}, indent=1), flush=True)
+    doc: dict[str, Any] = {"machine": describe(), "seed": args.seed, "datasets": []}
+
+    def save(entries: list[dict[str, Any]]) -> None:
+        # The other datasets' entries of earlier runs (this file, then --merge files) are kept:
+        # each entry says how it ran.
+        kept: list[dict[str, Any]] = []
+        for path in [args.output, *args.merge]:
+            if path.exists():
+                kept += json.loads(path.read_text()).get("datasets", [])
+        names = {e["dataset"] for e in entries}
+        for e in kept:
+            if e["dataset"] not in names:
+                entries = entries + [e]
+                names.add(e["dataset"])
+        doc["datasets"] = sorted(entries, key=lambda e: e["dataset"])
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+
+    done: list[dict[str, Any]] = []
+    for name in [] if args.readme_only else args.datasets.split(","):
+        r = run_dataset(name, args)
+        done.append(r)
+        print(json.dumps({k: v for k, v in r.items() if k != "examples"}, indent=1), flush=True)
+        save(done)
+    if args.readme_only:
+        save([])
     replace_section("CONVERSATION", "Conversational recommendation with simulated users", readme_block(doc))
 
 
