@@ -78,7 +78,7 @@ class Mention:
 _COMMON = set("""a an the and or but no not more less like some any something anything me my i you your we us
 it is are be was what whats what's new newer newest latest recent popular top hits hit trending friends friend
 please want need give show find recommend recommendations music movie movies film films song songs band bands
-artist artists calm calmer similar than yes yeah nope ok okay sure maybe also too very much many few fewer without
+artist artists similar than yes yeah nope ok okay sure maybe also too very much many few fewer without
 with for of to in on at by from this that these those other others again good great best bad love hate play
 listen watch something else stuff kind sort one ones""".split())
 
