@@ -134,8 +134,8 @@ class CatalogIndex:
         self.newness = _newness(dataset)
         self.social = dataset.social_matrix(symmetric=None) if len(dataset.social) else None
         self._names: dict[str, list[int]] = {}
-        for i, title in enumerate(self.titles):
-            for key in {normalize(str(title)), normalize(_YEAR.sub("", str(title)))}:
+        for i, title in enumerate(self.titles):  # keyed by the words `match` and `titles_in` see
+            for key in {" ".join(words(str(title))), " ".join(words(_YEAR.sub("", str(title))))}:
                 if key and len(key) >= 2:
                     self._names.setdefault(key, []).append(i)
         for key, idx in self._names.items():  # the most popular item of a shared name first
@@ -147,6 +147,10 @@ class CatalogIndex:
     @property
     def n_items(self) -> int:
         return len(self.titles)
+
+    def items_named(self, text: str) -> list[int]:
+        """Items whose title (with or without its year) is exactly ``text``, in its words."""
+        return list(self._names.get(" ".join(words(text)), []))
 
     def index_of(self, item_id: str) -> int | None:
         return int(self.dataset.items.to_index(item_id)) if item_id in self.dataset.items else None
@@ -327,13 +331,15 @@ def _newness(ds: Dataset) -> np.ndarray:
 
 def titles_in(text: str, catalog: CatalogIndex, *, min_chars: int = 4) -> list[int]:
     """Catalog items whose full title (at least ``min_chars`` characters, two words or more, or
-    one capitalised word not a common one) appears in ``text`` as whole words, longest first and
-    not inside a longer title found ("Dead Man Walking" is not also "Dead Man"): what a
-    grounding check looks for besides capitalised names."""
+    one capitalised word not a common one) appears in ``text`` as whole words and as written
+    (with or without its year, in any case), longest first and not inside a longer title found
+    ("Dead Man Walking" is not also "Dead Man"): what a grounding check looks for besides
+    capitalised names."""
     toks = words(text)
     raw = re.findall(r"[\w'&+.-]+", unicodedata.normalize("NFKC", text))
     caps = _capitalised(raw, len(toks))
     hits: list[int] = []
+    folded = unicodedata.normalize("NFKC", text).casefold()
     taken = [False] * len(toks)
     for length in range(min(catalog._max_name_words, len(toks)), 0, -1):  # longest first, no overlaps
         for s in range(len(toks) - length + 1):
@@ -345,6 +351,9 @@ def titles_in(text: str, catalog: CatalogIndex, *, min_chars: int = 4) -> list[i
                 continue
             if length == 1 and (key in _COMMON or not caps[s]):
                 continue
+            title = str(catalog.titles[items[0]]).casefold()
+            if title not in folded and _YEAR.sub("", title) not in folded:
+                continue  # the words only, across punctuation ("chillout, ambient" is no "Chillout & Ambient")
             hits.extend(items[:1])
             taken[s:s + length] = [True] * length
     return list(dict.fromkeys(hits))

@@ -423,7 +423,11 @@ class Dialogue:
     def allowed_items(self, state: SessionState, items: Sequence[ChatItem], user_id: str | None) -> set[int]:
         cat = self.catalog
         idx = {cat.index_of(it.item_id) for it in items}
-        return {i for i in idx if i is not None} | set(cat.history(user_id).tolist()) | state.named | set(state.shown)
+        c = state.constraints
+        # A tag the user named may also be a title (LastFM's "chillout & ambient"): saying it back is no invention.
+        said = {i for t in set(c.tags) | c.avoid_tags | c.less_tags for i in cat.items_named(t)}
+        return ({i for i in idx if i is not None} | set(cat.history(user_id).tolist()) | state.named | set(state.shown)
+                | said)
 
     def _generate(self, state: SessionState, message: str, items: Sequence[ChatItem], user_id: str | None,
                   zh: bool, template: str) -> tuple[str, bool, list[str]]:
