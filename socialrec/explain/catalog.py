@@ -140,7 +140,7 @@ class CatalogIndex:
                     self._names.setdefault(key, []).append(i)
         for key, idx in self._names.items():  # the most popular item of a shared name first
             idx.sort(key=lambda i: -self.popularity[i])
-        self._max_name_words = min(8, max((len(k.split()) for k in self._names), default=1))
+        self._max_name_words = min(40, max((len(k.split()) for k in self._names), default=1))
         self._tag_vectors: np.ndarray | None = None
 
     # --- facts -------------------------------------------------------------------------------
