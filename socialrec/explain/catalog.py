@@ -351,10 +351,11 @@ def titles_in(text: str, catalog: CatalogIndex, *, min_chars: int = 4) -> list[i
                 continue
             if length == 1 and (key in _COMMON or not caps[s]):
                 continue
-            title = str(catalog.titles[items[0]]).casefold()
-            if title not in folded and _YEAR.sub("", title) not in folded:
+            written = [i for i in items if str(catalog.titles[i]).casefold() in folded
+                       or _YEAR.sub("", str(catalog.titles[i]).casefold()) in folded]
+            if not written:
                 continue  # the words only, across punctuation ("chillout, ambient" is no "Chillout & Ambient")
-            hits.extend(items[:1])
+            hits.append(written[0])
             taken[s:s + length] = [True] * length
     return list(dict.fromkeys(hits))
 
