@@ -30,6 +30,12 @@ def test_lastfm_artists_tags_and_negations(real_lastfm: Dataset) -> None:
     c = understood(cat, "anything new with air in it")
     assert c["like_items"] == [] and c["flags"] == ["new"]
     assert understood(cat, "like Air")["like_items"] == [str(cat.item_ids[cat._names["air"][0]])]
+    # The grounding scan reads titles as written: two tags listed are no compilation's name, and a
+    # long title is one name, not the artists inside it.
+    ambient = cat.items_named("Chillout & Ambient")
+    assert ambient and ambient[0] not in titles_in("For chillout, ambient: Air.", cat)
+    long = next(i for i, t in enumerate(cat.titles) if str(t).startswith("Demi Lovato, Meaghan Martin, Jordan"))
+    assert titles_in(f"Try {cat.titles[long]}.", cat) == [long]
 
 
 def test_movielens_titles_without_year_genres_and_chinese(real_movielens: Dataset) -> None:
