@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.audit_cmd import add_audit_parser
 
     add_audit_parser(sub)
+    from socialrec.cli.weibo_cmd import add_weibo_parsers
+
+    add_weibo_parsers(sub)
     return parser
 
 
@@ -305,9 +308,21 @@ def cmd_audit_membership(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_rumours(args: argparse.Namespace) -> int:
+    from socialrec.cli.weibo_cmd import cmd_rumours as run
+
+    return run(args)
+
+
+def cmd_trends(args: argparse.Namespace) -> int:
+    from socialrec.cli.weibo_cmd import cmd_trends as run
+
+    return run(args)
+
+
 COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friends": cmd_evaluate_friends,
             "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend, "scrub": cmd_scrub,
-            "audit-membership": cmd_audit_membership}
+            "audit-membership": cmd_audit_membership, "rumours": cmd_rumours, "trends": cmd_trends}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,129 @@
+"""What rumour-aware ranking costs: the classifier's AUC on later posts and the policy's curve.
+
+Protocol (`rumour_policy_curve`): the temporal split of the interactions. The classifier is
+trained on the posts published by the end of the training period, its L2 weight chosen on the
+latest fifth of those posts (fitted on the earlier four fifths), and its AUC measured on the
+posts published after the training period. The base recommender is fitted once on the
+training interactions; for each policy weight (`rank.rumour.demote`; 0 = no policy) the
+validation and test users' top-10 give NDCG@10 and the share of rumours (true labels) among
+the recommended items. The weight is chosen on validation: the smallest that halves the
+rumour share at no more than ``max_loss`` relative NDCG@10 loss, else the one with the
+lowest share within that loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from socialrec.evaluate.classification import roc_auc
+from socialrec.evaluate.protocol import evaluate
+from socialrec.ingest.split import Split
+from socialrec.retrieve.base import BaseRecommender
+
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+L2_GRID = (1e-5, 1e-4, 1e-3)
+
+
+def choose_l2(texts: Sequence[str], labels: np.ndarray, times: np.ndarray, grid: Sequence[float] = L2_GRID,
+              **params: Any) -> tuple[float, dict[float, float]]:
+    """The L2 weight with the best AUC on the latest fifth of the posts (fitted on the rest)."""
+    from socialrec.represent.rumour import RumourClassifier, time_split_posts
+
+    fit_idx, val_idx = time_split_posts(times, 0.8)
+    aucs = {}
+    for l2 in grid:
+        clf = RumourClassifier(l2=l2, **params).fit([texts[i] for i in fit_idx], labels[fit_idx])
+        aucs[l2] = roc_auc(clf.predict_proba([texts[i] for i in val_idx]), labels[val_idx])
+    return max(grid, key=lambda v: (aucs[v], -v)), aucs
+
+
+def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequence[float] = WEIGHTS, k: int = 10,
+                        depth: int = 100, max_loss: float = 0.05, seed: int = 0) -> dict[str, Any]:
+    """The JSON document of `socialrec rumours` (see the module docstring)."""
+    from socialrec.ingest.datasets.weibo import rumour_labels
+    from socialrec.rank.rumour import RumourAware, training_cutoff
+    from socialrec.represent.rumour import RumourClassifier
+
+    ds = split.dataset
+    labels = rumour_labels(ds)
+    train = split.train_data()
+    cutoff = training_cutoff(train)
+    times = ds.item_table["timestamp"].to_numpy(np.float64)
+    texts = ds.item_table["text"].fillna("").astype(str).tolist()
+    earlier, later = np.flatnonzero(times <= cutoff), np.flatnonzero(times > cutoff)
+    l2, l2_aucs = choose_l2([texts[i] for i in earlier], labels[earlier], times[earlier])
+    clf = RumourClassifier(l2=l2).fit([texts[i] for i in earlier], labels[earlier])
+    risk = clf.predict_proba(texts)
+    auc = roc_auc(risk[later], labels[later]) if len(np.unique(labels[later])) == 2 else float("nan")
+
+    fitted = base.clone().fit(train)
+    policy = []
+    for w in weights:
+        model = RumourAware.from_fitted(fitted, risk, weight=w, depth=depth)
+        row: dict[str, Any] = {"weight": float(w)}
+        for part in ("valid", "test"):
+            res = evaluate(model, split, part=part, ks=(k,), seed=seed)
+            top = res.top_items[:, :k]
+            share = float(labels[top[top >= 0]].mean()) if (top >= 0).any() else float("nan")
+            suffix = "" if part == "test" else "_valid"
+            row[f"rumour_share@{k}{suffix}"] = round(share, 6)
+            row[f"ndcg@{k}{suffix}"] = round(res.mean()[f"ndcg@{k}"], 6)
+        policy.append(row)
+    chosen = choose_weight(policy, k, max_loss)
+    base_row, chosen_row = policy[0], next(r for r in policy if r["weight"] == chosen)
+    share0, ndcg0 = base_row[f"rumour_share@{k}"], base_row[f"ndcg@{k}"]
+    return {
+        "dataset": ds.name, "protocol": split.protocol, "base_model": type(base).__name__,
+        "auc": round(auc, 6), "n_train_posts": int(len(earlier)), "n_later_posts": int(len(later)),
+        "classifier": {"l2": l2, "valid_auc_by_l2": {str(a): round(b, 6) for a, b in l2_aucs.items()}},
+        "policy": policy, "chosen_weight": chosen,
+        "test_at_chosen": {
+            f"rumour_share@{k}": chosen_row[f"rumour_share@{k}"], f"ndcg@{k}": chosen_row[f"ndcg@{k}"],
+            "share_ratio": round(chosen_row[f"rumour_share@{k}"] / share0, 6) if share0 else None,
+            "ndcg_loss": round(1 - chosen_row[f"ndcg@{k}"] / ndcg0, 6) if ndcg0 else None,
+        },
+        "max_loss": max_loss, "depth": depth,
+    }
+
+
+def choose_weight(policy: Sequence[dict[str, Any]], k: int, max_loss: float) -> float:
+    """On validation: the smallest weight that halves the rumour share within ``max_loss``
+    relative NDCG loss; else the lowest share within that loss (0 if nothing qualifies)."""
+    base = next(r for r in policy if r["weight"] == 0.0)
+    s0, n0 = base[f"rumour_share@{k}_valid"], base[f"ndcg@{k}_valid"]
+    ok = [r for r in policy if r[f"ndcg@{k}_valid"] >= (1 - max_loss) * n0]
+    halved = [r for r in ok if r[f"rumour_share@{k}_valid"] <= 0.5 * s0]
+    if halved:
+        return float(min(r["weight"] for r in halved))
+    return float(min(ok, key=lambda r: (r[f"rumour_share@{k}_valid"], r["weight"]))["weight"])
+
+
+def plot_tradeoff(document: dict[str, Any], path: str | Path, k: int = 10) -> Path:
+    """A PNG of NDCG@k against the rumour share in the top k, one point per weight, for the
+    validation and test users (needs matplotlib, extra ``report``)."""
+    from socialrec.evaluate.report import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for suffix, label, style in (("_valid", "validation", "o--"), ("", "test", "s-")):
+        xs = [r[f"rumour_share@{k}{suffix}"] for r in document["policy"]]
+        ys = [r[f"ndcg@{k}{suffix}"] for r in document["policy"]]
+        ax.plot(xs, ys, style, label=label)
+        if not suffix:
+            for r, x, y in zip(document["policy"], xs, ys):
+                ax.annotate(f"{r['weight']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel(f"share of rumours in the top {k}")
+    ax.set_ylabel(f"NDCG@{k}")
+    ax.set_title(f"Rumour demotion on {document['dataset']} (weight chosen on validation: "
+                 f"{document['chosen_weight']:g})", fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

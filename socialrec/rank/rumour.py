@@ -1,0 +1,135 @@
+"""Rumour-aware ranking: a business rule that demotes likely rumours in any recommender's list.
+
+`demote` re-scores each user's top ``depth`` items as ``relevance - weight * risk``, relevance
+being the base scores min-max scaled to [0, 1] within that top list (so ``weight`` means the same
+for any base model), and risk the item's rumour probability; items below the top ``depth`` keep
+their order beneath every re-scored item. ``weight = 0`` is the base ranking.
+
+`RumourAware` wraps a recommender on the shared contract: at fit it trains the base model and a
+`represent.rumour.RumourClassifier` on the posts published by the end of the training
+interactions (their labels; later posts are never seen), then scores every item's text. The
+hybrid or the service use it like any recommender; `weight` trades engagement for fewer rumours
+(`socialrec rumours` measures the curve and picks the weight on validation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from socialrec.errors import DataError
+from socialrec.retrieve.base import BaseRecommender, TrainData
+
+
+def demote(scores: np.ndarray, risk: np.ndarray, weight: float, *, depth: int = 100) -> np.ndarray:
+    """Re-scored rows (see the module docstring). ``scores``: (n_users, n_items), -inf for
+    items that must stay out; ``risk``: (n_items,) in [0, 1]. Returns float64 scores."""
+    s = np.asarray(scores, dtype=np.float64)
+    if weight < 0:
+        raise ValueError(f"weight must be >= 0, got {weight}")
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    risk = np.asarray(risk, dtype=np.float64)
+    if risk.shape != (s.shape[1],):
+        raise ValueError(f"risk must have one value per item ({s.shape[1]}), got shape {risk.shape}")
+    out = s.copy()
+    if weight == 0:
+        return out
+    n_items = s.shape[1]
+    d = min(depth, n_items)
+    for r in range(s.shape[0]):
+        row = s[r]
+        finite = np.isfinite(row)
+        if not finite.any():
+            continue
+        # The top d by score (ties: lower index), the same selection `rank_top_k` makes.
+        order = np.lexsort((np.arange(n_items), -np.where(finite, row, -np.inf)))
+        top = order[:d][finite[order[:d]]]
+        rel = row[top]
+        span = rel.max() - rel.min()
+        rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)
+        new = rel - weight * risk[top]
+        rest = finite.copy()
+        rest[top] = False
+        if rest.any():  # below every re-scored item, in their base order
+            lo, hi = row[rest].min(), row[rest].max()
+            spread = (row[rest] - lo) / (hi - lo) if hi > lo else np.zeros(int(rest.sum()))
+            out[r, rest] = new.min() - 2.0 + spread
+        out[r, top] = new
+    return out
+
+
+class RumourAware(BaseRecommender):
+    """A base recommender whose lists demote likely rumours.
+
+    base: the unfitted recommender to wrap (fitted on the same training data).
+    weight: how strongly a rumour probability of 1 lowers an item (relevance is in [0, 1]
+        within the top ``depth``); 0 leaves the base ranking unchanged.
+    depth: how many of the base model's top items are re-scored.
+    classifier_params: constructor arguments of `represent.rumour.RumourClassifier`.
+    """
+
+    def __init__(self, base: BaseRecommender, weight: float = 1.0, depth: int = 100,
+                 classifier_params: dict[str, Any] | None = None) -> None:
+        self.base = base
+        self.weight = weight
+        self.depth = depth
+        self.classifier_params = classifier_params
+
+    def _fit(self, train: TrainData) -> None:
+        if self.weight < 0:
+            raise ValueError(f"weight must be >= 0, got {self.weight}")
+        self.base_ = self.base.clone().fit(train)
+        self.item_risk_ = rumour_risk(train, self.classifier_params)
+
+    @classmethod
+    def from_fitted(cls, base: BaseRecommender, item_risk: np.ndarray, *, weight: float = 1.0,
+                    depth: int = 100) -> "RumourAware":
+        """The policy around an already fitted ``base`` with known item risks (to trace a
+        weight curve without refitting)."""
+        base._check_fitted("RumourAware.from_fitted")
+        model = cls(base, weight=weight, depth=depth)
+        model._set_training_matrix(base.user_items_)
+        model.base_ = base
+        model.item_risk_ = np.asarray(item_risk, dtype=np.float64)
+        return model
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return demote(self.base_.score(users), self.item_risk_, self.weight, depth=self.depth).astype(np.float32)
+
+
+def rumour_risk(train: TrainData, classifier_params: dict[str, Any] | None = None) -> np.ndarray:
+    """P(rumour) of every item's text, from a classifier trained on the labelled posts published
+    by the end of the training period (`training_cutoff`). Needs item columns ``rumour``,
+    ``timestamp`` and ``text``, as `ingest.datasets.weibo` loads them."""
+    from socialrec.represent.rumour import RumourClassifier
+
+    ds = train.dataset
+    table = None if ds is None else ds.item_table
+    if table is None or not {"rumour", "timestamp", "text"} <= set(table.columns):
+        raise DataError("rumour-aware ranking needs labelled item texts (item columns rumour, timestamp, text)",
+                        fix="Fit with TrainData(..., dataset=...) of a dataset that has them, such as weibo-ced")
+    times = table["timestamp"].to_numpy(np.float64)
+    labels = table["rumour"].to_numpy()
+    known = (times <= training_cutoff(train)) & np.array([isinstance(v, (bool, np.bool_)) for v in labels])
+    texts = table["text"].fillna("").astype(str).tolist()
+    clf = RumourClassifier(**(classifier_params or {}))
+    clf.fit([texts[i] for i in np.flatnonzero(known)], labels[known].astype(np.int64))
+    return clf.predict_proba(texts)
+
+
+def training_cutoff(train: TrainData) -> float:
+    """The end of the training period: the latest first interaction of a training pair (a
+    pair's later repeats may reach into the test period); +inf without timestamps."""
+    ds = train.dataset
+    if ds is None:
+        return float("inf")
+    inter = ds.interactions
+    m = train.user_items.tocsr()
+    key = inter["user"].to_numpy(np.int64) * m.shape[1] + inter["item"].to_numpy(np.int64)
+    coo = m.tocoo()
+    in_train = np.isin(key, coo.row.astype(np.int64) * m.shape[1] + coo.col)
+    first = pd.Series(inter["timestamp"].to_numpy(np.float64)[in_train]).groupby(key[in_train]).min()
+    return float(first.max()) if len(first) and np.isfinite(first.max()) else float("inf")
