@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from socialrec.errors import DataError
-from socialrec.ingest.read import Column, check_exists, int_col, read_delimited, str_col
+from socialrec.ingest.read import BadRowsWarning, Column, check_exists, int_col, read_delimited, str_col
 from socialrec.ingest.schema import Dataset, build_dataset
 
 FOLDER = "weibo-ced"
@@ -81,13 +82,23 @@ def _count(text: str) -> float:
     return float("nan") if text == "" else float(int(text))
 
 
-def _check_times(df: pd.DataFrame, parsed: list[float | None], field: str, what: str) -> None:
-    bad = [i for i, v in enumerate(parsed) if v is None]
-    if bad:
-        row = bad[0]
-        raise DataError(f"{df[field].iloc[row]!r} is not {what} ({len(bad)} such row(s); nothing was loaded)",
-                        path=str(df["_path"].iloc[row]), line=int(df["_line"].iloc[row]), field=field,
-                        fix="Fix the row: the dataset's README lists the accepted formats")
+def _check_times(df: pd.DataFrame, parsed: list[float | None], field: str, what: str,
+                 skip_bad_rows: bool) -> np.ndarray:
+    """Rows whose time parsed; a row that did not is an error, or with ``skip_bad_rows`` is
+    dropped with a `BadRowsWarning`."""
+    ok = np.array([v is not None for v in parsed], dtype=bool)
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        row = int(bad[0])
+        if not skip_bad_rows:
+            raise DataError(f"{df[field].iloc[row]!r} is not {what} ({len(bad)} such row(s); nothing was loaded)",
+                            path=str(df["_path"].iloc[row]), line=int(df["_line"].iloc[row]), field=field,
+                            fix="Fix the row (the dataset's README lists the accepted formats), or pass "
+                                "skip_bad_rows=True to drop such rows")
+        lines = ", ".join(str(int(v)) for v in df["_line"].to_numpy()[bad[:10]])
+        warnings.warn(f"{df['_path'].iloc[row]}: skipped {len(bad)} row(s) with a bad {field} at line(s) {lines}"
+                      + (" ..." if len(bad) > 10 else ""), BadRowsWarning, stacklevel=3)
+    return ok
 
 
 def _try(fn: object, *args: object) -> float | None:
@@ -97,15 +108,20 @@ def _try(fn: object, *args: object) -> float | None:
         return None
 
 
-def load_weibo_ced(data: str | os.PathLike[str]) -> Dataset:
-    """Load the Weibo CED subset from ``data/weibo-ced`` (see the module docstring)."""
+def load_weibo_ced(data: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> Dataset:
+    """Load the Weibo CED subset from ``data/weibo-ced`` (see the module docstring). A bad row
+    raises `DataError` naming file, line and field; with ``skip_bad_rows`` it is dropped and
+    counted in a `BadRowsWarning` (and so are engagements with the posts of dropped rows)."""
     folder = check_exists(Path(data) / FOLDER, "Weibo CED folder")
     posts = read_delimited(folder / "items.tsv", [
         str_col("id"), Column("label", _label, "rumor or nonrumor"), str_col("time"), int_col("reposts"),
         int_col("comments"), int_col("likes"), Column("author_followers", _count, "an integer or empty"),
-        str_col("text")])
+        str_col("text")], skip_bad_rows=skip_bad_rows)
     post_times = [_try(parse_post_time, t) for t in posts["time"]]
-    _check_times(posts, post_times, "time", "a unix time or a date like 'Sat Jun 29 12:40:09 +0800 2013'")
+    ok = _check_times(posts, post_times, "time", "a unix time or a date like 'Sat Jun 29 12:40:09 +0800 2013'",
+                      skip_bad_rows)
+    posts = posts[ok].reset_index(drop=True)
+    post_times = [t for t, keep in zip(post_times, ok) if keep]
     dup = posts["id"].duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
@@ -115,23 +131,29 @@ def load_weibo_ced(data: str | os.PathLike[str]) -> Dataset:
 
     eng = read_delimited(folder / "interactions.tsv", [
         str_col("user"), str_col("item"), Column("label", _label, "rumor or nonrumor"), str_col("date"),
-        str_col("mid"), str_col("parent_uid"), str_col("text")])
+        str_col("mid"), str_col("parent_uid"), str_col("text")], skip_bad_rows=skip_bad_rows)
     time_of_post = dict(zip(posts["id"], posts["timestamp"]))
     unknown = ~eng["item"].isin(time_of_post)
-    if unknown.any():
+    if unknown.any() and skip_bad_rows:
+        eng = eng[~unknown].reset_index(drop=True)
+    elif unknown.any():
         row = int(np.flatnonzero(unknown.to_numpy())[0])
         raise DataError(f"engagement with post {eng['item'].iloc[row]!r}, which items.tsv does not list "
                         f"({int(unknown.sum())} such row(s))", path=str(eng["_path"].iloc[row]),
                         line=int(eng["_line"].iloc[row]), field="item_id",
                         fix="Use the three files of one export together")
     empty_user = eng["user"] == ""
-    if empty_user.any():
+    if empty_user.any() and skip_bad_rows:
+        eng = eng[~empty_user].reset_index(drop=True)
+    elif empty_user.any():
         row = int(np.flatnonzero(empty_user.to_numpy())[0])
         raise DataError("engagement without a uid", path=str(eng["_path"].iloc[row]),
                         line=int(eng["_line"].iloc[row]), field="uid", fix="Fix or remove the row")
     eng_times = [_try(parse_engagement_time, d, time_of_post[i]) for d, i in zip(eng["date"], eng["item"])]
-    _check_times(eng, eng_times, "date", "a date like '2012-09-11 14:33:28' or '03月13日 12:45'")
-    eng["timestamp"] = np.asarray(eng_times, dtype=np.float64)
+    ok = _check_times(eng, eng_times, "date", "a date like '2012-09-11 14:33:28' or '03月13日 12:45'",
+                      skip_bad_rows)
+    eng = eng[ok].reset_index(drop=True)
+    eng["timestamp"] = np.asarray([t for t, keep in zip(eng_times, ok) if keep], dtype=np.float64)
     eng["text"] = eng["text"].str.strip()
     has_text = eng["text"] != ""
     eng["kind"] = np.where(has_text, "comment", "repost")
@@ -141,8 +163,12 @@ def load_weibo_ced(data: str | os.PathLike[str]) -> Dataset:
     eng, has_text = eng[once].reset_index(drop=True), has_text[once].reset_index(drop=True)
     eng["value"] = 1.0
 
-    edges = read_delimited(folder / "social_edges.tsv", [str_col("source"), str_col("target"), int_col("weight")])
-    edges["kind"] = "repost"
+    edges_path = check_exists(folder / "social_edges.tsv", "Weibo CED repost graph")
+    edges = None
+    if len([line for line in edges_path.read_text(encoding="utf-8").split("\n") if line.strip()]) > 1:
+        edges = read_delimited(edges_path, [str_col("source"), str_col("target"), int_col("weight")],
+                               skip_bad_rows=skip_bad_rows)
+        edges["kind"] = "repost"
 
     items = pd.DataFrame({
         "id": posts["id"], "label": posts["label"], "rumour": (posts["label"] == "rumor").to_numpy(),
