@@ -99,6 +99,12 @@ class RumourAware(BaseRecommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return demote(self.base_.score(users), self.item_risk_, self.weight, depth=self.depth).astype(np.float32)
 
+    def _similar_scores(self, items: np.ndarray) -> np.ndarray:
+        """The base model's item-item scores under the same policy ("more like this" lists)."""
+        scores = np.asarray(self.base_._similar_scores(items), dtype=np.float64).copy()
+        scores[np.arange(len(items)), items] = -np.inf  # the item itself never takes a top slot
+        return demote(scores, self.item_risk_, self.weight, depth=self.depth).astype(np.float32)
+
 
 def rumour_risk(train: TrainData, classifier_params: dict[str, Any] | None = None) -> np.ndarray:
     """P(rumour) of every item's text, from a classifier trained on the labelled posts published
