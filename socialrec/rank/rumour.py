@@ -14,6 +14,7 @@ hybrid or the service use it like any recommender; `weight` trades engagement fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -78,11 +79,33 @@ class RumourAware(BaseRecommender):
         self.depth = depth
         self.classifier_params = classifier_params
 
+    @property
+    def fold_in(self) -> str | None:  # type: ignore[override]
+        """The base model's fold-in (item risks do not depend on users)."""
+        return getattr(self, "base_", self.base).fold_in
+
     def _fit(self, train: TrainData) -> None:
         if self.weight < 0:
             raise ValueError(f"weight must be >= 0, got {self.weight}")
         self.base_ = self.base.clone().fit(train)
-        self.item_risk_ = rumour_risk(train, self.classifier_params)
+        self.item_risk_, self.classifier_ = rumour_risk(train, self.classifier_params)
+
+    def _fold_in_users(self, users: np.ndarray, social: Any) -> None:
+        self.base_.partial_fit_users(users, self.user_items_[users], social=social)
+
+    def partial_fit_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """The base model places the new items (a content model can); the classifier scores
+        their texts, so a new rumour is demoted from its first minute."""
+        from socialrec.retrieve.fold_in import grow_columns
+
+        self._check_fitted("partial_fit_items")
+        index = self.base_.partial_fit_items(item_ids, texts)
+        new = (np.zeros(len(index)) if self.classifier_ is None  # from_fitted: no classifier to ask
+               else self.classifier_.predict_proba(list(texts)))
+        self.item_risk_ = np.concatenate([self.item_risk_, new])
+        self.n_items_ = self.base_.n_items_
+        self.user_items_ = grow_columns(self.user_items_, self.n_items_)
+        return index
 
     @classmethod
     def from_fitted(cls, base: BaseRecommender, item_risk: np.ndarray, *, weight: float = 1.0,
@@ -94,6 +117,7 @@ class RumourAware(BaseRecommender):
         model._set_training_matrix(base.user_items_)
         model.base_ = base
         model.item_risk_ = np.asarray(item_risk, dtype=np.float64)
+        model.classifier_ = None
         return model
 
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -106,8 +130,8 @@ class RumourAware(BaseRecommender):
         return demote(scores, self.item_risk_, self.weight, depth=self.depth).astype(np.float32)
 
 
-def rumour_risk(train: TrainData, classifier_params: dict[str, Any] | None = None) -> np.ndarray:
-    """P(rumour) of every item's text, from a classifier trained on the labelled posts published
+def rumour_risk(train: TrainData, classifier_params: dict[str, Any] | None = None) -> tuple[np.ndarray, Any]:
+    """P(rumour) of every item's text and the fitted classifier, from a classifier trained on the labelled posts published
     by the end of the training period (`training_cutoff`). Needs item columns ``rumour``,
     ``timestamp`` and ``text``, as `ingest.datasets.weibo` loads them."""
     from socialrec.represent.rumour import RumourClassifier
@@ -123,7 +147,7 @@ def rumour_risk(train: TrainData, classifier_params: dict[str, Any] | None = Non
     texts = table["text"].fillna("").astype(str).tolist()
     clf = RumourClassifier(**(classifier_params or {}))
     clf.fit([texts[i] for i in np.flatnonzero(known)], labels[known].astype(np.int64))
-    return clf.predict_proba(texts)
+    return clf.predict_proba(texts), clf
 
 
 def training_cutoff(train: TrainData) -> float:
