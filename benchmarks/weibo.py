@@ -43,6 +43,9 @@ COMMANDS = {
                   "--k", "10,20", "--output", str(RESULTS / "weibo-cold-item.json")],
     "rumours": ["rumours", "--dataset", "weibo-ced", "--output", str(RESULTS / "weibo-rumours.json"),
                 "--plot", str(RESULTS / "weibo-rumours.png")],
+    "rumours-hybrid": ["rumours", "--dataset", "weibo-ced", "--model", "hybrid",
+                       "--output", str(RESULTS / "weibo-rumours-hybrid.json"),
+                       "--plot", str(RESULTS / "weibo-rumours-hybrid.png")],
     "trends": ["trends", "--dataset", "weibo-ced", "--window", "1d", "--output", str(RESULTS / "weibo-trends.json")],
 }
 
@@ -58,6 +61,30 @@ def run(part: str, data: str | None) -> float:
 def _load(name: str) -> dict[str, Any] | None:
     path = RESULTS / name
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def _rumour_lines(name: str) -> list[str]:
+    rum = _load(name)
+    if not rum:
+        return []
+    t = rum["test_at_chosen"]
+    lines = [f"Rumours (`socialrec rumours --dataset weibo-ced --model {rum['base_model']}`; results/{name}, "
+             f"curve in results/{name.replace('.json', '.png')}). Classifier: logistic regression on jieba words and character "
+              f"n-grams of the post, trained on the {rum['n_train_posts']} posts of the training period; "
+              f"AUC on the {rum['n_later_posts']} later posts: {rum['auc']:.3f} (target 0.85). "
+              f"Policy on the base model {rum['base_model']} (weight chosen on validation: "
+              f"{rum['chosen_weight']:g}):", "",
+              "| weight | rumour share@10 | NDCG@10 | valid share@10 | valid NDCG@10 |", "|---|---|---|---|---|"]
+    for r in rum["policy"]:
+        lines.append(f"| {r['weight']:g} | {r['rumour_share@10']:.3f} | {r['ndcg@10']:.4f} | "
+                     f"{r['rumour_share@10_valid']:.3f} | {r['ndcg@10_valid']:.4f} |")
+    if t["share_ratio"] is not None and t["ndcg_loss"] is not None:
+        ok = t["share_ratio"] <= 0.5 and t["ndcg_loss"] <= 0.05
+        lines += ["", f"At the chosen weight the test share of rumours is {t['share_ratio']:.2f} of the "
+                      f"unchanged ranking's for a relative NDCG@10 loss of {t['ndcg_loss']:.3f} "
+                      f"(target: at most half the share for at most 0.05 loss: {'met' if ok else 'not met'})."]
+    lines.append("")
+    return lines
 
 
 def readme() -> None:
@@ -99,25 +126,8 @@ def readme() -> None:
                           f"NDCG@20: {m['content']['ndcg@20'] / floor:.1f}x (target 2x: "
                           f"{'met' if m['content']['ndcg@20'] >= 2 * others[best] else 'not met'})."]
         lines.append("")
-    rum = _load("weibo-rumours.json")
-    if rum:
-        t = rum["test_at_chosen"]
-        lines += ["Rumours (`socialrec rumours --dataset weibo-ced`; results/weibo-rumours.json, curve in "
-                  "results/weibo-rumours.png). Classifier: logistic regression on jieba words and character "
-                  f"n-grams of the post, trained on the {rum['n_train_posts']} posts of the training period; "
-                  f"AUC on the {rum['n_later_posts']} later posts: {rum['auc']:.3f} (target 0.85). "
-                  f"Policy on the base model {rum['base_model']} (weight chosen on validation: "
-                  f"{rum['chosen_weight']:g}):", "",
-                  "| weight | rumour share@10 | NDCG@10 | valid share@10 | valid NDCG@10 |", "|---|---|---|---|---|"]
-        for r in rum["policy"]:
-            lines.append(f"| {r['weight']:g} | {r['rumour_share@10']:.3f} | {r['ndcg@10']:.4f} | "
-                         f"{r['rumour_share@10_valid']:.3f} | {r['ndcg@10_valid']:.4f} |")
-        if t["share_ratio"] is not None and t["ndcg_loss"] is not None:
-            ok = t["share_ratio"] <= 0.5 and t["ndcg_loss"] <= 0.05
-            lines += ["", f"At the chosen weight the test share of rumours is {t['share_ratio']:.2f} of the "
-                          f"unchanged ranking's for a relative NDCG@10 loss of {t['ndcg_loss']:.3f} "
-                          f"(target: at most half the share for at most 0.05 loss: {'met' if ok else 'not met'})."]
-        lines.append("")
+    for name in ("weibo-rumours.json", "weibo-rumours-hybrid.json"):
+        lines += _rumour_lines(name)
     tr = _load("weibo-trends.json")
     if tr:
         e = tr["evaluation"]

@@ -118,8 +118,8 @@ def plot_tradeoff(document: dict[str, Any], path: str | Path, k: int = 10) -> Pa
                 ax.annotate(f"{r['weight']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel(f"share of rumours in the top {k}")
     ax.set_ylabel(f"NDCG@{k}")
-    ax.set_title(f"Rumour demotion on {document['dataset']} (weight chosen on validation: "
-                 f"{document['chosen_weight']:g})", fontsize=9)
+    ax.set_title(f"Rumour demotion of {document['base_model']} on {document['dataset']} (weight chosen on "
+                 f"validation: {document['chosen_weight']:g})", fontsize=9)
     ax.legend()
     fig.tight_layout()
     out = Path(path)
