@@ -1,0 +1,55 @@
+"""The rumour policy's weight choice and the trends document on data with a known burst."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialrec.evaluate.rumours import choose_weight
+from socialrec.ingest.schema import build_dataset
+
+
+def row(w: float, share: float, ndcg: float) -> dict:
+    return {"weight": w, "rumour_share@10_valid": share, "ndcg@10_valid": ndcg,
+            "rumour_share@10": share, "ndcg@10": ndcg}
+
+
+def test_choose_weight_takes_the_smallest_that_halves_within_the_loss() -> None:
+    policy = [row(0.0, 0.8, 0.100), row(0.5, 0.5, 0.099), row(1.0, 0.39, 0.097), row(2.0, 0.2, 0.096),
+              row(3.0, 0.1, 0.090)]
+    assert choose_weight(policy, 10, 0.05) == 1.0  # 0.39 <= 0.4 at a 3% loss; 3.0 loses 10%
+    # Nothing halves within 1%: the lowest share within it.
+    assert choose_weight(policy, 10, 0.01) == 0.5
+    assert choose_weight([row(0.0, 0.8, 0.1), row(1.0, 0.1, 0.05)], 10, 0.05) == 0.0
+
+
+def test_trends_document_finds_the_burst_and_names_it_in_chinese() -> None:
+    pytest.importorskip("jieba")
+    from socialrec.evaluate.trends import trends_document
+    from socialrec.retrieve.bursts import BurstDetector
+
+    rng = np.random.default_rng(0)
+    day = 86400.0
+    posts = {"quake": "四川雅安发生强烈地震，救援队伍赶赴灾区", "food": "周末美食推荐：火锅和烧烤",
+             "film": "新电影票房破纪录，观众好评如潮", "match": "足球联赛今晚开打，球迷热情高涨"}
+    rows = []
+    for d in range(60):  # a quiet timeline, 8 engagements a day on the everyday posts
+        for j in range(8):
+            rows.append((f"u{rng.integers(200)}", ["food", "film", "match"][j % 3], d * day + 3600 * j))
+    for j in range(120):  # day 40: everyone reacts to the earthquake
+        rows.append((f"u{j}", "quake", 40 * day + 600 * j))
+    inter = pd.DataFrame(rows, columns=["user", "item", "timestamp"])
+    items = pd.DataFrame({"id": list(posts), "text": list(posts.values())})
+    said = ["雅安地震，为灾区祈福", "地震无情人有情，雅安加油", "希望雅安的朋友平安"]
+    texts = pd.DataFrame({"owner": "item", "id": "quake", "field": "comment", "text": said,
+                          "timestamp": 40 * day + 3600.0 * np.arange(3)})
+    ds = build_dataset("toy-weibo", inter, items=items, texts=texts)
+    doc = trends_document(ds, window="1d", detector=BurstDetector(min_count=20), top_bursts=5)
+    assert [a["window"] for a in doc["alerts"]] == [40]
+    assert doc["bursts"][0]["window"] == 40 and doc["bursts"][0]["count"] == 128
+    topic = doc["topics"][0]
+    assert topic["volume"] == 128 and topic["top_items"][0] == "quake"
+    assert topic["keywords"][:2] in (["雅安", "地震"], ["地震", "雅安"])  # in the post and the comments
+    assert doc["evaluation"]["whole_timeline"]["burst_recall"] == 1.0
+    assert doc["evaluation"]["whole_timeline"]["false_alarms"] == 0
