@@ -58,6 +58,7 @@ def test_both_date_formats_and_post_time_forms(tmp_path: Path) -> None:
     assert sorted(about["text"]) == ["假的吧？", "真好"]
     assert ds.social_directed and len(ds.social) == 1 and ds.social["weight"].iloc[0] == 3
     assert rumour_labels(ds).tolist() == [1, 0]
+    assert ds.item_titles([0]) == ["网传某地发生地震，请转发！"]  # a post's name is its text's start
 
 
 def test_month_day_date_rolls_into_the_next_year() -> None:
