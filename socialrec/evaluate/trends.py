@@ -9,7 +9,8 @@ within one window of their peak; a false alarm is an alert more than one window 
 hindsight burst, counted per day of timeline. The detector's ``z`` and ``ratio`` are chosen on
 the first half of the windows (`choose_detector`: the best recall of that half's largest bursts
 within a false-alarm budget); ``evaluation`` reports the second half, ``whole_timeline`` all
-windows with the chosen detector. Each alert is named by its trend's keywords
+windows with the chosen detector. Each alert (a topic: its volume, and that of its main
+posts three windows either side) is named by its trend's keywords
 (`retrieve.bursts.trend_keywords`) over the posts and comments engaged in its window.
 """
 
@@ -131,8 +132,14 @@ def trends_document(dataset: Dataset, *, window: str = "1d", detector: BurstDete
         said = comments[(comments["timestamp"] >= lo) & (comments["timestamp"] < hi)]
         texts += said["text"].tolist()
         weights += [1.0] * len(said)
+        # The topic's volume over time: engagements with its posts (those with at least a quarter of
+        # the top post's engagements in the window), three windows either side.
+        core = [i for i in items if per_item[i] >= 0.25 * per_item[items[0]]]
+        on_topic = np.isin(inter["item"].to_numpy(), core)
+        around = range(max(0, a - 3), min(len(counts), a + 4))
+        series = [{"start": _iso(starts[w]), "count": int((on_topic & (win_of == w)).sum())} for w in around]
         topics.append({
-            "window": int(a), "start": _iso(lo), "volume": int(counts[a]),
+            "window": int(a), "start": _iso(lo), "volume": int(counts[a]), "series": series,
             "keywords": trend_keywords(texts, weights, df, len(post_texts), k=n_keywords),
             "top_items": [str(x) for x in dataset.items.to_external(np.asarray(items[:3], dtype=np.int64))],
         })

@@ -50,6 +50,7 @@ def test_trends_document_finds_the_burst_and_names_it_in_chinese() -> None:
     assert doc["bursts"][0]["window"] == 40 and doc["bursts"][0]["count"] == 128
     topic = doc["topics"][0]
     assert topic["volume"] == 128 and topic["top_items"][0] == "quake"
+    assert [w["count"] for w in topic["series"]] == [0, 0, 0, 120, 0, 0, 0]
     assert topic["keywords"][:2] in (["雅安", "地震"], ["地震", "雅安"])  # in the post and the comments
     assert doc["evaluation"]["whole_timeline"]["burst_recall"] == 1.0
     assert doc["evaluation"]["whole_timeline"]["false_alarms"] == 0
