@@ -85,6 +85,7 @@ def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequenc
             f"rumour_share@{k}": chosen_row[f"rumour_share@{k}"], f"ndcg@{k}": chosen_row[f"ndcg@{k}"],
             "share_ratio": round(chosen_row[f"rumour_share@{k}"] / share0, 6) if share0 else None,
             "ndcg_loss": round(1 - chosen_row[f"ndcg@{k}"] / ndcg0, 6) if ndcg0 else None,
+            "ndcg_ratio": round(chosen_row[f"ndcg@{k}"] / ndcg0, 6) if ndcg0 else None,
         },
         "max_loss": max_loss, "depth": depth,
     }
