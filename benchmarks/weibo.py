@@ -162,16 +162,17 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="data directory (default: $SOCIALREC_DATA, else ../shared/data)")
     ap.add_argument("--readme-only", action="store_true")
     args = ap.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    meta = _load("weibo-meta.json") or {}
+    meta["targets"] = TARGETS
     if not args.readme_only:
-        RESULTS.mkdir(exist_ok=True)
-        meta = _load("weibo-meta.json") or {}
         meta["machine"] = describe()
-        meta["targets"] = TARGETS
         for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
             if part not in COMMANDS:
                 raise SystemExit(f"unknown part {part!r}; use {list(COMMANDS)}")
             meta.setdefault("wall_seconds", {})[part] = round(run(part, args.data), 1)
-        (RESULTS / "weibo-meta.json").write_text(json.dumps(meta, indent=2))
+            (RESULTS / "weibo-meta.json").write_text(json.dumps(meta, indent=2))
+    (RESULTS / "weibo-meta.json").write_text(json.dumps(meta, indent=2))
     readme()
 
 
