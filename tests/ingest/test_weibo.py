@@ -93,6 +93,8 @@ def test_bad_post_rows(tmp_path: Path) -> None:
                              "u1\tp1\trumor\t2013-01-01 08:00:00\tm1\t\t\n"))
     with pytest.raises(DataError, match=r"interactions.tsv.*line 2.*item_id"):
         load_weibo_ced(write(tmp_path / "c", P1, "u1\tp9\trumor\t2013-01-01 08:00:00\tm1\t\t\n"))
+    with pytest.raises(DataError, match=r"interactions.tsv.*line 2.*label"):
+        load_weibo_ced(write(tmp_path / "e", P1, "u1\tp1\tnonrumor\t2013-01-01 08:00:00\tm1\t\t\n"))
     with pytest.raises(DataError, match=r"items.tsv.*line 3.*listed twice"):
         load_weibo_ced(write(tmp_path / "d", P1 + P1, "u1\tp1\trumor\t2013-01-01 08:00:00\tm1\t\t\n"))
 

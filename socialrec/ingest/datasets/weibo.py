@@ -142,6 +142,15 @@ def load_weibo_ced(data: str | os.PathLike[str], *, skip_bad_rows: bool = False)
                         f"({int(unknown.sum())} such row(s))", path=str(eng["_path"].iloc[row]),
                         line=int(eng["_line"].iloc[row]), field="item_id",
                         fix="Use the three files of one export together")
+    # The engagement repeats its post's label: a disagreement means the files are from different exports.
+    label_of = dict(zip(posts["id"], posts["label"]))
+    clash = eng["label"].to_numpy() != eng["item"].map(label_of).to_numpy()
+    if clash.any():
+        row = int(np.flatnonzero(clash)[0])
+        raise DataError(f"engagement labelled {eng['label'].iloc[row]!r} but its post {eng['item'].iloc[row]!r} is "
+                        f"{label_of[eng['item'].iloc[row]]!r} in items.tsv ({int(clash.sum())} such row(s))",
+                        path=str(eng["_path"].iloc[row]), line=int(eng["_line"].iloc[row]), field="label",
+                        fix="Use the three files of one export together")
     empty_user = eng["user"] == ""
     if empty_user.any() and skip_bad_rows:
         eng = eng[~empty_user].reset_index(drop=True)
