@@ -9,21 +9,17 @@ within one window of their peak; a false alarm is an alert more than one window 
 hindsight burst, counted per day of timeline. The detector's ``z`` and ``ratio`` are chosen on
 the first half of the windows (`choose_detector`: the best recall of that half's largest bursts
 within a false-alarm budget); ``evaluation`` reports the second half, ``whole_timeline`` all
-windows with the chosen detector. Each alert (a topic: its volume, and that of its main
-posts three windows either side) is named by its trend's keywords
-(`retrieve.bursts.trend_keywords`) over the posts and comments engaged in its window.
+windows with the chosen detector. Each alert is a topic (`retrieve.bursts.trend_topics`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from socialrec.ingest.schema import Dataset
-from socialrec.retrieve.bursts import BurstDetector, document_frequencies, parse_window, trend_keywords, window_counts
+from socialrec.retrieve.bursts import BurstDetector, iso_time, parse_window, trend_topics, window_counts
 
 
 def hindsight_bursts(counts: np.ndarray, *, radius: int = 3, history: int = 7, ratio: float = 2.0,
@@ -90,10 +86,6 @@ def choose_detector(counts: np.ndarray, window: float, *, top: int = 20, max_fal
     return replace(base, z=best["z"], ratio=best["ratio"]), tried
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(float(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def trends_document(dataset: Dataset, *, window: str = "1d", detector: BurstDetector | None = None,
                     top_bursts: int = 20, n_keywords: int = 5) -> dict[str, Any]:
     """The JSON document of `socialrec trends` (see the module docstring): windows with counts,
@@ -117,45 +109,13 @@ def trends_document(dataset: Dataset, *, window: str = "1d", detector: BurstDete
     evaluation["detector"] = {"history": det.history, "z": det.z, "ratio": det.ratio, "min_count": det.min_count}
     evaluation["tuning"] = tried
 
-    post_texts = _item_texts(dataset)
-    df = document_frequencies(post_texts)
-    comments = dataset.texts[(dataset.texts["owner"] == "item") & (dataset.texts["field"] == "comment")]
-    win_of = np.floor((times - starts[0]) / seconds).astype(np.int64) if len(starts) else np.zeros(0, np.int64)
-    topics = []
-    for a in alerts:
-        in_window = win_of == a
-        per_item = Counter(inter["item"].to_numpy()[in_window].tolist())
-        items = [i for i, _ in per_item.most_common()]
-        texts = [post_texts[i] for i in items]
-        weights = [per_item[i] for i in items]
-        lo, hi = starts[a], starts[a] + seconds
-        said = comments[(comments["timestamp"] >= lo) & (comments["timestamp"] < hi)]
-        texts += said["text"].tolist()
-        weights += [1.0] * len(said)
-        # The topic's volume over time: engagements with its posts (those with at least a quarter of
-        # the top post's engagements in the window), three windows either side.
-        core = [i for i in items if per_item[i] >= 0.25 * per_item[items[0]]]
-        on_topic = np.isin(inter["item"].to_numpy(), core)
-        around = range(max(0, a - 3), min(len(counts), a + 4))
-        series = [{"start": _iso(starts[w]), "count": int((on_topic & (win_of == w)).sum())} for w in around]
-        topics.append({
-            "window": int(a), "start": _iso(lo), "volume": int(counts[a]), "series": series,
-            "keywords": trend_keywords(texts, weights, df, len(post_texts), k=n_keywords),
-            "top_items": [str(x) for x in dataset.items.to_external(np.asarray(items[:3], dtype=np.int64))],
-        })
+    topics = trend_topics(dataset, alerts, starts, seconds, counts, n_keywords=n_keywords)
     return {
         "dataset": dataset.name, "window": window, "window_seconds": seconds,
-        "windows": [{"start": _iso(s), "count": int(c)} for s, c in zip(starts, counts)],
+        "windows": [{"start": iso_time(s), "count": int(c)} for s, c in zip(starts, counts)],
         "topics": topics,
-        "alerts": [{"window": int(a), "start": _iso(starts[a]), "count": int(counts[a])} for a in alerts],
-        "bursts": [{"window": int(b), "start": _iso(starts[b]), "count": int(counts[b])} for b in bursts[:top_bursts]],
+        "alerts": [{"window": int(a), "start": iso_time(starts[a]), "count": int(counts[a])} for a in alerts],
+        "bursts": [{"window": int(b), "start": iso_time(starts[b]), "count": int(counts[b])}
+                   for b in bursts[:top_bursts]],
         "evaluation": evaluation,
     }
-
-
-def _item_texts(dataset: Dataset) -> list[str]:
-    if "text" in dataset.item_table.columns:
-        return dataset.item_table["text"].fillna("").astype(str).tolist()
-    from socialrec.represent.profiles import item_profiles
-
-    return item_profiles(dataset, max_reviews=0, warn_thin=False)

@@ -8,7 +8,8 @@ deviations (the median and MAD, not the mean and standard deviation: one earlier
 baseline would otherwise hide the next).
 `trend_keywords` names what drove a window: the posts engaged in it, weighted by their
 engagements, as the words (jieba for Chinese, `represent.lexical.tokens`) most over-represented
-in them against the whole catalog (TF-IDF).
+in them against the whole catalog (TF-IDF). `trend_topics` turns alert windows into topics:
+keywords, volume, main posts and their volume over the windows around the alert.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
+
+from socialrec.ingest.schema import Dataset
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -114,3 +119,54 @@ def document_frequencies(texts: Sequence[str]) -> Counter[str]:
     for text in texts:
         df.update(set(tokens(text)))
     return df
+
+
+def iso_time(t: float) -> str:
+    """Unix seconds as an ISO 8601 UTC time."""
+    return datetime.fromtimestamp(float(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def trend_topics(dataset: Dataset, windows: Sequence[int], starts: np.ndarray, seconds: float,
+                 counts: np.ndarray, *, n_keywords: int = 5, around: int = 3) -> list[dict[str, Any]]:
+    """One topic per window index of ``windows`` (the grid of `window_counts`: ``starts``,
+    ``seconds``, ``counts``): its ``n_keywords`` keywords (`trend_keywords` over the posts engaged
+    in the window, weighted by engagements, and the comments written in it), its volume, its three
+    most engaged posts, and the volume of its main posts (those with at least a quarter of the top
+    post's engagements in the window) ``around`` windows either side."""
+    inter = dataset.interactions
+    times = inter["timestamp"].to_numpy(np.float64)
+    item_of = inter["item"].to_numpy()
+    post_texts = item_texts(dataset)
+    df = document_frequencies(post_texts)
+    comments = dataset.texts[(dataset.texts["owner"] == "item") & (dataset.texts["field"] == "comment")]
+    win_of = np.floor((times - starts[0]) / seconds).astype(np.int64) if len(starts) else np.zeros(0, np.int64)
+    topics = []
+    for a in windows:
+        per_item = Counter(item_of[win_of == a].tolist())
+        items = [i for i, _ in per_item.most_common()]
+        texts = [post_texts[i] for i in items]
+        weights: list[float] = [float(per_item[i]) for i in items]
+        lo, hi = starts[a], starts[a] + seconds
+        said = comments[(comments["timestamp"] >= lo) & (comments["timestamp"] < hi)]
+        texts += said["text"].tolist()
+        weights += [1.0] * len(said)
+        core = [i for i in items if per_item[i] >= 0.25 * per_item[items[0]]]
+        on_topic = np.isin(item_of, core)
+        span = range(max(0, a - around), min(len(counts), a + around + 1))
+        topics.append({
+            "window": int(a), "start": iso_time(lo), "volume": int(counts[a]),
+            "series": [{"start": iso_time(starts[w]), "count": int((on_topic & (win_of == w)).sum())} for w in span],
+            "keywords": trend_keywords(texts, weights, df, len(post_texts), k=n_keywords),
+            "top_items": [str(x) for x in dataset.items.to_external(np.asarray(items[:3], dtype=np.int64))],
+        })
+    return topics
+
+
+def item_texts(dataset: Dataset) -> list[str]:
+    """Each item's own text: the item table's ``text`` column (posts), else its profile without
+    reviews."""
+    if "text" in dataset.item_table.columns:
+        return dataset.item_table["text"].fillna("").astype(str).tolist()
+    from socialrec.represent.profiles import item_profiles
+
+    return item_profiles(dataset, max_reviews=0, warn_thin=False)
