@@ -133,6 +133,8 @@ def trend_topics(dataset: Dataset, windows: Sequence[int], starts: np.ndarray, s
     in the window, weighted by engagements, and the comments written in it), its volume, its three
     most engaged posts, and the volume of its main posts (those with at least a quarter of the top
     post's engagements in the window) ``around`` windows either side."""
+    if not len(windows):
+        return []
     inter = dataset.interactions
     times = inter["timestamp"].to_numpy(np.float64)
     item_of = inter["item"].to_numpy()
@@ -164,9 +166,45 @@ def trend_topics(dataset: Dataset, windows: Sequence[int], starts: np.ndarray, s
 
 def item_texts(dataset: Dataset) -> list[str]:
     """Each item's own text: the item table's ``text`` column (posts), else its profile without
-    reviews."""
+    reviews, else empty strings (a catalog without text: trends without keywords)."""
     if "text" in dataset.item_table.columns:
         return dataset.item_table["text"].fillna("").astype(str).tolist()
+    from socialrec.errors import DataError
     from socialrec.represent.profiles import item_profiles
 
-    return item_profiles(dataset, max_reviews=0, warn_thin=False)
+    try:
+        return item_profiles(dataset, max_reviews=0, warn_thin=False)
+    except DataError:
+        return [""] * dataset.n_items
+
+
+# The alert rule `socialrec trends` chose on the first half of weibo-ced's daily timeline
+# (benchmarks/results/weibo-trends.json); what the service applies.
+DEFAULT_DETECTOR = BurstDetector(history=7, z=1.0, ratio=2.0, min_count=20)
+
+
+def recent_trends(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
+                  detector: BurstDetector = DEFAULT_DETECTOR, n_keywords: int = 5) -> dict[str, Any]:
+    """The latest ``last`` windows of the dataset's engagement timeline (start, count, whether it
+    raised an alert; the rule sees ``detector.history`` windows before each) and one topic per
+    alert among them
+    (`trend_topics`). A dataset without timestamps has no timeline: empty lists."""
+    if last < 1:
+        raise ValueError(f"last must be >= 1, got {last}")
+    times = dataset.interactions["timestamp"].to_numpy(np.float64)
+    finite = times[np.isfinite(times)]
+    # Only the windows shown and the history their alerts look back on are counted: the cost does
+    # not grow with the length of the timeline (a 1-second window over years of data).
+    start = None
+    if len(finite):
+        start = max(np.floor(finite.min() / window), np.floor(finite.max() / window) - (last + detector.history - 1))
+        start *= window
+    starts, counts = window_counts(times, window, start=start)
+    alerts = set(detector.alerts(counts).tolist())
+    shown = range(max(0, len(counts) - last), len(counts))
+    return {
+        "window_seconds": window,
+        "windows": [{"start": iso_time(starts[w]), "count": int(counts[w]), "alert": w in alerts} for w in shown],
+        "topics": trend_topics(dataset, [w for w in shown if w in alerts], starts, window, counts,
+                               n_keywords=n_keywords),
+    }

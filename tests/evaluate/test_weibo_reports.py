@@ -54,3 +54,34 @@ def test_trends_document_finds_the_burst_and_names_it_in_chinese() -> None:
     assert topic["keywords"][:2] in (["雅安", "地震"], ["地震", "雅安"])  # in the post and the comments
     assert doc["evaluation"]["whole_timeline"]["burst_recall"] == 1.0
     assert doc["evaluation"]["whole_timeline"]["false_alarms"] == 0
+
+
+def test_recent_trends_shows_the_last_windows_and_their_alerts() -> None:
+    pytest.importorskip("jieba")
+    from socialrec.retrieve.bursts import BurstDetector, recent_trends
+
+    day = 86400.0
+    rows = [(f"u{j % 7}", "a", d * day + 60 * j) for d in range(20) for j in range(10)]
+    rows += [(f"v{j}", "b", 17 * day + 60 * j) for j in range(60)]
+    items = pd.DataFrame({"id": ["a", "b"], "text": ["每天的天气预报", "突发：长江洪水警报，沿岸居民紧急撤离"]})
+    ds = build_dataset("toy", pd.DataFrame(rows, columns=["user", "item", "timestamp"]), items=items)
+    out = recent_trends(ds, window=day, last=5, detector=BurstDetector(min_count=20))
+    assert [w["count"] for w in out["windows"]] == [10, 10, 70, 10, 10]
+    assert [w["alert"] for w in out["windows"]] == [False, False, True, False, False]
+    assert len(out["topics"]) == 1 and out["topics"][0]["top_items"][0] == "b"
+    assert "洪水" in out["topics"][0]["keywords"]
+
+
+def test_recent_trends_counts_only_the_windows_it_needs() -> None:
+    from socialrec.retrieve.bursts import recent_trends
+
+    years = 86400.0 * 365 * 4
+    inter = pd.DataFrame({"user": ["a", "b", "c"], "item": ["x", "x", "y"], "timestamp": [0.0, years, years + 0.5]})
+    out = recent_trends(build_dataset("long", inter), window=1.0, last=3)  # a 1-second window over 4 years
+    assert [w["count"] for w in out["windows"]] == [0, 0, 2]
+    # A burst in a catalog without text: a topic without keywords, not an error.
+    burst = pd.DataFrame({"user": [f"u{j}" for j in range(30)], "item": "x", "timestamp": 8.0})
+    many = pd.concat([pd.DataFrame({"user": "q", "item": "x", "timestamp": np.arange(8.0)}), burst])
+    out = recent_trends(build_dataset("no-text", many), window=1.0, last=2)
+    assert out["windows"][-1]["count"] == 30 and out["windows"][-1]["alert"]
+    assert out["topics"][0]["keywords"] == [] and out["topics"][0]["top_items"] == ["x"]
