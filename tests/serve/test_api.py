@@ -326,3 +326,8 @@ def test_trends_need_read_scope_and_show_the_latest_windows(served: Served) -> N
     assert all(set(w) == {"start", "count", "alert"} for w in doc["windows"])
     assert len(doc["topics"]) == sum(w["alert"] for w in doc["windows"])
     assert c.get("/v1/trends", params={"window": "1 week"}, headers=served.reader).status_code == 422
+    # the latest daily window and its alert are metrics as well
+    text = c.get("/metrics", headers=served.admin).text
+    value = {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l.startswith("socialrec_trend_")}
+    assert value["socialrec_trend_window_engagements"] == doc["windows"][-1]["count"]
+    assert value["socialrec_trend_burst_alert"] == float(doc["windows"][-1]["alert"])
