@@ -124,3 +124,11 @@ def test_real_weibo_counts(real_data: Path) -> None:
     # no engagement precedes its post by more than a minute (dates are Beijing time)
     post_time = ds.item_table["timestamp"].to_numpy()[ds.interactions["item"].to_numpy()]
     assert (ds.interactions["timestamp"].to_numpy() >= post_time - 60).all()
+
+
+def test_bad_count_and_edge_rows_name_the_file_column(tmp_path: Path) -> None:
+    ok = "u1\tp1\trumor\t2013-01-01 08:00:00\tm1\t\t\n"
+    with pytest.raises(DataError, match=r"items.tsv.*line 2.*reposts"):
+        load_weibo_ced(write(tmp_path / "a", "p1\trumor\t1356969600\tmany\t1\t1\t1\t文本\n", ok))
+    with pytest.raises(DataError, match=r"social_edges.tsv.*line 2.*n_reposts_or_replies"):
+        load_weibo_ced(write(tmp_path / "b", P1, ok, "u1\tu2\tthree\n"))

@@ -114,9 +114,9 @@ def load_weibo_ced(data: str | os.PathLike[str], *, skip_bad_rows: bool = False)
     counted in a `BadRowsWarning` (and so are engagements with the posts of dropped rows)."""
     folder = check_exists(Path(data) / FOLDER, "Weibo CED folder")
     posts = read_delimited(folder / "items.tsv", [
-        str_col("id"), Column("label", _label, "rumor or nonrumor"), str_col("time"), int_col("reposts"),
+        str_col("item_id"), Column("label", _label, "rumor or nonrumor"), str_col("time"), int_col("reposts"),
         int_col("comments"), int_col("likes"), Column("author_followers", _count, "an integer or empty"),
-        str_col("text")], skip_bad_rows=skip_bad_rows)
+        str_col("text")], skip_bad_rows=skip_bad_rows).rename(columns={"item_id": "id"})
     post_times = [_try(parse_post_time, t) for t in posts["time"]]
     ok = _check_times(posts, post_times, "time", "a unix time or a date like 'Sat Jun 29 12:40:09 +0800 2013'",
                       skip_bad_rows)
@@ -130,8 +130,9 @@ def load_weibo_ced(data: str | os.PathLike[str], *, skip_bad_rows: bool = False)
     posts["timestamp"] = np.asarray(post_times, dtype=np.float64)
 
     eng = read_delimited(folder / "interactions.tsv", [
-        str_col("user"), str_col("item"), Column("label", _label, "rumor or nonrumor"), str_col("date"),
-        str_col("mid"), str_col("parent_uid"), str_col("text")], skip_bad_rows=skip_bad_rows)
+        str_col("uid"), str_col("item_id"), Column("label", _label, "rumor or nonrumor"), str_col("date"),
+        str_col("mid"), str_col("parent_uid"), str_col("text")], skip_bad_rows=skip_bad_rows,
+    ).rename(columns={"uid": "user", "item_id": "item"})
     time_of_post = dict(zip(posts["id"], posts["timestamp"]))
     unknown = ~eng["item"].isin(time_of_post)
     if unknown.any() and skip_bad_rows:
@@ -175,8 +176,9 @@ def load_weibo_ced(data: str | os.PathLike[str], *, skip_bad_rows: bool = False)
     edges_path = check_exists(folder / "social_edges.tsv", "Weibo CED repost graph")
     edges = None
     if len([line for line in edges_path.read_text(encoding="utf-8").split("\n") if line.strip()]) > 1:
-        edges = read_delimited(edges_path, [str_col("source"), str_col("target"), int_col("weight")],
+        edges = read_delimited(edges_path, [str_col("src_uid"), str_col("dst_uid"), int_col("n_reposts_or_replies")],
                                skip_bad_rows=skip_bad_rows)
+        edges = edges.rename(columns={"src_uid": "source", "dst_uid": "target", "n_reposts_or_replies": "weight"})
         edges["kind"] = "repost"
 
     items = pd.DataFrame({
