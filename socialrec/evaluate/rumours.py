@@ -60,7 +60,7 @@ def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequenc
     risk = clf.predict_proba(texts)
     auc = roc_auc(risk[later], labels[later]) if len(np.unique(labels[later])) == 2 else float("nan")
 
-    fitted = base.clone().fit(train)
+    fitted = _Memo.of(base.clone().fit(train))  # every weight re-ranks the same base scores
     policy = []
     for w in weights:
         model = RumourAware.from_fitted(fitted, risk, weight=w, depth=depth)
@@ -89,6 +89,30 @@ def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequenc
         },
         "max_loss": max_loss, "depth": depth,
     }
+
+
+class _Memo(BaseRecommender):
+    """A fitted model's score rows, computed once per user (the curve asks for them per weight)."""
+
+    def __init__(self, model: BaseRecommender | None = None) -> None:
+        self.model = model
+
+    @classmethod
+    def of(cls, model: BaseRecommender) -> "_Memo":
+        memo = cls(model)
+        memo._set_training_matrix(model.user_items_)
+        memo.rows_ = {}
+        return memo
+
+    def _fit(self, train: Any) -> None:  # pragma: no cover - built from a fitted model only
+        raise NotImplementedError("_Memo wraps a fitted model: use _Memo.of(model)")
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        missing = [int(u) for u in users if int(u) not in self.rows_]
+        if missing:
+            for u, row in zip(missing, np.asarray(self.model.score(np.asarray(missing)), dtype=np.float32)):  # type: ignore[union-attr]
+                self.rows_[u] = row
+        return np.stack([self.rows_[int(u)] for u in users])
 
 
 def choose_weight(policy: Sequence[dict[str, Any]], k: int, max_loss: float) -> float:
