@@ -6,9 +6,10 @@ latest fifth of those posts (fitted on the earlier four fifths), and its AUC mea
 posts published after the training period. The base recommender is fitted once on the
 training interactions; for each policy weight (`rank.rumour.demote`; 0 = no policy) the
 validation and test users' top-10 give NDCG@10 and the share of rumours (true labels) among
-the recommended items. The weight is chosen on validation: the smallest that halves the
-rumour share at no more than ``max_loss`` relative NDCG@10 loss, else the one with the
-lowest share within that loss.
+the recommended items; the grid also tries keeping the base list's first items in place
+(``protect``). The policy is chosen on validation (`choose_policy`): of those within
+``max_loss`` relative NDCG@10 loss, the one that halves the rumour share at the least loss, else
+the one with the lowest share.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from socialrec.ingest.split import Split
 from socialrec.retrieve.base import BaseRecommender
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+PROTECT = (0, 3)  # how many of the base list's first items keep their places
 L2_GRID = (1e-5, 1e-4, 1e-3)
 
 
@@ -41,8 +43,9 @@ def choose_l2(texts: Sequence[str], labels: np.ndarray, times: np.ndarray, grid:
     return max(grid, key=lambda v: (aucs[v], -v)), aucs
 
 
-def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequence[float] = WEIGHTS, k: int = 10,
-                        depth: int = 100, max_loss: float = 0.05, seed: int = 0) -> dict[str, Any]:
+def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequence[float] = WEIGHTS,
+                        protect: Sequence[int] = PROTECT, k: int = 10, depth: int = 100, max_loss: float = 0.05,
+                        seed: int = 0) -> dict[str, Any]:
     """The JSON document of `socialrec rumours` (see the module docstring)."""
     from socialrec.ingest.datasets.weibo import rumour_labels
     from socialrec.rank.rumour import RumourAware, training_cutoff
@@ -62,9 +65,9 @@ def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequenc
 
     fitted = _Memo.of(base.clone().fit(train))  # every weight re-ranks the same base scores
     policy = []
-    for w in weights:
-        model = RumourAware.from_fitted(fitted, risk, weight=w, depth=depth)
-        row: dict[str, Any] = {"weight": float(w)}
+    for head, w in [(h, w) for h in protect for w in weights if w > 0 or h == protect[0]]:
+        model = RumourAware.from_fitted(fitted, risk, weight=w, depth=depth, protect=head)
+        row: dict[str, Any] = {"weight": float(w), "protect": int(head)}
         for part in ("valid", "test"):
             res = evaluate(model, split, part=part, ks=(k,), seed=seed)
             top = res.top_items[:, :k]
@@ -73,14 +76,15 @@ def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequenc
             row[f"rumour_share@{k}{suffix}"] = round(share, 6)
             row[f"ndcg@{k}{suffix}"] = round(res.mean()[f"ndcg@{k}"], 6)
         policy.append(row)
-    chosen = choose_weight(policy, k, max_loss)
-    base_row, chosen_row = policy[0], next(r for r in policy if r["weight"] == chosen)
+    chosen_row = choose_policy(policy, k, max_loss)
+    chosen = chosen_row["weight"]
+    base_row = policy[0]
     share0, ndcg0 = base_row[f"rumour_share@{k}"], base_row[f"ndcg@{k}"]
     return {
         "dataset": ds.name, "protocol": split.protocol, "base_model": type(base).__name__,
         "auc": round(auc, 6), "n_train_posts": int(len(earlier)), "n_later_posts": int(len(later)),
         "classifier": {"l2": l2, "valid_auc_by_l2": {str(a): round(b, 6) for a, b in l2_aucs.items()}},
-        "policy": policy, "chosen_weight": chosen,
+        "policy": policy, "chosen_weight": chosen, "chosen_protect": chosen_row["protect"],
         "test_at_chosen": {
             f"rumour_share@{k}": chosen_row[f"rumour_share@{k}"], f"ndcg@{k}": chosen_row[f"ndcg@{k}"],
             "share_ratio": round(chosen_row[f"rumour_share@{k}"] / share0, 6) if share0 else None,
@@ -115,16 +119,17 @@ class _Memo(BaseRecommender):
         return np.stack([self.rows_[int(u)] for u in users])
 
 
-def choose_weight(policy: Sequence[dict[str, Any]], k: int, max_loss: float) -> float:
-    """On validation: the smallest weight that halves the rumour share within ``max_loss``
-    relative NDCG loss; else the lowest share within that loss (0 if nothing qualifies)."""
+def choose_policy(policy: Sequence[dict[str, Any]], k: int, max_loss: float) -> dict[str, Any]:
+    """On validation: among the policies within ``max_loss`` relative NDCG loss, the one that
+    halves the rumour share at the least loss (ties: the smaller weight); else the lowest share
+    within that loss; the unchanged ranking (weight 0) if nothing qualifies."""
     base = next(r for r in policy if r["weight"] == 0.0)
     s0, n0 = base[f"rumour_share@{k}_valid"], base[f"ndcg@{k}_valid"]
     ok = [r for r in policy if r[f"ndcg@{k}_valid"] >= (1 - max_loss) * n0]
     halved = [r for r in ok if r[f"rumour_share@{k}_valid"] <= 0.5 * s0]
     if halved:
-        return float(min(r["weight"] for r in halved))
-    return float(min(ok, key=lambda r: (r[f"rumour_share@{k}_valid"], r["weight"]))["weight"])
+        return max(halved, key=lambda r: (r[f"ndcg@{k}_valid"], -r["weight"], -r.get("protect", 0)))
+    return min(ok, key=lambda r: (r[f"rumour_share@{k}_valid"], r["weight"], r.get("protect", 0)))
 
 
 def plot_tradeoff(document: dict[str, Any], path: str | Path, k: int = 10) -> Path:
@@ -134,17 +139,20 @@ def plot_tradeoff(document: dict[str, Any], path: str | Path, k: int = 10) -> Pa
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    for suffix, label, style in (("_valid", "validation", "o--"), ("", "test", "s-")):
-        xs = [r[f"rumour_share@{k}{suffix}"] for r in document["policy"]]
-        ys = [r[f"ndcg@{k}{suffix}"] for r in document["policy"]]
-        ax.plot(xs, ys, style, label=label)
-        if not suffix:
-            for r, x, y in zip(document["policy"], xs, ys):
-                ax.annotate(f"{r['weight']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    rows = document["policy"]
+    for head in sorted({r.get("protect", 0) for r in rows}):
+        curve = [rows[0]] + [r for r in rows[1:] if r.get("protect", 0) == head]
+        for suffix, label, style in (("_valid", "validation", "o--"), ("", "test", "s-")):
+            xs = [r[f"rumour_share@{k}{suffix}"] for r in curve]
+            ys = [r[f"ndcg@{k}{suffix}"] for r in curve]
+            ax.plot(xs, ys, style, label=f"{label}, top {head} kept" if head else label)
+            if not suffix:
+                for r, x, y in zip(curve, xs, ys):
+                    ax.annotate(f"{r['weight']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel(f"share of rumours in the top {k}")
     ax.set_ylabel(f"NDCG@{k}")
-    ax.set_title(f"Rumour demotion of {document['base_model']} on {document['dataset']} (weight chosen on "
-                 f"validation: {document['chosen_weight']:g})", fontsize=9)
+    ax.set_title(f"Rumour demotion of {document['base_model']} on {document['dataset']} (chosen on validation: "
+                 f"weight {document['chosen_weight']:g}, top {document.get('chosen_protect', 0)} kept)", fontsize=9)
     ax.legend()
     fig.tight_layout()
     out = Path(path)

@@ -24,14 +24,20 @@ from socialrec.errors import DataError
 from socialrec.retrieve.base import BaseRecommender, TrainData
 
 
-def demote(scores: np.ndarray, risk: np.ndarray, weight: float, *, depth: int = 100) -> np.ndarray:
+def demote(scores: np.ndarray, risk: np.ndarray, weight: float, *, depth: int = 100, protect: int = 0) -> np.ndarray:
     """Re-scored rows (see the module docstring). ``scores``: (n_users, n_items), -inf for
-    items that must stay out; ``risk``: (n_items,) in [0, 1]. Returns float64 scores."""
+    items that must stay out; ``risk``: (n_items,) in [0, 1]; ``protect``: the base list's first
+    items keep their places (only the positions below them are re-ranked). Returns float64 scores.
+
+    The mask of items a caller hides (seen items) is applied after scoring, so ``protect``
+    counts positions of the row as scored: give seen items -inf to protect the visible head."""
     s = np.asarray(scores, dtype=np.float64)
     if weight < 0:
         raise ValueError(f"weight must be >= 0, got {weight}")
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
+    if protect < 0:
+        raise ValueError(f"protect must be >= 0, got {protect}")
     risk = np.asarray(risk, dtype=np.float64)
     if risk.shape != (s.shape[1],):
         raise ValueError(f"risk must have one value per item ({s.shape[1]}), got shape {risk.shape}")
@@ -52,6 +58,9 @@ def demote(scores: np.ndarray, risk: np.ndarray, weight: float, *, depth: int = 
         span = rel.max() - rel.min()
         rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)
         new = rel - weight * risk[top]
+        if protect:  # the head keeps its order above everything re-scored
+            head = min(protect, len(top))
+            new[:head] = new[head:].max(initial=new.min()) + 1.0 + np.arange(head, 0, -1)
         rest = finite.copy()
         rest[top] = False
         if rest.any():  # below every re-scored item, in their base order
@@ -69,14 +78,17 @@ class RumourAware(BaseRecommender):
     weight: how strongly a rumour probability of 1 lowers an item (relevance is in [0, 1]
         within the top ``depth``); 0 leaves the base ranking unchanged.
     depth: how many of the base model's top items are re-scored.
+    protect: how many of the base model's first items keep their places (0: none); seen items
+        are excluded before the head is counted.
     classifier_params: constructor arguments of `represent.rumour.RumourClassifier`.
     """
 
-    def __init__(self, base: BaseRecommender, weight: float = 1.0, depth: int = 100,
+    def __init__(self, base: BaseRecommender, weight: float = 1.0, depth: int = 100, protect: int = 0,
                  classifier_params: dict[str, Any] | None = None) -> None:
         self.base = base
         self.weight = weight
         self.depth = depth
+        self.protect = protect
         self.classifier_params = classifier_params
 
     @property
@@ -109,11 +121,11 @@ class RumourAware(BaseRecommender):
 
     @classmethod
     def from_fitted(cls, base: BaseRecommender, item_risk: np.ndarray, *, weight: float = 1.0,
-                    depth: int = 100) -> "RumourAware":
+                    depth: int = 100, protect: int = 0) -> "RumourAware":
         """The policy around an already fitted ``base`` with known item risks (to trace a
         weight curve without refitting)."""
         base._check_fitted("RumourAware.from_fitted")
-        model = cls(base, weight=weight, depth=depth)
+        model = cls(base, weight=weight, depth=depth, protect=protect)
         model._set_training_matrix(base.user_items_)
         model.base_ = base
         model.item_risk_ = np.asarray(item_risk, dtype=np.float64)
@@ -121,13 +133,25 @@ class RumourAware(BaseRecommender):
         return model
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return demote(self.base_.score(users), self.item_risk_, self.weight, depth=self.depth).astype(np.float32)
+        scores = np.asarray(self.base_.score(users), dtype=np.float64).copy()
+        if not self.protect:
+            return demote(scores, self.item_risk_, self.weight, depth=self.depth).astype(np.float32)
+        # The protected head is the one the user sees: without the items they already know, which
+        # then rank below every other item (asked for with exclude_seen=False, they come last).
+        seen = self.user_items_[users]
+        r, c = seen.nonzero()
+        known = np.isfinite(scores[r, c])
+        scores[r, c] = -np.inf
+        out = demote(scores, self.item_risk_, self.weight, depth=self.depth, protect=self.protect)
+        floor = np.where(np.isfinite(out), out, np.inf).min(axis=1)
+        out[r[known], c[known]] = np.where(np.isfinite(floor[r[known]]), floor[r[known]], 0.0) - 1.0
+        return out.astype(np.float32)
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         """The base model's item-item scores under the same policy ("more like this" lists)."""
         scores = np.asarray(self.base_._similar_scores(items), dtype=np.float64).copy()
         scores[np.arange(len(items)), items] = -np.inf  # the item itself never takes a top slot
-        return demote(scores, self.item_risk_, self.weight, depth=self.depth).astype(np.float32)
+        return demote(scores, self.item_risk_, self.weight, depth=self.depth, protect=self.protect).astype(np.float32)
 
 
 def rumour_risk(train: TrainData, classifier_params: dict[str, Any] | None = None) -> tuple[np.ndarray, Any]:

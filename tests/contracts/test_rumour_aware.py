@@ -70,3 +70,10 @@ def test_demote_keeps_order_without_risk_and_below_depth() -> None:
     np.testing.assert_array_equal(demote(scores, risk, 0.0), scores)
     with pytest.raises(ValueError, match="one value per item"):
         demote(scores, risk[:3], 1.0)
+
+
+class TestRumourAwareKeepingTheHead(TestRumourAware):
+    """The same contract with the first item of each list kept in place."""
+
+    def make(self) -> BaseRecommender:
+        return RumourAware(EASE(l2=10.0), weight=0.3, protect=1, classifier_params={"min_df": 1})

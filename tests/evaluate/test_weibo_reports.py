@@ -6,22 +6,35 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from socialrec.evaluate.rumours import choose_weight
+from socialrec.evaluate.rumours import choose_policy
 from socialrec.ingest.schema import build_dataset
 
 
-def row(w: float, share: float, ndcg: float) -> dict:
-    return {"weight": w, "rumour_share@10_valid": share, "ndcg@10_valid": ndcg,
+def row(w: float, share: float, ndcg: float, protect: int = 0) -> dict:
+    return {"weight": w, "protect": protect, "rumour_share@10_valid": share, "ndcg@10_valid": ndcg,
             "rumour_share@10": share, "ndcg@10": ndcg}
 
 
-def test_choose_weight_takes_the_smallest_that_halves_within_the_loss() -> None:
+def test_choose_policy_halves_the_share_at_the_least_loss() -> None:
     policy = [row(0.0, 0.8, 0.100), row(0.5, 0.5, 0.099), row(1.0, 0.39, 0.097), row(2.0, 0.2, 0.096),
-              row(3.0, 0.1, 0.090)]
-    assert choose_weight(policy, 10, 0.05) == 1.0  # 0.39 <= 0.4 at a 3% loss; 3.0 loses 10%
+              row(3.0, 0.1, 0.090), row(1.0, 0.4, 0.098, protect=3)]
+    # 0.39 and 0.4 halve 0.8 within 5%: keeping the head loses less; 3.0 loses 10%
+    assert (choose_policy(policy, 10, 0.05)["weight"], choose_policy(policy, 10, 0.05)["protect"]) == (1.0, 3)
     # Nothing halves within 1%: the lowest share within it.
-    assert choose_weight(policy, 10, 0.01) == 0.5
-    assert choose_weight([row(0.0, 0.8, 0.1), row(1.0, 0.1, 0.05)], 10, 0.05) == 0.0
+    assert choose_policy(policy, 10, 0.01)["weight"] == 0.5
+    assert choose_policy([row(0.0, 0.8, 0.1), row(1.0, 0.1, 0.05)], 10, 0.05)["weight"] == 0.0
+
+
+def test_protected_head_keeps_its_places() -> None:
+    from socialrec.rank.rumour import demote
+
+    scores = np.array([[6.0, 5.0, 4.0, 3.0, 2.0, 1.0]])
+    risk = np.array([1.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    order = np.argsort(-demote(scores, risk, 5.0, protect=2)[0], kind="stable").tolist()
+    assert order[:2] == [0, 1]  # the first two stay, rumours or not
+    assert order[2:] == [3, 5, 2, 4]  # below them the plain posts come first
+    plain = np.argsort(-demote(scores, risk, 5.0)[0], kind="stable").tolist()
+    assert plain[:2] == [3, 5]
 
 
 def test_trends_document_finds_the_burst_and_names_it_in_chinese() -> None:
