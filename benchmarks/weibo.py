@@ -72,19 +72,20 @@ def _rumour_lines(name: str) -> list[str]:
         return []
     t = rum["test_at_chosen"]
     lines = [f"Rumours (`socialrec rumours --dataset weibo-ced --model {rum['base_model']}`; results/{name}, "
-             f"curve in results/{name.replace('.json', '.png')}). Classifier: logistic regression on jieba words and character "
-              f"n-grams of the post, trained on the {rum['n_train_posts']} posts of the training period; "
-              f"AUC on the {rum['n_later_posts']} later posts: {rum['auc']:.3f} (target 0.85: "
+             f"curve in results/{name.replace('.json', '.png')}). Classifier: logistic regression on jieba words "
+             f"and character n-grams of the post, trained on the {rum['n_train_posts']} posts of the training period; "
+             f"AUC on the {rum['n_later_posts']} later posts: {rum['auc']:.3f} (target 0.85: "
              f"{'met' if rum['auc'] >= 0.85 else 'not met'}). "
-              f"Policy on the base model {rum['base_model']} (weight chosen on validation: "
-              f"{rum['chosen_weight']:g}):", "",
-              "| weight | rumour share@10 | NDCG@10 | valid share@10 | valid NDCG@10 |", "|---|---|---|---|---|"]
+             f"Policy on the base model {rum['base_model']} (chosen on validation: weight "
+             f"{rum['chosen_weight']:g}, first {rum.get('chosen_protect', 0)} item(s) of the list kept in place):", "",
+             "| weight | head kept | rumour share@10 | NDCG@10 | valid share@10 | valid NDCG@10 |",
+             "|---|---|---|---|---|---|"]
     for r in rum["policy"]:
-        lines.append(f"| {r['weight']:g} | {r['rumour_share@10']:.3f} | {r['ndcg@10']:.4f} | "
+        lines.append(f"| {r['weight']:g} | {r.get('protect', 0)} | {r['rumour_share@10']:.3f} | {r['ndcg@10']:.4f} | "
                      f"{r['rumour_share@10_valid']:.3f} | {r['ndcg@10_valid']:.4f} |")
     if t["share_ratio"] is not None and t["ndcg_loss"] is not None:
         ok = t["share_ratio"] <= 0.5 and t["ndcg_loss"] <= 0.05
-        lines += ["", f"At the chosen weight the test share of rumours is {t['share_ratio']:.2f}x the unchanged "
+        lines += ["", f"At the chosen policy the test share of rumours is {t['share_ratio']:.2f}x the unchanged "
                       f"ranking's and NDCG@10 {t['ndcg_ratio']:.3f}x its value (target: at most half the share "
                       f"for at most a 5% NDCG@10 loss: {'met' if ok else 'not met'})."]
     lines.append("")
