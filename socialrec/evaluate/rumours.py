@@ -8,8 +8,8 @@ training interactions; for each policy weight (`rank.rumour.demote`; 0 = no poli
 validation and test users' top-10 give NDCG@10 and the share of rumours (true labels) among
 the recommended items; the grid also tries keeping the base list's first items in place
 (``protect``). The policy is chosen on validation (`choose_policy`): of those within
-``max_loss`` relative NDCG@10 loss, the one that halves the rumour share at the least loss, else
-the one with the lowest share.
+``max_loss`` relative NDCG@10 loss, the smallest weight that halves the rumour share, else the
+one with the lowest share.
 """
 
 from __future__ import annotations
@@ -120,15 +120,16 @@ class _Memo(BaseRecommender):
 
 
 def choose_policy(policy: Sequence[dict[str, Any]], k: int, max_loss: float) -> dict[str, Any]:
-    """On validation: among the policies within ``max_loss`` relative NDCG loss, the one that
-    halves the rumour share at the least loss (ties: the smaller weight); else the lowest share
-    within that loss; the unchanged ranking (weight 0) if nothing qualifies."""
+    """On validation: among the policies within ``max_loss`` relative NDCG loss, the one with the
+    smallest weight that halves the rumour share (the least intervention that does; ties: the
+    better NDCG); else the lowest share within that loss; the unchanged ranking (weight 0) if
+    nothing qualifies."""
     base = next(r for r in policy if r["weight"] == 0.0)
     s0, n0 = base[f"rumour_share@{k}_valid"], base[f"ndcg@{k}_valid"]
     ok = [r for r in policy if r[f"ndcg@{k}_valid"] >= (1 - max_loss) * n0]
     halved = [r for r in ok if r[f"rumour_share@{k}_valid"] <= 0.5 * s0]
     if halved:
-        return max(halved, key=lambda r: (r[f"ndcg@{k}_valid"], -r["weight"], -r.get("protect", 0)))
+        return min(halved, key=lambda r: (r["weight"], -r[f"ndcg@{k}_valid"], r.get("protect", 0)))
     return min(ok, key=lambda r: (r[f"rumour_share@{k}_valid"], r["weight"], r.get("protect", 0)))
 
 

@@ -15,10 +15,10 @@ def row(w: float, share: float, ndcg: float, protect: int = 0) -> dict:
             "rumour_share@10": share, "ndcg@10": ndcg}
 
 
-def test_choose_policy_halves_the_share_at_the_least_loss() -> None:
-    policy = [row(0.0, 0.8, 0.100), row(0.5, 0.5, 0.099), row(1.0, 0.39, 0.097), row(2.0, 0.2, 0.096),
+def test_choose_policy_takes_the_smallest_weight_that_halves_within_the_loss() -> None:
+    policy = [row(0.0, 0.8, 0.100), row(0.5, 0.5, 0.099), row(1.0, 0.39, 0.097), row(2.0, 0.2, 0.099),
               row(3.0, 0.1, 0.090), row(1.0, 0.4, 0.098, protect=3)]
-    # 0.39 and 0.4 halve 0.8 within 5%: keeping the head loses less; 3.0 loses 10%
+    # 1.0 (both) and 2.0 halve 0.8 within 5%: the smallest weight, the better NDCG of the two; 3.0 loses 10%
     assert (choose_policy(policy, 10, 0.05)["weight"], choose_policy(policy, 10, 0.05)["protect"]) == (1.0, 3)
     # Nothing halves within 1%: the lowest share within it.
     assert choose_policy(policy, 10, 0.01)["weight"] == 0.5
