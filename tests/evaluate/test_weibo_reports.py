@@ -20,8 +20,9 @@ def test_choose_policy_takes_the_smallest_weight_that_halves_within_the_loss() -
               row(3.0, 0.1, 0.090), row(1.0, 0.4, 0.098, protect=3)]
     # 1.0 (both) and 2.0 halve 0.8 within 5%: the smallest weight, the better NDCG of the two; 3.0 loses 10%
     assert (choose_policy(policy, 10, 0.05)["weight"], choose_policy(policy, 10, 0.05)["protect"]) == (1.0, 3)
+    assert choose_policy(policy, 10, 0.01)["weight"] == 2.0  # within 1%, only 2.0 halves it
     # Nothing halves within 1%: the lowest share within it.
-    assert choose_policy(policy, 10, 0.01)["weight"] == 0.5
+    assert choose_policy([row(0.0, 0.8, 0.1), row(0.5, 0.5, 0.0995), row(1.0, 0.3, 0.09)], 10, 0.01)["weight"] == 0.5
     assert choose_policy([row(0.0, 0.8, 0.1), row(1.0, 0.1, 0.05)], 10, 0.05)["weight"] == 0.0
 
 
