@@ -39,9 +39,11 @@ SOCIAL = ("lightgcn", "social", "socialmf", "social-proof")
 # always among them): LastFM picks 0, Ciao a large weight (benchmarks/results/social-*.json).
 NEIGHBOURHOOD_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 PRIVATE = ("mf", "dp-mf", "dp-mf-interaction")
-# hybrid-rumour's demotion weight: what `socialrec rumours --model hybrid` chose on weibo-ced's
-# validation users (benchmarks/results/weibo-rumours-hybrid.json).
-RUMOUR_WEIGHT = 0.75
+# hybrid-rumour's policy: what `socialrec rumours --model hybrid` chose on weibo-ced's validation
+# users (benchmarks/results/weibo-rumours-hybrid.json): demotion weight, and the head of the
+# hybrid's list kept in place.
+RUMOUR_WEIGHT = 1.5
+RUMOUR_PROTECT = 3
 # mf / dp-mf settings chosen on LastFM's validation NDCG@10 (benchmarks/results/privacy-dp.json).
 MF_DEFAULTS: tuple[tuple[str, object], ...] = (("factors", 64), ("epochs", 20), ("batch_size", 256),
                                                ("learning_rate", 0.005), ("max_items", 3000))
@@ -79,7 +81,8 @@ def _graph_specs() -> dict[str, ModelSpec]:
         from socialrec.rank.rumour import RumourAware
 
         weight = float(params.pop("weight", RUMOUR_WEIGHT))  # type: ignore[arg-type]
-        return RumourAware(HybridRecommender(**params), weight=weight)  # type: ignore[arg-type]
+        protect = int(params.pop("protect", RUMOUR_PROTECT))  # type: ignore[call-overload]
+        return RumourAware(HybridRecommender(**params), weight=weight, protect=protect)  # type: ignore[arg-type]
 
     from socialrec.retrieve.sentiment_aware import SentimentAware
     def two_tower(mode: str) -> Callable[..., BaseRecommender]:
