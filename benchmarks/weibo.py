@@ -174,6 +174,13 @@ def main() -> None:
             meta.setdefault("wall_seconds", {})[part] = round(run(part, args.data), 1)
             (RESULTS / "weibo-meta.json").write_text(json.dumps(meta, indent=2))
     (RESULTS / "weibo-meta.json").write_text(json.dumps(meta, indent=2))
+    if args.readme_only:  # the curves again from their JSON (after a change to the plot)
+        from socialrec.evaluate.rumours import plot_tradeoff
+
+        for name in ("weibo-rumours", "weibo-rumours-hybrid"):
+            doc = _load(f"{name}.json")
+            if doc:
+                plot_tradeoff(doc, RESULTS / f"{name}.png")
     readme()
 
 

@@ -139,7 +139,7 @@ def plot_tradeoff(document: dict[str, Any], path: str | Path, k: int = 10) -> Pa
     from socialrec.evaluate.report import _pyplot
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.6))
     rows = document["policy"]
     for head in sorted({r.get("protect", 0) for r in rows}):
         curve = [rows[0]] + [r for r in rows[1:] if r.get("protect", 0) == head]
@@ -152,8 +152,9 @@ def plot_tradeoff(document: dict[str, Any], path: str | Path, k: int = 10) -> Pa
                     ax.annotate(f"{r['weight']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel(f"share of rumours in the top {k}")
     ax.set_ylabel(f"NDCG@{k}")
-    ax.set_title(f"Rumour demotion of {document['base_model']} on {document['dataset']} (chosen on validation: "
-                 f"weight {document['chosen_weight']:g}, top {document.get('chosen_protect', 0)} kept)", fontsize=9)
+    ax.set_title(f"Rumour demotion of {document['base_model']} on {document['dataset']}\n(chosen on validation: "
+                 f"weight {document['chosen_weight']:g}, first {document.get('chosen_protect', 0)} kept in place)",
+                 fontsize=9)
     ax.legend()
     fig.tight_layout()
     out = Path(path)
