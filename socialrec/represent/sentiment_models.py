@@ -442,7 +442,7 @@ class MiniLMSentiment(TrainedSentiment):
                     bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             train_secs = time.perf_counter() - t0
             info = self._calibrate(valid, yv, progress)
-        self.info_ = {**info, "n_train_pool": len(train), "n_train_distinct_seen": int(len(used)),
+        self.info_ = {**info, "config": asdict(cfg), "n_train_pool": len(train), "n_train_distinct_seen": int(len(used)),
                       "examples_seen": int(len(order)), "n_valid": len(valid),
                       "final_loss": round(float(np.mean(losses[-20:])), 4), "train_seconds": round(train_secs, 1),
                       "seconds_with_calibration": round(time.perf_counter() - t0, 1)}
