@@ -285,7 +285,7 @@ class MiniLMSentimentConfig:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] = ("query", "value")
-    lora_layers: int = 6
+    lora_layers: int = 2
     steps: int = 250
     batch_size: int = 16
     lr: float = 1e-3
