@@ -204,16 +204,13 @@ class CharNgramSentiment(TrainedSentiment):
         vec = self._vectorizer()
         x = vec.fit_transform(train)
         xv = vec.transform(valid)
-        best: tuple[float, float, Any] | None = None
-        by_c = {}
+        fitted = []
         for c in tqdm(self.c_grid, desc="zh sentiment (C grid)", disable=not progress, leave=False):
             model = sk.linear_model.LogisticRegression(C=c, max_iter=self.max_iter, solver="liblinear")
             model.fit(x, y)
-            auc = _auc(model.decision_function(xv), yv)
-            by_c[str(c)] = round(auc, 5)
-            if best is None or auc > best[0]:
-                best = (auc, c, model)
-        assert best is not None  # c_grid is non-empty (checked above)
+            fitted.append((_auc(model.decision_function(xv), yv), c, model))
+        by_c = {str(c): round(auc, 5) for auc, c, _ in fitted}
+        best = max(fitted, key=lambda f: f[0])  # the first of equals: the smaller C when listed first
         self.vectorizer_ = vec
         self.coef_ = best[2].coef_.ravel().astype(np.float32)
         self.intercept_ = float(best[2].intercept_[0])
@@ -425,7 +422,7 @@ class MiniLMSentiment(TrainedSentiment):
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt, lambda s: min((s + 1) / warm, max(cfg.steps - s, 0) / max(cfg.steps - warm, 1)))
             losses = []
-            self.backbone_.model.eval()  # no dropout: short training, deterministic for a seed
+            self.backbone_.model.eval()  # no dropout: the training is short
             bar = tqdm(range(cfg.steps), desc="en sentiment (LoRA steps)", disable=not progress, leave=False)
             for step in bar:
                 batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
