@@ -69,6 +69,9 @@ class SentimentAnalyzer:
         sentiment-train``), else the lexicon; "lexicon": always VADER / SnowNLP; "trained": the
         trained models (a missing one is an error that says how to train it).
     model_dir: where trained models are saved (None: `sentiment_models.default_model_dir`).
+    cache: keep the trained models' raw scores in the embedding cache (`EmbeddingCache`, in
+        ``cache_dir``), keyed by the model's ``identity`` (a hash of its saved files) and the
+        text, so refitting a recommender does not run MiniLM over the same reviews again.
 
     A trained model's score is 2 p - 1 with p its calibrated probability; the lexicons' scores
     are not probabilities (VADER's compound is mapped to (c + 1) / 2 only for display). Models
@@ -77,9 +80,12 @@ class SentimentAnalyzer:
 
     MODES = ("auto", "lexicon", "trained")
 
-    def __init__(self, models: str = "auto", model_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, models: str = "auto", model_dir: str | os.PathLike[str] | None = None, *,
+                 cache: bool = True, cache_dir: str | os.PathLike[str] | None = None) -> None:
         self.models = models
         self.model_dir = model_dir
+        self.cache = cache
+        self.cache_dir = cache_dir
         self._vader: Any = None
         self._trained: dict[str, Any] = {}
 
@@ -142,11 +148,28 @@ class SentimentAnalyzer:
                 continue
             model = self.trained_model(language)
             if model is not None:
-                values.update(zip(group, model.score(group, progress=progress).tolist()))
+                values.update(zip(group, self._trained_scores(model, group, progress).tolist()))
             else:
                 values.update((t, self._lexicon(t)) for t in tqdm(group, desc=f"sentiment ({language})", unit="text",
                                                                     disable=not progress, leave=False))
         return np.fromiter((values.get(t, 0.0) for t in items), dtype=np.float32, count=len(items))
+
+    def _trained_scores(self, model: Any, texts: list[str], progress: bool) -> np.ndarray:
+        """2 p - 1 from ``model``, its raw scores read from / written to the cache."""
+        if not self.cache or not model.identity:
+            return np.asarray(model.score(texts, progress=progress))
+        from socialrec.represent.cache import EmbeddingCache, text_key
+
+        store = EmbeddingCache(self.cache_dir)
+        keys = [text_key(t) for t in texts]
+        found = store.get(model.identity, keys, 1)
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        if todo:
+            raw = model.decision([texts[i] for i in todo], progress=progress)
+            store.put(model.identity, [keys[i] for i in todo], np.asarray(raw, dtype=np.float32)[:, None])
+            found.update({keys[i]: np.float32([r]) for i, r in zip(todo, raw)})
+        raw_all = np.array([float(found[k][0]) for k in keys])
+        return 2.0 * model.calibration_(raw_all) - 1.0
 
     def analyse(self, text: str) -> SentimentResult:
         """Label, probability, score, language and source of one text (see `SentimentResult`)."""

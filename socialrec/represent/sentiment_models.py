@@ -27,6 +27,7 @@ calls it. Nothing here downloads anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -120,6 +121,7 @@ class TrainedSentiment:
     language: str
     kind: str
     calibration_: PlattScaling | None = None
+    identity: str = ""  # set by `load_sentiment_model`: kind, language and a hash of the saved files
 
     def decision(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         raise NotImplementedError
@@ -547,7 +549,13 @@ def load_sentiment_model(language: str, model_dir: str | os.PathLike[str] | None
     kind = json.loads(path.read_text()).get("kind")
     if kind not in _KINDS:
         raise DataError(f"unknown model kind {kind!r}; known: {', '.join(_KINDS)}", path=str(path))
-    return _KINDS[kind].load(folder)  # type: ignore[attr-defined, no-any-return]
+    model = _KINDS[kind].load(folder)  # type: ignore[attr-defined]
+    digest = hashlib.sha1()
+    for file in sorted(folder.iterdir()):
+        if file.is_file():
+            digest.update(file.name.encode() + file.read_bytes())
+    model.identity = f"sentiment-{kind}-{language}-{digest.hexdigest()[:16]}"
+    return model  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def test_english_lora_model_trains_through_the_cli_and_gets_known_signs(tmp_path
                  "--batch-size", "8", "--max-length", "24", "--threads", "1"]) == 0
     from socialrec.represent.sentiment import SentimentAnalyzer
 
-    analyser = SentimentAnalyzer(model_dir=models)
+    analyser = SentimentAnalyzer(model_dir=models, cache_dir=tmp_path / "cache")
     assert analyser.source("en") == "trained:minilm-lora"
     s = analyser.score(POSITIVE_EN + NEGATIVE_EN)
     np.testing.assert_array_equal(np.sign(s), [1] * 3 + [-1] * 3)

@@ -134,7 +134,7 @@ def test_analyser_uses_the_saved_model_of_a_language_and_the_lexicon_of_the_othe
     pytest.importorskip("snownlp")
     zh_model.save(tmp_path / "zh")
     assert has_saved_model("zh", tmp_path) and not has_saved_model("en", tmp_path)
-    auto = SentimentAnalyzer(model_dir=tmp_path)
+    auto = SentimentAnalyzer(model_dir=tmp_path, cache_dir=tmp_path / "cache")
     assert auto.source("zh") == "trained:char-ngram-logreg" and auto.source("en") == "lexicon:vader"
     texts = ["", "I love it", POSITIVE_ZH[0], NEGATIVE_ZH[0], "I hate it", POSITIVE_ZH[0]]
     s = auto.score(texts)
@@ -149,6 +149,26 @@ def test_analyser_uses_the_saved_model_of_a_language_and_the_lexicon_of_the_othe
     assert r.probability == pytest.approx(zh_model.predict_proba([NEGATIVE_ZH[1]])[0], abs=1e-6)
     assert auto.analyse("   ").label == "neutral"
     assert language_of("good") == "en" and language_of("很好 good") == "zh"
+
+
+def test_trained_scores_are_cached_by_model_identity(zh_model, tmp_path, monkeypatch) -> None:
+    zh_model.save(tmp_path / "zh")
+    texts = POSITIVE_ZH + NEGATIVE_ZH
+    first = SentimentAnalyzer(model_dir=tmp_path, cache_dir=tmp_path / "cache")
+    s1 = first.score(texts)
+    model = first.trained_model("zh")
+    assert model.identity.startswith("sentiment-char-ngram-logreg-zh-")
+    np.testing.assert_allclose(s1, model.score(texts), atol=1e-5)
+    second = SentimentAnalyzer(model_dir=tmp_path, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(CharNgramSentiment, "decision", lambda *a, **k: pytest.fail("the cache was not used"))
+    np.testing.assert_array_equal(second.score(texts), s1)
+    # Another model (other saved files) has another identity: nothing stale is served.
+    monkeypatch.undo()
+    other = CharNgramSentiment(c_grid=(0.01,)).fit(texts, [1] * 4 + [0] * 4, texts, [1] * 4 + [0] * 4)
+    other.save(tmp_path / "other" / "zh")
+    third = SentimentAnalyzer(model_dir=tmp_path / "other", cache_dir=tmp_path / "cache")
+    assert third.trained_model("zh").identity != model.identity
+    np.testing.assert_allclose(third.score(texts), other.score(texts), atol=1e-5)
 
 
 def test_default_model_folder_is_empty_in_tests() -> None:
