@@ -37,7 +37,7 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     tr.add_argument("--max-length", type=int, default=None, help="English: tokens per text (default 64)")
     tr.add_argument("--lora-layers", type=int, default=None, help="English: top layers with adapters (default 2)")
     tr.add_argument("--threads", type=int, default=None,
-                    help="English: torch threads (default torch's; 1 is faster on a busy machine)")
+                    help="English: torch threads (default 1, faster on a busy machine; 0: torch's default)")
     tr.add_argument("--device", default="cpu", help="English: torch device")
 
     ev = sub.add_parser("sentiment-eval", help="held-out AUC of the trained models against VADER / SnowNLP")
@@ -53,7 +53,10 @@ def _train_config(args: argparse.Namespace) -> object:
 
     given = {"steps": args.steps, "batch_size": args.batch_size, "max_length": args.max_length,
              "lora_layers": args.lora_layers, "threads": args.threads}
-    english = dataclasses.replace(MiniLMSentimentConfig(), **{k: v for k, v in given.items() if v is not None})
+    if args.threads == 0:
+        given["threads"] = None
+    english = dataclasses.replace(MiniLMSentimentConfig(), **{k: v for k, v in given.items()
+                                                             if v is not None or (k == "threads" and args.threads == 0)})
     return SentimentTrainConfig(seed=args.seed, english=english)
 
 

@@ -276,7 +276,9 @@ class MiniLMSentimentConfig:
     lr, head_lr: AdamW learning rates of the adapters and of the linear head; both decay
         linearly to 0 after ``warmup`` of the steps.
     eval_batch: texts per forward pass when scoring.
-    threads: torch intra-op threads while training and scoring (None: torch's default).
+    threads: torch intra-op threads while training and scoring (None: torch's default). One by
+        default: on a machine shared with other jobs, two threads spin-waiting for each other
+        made a training step about ten times slower.
     seed: sampling of the training batches and the head's initialisation.
     """
 
@@ -291,7 +293,7 @@ class MiniLMSentimentConfig:
     head_lr: float = 1e-2
     warmup: float = 0.1
     eval_batch: int = 64
-    threads: int | None = None
+    threads: int | None = 1
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -208,3 +208,20 @@ def test_real_corpora_sizes(real_data) -> None:
     # (the hotel reviews are also in online_shopping_10_cats).
     assert 19_000 < len(en) < 20_500 and en["label"].mean() == pytest.approx(0.88, abs=0.02)
     assert 75_000 < len(zh) < 82_527 and set(zh["label"]) == {0, 1}
+
+
+@pytest.mark.slow
+def test_models_trained_on_this_machine_get_known_signs(tmp_path) -> None:
+    """The models `socialrec sentiment-train` saved in the cache, where they exist (a clean clone
+    has none: skipped)."""
+    from socialrec.represent.cache import default_cache_dir
+
+    saved = default_cache_dir() / "sentiment"
+    if not (has_saved_model("en", saved) and has_saved_model("zh", saved)):
+        pytest.skip(f"no trained models in {saved} (run `socialrec sentiment-train` to make them)")
+    pytest.importorskip("peft")
+    analyser = SentimentAnalyzer(models="trained", model_dir=saved, cache=False)
+    english = ["I love this dress, it fits perfectly!", "Beautiful colour and great quality.",
+               "Terrible fabric, it ripped after one wash.", "Very disappointed, I sent it back."]
+    s = analyser.score(POSITIVE_ZH + NEGATIVE_ZH + english)
+    np.testing.assert_array_equal(np.sign(s), [1] * 4 + [-1] * 4 + [1, 1, -1, -1])
