@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from socialrec.errors import LeakageError
 from socialrec.evaluate.classification import brier_score, expected_calibration_error, roc_auc
 from socialrec.represent.sentiment import SentimentAnalyzer
 from socialrec.represent.sentiment_models import (LANGUAGES, SentimentTrainConfig, corpus_split,
@@ -48,11 +49,17 @@ def evaluate_language(language: str, *, data: str | os.PathLike[str] | None = No
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; known: {', '.join(LANGUAGES)}")
     test = corpus_split(language, data, config).test
+    n_full = len(test)
     if max_test is not None and max_test < len(test):
         test = test.sample(n=max_test, random_state=config.seed).reset_index(drop=True)
     texts = test["text"].tolist()
     y = test["label"].to_numpy()
     model = load_sentiment_model(language, model_dir)
+    trained = model.info_.get("split", {})  # type: ignore[attr-defined]
+    if trained.get("seed") != config.seed or trained.get("test") != n_full:
+        raise LeakageError(f"the saved {language} model was trained on the split {trained}, not on the one "
+                           f"evaluated here (seed {config.seed}): its training texts could be in this test set. "
+                           f"Evaluate with --seed {trained.get('seed')} or retrain with --seed {config.seed}")
     model.predict_proba(texts[:2])  # load lazily-built parts before timing
     t0 = time.perf_counter()
     p = model.predict_proba(texts, progress=progress)

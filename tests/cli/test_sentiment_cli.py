@@ -44,6 +44,11 @@ def test_train_then_sentiment_and_eval_use_the_saved_chinese_model(tmp_path, cap
     zh = doc["zh"]
     assert {"model_auc", "snownlp_auc", "n_test"} <= set(zh) and zh["n_test"] == 80
     assert zh["model_auc"] > 0.95 and 0 <= zh["model_ece"] <= 1 and zh["model_texts_per_second"] > 0
+    # Evaluating on another seed's split would test on training texts: refused.
+    capsys.readouterr()
+    assert main(["--data", str(root), "sentiment-eval", "--language", "zh", "--model-dir", str(models),
+                 "--seed", "1", "--output", str(result)]) == 2
+    assert "could be in this test set" in capsys.readouterr().err
 
 
 def test_eval_without_a_trained_model_says_how_to_train(tmp_path, capsys) -> None:
