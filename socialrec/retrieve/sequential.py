@@ -146,7 +146,7 @@ class SASRec(BaseRecommender):
     def __init__(self, max_len: int = 50, embedding_dim: int = 64, n_layers: int = 2, n_heads: int = 2,
                  dropout: float = 0.3, loss: str = "full-softmax", n_negatives: int = 1024,
                  learning_rate: float = 0.002, l2: float = 0.0, batch_size: int = 256, epochs: int = 60,
-                 patience: int = 3, eval_users: int | None = 10000, text_encoder: str | None = None,
+                 patience: int = 3, eval_users: int | None = 5000, text_encoder: str | None = None,
                  max_reviews: int = 0, random_state: int = 0, device: str = "cpu", num_threads: int | None = None,
                  progress: bool = False) -> None:
         self.max_len = max_len
@@ -246,24 +246,26 @@ class SASRec(BaseRecommender):
         users = np.flatnonzero(counts >= 2)
         seqs = user_sequences(keys, users, self.max_len + 1)
         inputs, targets = torch.from_numpy(seqs[:, :-1]), torch.from_numpy(seqs[:, 1:])
+        lengths = (seqs[:, 1:] > 0).sum(axis=1)
         popularity = np.asarray(keys.astype(bool).sum(axis=0)).ravel().astype(np.float64) + 1.0
         sample_p = popularity / popularity.sum()
         log_q = torch.from_numpy(np.log(sample_p * self.n_negatives)).float().to(self.device)
         eval_users = np.flatnonzero(np.diff(valid.indptr) > 0)
         if self.eval_users is not None and len(eval_users) > self.eval_users:
             eval_users = np.sort(rng.choice(eval_users, self.eval_users, replace=False))
-        eval_seqs = torch.from_numpy(user_sequences(keys, eval_users, self.max_len))
+        eval_seqs = [torch.from_numpy(_trim(user_sequences(keys, eval_users[lo:lo + 1024], self.max_len)))
+                     for lo in range(0, len(eval_users), 1024)]
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.l2)
         history: list[dict] = []
         best: tuple[float, int, dict] | None = None
         for epoch in range(1, self.epochs + 1):
             t0 = time.perf_counter()
             net.train()
-            order = rng.permutation(len(users))
             total, steps = 0.0, 0
-            for lo in range(0, len(order), self.batch_size):
-                b = torch.from_numpy(order[lo:lo + self.batch_size])
-                x, y = inputs[b].to(self.device), targets[b].to(self.device)
+            for batch in _length_batches(lengths, self.batch_size, rng):
+                b = torch.from_numpy(batch)
+                width = int(lengths[batch].max())  # left padding beyond the batch's longest is cut
+                x, y = inputs[b, -width:].to(self.device), targets[b, -width:].to(self.device)
                 table = net.table(features)
                 h = net(x, table)[y > 0]
                 t = y[y > 0] - 1
@@ -307,7 +309,7 @@ class SASRec(BaseRecommender):
         net.eval()
         with torch.no_grad():
             table = net.table(features)
-            vectors = net(seqs.to(self.device), table)[:, -1].cpu().numpy()
+            vectors = np.vstack([net(x.to(self.device), table)[:, -1].cpu().numpy() for x in seqs])
             items = table[1:].cpu().numpy()
         pos = np.full(keys.shape[0], -1, dtype=np.int64)
         pos[users] = np.arange(len(users))
@@ -354,7 +356,7 @@ class SASRec(BaseRecommender):
         table = torch.from_numpy(self.item_table_)
         with torch.no_grad(), _threads(torch, self.num_threads):
             for lo in range(0, len(users), batch):
-                seqs = torch.from_numpy(user_sequences(self.keys_, users[lo:lo + batch], self.max_len))
+                seqs = torch.from_numpy(_trim(user_sequences(self.keys_, users[lo:lo + batch], self.max_len)))
                 out[lo:lo + batch] = self.net_(seqs, table)[:, -1].numpy()
         return out
 
@@ -421,6 +423,22 @@ class SASRec(BaseRecommender):
         self.item_table_ = np.vstack([self.item_table_, new_rows])
         self.keys_ = grow_columns(self.keys_, self.n_items_)
         return index
+
+
+def _trim(seqs: np.ndarray) -> np.ndarray:
+    """Left-padded sequences without the columns that are padding in every row (at least one
+    column): the network's output at the newest position does not change."""
+    real = (seqs > 0).any(axis=0)
+    first = int(np.argmax(real)) if real.any() else seqs.shape[1] - 1
+    return seqs[:, first:]
+
+
+def _length_batches(lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Rows in batches of about ``size`` with similar lengths (random within a length, batches
+    in random order): little padding to compute on, and a fresh mix every epoch."""
+    order = np.lexsort((rng.random(len(lengths)), lengths))
+    batches = [order[lo:lo + size] for lo in range(0, len(order), size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 @contextlib.contextmanager

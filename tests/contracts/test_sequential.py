@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 
 from socialrec.retrieve.sequential import SASRec  # noqa: E402
 
-FAST = dict(embedding_dim=32, n_layers=1, n_heads=1, dropout=0.1, learning_rate=0.01, batch_size=16, epochs=20,
+FAST = dict(embedding_dim=32, n_layers=1, n_heads=1, dropout=0.0, learning_rate=0.01, batch_size=16, epochs=20,
             patience=20, num_threads=1, random_state=0)
 
 
