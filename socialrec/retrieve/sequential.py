@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from socialrec.errors import MissingDependencyError
+from socialrec.errors import DataError, MissingDependencyError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
 from socialrec.represent.profiles import recency_order
 
@@ -189,13 +189,18 @@ class SASRec(BaseRecommender):
         from socialrec.represent.profiles import item_profiles
 
         ds = train.dataset
-        texts = item_profiles(ds, max_reviews=self.max_reviews, user_items=train.user_items) if ds is not None else []
-        if ds is None or not any(texts):
+        texts: list[str] = []
+        if ds is not None:
+            try:
+                texts = list(item_profiles(ds, max_reviews=self.max_reviews, user_items=train.user_items))
+            except DataError:  # no item text at all
+                texts = []
+        if not any(texts):
             warnings.warn("lm-seq found no item texts in the training data: it falls back to item ids alone "
                           "(as sasrec); load a dataset with item titles or descriptions to use the language model",
                           TextFallbackWarning, stacklevel=3)
             return None
-        return self._encode_texts(list(texts))
+        return self._encode_texts(texts)
 
     def _encode_texts(self, texts: list[str]) -> np.ndarray:
         from socialrec.represent.cache import cached_encode
@@ -253,6 +258,7 @@ class SASRec(BaseRecommender):
         eval_users = np.flatnonzero(np.diff(valid.indptr) > 0)
         if self.eval_users is not None and len(eval_users) > self.eval_users:
             eval_users = np.sort(rng.choice(eval_users, self.eval_users, replace=False))
+        eval_users = eval_users[np.argsort(np.diff(keys.indptr)[eval_users], kind="stable")]  # little padding
         eval_seqs = [torch.from_numpy(_trim(user_sequences(keys, eval_users[lo:lo + 1024], self.max_len)))
                      for lo in range(0, len(eval_users), 1024)]
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.l2)
@@ -354,10 +360,13 @@ class SASRec(BaseRecommender):
         torch = _torch()
         out = np.zeros((len(users), self.embedding_dim), dtype=np.float32)
         table = torch.from_numpy(self.item_table_)
+        counts = np.minimum(np.diff(self.keys_.indptr)[users], self.max_len)
+        order = np.argsort(counts, kind="stable")  # similar lengths together: little padding
         with torch.no_grad(), _threads(torch, self.num_threads):
             for lo in range(0, len(users), batch):
-                seqs = torch.from_numpy(_trim(user_sequences(self.keys_, users[lo:lo + batch], self.max_len)))
-                out[lo:lo + batch] = self.net_(seqs, table)[:, -1].numpy()
+                rows = order[lo:lo + batch]
+                seqs = torch.from_numpy(_trim(user_sequences(self.keys_, users[rows], self.max_len)))
+                out[rows] = self.net_(seqs, table)[:, -1].numpy()
         return out
 
     def _score(self, users: np.ndarray) -> np.ndarray:
