@@ -145,7 +145,7 @@ class SASRec(BaseRecommender):
 
     def __init__(self, max_len: int = 50, embedding_dim: int = 64, n_layers: int = 2, n_heads: int = 2,
                  dropout: float = 0.3, loss: str = "full-softmax", n_negatives: int = 1024,
-                 learning_rate: float = 0.002, l2: float = 0.0, batch_size: int = 256, epochs: int = 60,
+                 learning_rate: float = 0.005, l2: float = 0.0, batch_size: int = 256, epochs: int = 40,
                  patience: int = 3, eval_users: int | None = 5000, text_encoder: str | None = None,
                  max_reviews: int = 0, random_state: int = 0, device: str = "cpu", num_threads: int | None = None,
                  progress: bool = False) -> None:
