@@ -131,6 +131,8 @@ class SASRec(BaseRecommender):
         trained on, and stays in the user's sequence when the model serves them.
     text_encoder: None for ids only (sasrec); an encoder name (`socialrec.represent.encoders`)
         for lm-seq: item vectors add a projection of the item text's frozen embedding.
+    encoder_object: an `Encoder` to use instead of ``text_encoder``'s (tests, custom models).
+    cache: keep text embeddings in the embedding cache (`socialrec.represent.cache`).
     max_reviews: review snippets per item text profile (lm-seq). random_state: seeds
         initialisation, dropout and sampling. device: "cpu" or "cuda". num_threads: torch's CPU
         threads while fitting and encoding users (None: torch's setting; 1 is much faster on a
@@ -147,7 +149,7 @@ class SASRec(BaseRecommender):
                  dropout: float = 0.3, loss: str = "full-softmax", n_negatives: int = 1024,
                  learning_rate: float = 0.005, l2: float = 0.0, batch_size: int = 256, epochs: int = 40,
                  patience: int = 3, eval_users: int | None = 5000, text_encoder: str | None = None,
-                 max_reviews: int = 0, random_state: int = 0, device: str = "cpu", num_threads: int | None = None,
+                 encoder_object: Any = None, cache: bool = True, max_reviews: int = 0, random_state: int = 0, device: str = "cpu", num_threads: int | None = None,
                  progress: bool = False) -> None:
         self.max_len = max_len
         self.embedding_dim = embedding_dim
@@ -163,6 +165,8 @@ class SASRec(BaseRecommender):
         self.patience = patience
         self.eval_users = eval_users
         self.text_encoder = text_encoder
+        self.encoder_object = encoder_object
+        self.cache = cache
         self.max_reviews = max_reviews
         self.random_state = random_state
         self.device = device
@@ -184,7 +188,7 @@ class SASRec(BaseRecommender):
     # --- fitting ---------------------------------------------------------------------
     def _text_features(self, train: TrainData) -> np.ndarray | None:
         """Unit text embeddings of the items (zero rows for items without text), or None."""
-        if self.text_encoder is None:
+        if self.text_encoder is None and self.encoder_object is None:
             return None
         from socialrec.represent.profiles import item_profiles
 
@@ -203,15 +207,19 @@ class SASRec(BaseRecommender):
         return self._encode_texts(texts)
 
     def _encode_texts(self, texts: list[str]) -> np.ndarray:
-        from socialrec.represent.cache import cached_encode
         from socialrec.represent.encoders import get_encoder
 
-        assert self.text_encoder is not None  # callers check
-        enc = get_encoder(self.text_encoder)
+        enc = self.encoder_object if self.encoder_object is not None else get_encoder(str(self.text_encoder))
         out = np.zeros((len(texts), enc.dim), dtype=np.float32)
         idx = [i for i, t in enumerate(texts) if t]
         if idx:
-            out[idx] = cached_encode(enc, [texts[i] for i in idx], None, progress=self.progress)
+            chosen = [texts[i] for i in idx]
+            if self.cache:
+                from socialrec.represent.cache import cached_encode
+
+                out[idx] = cached_encode(enc, chosen, None, progress=self.progress)
+            else:
+                out[idx] = enc.encode(chosen, progress=self.progress)
         return out
 
     def _fit(self, train: TrainData) -> None:

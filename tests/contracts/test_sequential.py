@@ -38,3 +38,31 @@ class TestSASRec(RecommenderContract):
     @classmethod
     def train_data(cls, data: sp.csr_matrix) -> TrainData:
         return TrainData(user_items=sp.csr_matrix(data), dataset=timed_dataset(data))
+
+
+class TestLMSeq(RecommenderContract):
+    # lm-seq: item vectors add a projection of each item's text embedding (a hashing encoder
+    # here, so the test loads no language model); a new item gets its vector from its text alone.
+    places_items = True
+
+    def make(self) -> BaseRecommender:
+        from tests.retrieve.test_content import ENCODER
+
+        return SASRec(**FAST, encoder_object=ENCODER, cache=False)
+
+    def new_item_text(self, block: int) -> str:
+        from tests.retrieve.test_content import TOPICS
+
+        return f"{TOPICS[block]} brand new"
+
+    @classmethod
+    def train_data(cls, data: sp.csr_matrix) -> TrainData:
+        from dataclasses import replace
+
+        from tests.retrieve.test_content import item_text
+
+        ds = timed_dataset(data)
+        titles = pd.DataFrame({"owner": "item", "index": np.arange(data.shape[1], dtype=np.int32), "field": "title",
+                               "text": [item_text(i, cls.items_per_block) for i in range(data.shape[1])],
+                               "timestamp": np.nan})
+        return TrainData(user_items=sp.csr_matrix(data), dataset=replace(ds, texts=titles))
