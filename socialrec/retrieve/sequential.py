@@ -8,8 +8,9 @@ over all items (or a sampled softmax with the logQ correction) on every next-ite
 stopped early on validation NDCG@10.
 
 lm-seq (``text_encoder`` set): an item's vector is its id embedding plus a learned projection
-of its text's embedding by a frozen sentence encoder (MiniLM), as UniSRec fuses text and ids; a
-new item with text gets a vector from its text alone at once (`partial_fit_items`). Without item
+of its text's embedding by a frozen sentence encoder (MiniLM), as UniSRec fuses text and ids; an
+item without training interactions (its id embedding untrained) and a new item with text
+(`partial_fit_items`, at once) get their vector from their text alone. Without item
 texts it falls back to ids and says so (`TextFallbackWarning`, ``text_used_`` False).
 
 torch is an optional dependency (extra ``torch``), imported when a model is fitted.
@@ -361,6 +362,10 @@ class SASRec(BaseRecommender):
             feats = None if self.text_features_ is None else torch.from_numpy(
                 np.vstack([np.zeros((1, self.text_features_.shape[1])), self.text_features_]))
             self.item_table_ = self.net_.table(feats).numpy()  # float64, row 0 = padding
+            if feats is not None:
+                # An item nobody had in training has an untrained id embedding: its text alone places it.
+                cold = np.flatnonzero(np.diff(sp.csc_matrix(self.user_items_).indptr) == 0)
+                self.item_table_[cold + 1] = self.net_.text(feats[cold + 1]).numpy()
         self.item_vectors_ = self.item_table_[1:].astype(np.float32)
 
     def _user_vectors(self, users: np.ndarray, batch: int = 2048) -> np.ndarray:
