@@ -46,7 +46,7 @@ def run(protocol: str, models: list[str], seed: int) -> None:
 
     doc = _load()
     for name in models:  # one model at a time: a finished model is kept even if a later one fails
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         if protocol == "cold-item":
             got = cold_item(name, seed)
             cmd = f"benchmarks/sequential.py --protocol cold-item --models {name}"
@@ -58,7 +58,8 @@ def run(protocol: str, models: list[str], seed: int) -> None:
             got = run_evaluation("amazon-games", protocol, [name], (10, 20), seed, data=None, quick=False,
                                  output=None, report=None)["models"][name]
             cmd = f"socialrec evaluate --dataset amazon-games --protocol {protocol} --models {name} --k 10,20"
-        got.update(command=cmd, seconds_with_tuning=round(time.perf_counter() - t0, 1), machine=describe())
+        got.update(command=cmd, seconds_with_tuning=round(time.perf_counter() - t0, 1),
+                   cpu_seconds_with_tuning=round(time.process_time() - cpu0, 1), machine=describe())
         doc = _load()
         doc.setdefault(protocol, {})[name] = got
         OUT.parent.mkdir(exist_ok=True)
