@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.audit_cmd import add_audit_parser
 
     add_audit_parser(sub)
+    from socialrec.cli import sentiment_cmd
+
+    sentiment_cmd.add_parsers(sub)
     return parser
 
 
@@ -311,11 +314,12 @@ COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friend
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from socialrec.cli.sentiment_cmd import COMMANDS as SENTIMENT_COMMANDS
     from socialrec.cli.serve_cmd import COMMANDS as SERVE_COMMANDS
 
     args = build_parser().parse_args(argv)
     try:
-        return {**COMMANDS, **SERVE_COMMANDS}[args.command](args)
+        return {**COMMANDS, **SERVE_COMMANDS, **SENTIMENT_COMMANDS}[args.command](args)
     except SocialrecError as exc:
         print(f"socialrec: error: {exc}", file=sys.stderr)
         return 2
