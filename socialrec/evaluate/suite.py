@@ -121,6 +121,11 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "two-tower-frozen": ModelSpec("two-tower-frozen", two_tower("frozen")),
         "two-tower-lora": ModelSpec("two-tower-lora", two_tower("lora")),
         "two-tower-full": ModelSpec("two-tower-full", two_tower("full")),
+        # Sequential recommenders (extra `torch`; lm-seq also `text`): a causal transformer over
+        # each user's newest items; lm-seq adds MiniLM item-text vectors to the id embeddings.
+        # No grid: each fit stops early on validation NDCG@10 (benchmarks/sequential.py).
+        "sasrec": ModelSpec("sasrec", CHANNELS["sasrec"].factory),
+        "lm-seq": ModelSpec("lm-seq", CHANNELS["lm-seq"].factory),
         # EASE plus weight * mood(u) * item sentiment(c) (extra `sentiment`); weight 0 is plain EASE.
         "sentiment": ModelSpec("sentiment", SentimentAware, {"weight": [0.0, 0.25, 1.0]}),
         # The full pipeline: every channel the data supports, LambdaRank trained on the validation
