@@ -82,3 +82,18 @@ def real_amazon_games() -> Dataset:
 def real_amazon_fashion() -> Dataset:
     from socialrec.ingest.datasets.amazon_reviews import load_amazon_fashion
     return _load(("amazon-fashion-reviews",), load_amazon_fashion)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_saved_sentiment_models(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Sentiment models trained on this machine (``socialrec sentiment-train`` saves them in the
+    cache) would silently replace the lexicons in every test: point the default model folder
+    at an empty one, so tests see what a clean clone sees. Tests of trained models pass their
+    own folder."""
+    before = os.environ.get("SOCIALREC_SENTIMENT_MODELS")
+    os.environ["SOCIALREC_SENTIMENT_MODELS"] = str(tmp_path_factory.mktemp("no-sentiment-models"))
+    yield
+    if before is None:
+        os.environ.pop("SOCIALREC_SENTIMENT_MODELS", None)
+    else:
+        os.environ["SOCIALREC_SENTIMENT_MODELS"] = before

@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.chat_cmd import add_chat_parsers
 
     add_chat_parsers(sub)
+    from socialrec.cli import sentiment_cmd
+
+    sentiment_cmd.add_parsers(sub)
+    from socialrec.cli.weibo_cmd import add_weibo_parsers
+
+    add_weibo_parsers(sub)
     return parser
 
 
@@ -314,23 +320,37 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_rumours(args: argparse.Namespace) -> int:
+    from socialrec.cli.weibo_cmd import cmd_rumours as run
+
+    return run(args)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from socialrec.cli.chat_cmd import cmd_generate as run
 
     return run(args)
 
 
+def cmd_trends(args: argparse.Namespace) -> int:
+    from socialrec.cli.weibo_cmd import cmd_trends as run
+
+    return run(args)
+
+
 COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friends": cmd_evaluate_friends,
             "demo": cmd_demo, "encode": cmd_encode, "recommend": cmd_recommend, "scrub": cmd_scrub,
-            "audit-membership": cmd_audit_membership, "chat": cmd_chat, "generate": cmd_generate}
+            "audit-membership": cmd_audit_membership, "rumours": cmd_rumours, "trends": cmd_trends,
+            "chat": cmd_chat, "generate": cmd_generate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from socialrec.cli.sentiment_cmd import COMMANDS as SENTIMENT_COMMANDS
     from socialrec.cli.serve_cmd import COMMANDS as SERVE_COMMANDS
 
     args = build_parser().parse_args(argv)
     try:
-        return {**COMMANDS, **SERVE_COMMANDS}[args.command](args)
+        return {**COMMANDS, **SERVE_COMMANDS, **SENTIMENT_COMMANDS}[args.command](args)
     except SocialrecError as exc:
         print(f"socialrec: error: {exc}", file=sys.stderr)
         return 2

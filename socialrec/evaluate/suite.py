@@ -39,6 +39,11 @@ SOCIAL = ("lightgcn", "social", "socialmf", "social-proof")
 # always among them): LastFM picks 0, Ciao a large weight (benchmarks/results/social-*.json).
 NEIGHBOURHOOD_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 PRIVATE = ("mf", "dp-mf", "dp-mf-interaction")
+# hybrid-rumour's policy: what `socialrec rumours --model hybrid` chose on weibo-ced's validation
+# users (benchmarks/results/weibo-rumours-hybrid.json): demotion weight, and the head of the
+# hybrid's list kept in place.
+RUMOUR_WEIGHT = 1.5
+RUMOUR_PROTECT = 3
 # mf / dp-mf settings chosen on LastFM's validation NDCG@10 (benchmarks/results/privacy-dp.json).
 MF_DEFAULTS: tuple[tuple[str, object], ...] = (("factors", 64), ("epochs", 20), ("batch_size", 256),
                                                ("learning_rate", 0.005), ("max_items", 3000))
@@ -70,6 +75,14 @@ def _graph_specs() -> dict[str, ModelSpec]:
         from socialrec.retrieve.content import ContentRecommender
 
         return ContentRecommender(**params)  # type: ignore[arg-type]
+
+    def rumour_hybrid(**params: object) -> BaseRecommender:
+        from socialrec.rank.hybrid import HybridRecommender
+        from socialrec.rank.rumour import RumourAware
+
+        weight = float(params.pop("weight", RUMOUR_WEIGHT))  # type: ignore[arg-type]
+        protect = int(params.pop("protect", RUMOUR_PROTECT))  # type: ignore[call-overload]
+        return RumourAware(HybridRecommender(**params), weight=weight, protect=protect)  # type: ignore[arg-type]
 
     from socialrec.retrieve.sentiment_aware import SentimentAware
     def two_tower(mode: str) -> Callable[..., BaseRecommender]:
@@ -108,11 +121,20 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "two-tower-frozen": ModelSpec("two-tower-frozen", two_tower("frozen")),
         "two-tower-lora": ModelSpec("two-tower-lora", two_tower("lora")),
         "two-tower-full": ModelSpec("two-tower-full", two_tower("full")),
+        # Sequential recommenders (extra `torch`; lm-seq also `text`): a causal transformer over
+        # each user's newest items; lm-seq adds MiniLM item-text vectors to the id embeddings.
+        # No grid: each fit stops early on validation NDCG@10 (benchmarks/sequential.py).
+        "sasrec": ModelSpec("sasrec", CHANNELS["sasrec"].factory),
+        "lm-seq": ModelSpec("lm-seq", CHANNELS["lm-seq"].factory),
         # EASE plus weight * mood(u) * item sentiment(c) (extra `sentiment`); weight 0 is plain EASE.
         "sentiment": ModelSpec("sentiment", SentimentAware, {"weight": [0.0, 0.25, 1.0]}),
         # The full pipeline: every channel the data supports, LambdaRank trained on the validation
         # items, default diversity re-ranking. No grid: it learns its blend from validation itself.
         "hybrid": ModelSpec("hybrid", hybrid),
+        # The hybrid whose lists demote likely rumours (needs labelled post texts, as weibo-ced has;
+        # `socialrec rumours --model hybrid` traces the trade-off and chooses the weight on validation).
+        # No grid: validation NDCG alone would always choose weight 0.
+        "hybrid-rumour": ModelSpec("hybrid-rumour", rumour_hybrid),
     }
 
 

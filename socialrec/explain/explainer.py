@@ -25,7 +25,8 @@ import scipy.sparse as sp
 from socialrec.explain.reasons import Reason
 from socialrec.ingest.schema import Dataset
 from socialrec.rank.hybrid import HybridRecommender
-from socialrec.retrieve.channel_table import ITEM_SIMILARITY, RECENT_COUNTS, TEXT_VECTORS, TIE_STRENGTH, evidence
+from socialrec.retrieve.channel_table import (ITEM_SIMILARITY, RECENT_COUNTS, SEQUENCE, TEXT_VECTORS, TIE_STRENGTH,
+                                              evidence)
 
 
 class HybridExplainer:
@@ -51,6 +52,8 @@ class HybridExplainer:
         self.item_item_ = evidence(models, ITEM_SIMILARITY)
         self.text_vectors_ = evidence(models, TEXT_VECTORS)
         self.recent_counts_ = evidence(models, RECENT_COUNTS)
+        self.sequence_ = evidence(models, SEQUENCE)  # a fitted sequential channel (recent items, item vectors)
+        self.verb_ = past_tense(dataset)
         self.is_new_ = model.features_.is_new_ > 0
         self.categories_ = model.features_.categories_
         # Names looked up once: reading them from the dataset's tables per item costs milliseconds.
@@ -124,6 +127,7 @@ class HybridExplainer:
             ev["text"] = np.where(sims[best, np.arange(len(items))] > 0, history[best], -1)
         else:
             ev["text"] = np.full(len(items), -1)
+        ev["recent"] = _recent_match(self.sequence_, user, items)
         friends = self.friends_[user].indices if self.friends_ is not None else np.zeros(0, dtype=np.int64)
         if len(friends):
             liked = self.user_items_[friends][:, items].toarray() > 0  # (friends, items)
@@ -140,6 +144,11 @@ class HybridExplainer:
             best = int(ev["cf"][row])
             if best >= 0:
                 return Reason("similar_to", weight, {"item": self._item(best)})
+            return Reason("collaborative", weight)
+        if group == "sequential":
+            best = int(ev["recent"][row])
+            if best >= 0:
+                return Reason("recently", weight, {"item": self._item(best), "verb": self.verb_})
             return Reason("collaborative", weight)
         if group == "social":
             chosen = ev["friends"][ev["liked"][:, row]]
@@ -175,6 +184,34 @@ class HybridExplainer:
 
     def _item(self, item: int) -> dict:
         return {"id": str(self.item_ids_[item]), "name": str(self.item_titles_[item])}
+
+
+# How a sentence says the user did something with an item, by the dataset's interaction kind.
+PAST_TENSE = {"play": "played", "review": "bought", "purchase": "bought", "rating": "rated", "view": "watched",
+              "click": "opened", "like": "liked", "comment": "commented on", "share": "shared", "tag": "tagged"}
+
+
+def past_tense(dataset: Dataset) -> str:
+    """The verb for the dataset's most common interaction kind ("chose" when unknown)."""
+    kinds = dataset.interactions["kind"] if "kind" in dataset.interactions.columns else None
+    if kinds is None or not len(kinds):
+        return "chose"
+    return PAST_TENSE.get(str(kinds.mode().iloc[0]), "chose")
+
+
+def _recent_match(model: Any, user: int, items: np.ndarray, n_recent: int = 5) -> np.ndarray:
+    """Per item, the one of the user's ``n_recent`` newest items (in the sequential model's order)
+    whose item vector is closest to it (cosine); -1 without a sequential model or history."""
+    out = np.full(len(items), -1, dtype=np.int64)
+    if model is None or user >= model.n_users_:
+        return out
+    recent = model.recent_items(user, n_recent)
+    vectors = model.item_vectors_
+    if not len(recent) or items.max(initial=-1) >= len(vectors):
+        return out
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    sims = unit[recent] @ unit[items].T  # (recent, items)
+    return recent[sims.argmax(axis=0)]
 
 
 def _closest_rows(history: np.ndarray, items: np.ndarray, matrix: sp.csr_matrix | np.ndarray | None) -> np.ndarray:

@@ -8,6 +8,8 @@ Kinds (``Reason.kind``) and their ``evidence`` keys:
 - ``friends_liked``: ``friends`` (list of {"id", "name"}, strongest tie first) who interacted
   with the item, and ``count``, how many friends did in all.
 - ``similar_to``: ``item`` ({"id", "name"}): an item the user liked that is close to this one.
+- ``recently``: ``item`` ({"id", "name"}): one of the user's newest items that this one follows
+  (a sequential channel's evidence), and ``verb`` (str, past tense: "played", "bought", ...).
 - ``matches_interest``: ``tags`` (list of str): the user's recurring tags/categories it carries.
 - ``collaborative``: ``users_like_you`` (int, optional): users with similar histories liked it.
 - ``trending``: ``recent_interactions`` (int): interactions in the recent window.
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("friends_liked", "similar_to", "matches_interest", "collaborative", "trending", "new",
+KINDS = ("friends_liked", "similar_to", "recently", "matches_interest", "collaborative", "trending", "new",
          "popular", "matches_request")
 
 
@@ -60,6 +62,9 @@ def _clause(reason: Reason) -> str | None:
     if reason.kind == "similar_to" and ev.get("item"):
         item = ev["item"]
         return f"it is similar to {item.get('name') or item.get('id')}, which you liked"
+    if reason.kind == "recently" and ev.get("item"):
+        item = ev["item"]
+        return f"you recently {ev.get('verb') or 'chose'} {item.get('name') or item.get('id')}"
     if reason.kind == "matches_interest" and ev.get("tags"):
         return f"it matches your interest in {', '.join(str(t) for t in ev['tags'][:3])}"
     if reason.kind == "collaborative":

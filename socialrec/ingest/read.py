@@ -93,7 +93,9 @@ def read_delimited(
     bad: list[tuple[int, str, str | None]] = []
     with open(path, encoding=encoding, errors="strict", newline="") as fh:
         try:
-            lines = fh.read().splitlines()
+            # Rows end at "\n" (or "\r\n") only: str.splitlines would also break a row at the
+            # Unicode line separators (U+2028, U+0085...) that scraped post texts hold.
+            lines = [line.removesuffix("\r") for line in fh.read().split("\n")]
         except UnicodeDecodeError as exc:
             raise DataError(f"the file is not valid {encoding} text ({exc.reason})", path=str(path),
                             fix="Pass the right encoding") from None

@@ -121,8 +121,14 @@ class Dataset:
         return adj
 
     def item_titles(self, indices: np.ndarray | list[int]) -> list[str]:
-        """Human-readable names of items (title column, else the external id)."""
+        """Human-readable names of items (title column; else the start of a text column, as for
+        posts; else the external id)."""
         idx = np.asarray(indices, dtype=np.int64)
+        if "title" not in self.item_table.columns and "text" in self.item_table.columns:
+            texts = self.item_table["text"].to_numpy()[idx]
+            ext = self.items.to_external(idx)
+            return [(" ".join(t.split())[:40] + ("…" if len(" ".join(t.split())) > 40 else ""))
+                    if isinstance(t, str) and t.strip() else str(e) for t, e in zip(texts, ext)]
         if "title" in self.item_table.columns:
             titles = self.item_table["title"].to_numpy()[idx]
             ext = self.items.to_external(idx)

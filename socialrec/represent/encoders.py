@@ -63,6 +63,13 @@ def has_cjk(text: str) -> bool:
     return _CJK.search(text) is not None
 
 
+def mostly_cjk(texts: Sequence[str], share: float = 0.5) -> bool:
+    """Whether more than ``share`` of the non-empty texts hold CJK characters (the language
+    check that picks a multilingual encoder for a Chinese catalog)."""
+    filled = [t for t in texts if t]
+    return bool(filled) and sum(has_cjk(t) for t in filled) > share * len(filled)
+
+
 @runtime_checkable
 class Encoder(Protocol):
     """What every text encoder offers.

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import DataError
 from socialrec.ingest.schema import Dataset
+from socialrec.represent.encoders import has_cjk
 
 TEXT_BY_DATASET = {
     "lastfm": "artist names + top tags",
@@ -148,8 +149,12 @@ def _snippet(text: str, max_chars: int) -> str:
 
 
 def _sentence(part: str) -> str:
+    """The part ending as a sentence: "." for Latin text, "。" for Chinese (no new mark after
+    either language's end punctuation)."""
     part = part.strip()
-    return part if part.endswith((".", "!", "?", "...")) else part + "."
+    if part.endswith((".", "!", "?", "...", "。", "！", "？", "…")):
+        return part
+    return part + ("。" if has_cjk(part[-1:]) else ".")
 
 
 def item_profiles(dataset: Dataset, *, max_reviews: int = 3, review_chars: int = 200,

@@ -1,10 +1,13 @@
 """Sentiment of comments, reviews and posts as a score in [-1, 1], and the features built on it.
 
-Each text goes to the analyser of its language: texts holding CJK characters to SnowNLP
-(trained on Chinese product reviews; its probability-positive p becomes 2p - 1), all others to
-VADER (its ``compound`` score, already in [-1, 1]). Both are optional packages (extra
-``sentiment``), imported on first use. SnowNLP segments Chinese itself, so jieba is not needed
-here. An empty text scores 0.
+Each text goes to the analyser of its language (texts holding CJK characters are Chinese, "zh",
+all others English, "en"). Where a model trained on labelled reviews has been saved (``socialrec
+sentiment-train``; see `socialrec.represent.sentiment_models`), it is the default for its
+language and a text scores 2 p - 1, p its calibrated probability of being positive. Otherwise
+the lexicons score: SnowNLP for Chinese (trained on Chinese product reviews; its
+probability-positive p becomes 2p - 1) and VADER for English (its ``compound`` score, already in
+[-1, 1]). The lexicons are optional packages (extra ``sentiment``), imported on first use. An
+empty text scores 0.
 
 Features, aligned to the dataset's indices (see `sentiment_features`):
 
@@ -21,6 +24,7 @@ counts when that pair is in training, so a held-out review never informs a featu
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,14 +43,51 @@ REVIEW_FIELDS = ("review", "comment", "post")
 _DAY = 86400.0
 
 
-class SentimentAnalyzer:
-    """Scores texts in [-1, 1], routing each to VADER (English) or SnowNLP (Chinese).
+def language_of(text: str) -> str:
+    """"zh" for a text holding CJK characters, else "en": the routing every analyser here uses."""
+    return "zh" if has_cjk(text) else "en"
 
-    The two analysers load on first use; one instance can be reused for many calls.
+
+@dataclass(frozen=True)
+class SentimentResult:
+    """One text's sentiment: ``language`` ("zh" or "en"), ``probability`` of positive, ``score``
+    = 2 p - 1 in [-1, 1], ``label`` ("positive" when p >= 0.5, "negative", or "neutral" for an
+    empty text) and ``source`` (which model: "trained:<kind>" or "lexicon:<name>")."""
+
+    language: str
+    label: str
+    probability: float
+    score: float
+    source: str
+
+
+class SentimentAnalyzer:
+    """Scores texts in [-1, 1], routing each by `language_of` to the model of its language.
+
+    models: "auto" (the default): per language the trained model saved under ``model_dir`` when
+        there is one (`socialrec.represent.sentiment_models`, trained by ``socialrec
+        sentiment-train``), else the lexicon; "lexicon": always VADER / SnowNLP; "trained": the
+        trained models (a missing one is an error that says how to train it).
+    model_dir: where trained models are saved (None: `sentiment_models.default_model_dir`).
+    cache: keep the trained models' raw scores in the embedding cache (`EmbeddingCache`, in
+        ``cache_dir``), keyed by the model's ``identity`` (a hash of its saved files) and the
+        text, so refitting a recommender does not run MiniLM over the same reviews again.
+
+    A trained model's score is 2 p - 1 with p its calibrated probability; the lexicons' scores
+    are not probabilities (VADER's compound is mapped to (c + 1) / 2 only for display). Models
+    and lexicons load on first use; one instance can be reused for many calls.
     """
 
-    def __init__(self) -> None:
+    MODES = ("auto", "lexicon", "trained")
+
+    def __init__(self, models: str = "auto", model_dir: str | os.PathLike[str] | None = None, *,
+                 cache: bool = True, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        self.models = models
+        self.model_dir = model_dir
+        self.cache = cache
+        self.cache_dir = cache_dir
         self._vader: Any = None
+        self._trained: dict[str, Any] = {}
 
     def _english(self) -> Any:
         if self._vader is None:
@@ -65,27 +106,86 @@ class SentimentAnalyzer:
             raise MissingDependencyError("snownlp", EXTRA, "Chinese sentiment (SnowNLP)") from exc
         return SnowNLP
 
-    def score_one(self, text: str) -> float:
-        """One text's score in [-1, 1] (0 for an empty text)."""
-        if not text.strip():
-            return 0.0
+    def trained_model(self, language: str) -> Any:
+        """The trained model used for ``language`` (None when the lexicon is used)."""
+        if self.models not in self.MODES:
+            raise ValueError(f"models must be one of {self.MODES}, got {self.models!r}")
+        if self.models == "lexicon":
+            return None
+        if language not in self._trained:
+            from socialrec.represent.sentiment_models import has_saved_model, load_sentiment_model
+
+            use = self.models == "trained" or has_saved_model(language, self.model_dir)
+            self._trained[language] = load_sentiment_model(language, self.model_dir) if use else None
+        return self._trained[language]
+
+    def source(self, language: str) -> str:
+        """Which model scores ``language``: "trained:<kind>" or "lexicon:vader" / "lexicon:snownlp"."""
+        model = self.trained_model(language)
+        if model is not None:
+            return f"trained:{model.kind}"
+        return "lexicon:snownlp" if language == "zh" else "lexicon:vader"
+
+    def _lexicon(self, text: str) -> float:
         if has_cjk(text):
             return float(np.clip(2.0 * self._chinese()(text).sentiments - 1.0, -1.0, 1.0))
         return float(self._english().polarity_scores(text)["compound"])
 
+    def score_one(self, text: str) -> float:
+        """One text's score in [-1, 1] (0 for an empty text)."""
+        return float(self.score([text])[0])
+
     def score(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """float32 (len(texts),) in [-1, 1], in input order. Each distinct text is scored once
-        (reviews attached to both their item and their author appear twice)."""
+        (reviews attached to both their item and their author appear twice); the texts of a
+        language with a trained model are scored in batches."""
         items = check_texts(texts)
-        unique = list(dict.fromkeys(items))
-        values = {t: self.score_one(t) for t in tqdm(unique, desc="sentiment", unit="text",
-                                                      disable=not progress, leave=False)}
-        return np.fromiter((values[t] for t in items), dtype=np.float32, count=len(items))
+        unique = [t for t in dict.fromkeys(items) if t.strip()]
+        values: dict[str, float] = {}
+        for language in ("en", "zh"):
+            group = [t for t in unique if language_of(t) == language]
+            if not group:
+                continue
+            model = self.trained_model(language)
+            if model is not None:
+                values.update(zip(group, self._trained_scores(model, group, progress).tolist()))
+            else:
+                values.update((t, self._lexicon(t)) for t in tqdm(group, desc=f"sentiment ({language})", unit="text",
+                                                                    disable=not progress, leave=False))
+        return np.fromiter((values.get(t, 0.0) for t in items), dtype=np.float32, count=len(items))
+
+    def _trained_scores(self, model: Any, texts: list[str], progress: bool) -> np.ndarray:
+        """2 p - 1 from ``model``, its raw scores read from / written to the cache."""
+        if not self.cache or not model.identity:
+            return np.asarray(model.score(texts, progress=progress))
+        from socialrec.represent.cache import EmbeddingCache, text_key
+
+        store = EmbeddingCache(self.cache_dir)
+        keys = [text_key(t) for t in texts]
+        found = store.get(model.identity, keys, 1)
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        if todo:
+            raw = model.decision([texts[i] for i in todo], progress=progress)
+            store.put(model.identity, [keys[i] for i in todo], np.asarray(raw, dtype=np.float32)[:, None])
+            found.update({keys[i]: np.float32([r]) for i, r in zip(todo, raw)})
+        raw_all = np.array([float(found[k][0]) for k in keys])
+        return 2.0 * model.calibration_(raw_all) - 1.0
+
+    def analyse(self, text: str) -> SentimentResult:
+        """Label, probability, score, language and source of one text (see `SentimentResult`)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        language = language_of(text)
+        if not text.strip():
+            return SentimentResult(language, "neutral", 0.5, 0.0, self.source(language))
+        score = float(np.clip(self.score([text])[0], -1.0, 1.0))
+        p = (score + 1.0) / 2.0
+        return SentimentResult(language, "positive" if p >= 0.5 else "negative", p, score, self.source(language))
 
 
-def sentiment_scores(texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-    """Scores in [-1, 1] for ``texts`` (see `SentimentAnalyzer`)."""
-    return SentimentAnalyzer().score(texts, progress=progress)
+def sentiment_scores(texts: Sequence[str], *, progress: bool = False, models: str = "auto") -> np.ndarray:
+    """Scores in [-1, 1] for ``texts`` (see `SentimentAnalyzer`; ``models`` as there)."""
+    return SentimentAnalyzer(models=models).score(texts, progress=progress)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ ITEM_SIMILARITY = "item_similarity"  # item x item similarities of the user's hi
 TIE_STRENGTH = "tie_strength"  # strength of each social tie (social proof)
 TEXT_VECTORS = "text_vectors"  # item text embeddings (content)
 RECENT_COUNTS = "recent_counts"  # recent interactions per item (trending)
+SEQUENCE = "sequence"  # the user's newest items in order, and item vectors to match them (sasrec, lm-seq)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class ChannelKind:
     name: the channel's name (``kind#N`` names a seeded replica, see `rank.hybrid.make_channel`).
     factory: builds the unfitted recommender from keyword arguments (imports lazily).
     quota: default relative share of candidate slots.
-    group: explanation signal group of its features (collaborative, social, content, trending, new, popular).
+    group: explanation signal group of its features (collaborative, sequential, social, content, trending,
+        new, popular).
     value_weightable: trains on per-user rank weights of interaction values when asked (measured
         on LastFM play counts; benchmarks/README.md).
     evidence: what its fitted model offers explanations (one of the constants above), or None.
@@ -72,6 +74,10 @@ def _new(**p: Any) -> BaseRecommender:
 
 
 _KNN, _IMPLICIT, _GRAPH = "socialrec.retrieve.knn", "socialrec.retrieve.implicit_models", "socialrec.retrieve.graph_models"
+_SEQ = "socialrec.retrieve.sequential"
+# sasrec / lm-seq defaults, chosen on amazon-games validation NDCG@10 (benchmarks/sequential.py).
+SASREC_DEFAULTS: tuple[tuple[str, Any], ...] = (("loss", "sampled-softmax"), ("num_threads", 1))
+LM_SEQ_DEFAULTS: tuple[tuple[str, Any], ...] = (*SASREC_DEFAULTS, ("text_encoder", "minilm-onnx"))
 
 CHANNELS: Mapping[str, ChannelKind] = {c.name: c for c in (
     # ItemKNN before EASE: where both are there, explanations cite ItemKNN's sparse similarities.
@@ -92,6 +98,11 @@ CHANNELS: Mapping[str, ChannelKind] = {c.name: c for c in (
     # Served trending counts users with a history only: fresh accounts cannot make an item trend.
     ChannelKind("trending", Lazy("socialrec.retrieve.trending", "Trending", (("min_user_history", 3),)), 0.1,
                 "trending", evidence=RECENT_COUNTS, exposure=True, evidence_of=lambda m: m.recent_counts_),
+    # Sequential (extra `torch`; lm-seq also `text`): the next item after the user's newest ones.
+    ChannelKind("sasrec", Lazy(_SEQ, "SASRec", SASREC_DEFAULTS), 0.5, "sequential", evidence=SEQUENCE,
+                evidence_of=lambda m: m),
+    ChannelKind("lm-seq", Lazy(_SEQ, "SASRec", LM_SEQ_DEFAULTS), 0.5, "sequential", evidence=SEQUENCE,
+                evidence_of=lambda m: m),
     ChannelKind("pop", Lazy("socialrec.retrieve.popular", "MostPopular"), 0.25, "popular"),
     ChannelKind("new", _new, 0.05, "new", exposure=True),
 )}

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from socialrec.errors import MissingDependencyError
-from socialrec.represent.encoders import Encoder, get_encoder, l2_normalize
+from socialrec.represent.encoders import Encoder, get_encoder, l2_normalize, mostly_cjk
 from socialrec.represent.profiles import item_profiles, recency_order, user_texts
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
 from socialrec.topk import rank_top_k
@@ -35,6 +35,9 @@ class ContentRecommender(BaseRecommender):
         model in int8 ONNX: ~2x faster on CPU, cosine > 0.98 to the torch vectors),
         "use-multilingual" (512-d, Chinese and 15 other languages), "routed" (CJK text to the
         multilingual model, the rest to MiniLM).
+    cjk_encoder: the encoder used instead of ``encoder`` when most item profiles are Chinese,
+        Japanese or Korean (`represent.encoders.mostly_cjk`): the English models see such text
+        as unknown tokens. None always uses ``encoder``. ``encoder_name_`` says which was used.
     encoder_object: an `Encoder` instance to use instead of the named one (tests, custom
         models); ``encoder`` is then ignored and the object's ``name`` keys the cache.
     recency_half_life: in items: a user's k-th most recent training item (0 = newest) weighs
@@ -60,6 +63,7 @@ class ContentRecommender(BaseRecommender):
     def __init__(
         self,
         encoder: str = "minilm",
+        cjk_encoder: str | None = "use-multilingual",
         encoder_object: Encoder | None = None,
         recency_half_life: float | None = 10.0,
         user_text_weight: float = 0.5,
@@ -74,6 +78,7 @@ class ContentRecommender(BaseRecommender):
         progress: bool = False,
     ) -> None:
         self.encoder = encoder
+        self.cjk_encoder = cjk_encoder
         self.encoder_object = encoder_object
         self.recency_half_life = recency_half_life
         self.user_text_weight = user_text_weight
@@ -89,7 +94,9 @@ class ContentRecommender(BaseRecommender):
 
     # --- fitting ---------------------------------------------------------------------
     def _encoder(self) -> Encoder:
-        return self.encoder_object if self.encoder_object is not None else get_encoder(self.encoder)
+        if self.encoder_object is not None:
+            return self.encoder_object
+        return get_encoder(getattr(self, "language_encoder_", self.encoder))
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """Embeddings of texts, zero rows for empty texts (no text means no evidence)."""
@@ -125,8 +132,11 @@ class ContentRecommender(BaseRecommender):
         if (ds.n_users, ds.n_items) != (self.n_users_, self.n_items_):
             raise ValueError(f"the dataset has {ds.n_users} users and {ds.n_items} items but the training "
                              f"matrix is {self.n_users_} x {self.n_items_}")
+        profiles = item_profiles(ds, max_reviews=self.max_reviews, user_items=train.user_items)
+        self.language_encoder_ = (self.cjk_encoder if self.cjk_encoder is not None and mostly_cjk(profiles)
+                                  else self.encoder)
         self.encoder_name_ = self._encoder().name
-        self.item_vectors_ = self._encode(item_profiles(ds, max_reviews=self.max_reviews, user_items=train.user_items))
+        self.item_vectors_ = self._encode(profiles)
         self.user_vectors_ = self._user_vectors(train)
         self.index_ = self._resolve_index()
         self.hnsw_: Any = None  # built by `build_index` or the first `recommend` that needs it

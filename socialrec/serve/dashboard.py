@@ -1,7 +1,8 @@
 """The dashboard page served at ``/``: plain HTML and JavaScript, no external resources (the
 service may run without internet). It asks for an API key (or reads it from the URL fragment
 ``#key=...``, which browsers never send to the server), looks a user up and draws live charts of
-request rate, p99 latency and click-through rate on canvases from /v1/admin/stats."""
+request rate, p99 latency and click-through rate on canvases from /v1/admin/stats, and the
+engagement timeline with its burst alerts and their keywords from /v1/trends."""
 
 DASHBOARD_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>socialrec dashboard</title>
@@ -29,6 +30,11 @@ canvas{border:1px solid #ccc;background:#fafafa} .small{color:#666;font-size:.85
  <div><div class="small">requests / s: <b id="rps">-</b></div><canvas id="chart-rps" width="320" height="120"></canvas></div>
  <div><div class="small">p99 latency ms: <b id="p99">-</b></div><canvas id="chart-p99" width="320" height="120"></canvas></div>
  <div><div class="small">click-through rate: <b id="ctr">-</b></div><canvas id="chart-ctr" width="320" height="120"></canvas></div>
+</div>
+<h2>Trends (daily engagements, last 30 days of the served data; refreshed every 30 s)</h2>
+<div class="row">
+ <div><canvas id="chart-trends" width="480" height="120"></canvas></div>
+ <div class="col"><div class="small">burst alerts and their keywords</div><ul id="trends"></ul></div>
 </div>
 <script>
 "use strict";
@@ -88,6 +94,15 @@ async function refresh() {
     document.getElementById("ctr").textContent = (100 * s.now.ctr).toFixed(2) + "%";
   } catch (e) { document.getElementById("rps").textContent = "(charts need an admin key)"; }
 }
+async function trends() {
+  if (!keyInput.value) return;
+  try {
+    const t = await api("/v1/trends?window=1d&last=30");
+    draw("chart-trends", t.windows.map(w => w.count), v => v.toFixed(0));
+    fill("trends", t.topics.map(p => [span(`${p.start.slice(0, 10)} (${p.volume}) `), span(p.keywords.join(" "), "why")]));
+  } catch (e) { fill("trends", []); }
+}
 refresh(); setInterval(refresh, 2000);
+trends(); setInterval(trends, 30000); keyInput.addEventListener("change", trends);
 </script></body></html>
 """

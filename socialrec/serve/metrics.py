@@ -39,6 +39,11 @@ class ServiceMetrics:
                               "Distinct items served since start / catalog size", registry=self.registry)
         self.model = Gauge("socialrec_model_info", "The model version being served (value 1)", ["version"],
                            registry=self.registry)
+        self.trend_count = Gauge("socialrec_trend_window_engagements",
+                                 "Engagements in the latest daily window of the served model's data", registry=self.registry)
+        self.trend_alert = Gauge("socialrec_trend_burst_alert",
+                                 "1 when the latest daily window of the served model's data raised a burst alert",
+                                 registry=self.registry)
         self._lock = threading.Lock()
         self._served: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._distinct: set[str] = set()
@@ -86,6 +91,11 @@ class ServiceMetrics:
     def set_model(self, version: str) -> None:
         self.model.clear()
         self.model.labels(version).set(1)
+
+    def set_trend(self, count: int, alert: bool) -> None:
+        """The latest window of the served data's timeline (`retrieve.bursts.recent_trends`)."""
+        self.trend_count.set(count)
+        self.trend_alert.set(1.0 if alert else 0.0)
 
     def snapshot(self, seconds: float = 10.0) -> dict[str, Any]:
         """Request rate, latency percentiles and error share over the last ``seconds``, plus CTR."""

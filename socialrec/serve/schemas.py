@@ -105,6 +105,35 @@ class SimilarItemOut(BaseModel):
     score: float
 
 
+class TrendWindowOut(BaseModel):
+    start: str
+    count: int
+    alert: bool
+
+
+class TrendPointOut(BaseModel):
+    start: str
+    count: int
+
+
+class TrendTopicOut(BaseModel):
+    window: int
+    start: str
+    volume: int
+    keywords: list[str]
+    top_items: list[str]
+    series: list[TrendPointOut]
+
+
+class TrendsOut(BaseModel):
+    """The latest windows of the served data's engagement timeline and one topic per burst alert."""
+
+    model_version: str
+    window_seconds: float
+    windows: list[TrendWindowOut]
+    topics: list[TrendTopicOut]
+
+
 class SimilarOut(BaseModel):
     item_id: str
     model_version: str

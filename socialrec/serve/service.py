@@ -39,6 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from socialrec.privacy.encryption import ENV_VAR as DATA_KEY_VAR
 from socialrec.privacy.encryption import cipher_from_env
 from socialrec.privacy.pseudonyms import load_salt, pseudonym
@@ -302,7 +304,23 @@ class Service:
                 served.include_user(user_id, self._history(user_id))
             self.model = served
         self.metrics.set_model(served.version)
+        self._export_trend(served)
         self.log.info("serving model %s (%s)", served.version, served.meta.get("kind"))
+
+    def _export_trend(self, served: ServedModel) -> None:
+        """The latest daily window of the served data and its burst alert, as metrics (the
+        counts only: an alert's keywords are read from GET /v1/trends)."""
+        from socialrec.retrieve.bursts import DEFAULT_DETECTOR, window_counts
+
+        times = served.dataset.interactions["timestamp"].to_numpy()
+        finite = times[np.isfinite(times)]
+        if not len(finite):
+            return
+        day = 86400.0
+        start = (np.floor(finite.max() / day) - DEFAULT_DETECTOR.history) * day
+        _, counts = window_counts(finite, day, start=max(start, np.floor(finite.min() / day) * day))
+        alerts = DEFAULT_DETECTOR.alerts(counts)
+        self.metrics.set_trend(int(counts[-1]), bool(len(alerts) and alerts[-1] == len(counts) - 1))
 
     def _is_erased(self) -> Callable[[str], bool]:
         hashes = self.store.erased_hashes()

@@ -15,7 +15,8 @@ def test_every_row_builds_an_unfitted_recommender() -> None:
     for name, row in CHANNELS.items():
         model = row.factory()
         assert isinstance(model, BaseRecommender), name
-        assert row.quota >= 0 and row.group in {"collaborative", "social", "content", "trending", "popular", "new"}
+        assert row.quota >= 0 and row.group in {"collaborative", "sequential", "social", "content", "trending", "popular",
+                                                "new"}
 
 
 def test_derived_lists_and_replicas_come_from_the_rows() -> None:

@@ -314,3 +314,20 @@ def test_friend_suggestions_do_not_depend_on_the_item_model(served: Served) -> N
     fresh = train_served_model(served.service.dataset(), served.service.store, served.settings.model, "hybrid-check")
     for user in ("user_0003", "user_0042", "user_0300"):
         assert als.friend_suggestions(user, 10) == fresh.friend_suggestions(user, 10)
+
+
+def test_trends_need_read_scope_and_show_the_latest_windows(served: Served) -> None:
+    c = served.client
+    assert c.get("/v1/trends").status_code == 401
+    r = c.get("/v1/trends", params={"window": "1d", "last": 7}, headers=served.reader)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["window_seconds"] == 86400 and 1 <= len(doc["windows"]) <= 7
+    assert all(set(w) == {"start", "count", "alert"} for w in doc["windows"])
+    assert len(doc["topics"]) == sum(w["alert"] for w in doc["windows"])
+    assert c.get("/v1/trends", params={"window": "1 week"}, headers=served.reader).status_code == 422
+    # the latest daily window and its alert are metrics as well
+    text = c.get("/metrics", headers=served.admin).text
+    value = {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l.startswith("socialrec_trend_")}
+    assert value["socialrec_trend_window_engagements"] == doc["windows"][-1]["count"]
+    assert value["socialrec_trend_burst_alert"] == float(doc["windows"][-1]["alert"])

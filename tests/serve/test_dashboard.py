@@ -67,6 +67,7 @@ def test_dashboard_looks_up_a_user_and_draws_charts(served: Served, live_server:
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#activity li")) >= 1)
         wait.until(lambda d: d.find_element(By.ID, "chart-rps").get_attribute("data-points") not in (None, "", "0"))
         assert driver.find_element(By.ID, "p99").text not in ("", "-")
+        wait.until(lambda d: d.find_element(By.ID, "chart-trends").get_attribute("data-points") not in (None, "", "0"))
         assert "model v" in driver.find_element(By.ID, "status").text
     finally:
         driver.quit()

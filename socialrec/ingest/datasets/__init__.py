@@ -25,7 +25,8 @@ def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
 
 def _loaders() -> dict[str, Callable[..., Dataset]]:
     # Imported here so that importing socialrec.ingest.datasets does no work.
-    from socialrec.ingest.datasets import amazon, amazon_reviews, lastfm, movielens, recbole, recdiff, synthetic, tang
+    from socialrec.ingest.datasets import (amazon, amazon_reviews, lastfm, movielens, recbole, recdiff, synthetic, tang,
+                                          weibo)
 
     return {
         "movielens-100k": movielens.load_movielens_100k,
@@ -35,6 +36,7 @@ def _loaders() -> dict[str, Callable[..., Dataset]]:
         "ciao-recdiff": recdiff.load_ciao_recdiff,
         "amazon-games": amazon.load_amazon_games,
         "amazon-fashion-reviews": amazon_reviews.load_amazon_fashion,
+        "weibo-ced": weibo.load_weibo_ced,
         "synthetic": synthetic.load_synthetic,
     }
 

@@ -1,5 +1,6 @@
 """Read routes: a user's recommendations (the hot path, also as a plain Starlette route ahead of
-the documented one), similar items and friend suggestions."""
+the documented one), similar items, friend suggestions and trends (burst alerts on the served
+data's timeline, `retrieve.bursts.recent_trends`)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,17 @@ async def similar(item_id: str = ItemId, k: int = Query(20, ge=1, le=200), svc: 
         raise HTTPException(404, str(exc)) from None
     return json_response({"item_id": item_id, "model_version": model.version,
                           "items": [{"item_id": r.item_id, "title": r.title, "score": round(r.score, 6)} for r in recs]})
+
+
+@router.get("/v1/trends", response_model=S.TrendsOut, dependencies=[READ])
+async def trends(window: str = Query("1d", pattern=r"^[1-9]\d{0,3}[smhd]$", description="window length: 1d, 6h, 30m..."),
+                 last: int = Query(30, ge=1, le=366, description="how many of the latest windows"),
+                 svc: Any = Depends(service)) -> Any:
+    from socialrec.retrieve.bursts import parse_window, recent_trends
+
+    model = served_model(svc)
+    out = recent_trends(model.dataset, window=parse_window(window), last=last)  # the pattern admits only valid windows
+    return json_response({"model_version": model.version, **out})
 
 
 @router.get("/v1/users/{user_id}/friend-suggestions", response_model=S.FriendSuggestionsOut, dependencies=[READ],

@@ -1,0 +1,490 @@
+"""Sequential recommenders: SASRec over item ids, and the same model over item text (lm-seq).
+
+A user is the causal transformer's output at the newest position of their last ``max_len``
+training items (oldest -> newest, from the interaction timestamps, or the order the data gives
+when it has none: `socialrec.represent.profiles.recency_order`); an item's score is the dot
+product with its output vector (tied with the input item table). Trained with the full softmax
+over all items (or a sampled softmax with the logQ correction) on every next-item position,
+stopped early on validation NDCG@10.
+
+lm-seq (``text_encoder`` set): an item's vector is its id embedding plus a learned projection
+of its text's embedding by a frozen sentence encoder (MiniLM), as UniSRec fuses text and ids; an
+item without training interactions (its id embedding untrained) and a new item with text
+(`partial_fit_items`, at once) get their vector from their text alone. Without item
+texts it falls back to ids and says so (`TextFallbackWarning`, ``text_used_`` False).
+
+torch is an optional dependency (extra ``torch``), imported when a model is fitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from socialrec.errors import DataError, MissingDependencyError
+from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
+from socialrec.represent.profiles import recency_order
+
+LOSSES = ("full-softmax", "sampled-softmax")
+
+
+class TextFallbackWarning(UserWarning):
+    """lm-seq was asked to use item texts, and the data has none: it trains on item ids alone."""
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - only without the extra
+        raise MissingDependencyError("torch", "torch", "Sequential recommenders (sasrec, lm-seq)") from exc
+    return torch
+
+
+def sequence_keys(dataset: Any, user_items: sp.csr_matrix) -> sp.csr_matrix:
+    """``user_items``'s pattern with each entry's position in the user's sequence (1 = oldest,
+    n = newest) as float64: what orders a user's items (`user_sequences`)."""
+    m = sp.csr_matrix(user_items, dtype=np.float64, copy=True)
+    m.sum_duplicates()
+    m.eliminate_zeros()
+    rank = recency_order(dataset, m)  # 0 = newest
+    counts = np.repeat(np.diff(m.indptr), np.diff(m.indptr))
+    m.data = (counts - rank).astype(np.float64)
+    return m
+
+
+def user_sequences(keys: sp.csr_matrix, users: np.ndarray, length: int) -> np.ndarray:
+    """(len(users), length) int64: each user's newest ``length`` items oldest -> newest, as item
+    index + 1, left-padded with 0 (the padding index)."""
+    out = np.zeros((len(users), length), dtype=np.int64)
+    for row, u in enumerate(users):
+        lo, hi = keys.indptr[u], keys.indptr[u + 1]
+        if hi == lo:
+            continue
+        items = keys.indices[lo:hi][np.argsort(keys.data[lo:hi], kind="stable")][-length:]
+        out[row, length - len(items):] = items + 1
+    return out
+
+
+def _network(torch: Any, n_items: int, dim: int, max_len: int, n_layers: int, n_heads: int, dropout: float,
+             text_dim: int) -> Any:
+    nn = torch.nn
+
+    class SASRecNet(nn.Module):  # type: ignore[misc, name-defined]
+        """Item table (ids, plus projected text when ``text_dim``), positions, causal encoder."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.item = nn.Embedding(n_items + 1, dim, padding_idx=0)
+            nn.init.normal_(self.item.weight, std=dim ** -0.5)
+            with torch.no_grad():
+                self.item.weight[0].zero_()
+            self.text = nn.Linear(text_dim, dim, bias=False) if text_dim else None
+            self.position = nn.Embedding(max_len, dim)
+            nn.init.normal_(self.position.weight, std=dim ** -0.5)
+            self.dropout = nn.Dropout(dropout)
+            layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=dim, dropout=dropout, batch_first=True,
+                                               norm_first=True, activation="gelu")
+            self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(dim)
+
+        def table(self, text_features: Any) -> Any:
+            """(n_items + 1, dim) item vectors; row 0 is the padding item (zero)."""
+            w = self.item.weight
+            if self.text is not None:
+                w = w + self.text(text_features)
+            return w
+
+        def forward(self, seqs: Any, table: Any) -> Any:
+            """(batch, max_len) padded sequences -> (batch, max_len, dim) hidden states."""
+            real = seqs > 0
+            x = table[seqs] * (dim ** 0.5) + self.position.weight[None, -seqs.shape[1]:]
+            x = self.dropout(x) * real[..., None]
+            length = seqs.shape[1]
+            causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).triu(1)
+            eye = torch.eye(length, dtype=torch.bool, device=seqs.device)
+            # Blocked (True): the future, and padding keys (a padding query may see itself).
+            blocked = causal[None] | ~(real[:, None, :] | eye[None])
+            blocked = blocked.repeat_interleave(n_heads, dim=0)
+            return self.norm(self.encoder(x, mask=blocked))
+
+    return SASRecNet()
+
+
+class SASRec(BaseRecommender):
+    """Self-attentive sequential recommendation (Kang & McAuley 2018), optionally over item text.
+
+    max_len: the newest items of a user the model reads. embedding_dim, n_layers, n_heads,
+        dropout: the transformer's size and its dropout rate.
+    loss: "full-softmax" (cross-entropy over all items) or "sampled-softmax" (``n_negatives``
+        items shared by a batch, drawn by popularity, logits corrected by log of the sampling
+        probability). learning_rate, l2 (Adam weight decay), batch_size (users per step).
+    epochs, patience, eval_users: at most ``epochs`` passes; stop after ``patience`` epochs
+        without a better validation NDCG@10 (measured on at most ``eval_users`` users, a seeded
+        sample) and keep the best epoch. Validation items come from the training data; without
+        them, each user's newest training item (users with 3 or more) is the stopping target, not
+        trained on, and stays in the user's sequence when the model serves them.
+    text_encoder: None for ids only (sasrec); an encoder name (`socialrec.represent.encoders`)
+        for lm-seq: item vectors add a projection of the item text's frozen embedding.
+    encoder_object: an `Encoder` to use instead of ``text_encoder``'s (tests, custom models).
+    cache: keep text embeddings in the embedding cache (`socialrec.represent.cache`).
+    max_reviews: review snippets per item text profile (lm-seq). random_state: seeds
+        initialisation, dropout and sampling. device: "cpu" or "cuda". num_threads: torch's CPU
+        threads while fitting and encoding users (None: torch's setting; 1 is much faster on a
+        machine whose cores other jobs keep busy).
+
+    Online updates ("aggregate"): a user's vector is the frozen network's output over their
+    sequence, recomputed from their new row at once (items they kept keep their order, new items
+    follow as the newest, in index order); no retraining.
+    """
+
+    fold_in = "aggregate"
+
+    def __init__(self, max_len: int = 50, embedding_dim: int = 64, n_layers: int = 2, n_heads: int = 2,
+                 dropout: float = 0.3, loss: str = "full-softmax", n_negatives: int = 1024,
+                 learning_rate: float = 0.005, l2: float = 0.0, batch_size: int = 256, epochs: int = 40,
+                 patience: int = 3, eval_users: int | None = 5000, text_encoder: str | None = None,
+                 encoder_object: Any = None, cache: bool = True, max_reviews: int = 0, random_state: int = 0, device: str = "cpu", num_threads: int | None = None,
+                 progress: bool = False) -> None:
+        self.max_len = max_len
+        self.embedding_dim = embedding_dim
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.eval_users = eval_users
+        self.text_encoder = text_encoder
+        self.encoder_object = encoder_object
+        self.cache = cache
+        self.max_reviews = max_reviews
+        self.random_state = random_state
+        self.device = device
+        self.num_threads = num_threads
+        self.progress = progress
+
+    def _check_params(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        for name in ("max_len", "embedding_dim", "n_layers", "n_heads", "batch_size", "epochs", "patience",
+                     "n_negatives"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.embedding_dim % self.n_heads:
+            raise ValueError(f"embedding_dim ({self.embedding_dim}) must be a multiple of n_heads ({self.n_heads})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    # --- fitting ---------------------------------------------------------------------
+    def _text_features(self, train: TrainData) -> np.ndarray | None:
+        """Unit text embeddings of the items (zero rows for items without text), or None."""
+        if self.text_encoder is None and self.encoder_object is None:
+            return None
+        from socialrec.represent.profiles import item_profiles
+
+        ds = train.dataset
+        texts: list[str] = []
+        if ds is not None:
+            try:
+                texts = list(item_profiles(ds, max_reviews=self.max_reviews, user_items=train.user_items))
+            except DataError:  # no item text at all
+                texts = []
+        if not any(texts):
+            warnings.warn("lm-seq found no item texts in the training data: it falls back to item ids alone "
+                          "(as sasrec); load a dataset with item titles or descriptions to use the language model",
+                          TextFallbackWarning, stacklevel=3)
+            return None
+        return self._encode_texts(texts)
+
+    def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        from socialrec.represent.encoders import get_encoder
+
+        enc = self.encoder_object if self.encoder_object is not None else get_encoder(str(self.text_encoder))
+        out = np.zeros((len(texts), enc.dim), dtype=np.float32)
+        idx = [i for i, t in enumerate(texts) if t]
+        if idx:
+            chosen = [texts[i] for i in idx]
+            if self.cache:
+                from socialrec.represent.cache import cached_encode
+
+                out[idx] = cached_encode(enc, chosen, None, progress=self.progress)
+            else:
+                out[idx] = enc.encode(chosen, progress=self.progress)
+        return out
+
+    def _fit(self, train: TrainData) -> None:
+        self._check_params()
+        torch = _torch()
+        start = time.perf_counter()
+        features = self._text_features(train)
+        self.text_used_ = features is not None
+        text_dim = 0 if features is None else features.shape[1]
+        keys = sequence_keys(train.dataset, self.user_items_)
+        valid = train.valid_items
+        fit_keys = keys
+        if valid is None or valid.nnz == 0:
+            fit_keys, valid = _hold_out_newest(keys)
+        with torch.random.fork_rng(devices=[]), _threads(torch, self.num_threads):
+            torch.manual_seed(self.random_state)
+            self.n_fit_items_ = self.n_items_  # rows of the network's item table (new items come after)
+            net = self._build_network(torch, text_dim).to(self.device)
+            padded = None
+            if features is not None:
+                padded = torch.from_numpy(np.vstack([np.zeros((1, text_dim), np.float32), features])).to(self.device)
+            self.history_ = self._train(torch, net, padded, fit_keys, valid)
+        self.text_features_ = features
+        self.net_ = net.cpu().double().eval()
+        self.keys_ = keys
+        self._refresh_item_vectors()
+        users = np.arange(self.n_users_)
+        self.user_vectors_ = self._user_vectors(users)
+        has = np.diff(keys.indptr) > 0
+        self.empty_user_vector_ = self.user_vectors_[has].mean(axis=0) if has.any() else self.user_vectors_[0] * 0
+        self.user_vectors_[~has] = self.empty_user_vector_
+        self.fit_seconds_ = time.perf_counter() - start
+
+    def _train(self, torch: Any, net: Any, features: Any, keys: sp.csr_matrix, valid: sp.csr_matrix) -> list[dict]:
+        rng = np.random.default_rng(self.random_state)
+        counts = np.diff(keys.indptr)
+        users = np.flatnonzero(counts >= 2)
+        seqs = user_sequences(keys, users, self.max_len + 1)
+        inputs, targets = torch.from_numpy(seqs[:, :-1]), torch.from_numpy(seqs[:, 1:])
+        lengths = (seqs[:, 1:] > 0).sum(axis=1)
+        popularity = np.asarray(keys.astype(bool).sum(axis=0)).ravel().astype(np.float64) + 1.0
+        sample_p = popularity / popularity.sum()
+        log_q = torch.from_numpy(np.log(sample_p * self.n_negatives)).float().to(self.device)
+        eval_users = np.flatnonzero(np.diff(valid.indptr) > 0)
+        if self.eval_users is not None and len(eval_users) > self.eval_users:
+            eval_users = np.sort(rng.choice(eval_users, self.eval_users, replace=False))
+        eval_users = eval_users[np.argsort(np.diff(keys.indptr)[eval_users], kind="stable")]  # little padding
+        eval_seqs = [torch.from_numpy(_trim(user_sequences(keys, eval_users[lo:lo + 1024], self.max_len)))
+                     for lo in range(0, len(eval_users), 1024)]
+        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.l2)
+        history: list[dict] = []
+        best: tuple[float, int, dict] | None = None
+        for epoch in range(1, self.epochs + 1):
+            t0 = time.perf_counter()
+            net.train()
+            total, steps = 0.0, 0
+            for batch in _length_batches(lengths, self.batch_size, rng):
+                b = torch.from_numpy(batch)
+                width = int(lengths[batch].max())  # left padding beyond the batch's longest is cut
+                x, y = inputs[b, -width:].to(self.device), targets[b, -width:].to(self.device)
+                table = net.table(features)
+                h = net(x, table)[y > 0]
+                t = y[y > 0] - 1
+                if self.loss == "full-softmax":
+                    loss = torch.nn.functional.cross_entropy(h @ table[1:].T, t)
+                else:
+                    neg = torch.from_numpy(rng.choice(self.n_items_, self.n_negatives, p=sample_p)).to(self.device)
+                    pos_logit = (h * table[t + 1]).sum(-1, keepdim=True) - log_q[t][:, None]
+                    neg_logit = h @ table[neg + 1].T - log_q[neg][None]
+                    neg_logit = neg_logit.masked_fill(neg[None] == t[:, None], float("-inf"))
+                    logits = torch.cat([pos_logit, neg_logit], dim=1)
+                    loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long,
+                                                                                 device=self.device))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+                steps += 1
+            ndcg = self._validation_ndcg(torch, net, features, eval_seqs, eval_users, keys, valid)
+            record = {"epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg@10": ndcg,
+                      "seconds": time.perf_counter() - t0}
+            history.append(record)
+            if self.progress:
+                print(f"    sasrec epoch {epoch}: loss {record['loss']:.4f} valid ndcg@10 {ndcg:.4f} "
+                      f"({record['seconds']:.1f}s)", flush=True)
+            if best is None or ndcg > best[0]:
+                best = (ndcg, epoch, copy.deepcopy(net.state_dict()))
+            elif epoch - best[1] >= self.patience:
+                break
+        assert best is not None  # epochs >= 1
+        net.load_state_dict(best[2])
+        self.best_epoch_, self.best_valid_ndcg_ = best[1], best[0]
+        return history
+
+    def _validation_ndcg(self, torch: Any, net: Any, features: Any, seqs: Any, users: np.ndarray,
+                         keys: sp.csr_matrix, valid: sp.csr_matrix) -> float:
+        from socialrec.retrieve.graph_models import validation_ndcg_of
+
+        if not len(users):
+            return 0.0
+        net.eval()
+        with torch.no_grad():
+            table = net.table(features)
+            vectors = np.vstack([net(x.to(self.device), table)[:, -1].cpu().numpy() for x in seqs])
+            items = table[1:].cpu().numpy()
+        pos = np.full(keys.shape[0], -1, dtype=np.int64)
+        pos[users] = np.arange(len(users))
+        restricted = sp.diags((pos >= 0).astype(np.float32)) @ valid
+        return validation_ndcg_of(lambda b: vectors[pos[b]] @ items.T, keys.astype(bool).astype(np.float32),
+                                  sp.csr_matrix(restricted))
+
+    # --- persistence -----------------------------------------------------------------
+    # The network's class is built inside a function (torch is imported lazily), so a saved
+    # model holds its weights as arrays and rebuilds the network when it is loaded.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        net = state.pop("net_", None)
+        if net is not None:
+            state["_net_weights"] = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights = state.pop("_net_weights", None)
+        self.__dict__.update(state)
+        if weights is not None:
+            self.net_ = self._build_network(_torch(), None if self.text_features_ is None
+                                            else self.text_features_.shape[1])
+            self.net_.load_state_dict({k: _torch().from_numpy(v) for k, v in weights.items()})
+            self.net_ = self.net_.double().eval()
+
+    def _build_network(self, torch: Any, text_dim: int | None) -> Any:
+        return _network(torch, self.n_fit_items_, self.embedding_dim, self.max_len, self.n_layers, self.n_heads,
+                        self.dropout, text_dim or 0)
+
+    # --- scoring ---------------------------------------------------------------------
+    def _refresh_item_vectors(self) -> None:
+        torch = _torch()
+        with torch.no_grad():
+            feats = None if self.text_features_ is None else torch.from_numpy(
+                np.vstack([np.zeros((1, self.text_features_.shape[1])), self.text_features_]))
+            self.item_table_ = self.net_.table(feats).numpy()  # float64, row 0 = padding
+            if feats is not None:
+                # An item nobody had in training has an untrained id embedding: its text alone places it.
+                cold = np.flatnonzero(np.diff(sp.csc_matrix(self.user_items_).indptr) == 0)
+                self.item_table_[cold + 1] = self.net_.text(feats[cold + 1]).numpy()
+        self.item_vectors_ = self.item_table_[1:].astype(np.float32)
+
+    def _user_vectors(self, users: np.ndarray, batch: int = 2048) -> np.ndarray:
+        """The network's output at the newest position for each user's sequence (float32)."""
+        torch = _torch()
+        out = np.zeros((len(users), self.embedding_dim), dtype=np.float32)
+        table = torch.from_numpy(self.item_table_)
+        counts = np.minimum(np.diff(self.keys_.indptr)[users], self.max_len)
+        order = np.argsort(counts, kind="stable")  # similar lengths together: little padding
+        with torch.no_grad(), _threads(torch, self.num_threads):
+            for lo in range(0, len(users), batch):
+                rows = order[lo:lo + batch]
+                seqs = torch.from_numpy(_trim(user_sequences(self.keys_, users[rows], self.max_len)))
+                out[rows] = self.net_(seqs, table)[:, -1].numpy()
+        return out
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return dot_scores(self.user_vectors_[users], float64_copy(self, "item_vectors_"))
+
+    def _similar_scores(self, items: np.ndarray) -> np.ndarray:
+        v = float64_copy(self, "item_vectors_")
+        unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return (unit[items] @ unit.T).astype(np.float32)
+
+    def fit_choices(self) -> dict[str, Any]:
+        """What fit chose on validation: the epoch (and whether item text was used)."""
+        return {"best_epoch": self.best_epoch_, "best_valid_ndcg@10": round(float(self.best_valid_ndcg_), 6),
+                "text_used": self.text_used_}
+
+    def recent_items(self, user: int, n: int = 3) -> np.ndarray:
+        """The user's ``n`` newest items in the model's sequence, newest first (for explanations)."""
+        self._check_fitted("recent_items")
+        seq = user_sequences(self.keys_, np.array([user]), n)[0][::-1]
+        return (seq[seq > 0] - 1).astype(np.int64)
+
+    # --- online updates --------------------------------------------------------------
+    def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
+        from socialrec.retrieve.fold_in import grow_rows, rows_of
+        from socialrec.sparse import replace_rows
+
+        new = sp.csr_matrix(self.user_items_[users], dtype=np.float64)
+        new.data[:] = 1.0
+        old = rows_of(self.keys_, users)
+        kept = old.multiply(new).tocsr()  # keys of the items still there
+        fresh = (new - new.multiply(kept > 0)).tocsr()
+        fresh.eliminate_zeros()
+        top = np.asarray(kept.max(axis=1).todense()).ravel() if kept.shape[1] else np.zeros(len(users))
+        for r in range(fresh.shape[0]):  # new items follow as the newest, in index order
+            lo, hi = fresh.indptr[r], fresh.indptr[r + 1]
+            fresh.data[lo:hi] = top[r] + 1 + np.arange(hi - lo)
+        self.keys_ = replace_rows(sp.csr_matrix(self.keys_), users, (kept + fresh).tocsr())
+        vectors = grow_rows(self.user_vectors_, self.n_users_).copy()
+        empty = np.flatnonzero(np.diff(self.keys_.indptr) == 0)
+        vectors[empty[empty >= self.user_vectors_.shape[0]]] = self.empty_user_vector_
+        fresh_vectors = self._user_vectors(users)
+        no_items = np.diff(self.keys_[users].indptr) == 0
+        fresh_vectors[no_items] = self.empty_user_vector_
+        vectors[users] = fresh_vectors
+        self.user_vectors_ = vectors
+
+    def partial_fit_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """Place new items from their text (lm-seq only): the item's vector is the projection of
+        its text embedding (no id embedding yet). Map ``item_ids`` to the returned indices in the
+        dataset's IdMap in the same order."""
+        self._check_fitted("partial_fit_items")
+        if self.text_features_ is None:
+            return super().partial_fit_items(item_ids, texts)
+        from socialrec.retrieve.fold_in import append_items, check_new_items, grow_columns
+
+        torch = _torch()
+        ids, texts = check_new_items(self, item_ids, texts, "lm-seq")
+        feats = self._encode_texts(list(texts))
+        with torch.no_grad():
+            new_rows = self.net_.text(torch.from_numpy(feats.astype(np.float64))).numpy()
+        index = append_items(self, ids, new_rows)
+        self.text_features_ = np.vstack([self.text_features_, feats])
+        self.item_table_ = np.vstack([self.item_table_, new_rows])
+        self.keys_ = grow_columns(self.keys_, self.n_items_)
+        return index
+
+
+def _trim(seqs: np.ndarray) -> np.ndarray:
+    """Left-padded sequences without the columns that are padding in every row (at least one
+    column): the network's output at the newest position does not change."""
+    real = (seqs > 0).any(axis=0)
+    first = int(np.argmax(real)) if real.any() else seqs.shape[1] - 1
+    return seqs[:, first:]
+
+
+def _length_batches(lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Rows in batches of about ``size`` with similar lengths (random within a length, batches
+    in random order): little padding to compute on, and a fresh mix every epoch."""
+    order = np.lexsort((rng.random(len(lengths)), lengths))
+    batches = [order[lo:lo + size] for lo in range(0, len(order), size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+@contextlib.contextmanager
+def _threads(torch: Any, n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` inside the block (unchanged when None)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _hold_out_newest(keys: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(keys without each user's newest item, that item as a 0/1 matrix), for users with >= 3 items."""
+    m = keys.tocsr().copy()
+    hold_rows, hold_cols = [], []
+    for u in np.flatnonzero(np.diff(m.indptr) >= 3):
+        lo, hi = m.indptr[u], m.indptr[u + 1]
+        j = lo + int(np.argmax(m.data[lo:hi]))
+        hold_rows.append(u)
+        hold_cols.append(m.indices[j])
+        m.data[j] = 0.0
+    m.eliminate_zeros()
+    held = sp.csr_matrix((np.ones(len(hold_rows), np.float32), (hold_rows, hold_cols)), shape=m.shape)
+    return m, held

@@ -1,0 +1,95 @@
+"""sasrec / lm-seq learn what comes next from the order of a user's items, and an online event
+moves the next recommendation at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from socialrec.ingest.schema import build_dataset
+from socialrec.retrieve.base import TrainData
+
+pytest.importorskip("torch")
+
+from socialrec.retrieve.sequential import SASRec, TextFallbackWarning, sequence_keys, user_sequences  # noqa: E402
+
+N_ITEMS, N_USERS, LENGTH = 12, 120, 5
+FAST = dict(embedding_dim=32, n_layers=1, n_heads=1, dropout=0.0, learning_rate=0.01, batch_size=16, epochs=25,
+            patience=25, num_threads=1, random_state=0)
+
+
+def chain_dataset(n_users: int = N_USERS, seed: int = 0) -> "object":
+    """Each user walks the cycle 0 -> 1 -> ... -> 11 -> 0 for LENGTH steps from a random start:
+    the right next item is the successor of the newest one. The set of items alone does not say
+    which item is newest (any window of the cycle has the same co-occurrences)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        start = int(rng.integers(N_ITEMS))
+        for t in range(LENGTH):
+            rows.append((str(u), str((start + t) % N_ITEMS), float(t)))
+    inter = pd.DataFrame(rows, columns=["user", "item", "timestamp"])
+    return build_dataset("chains", inter, users=pd.DataFrame({"id": [str(u) for u in range(n_users)]}),
+                         items=pd.DataFrame({"id": [str(i) for i in range(N_ITEMS)]}))
+
+
+@pytest.fixture(scope="module")
+def chains() -> tuple["object", SASRec]:
+    ds = chain_dataset()
+    return ds, SASRec(**FAST).fit(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+
+
+def _newest(ds: "object") -> np.ndarray:
+    inter = ds.interactions.sort_values(["user", "timestamp"])
+    return inter.groupby("user")["item"].last().to_numpy()
+
+
+def test_sequences_follow_the_timestamps() -> None:
+    ds = chain_dataset(n_users=3)
+    keys = sequence_keys(ds, ds.user_item_matrix())
+    seqs = user_sequences(keys, np.arange(3), LENGTH + 2)
+    inter = ds.interactions.sort_values(["user", "timestamp"])
+    for u in range(3):
+        assert seqs[u, :2].tolist() == [0, 0]  # left padding
+        assert (seqs[u, 2:] - 1).tolist() == inter.loc[inter["user"] == u, "item"].tolist()
+
+
+def test_recommends_the_successor_of_the_newest_item(chains: tuple) -> None:
+    ds, model = chains
+    top = model.recommend(np.arange(N_USERS), k=1)[0][:, 0]
+    assert (top == (_newest(ds) + 1) % N_ITEMS).mean() >= 0.95
+
+
+def test_a_new_event_moves_the_next_item_at_once(chains: tuple) -> None:
+    ds, model = chains
+    import copy
+
+    model = copy.deepcopy(model)
+    users = np.arange(20)
+    nxt = (_newest(ds)[users] + 1) % N_ITEMS
+    rows = sp.lil_matrix(ds.user_item_matrix()[users])
+    rows[np.arange(len(users)), nxt] = 1.0  # the user took the recommended item: an online event
+    model.partial_fit_users(users, sp.csr_matrix(rows))
+    top = model.recommend(users, k=1)[0][:, 0]
+    assert (top == (nxt + 1) % N_ITEMS).mean() >= 0.9
+    assert (model.recent_items(0, 2) == [nxt[0], _newest(ds)[0]]).all()
+
+
+def test_lm_seq_without_texts_falls_back_to_ids_and_says_so() -> None:
+    ds = chain_dataset(n_users=30)
+    with pytest.warns(TextFallbackWarning, match="falls back to item ids"):
+        model = SASRec(**{**FAST, "epochs": 2}, text_encoder="minilm-onnx").fit(
+            TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+    assert model.fit_choices()["text_used"] is False
+    with pytest.raises(NotImplementedError, match="cannot place new items"):
+        model.partial_fit_items(["x"], ["a new game"])
+
+
+def test_bad_settings_are_refused() -> None:
+    m = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        SASRec(loss="bce").fit(m)
+    with pytest.raises(ValueError, match="multiple of n_heads"):
+        SASRec(embedding_dim=10, n_heads=4).fit(m)
