@@ -25,7 +25,7 @@ def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
 
 def _loaders() -> dict[str, Callable[..., Dataset]]:
     # Imported here so that importing socialrec.ingest.datasets does no work.
-    from socialrec.ingest.datasets import amazon, amazon_reviews, lastfm, movielens, recbole, recdiff, synthetic, tang
+    from socialrec.ingest.datasets import amazon, amazon_reviews, lastfm, movielens, recbole, recdiff, synthetic, tang, tiktok
 
     return {
         "movielens-100k": movielens.load_movielens_100k,
@@ -35,6 +35,7 @@ def _loaders() -> dict[str, Callable[..., Dataset]]:
         "ciao-recdiff": recdiff.load_ciao_recdiff,
         "amazon-games": amazon.load_amazon_games,
         "amazon-fashion-reviews": amazon_reviews.load_amazon_fashion,
+        "tiktok-multimodal": tiktok.load_tiktok_multimodal,
         "synthetic": synthetic.load_synthetic,
     }
 
