@@ -160,8 +160,8 @@ class VBPR(_ModalityMixin, _PropagationModel):
 
     _valid_k = 20
 
-    def __init__(self, embedding_dim: int = 128, learning_rate: float = 0.005, l2: float = 1e-4, loss: str = "bpr",
-                 n_negatives: int = 256, temperature: float = 0.15, batch_size: int = 2048, epochs: int = 300,
+    def __init__(self, embedding_dim: int = 64, learning_rate: float = 0.01, l2: float = 1e-4, loss: str = "bpr",
+                 n_negatives: int = 256, temperature: float = 0.15, batch_size: int = 4096, epochs: int = 300,
                  patience: int = 5, eval_every: int = 2, random_state: int = 0, device: str = "cpu",
                  verbose: bool = False, modalities: Sequence[str] | None = None) -> None:
         self.embedding_dim = embedding_dim
@@ -240,9 +240,9 @@ class MultimodalGCN(_ModalityMixin, LightGCN):
 
     _valid_k = 20
 
-    def __init__(self, embedding_dim: int = 128, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
+    def __init__(self, embedding_dim: int = 64, n_layers: int = 2, learning_rate: float = 0.01, l2: float = 1e-4,
                  loss: str = "full-softmax", n_negatives: int = 256, temperature: float = 0.15,
-                 batch_size: int = 256, epochs: int = 300, patience: int = 5, eval_every: int = 1,
+                 batch_size: int = 1024, epochs: int = 300, patience: int = 5, eval_every: int = 1,
                  random_state: int = 0, device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1,
                  cl_weight: float = 0.0, cl_temperature: float = 0.2, modalities: Sequence[str] | None = None,
                  knn_k: int = 10, item_layers: int = 1, modality_weights: Sequence[float] | None = None,
