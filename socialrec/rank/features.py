@@ -194,6 +194,39 @@ def _mood_x_item(b: "FeatureBuilder", x: Batch) -> np.ndarray:
     return b.item_sentiment_[x.safe] * b.user_mood_[x.users, None]  # type: ignore[index]
 
 
+@dataclass(frozen=True)
+class ModalityColumn:
+    """Cosine of the candidate's vector in one modality (image, audio...) to the mean vector of
+    the user's training items in it ("looks like / sounds like what you liked"). A class rather
+    than a closure so that fitted models pickle."""
+
+    modality: str
+
+    def __call__(self, b: "FeatureBuilder", x: Batch) -> np.ndarray:
+        v = b.item_modalities_[self.modality]  # type: ignore[index]
+        profile = np.asarray(b.user_items_[x.users] @ v, dtype=np.float64)
+        profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+        return np.einsum("nd,nkd->nk", profile, v[x.safe])
+
+
+def modality_features(modalities: list[str]) -> list[Feature]:
+    """One "modality:<name>_sim_profile" feature per item modality (explanation group content)."""
+    return [Feature(f"modality:{m}_sim_profile", "content", 1, _always, ModalityColumn(m)) for m in modalities]
+
+
+def unit_modalities(dataset: Dataset | None) -> dict[str, np.ndarray]:
+    """The dataset's item modality vectors, centred and unit-normalised (zero rows stay zero)."""
+    out: dict[str, np.ndarray] = {}
+    for name, m in ({} if dataset is None else dataset.item_features).items():
+        m = np.asarray(m, dtype=np.float32)
+        present = np.abs(m).sum(axis=1) > 0
+        c = m - (m[present].mean(axis=0) if present.any() else 0.0)
+        c[~present] = 0.0
+        norms = np.linalg.norm(c, axis=1, keepdims=True)
+        out[name] = (c / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return out
+
+
 # The side-information features, in column order after the channels' (an explicit list).
 SIDE_FEATURES = (
     Feature("item:log_popularity", "item", 0, _always, _log_popularity),
@@ -276,7 +309,39 @@ class FeatureBuilder:
         self.user_mood_ = user_mood
         self.features_ = [f for c in self.channel_names_ for f in channel_features(c)]
         self.features_ += [f for f in SIDE_FEATURES if f.applies(self)]
+        self.item_modalities_ = unit_modalities(dataset)
+        self.features_ += modality_features(list(self.item_modalities_))
         return self
+
+    def partial_fit_item_vectors(self, vectors: dict[str, np.ndarray]) -> "FeatureBuilder":
+        """Add new items (appended after the known ones) with their modality vectors (name ->
+        (n, dim); a missing modality is a zero row): no interactions, so popularity 0 and new."""
+        n = len(next(iter(vectors.values())))
+        items = getattr(self, "item_modalities_", {})
+        for name, m in items.items():
+            add = np.asarray(vectors.get(name, np.zeros((n, m.shape[1]), np.float32)), dtype=np.float32)
+            norms = np.linalg.norm(add, axis=1, keepdims=True)
+            items[name] = np.vstack([m, add / np.where(norms > 0, norms, 1.0)])
+        self._grow_items(n)
+        return self
+
+    def _grow_items(self, n: int) -> None:
+        x = self.user_items_
+        self.user_items_ = sp.csr_matrix((x.data, x.indices, x.indptr), shape=(x.shape[0], x.shape[1] + n))
+        r = self.recent_
+        self.recent_ = sp.csr_matrix((r.data, r.indices, r.indptr), shape=(r.shape[0], r.shape[1] + n))
+        self.log_popularity_ = np.r_[self.log_popularity_, np.zeros(n, np.float32)]
+        self.is_new_ = np.r_[self.is_new_, np.ones(n, np.float32)]
+        if self.item_similarity_ is not None:
+            s = self.item_similarity_
+            self.item_similarity_ = sp.csr_matrix(sp.block_diag([s, sp.csr_matrix((n, n))]), dtype=s.dtype)
+        if self.item_text_vectors_ is not None:
+            t = self.item_text_vectors_
+            self.item_text_vectors_ = np.vstack([t, np.zeros((n, t.shape[1]), t.dtype)])
+        if self.categories_ is not None:
+            self.categories_ = np.r_[self.categories_, -np.ones(n, np.int64)]
+        if self.item_sentiment_ is not None:
+            self.item_sentiment_ = np.r_[self.item_sentiment_, np.zeros(n, np.asarray(self.item_sentiment_).dtype)]
 
     def partial_fit_users(self, users: np.ndarray, user_items: sp.csr_matrix,
                           social: sp.csr_matrix | None = None) -> "FeatureBuilder":
