@@ -124,6 +124,7 @@ class HybridExplainer:
             ev["text"] = np.where(sims[best, np.arange(len(items))] > 0, history[best], -1)
         else:
             ev["text"] = np.full(len(items), -1)
+        ev["modality"] = _closest_by_modality(history, items, getattr(self.model.features_, "item_modalities_", {}))
         friends = self.friends_[user].indices if self.friends_ is not None else np.zeros(0, dtype=np.int64)
         if len(friends):
             liked = self.user_items_[friends][:, items].toarray() > 0  # (friends, items)
@@ -154,6 +155,9 @@ class HybridExplainer:
             best = int(ev["text"][row])
             if best >= 0:
                 return Reason("similar_to", weight, {"item": self._item(best)})
+            liked, modality = ev["modality"][0][row], ev["modality"][1][row]
+            if liked >= 0:
+                return Reason("looks_like", weight, {"item": self._item(int(liked)), "modality": modality})
             tags = self.model.features_.tag_profiles_
             shared = tags.shared_tags(ev["user"], item) if tags is not None else []
             if shared:
@@ -187,6 +191,26 @@ def _closest_rows(history: np.ndarray, items: np.ndarray, matrix: sp.csr_matrix 
         block = np.asarray(matrix)[np.ix_(history, items)]
     best = block.argmax(axis=0)
     return np.where(block[best, np.arange(len(items))] > 0, history[best], -1)
+
+
+def _closest_by_modality(history: np.ndarray, items: np.ndarray, vectors: dict[str, np.ndarray]
+                         ) -> tuple[np.ndarray, list[str | None]]:
+    """For each item, the history item closest to it in any modality (unit vectors: cosine) and
+    that modality; -1 / None when there are no vectors or no positive similarity."""
+    best_item = np.full(len(items), -1)
+    best_modality: list[str | None] = [None] * len(items)
+    if not vectors or len(history) == 0:
+        return best_item, best_modality
+    best_sim = np.zeros(len(items))
+    for name, v in vectors.items():
+        sims = v[history] @ v[items].T  # (history, items)
+        arg = sims.argmax(axis=0)
+        top = sims[arg, np.arange(len(items))]
+        better = top > best_sim
+        best_sim = np.where(better, top, best_sim)
+        best_item = np.where(better, history[arg], best_item)
+        best_modality = [name if b else m for b, m in zip(better, best_modality)]
+    return best_item, best_modality
 
 
 def merge_repeated(reasons: list[Reason]) -> list[Reason]:

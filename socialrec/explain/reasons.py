@@ -8,6 +8,9 @@ Kinds (``Reason.kind``) and their ``evidence`` keys:
 - ``friends_liked``: ``friends`` (list of {"id", "name"}, strongest tie first) who interacted
   with the item, and ``count``, how many friends did in all.
 - ``similar_to``: ``item`` ({"id", "name"}): an item the user liked that is close to this one.
+- ``looks_like``: ``item`` ({"id", "name"}) and ``modality`` ("image", "audio", ...): an item the
+  user liked whose vector in that modality is closest to this one's ("looks like X you liked"
+  for images, "sounds like X you liked" for audio).
 - ``matches_interest``: ``tags`` (list of str): the user's recurring tags/categories it carries.
 - ``collaborative``: ``users_like_you`` (int, optional): users with similar histories liked it.
 - ``trending``: ``recent_interactions`` (int): interactions in the recent window.
@@ -21,8 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("friends_liked", "similar_to", "matches_interest", "collaborative", "trending", "new",
+KINDS = ("friends_liked", "similar_to", "looks_like", "matches_interest", "collaborative", "trending", "new",
          "popular", "matches_request")
+
+
+# How a sentence says two items are close in a modality ("it looks like X").
+MODALITY_VERBS = {"image": "looks", "visual": "looks", "video": "looks", "audio": "sounds", "acoustic": "sounds"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,13 @@ def _clause(reason: Reason) -> str | None:
     if reason.kind == "similar_to" and ev.get("item"):
         item = ev["item"]
         return f"it is similar to {item.get('name') or item.get('id')}, which you liked"
+    if reason.kind == "looks_like" and ev.get("item"):
+        item = ev["item"]
+        name = item.get("name") or item.get("id")
+        verb = MODALITY_VERBS.get(str(ev.get("modality")))
+        if verb is None:
+            return f"its {ev.get('modality')} is like that of {name}, which you liked"
+        return f"it {verb} like {name}, which you liked"
     if reason.kind == "matches_interest" and ev.get("tags"):
         return f"it matches your interest in {', '.join(str(t) for t in ev['tags'][:3])}"
     if reason.kind == "collaborative":
