@@ -127,13 +127,13 @@ def with_item_features(dataset: Dataset, name: str, source: SourceLike, *, ids: 
                             fix="Give exactly one id per row")
         uniq, counts = np.unique(ext, return_counts=True)
         if (counts > 1).any():
-            raise DataError(f"item id {uniq[counts > 1][0]!r} has {int(counts[counts > 1][0])} rows", path=where,
+            raise DataError(f"item id {str(uniq[counts > 1][0])!r} has {int(counts[counts > 1][0])} rows", path=where,
                             field="id", fix="Keep one vector per item")
         index = np.asarray(dataset.items.to_index(ext, missing="minus1"), dtype=np.int64)
         missing = index < 0
         if missing.any() and unknown == "raise":
             raise DataError(f"{int(missing.sum())} row(s) name items the dataset lacks, first "
-                            f"{ext[missing][0]!r}", path=where, field="id",
+                            f"{str(ext[missing][0])!r}", path=where, field="id",
                             fix="Fix the ids, or pass unknown='drop' to ignore those rows")
         full = np.zeros((dataset.n_items, matrix.shape[1]), dtype=np.float32)
         full[index[~missing]] = matrix[~missing]
