@@ -47,6 +47,7 @@ SOURCES = {
     "MEMBERSHIP-AUDIT": ["membership-audit.json"],
     "MUTATION": ["mutation.json"],
     "EXPORT": ["export-*.json"],
+    "MULTIMODAL": ["multimodal-*.json"],
 }
 
 NUMBER = re.compile(r"(?<![\w.@/=#<>≤≥-])(?<![<>≤≥] )(?<![<>]= )([+-]?)(\d[\d,]*\.\d+|\.\d+|\d[\d,]*)(\s?)(%|x(?![\w-])|×|ms\b|s\b|min\b)?")
