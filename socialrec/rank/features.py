@@ -210,8 +210,8 @@ class ModalityColumn:
 
 
 def modality_features(modalities: list[str]) -> list[Feature]:
-    """One "modality:<name>_sim_profile" feature per item modality (explanation group content)."""
-    return [Feature(f"modality:{m}_sim_profile", "content", 1, _always, ModalityColumn(m)) for m in modalities]
+    """One "content:<name>_sim_profile" feature per item modality (explanation group content)."""
+    return [Feature(f"content:{m}_sim_profile", "content", 1, _always, ModalityColumn(m)) for m in modalities]
 
 
 def unit_modalities(dataset: Dataset | None) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ def test_cold_item_is_placed_and_explained_from_its_vectors() -> None:
     train = multimodal_train(d, 10)
     assert {"multimodal", "modality"} <= set(default_channels(train))
     hybrid = HybridRecommender(channels=("itemknn", "modality"), n_candidates=20).fit(train)
-    assert {"modality:image_sim_profile", "modality:audio_sim_profile"} <= set(hybrid.features_.names)
+    assert {"content:image_sim_profile", "content:audio_sim_profile"} <= set(hybrid.features_.names)
     ids, _ = hybrid.recommend(np.arange(30), k=5)
     assert np.mean([5 in row for row in ids]) >= 0.9  # block 0's users get the cold item
     others, _ = hybrid.recommend(np.arange(30, 120), k=3)  # their 3 unseen block items
