@@ -313,36 +313,6 @@ class FeatureBuilder:
         self.features_ += modality_features(list(self.item_modalities_))
         return self
 
-    def partial_fit_item_vectors(self, vectors: dict[str, np.ndarray]) -> "FeatureBuilder":
-        """Add new items (appended after the known ones) with their modality vectors (name ->
-        (n, dim); a missing modality is a zero row): no interactions, so popularity 0 and new."""
-        n = len(next(iter(vectors.values())))
-        items = getattr(self, "item_modalities_", {})
-        for name, m in items.items():
-            add = np.asarray(vectors.get(name, np.zeros((n, m.shape[1]), np.float32)), dtype=np.float32)
-            norms = np.linalg.norm(add, axis=1, keepdims=True)
-            items[name] = np.vstack([m, add / np.where(norms > 0, norms, 1.0)])
-        self._grow_items(n)
-        return self
-
-    def _grow_items(self, n: int) -> None:
-        x = self.user_items_
-        self.user_items_ = sp.csr_matrix((x.data, x.indices, x.indptr), shape=(x.shape[0], x.shape[1] + n))
-        r = self.recent_
-        self.recent_ = sp.csr_matrix((r.data, r.indices, r.indptr), shape=(r.shape[0], r.shape[1] + n))
-        self.log_popularity_ = np.r_[self.log_popularity_, np.zeros(n, np.float32)]
-        self.is_new_ = np.r_[self.is_new_, np.ones(n, np.float32)]
-        if self.item_similarity_ is not None:
-            s = self.item_similarity_
-            self.item_similarity_ = sp.csr_matrix(sp.block_diag([s, sp.csr_matrix((n, n))]), dtype=s.dtype)
-        if self.item_text_vectors_ is not None:
-            t = self.item_text_vectors_
-            self.item_text_vectors_ = np.vstack([t, np.zeros((n, t.shape[1]), t.dtype)])
-        if self.categories_ is not None:
-            self.categories_ = np.r_[self.categories_, -np.ones(n, np.int64)]
-        if self.item_sentiment_ is not None:
-            self.item_sentiment_ = np.r_[self.item_sentiment_, np.zeros(n, np.asarray(self.item_sentiment_).dtype)]
-
     def partial_fit_users(self, users: np.ndarray, user_items: sp.csr_matrix,
                           social: sp.csr_matrix | None = None) -> "FeatureBuilder":
         """Fold in changed or new users: their history, activity, recent items, category and tag
