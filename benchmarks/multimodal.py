@@ -119,15 +119,19 @@ def table() -> None:
         rows.append("\n".join(lines))
     ablation = {v: _load(f"ablation-{v}") for v in ABLATION}
     if any(d is not None for d in ablation.values()) or "multimodal" in main:
-        lines = ["| ablation | Recall@20 | NDCG@20 | best epoch |", "|---|---|---|---|"]
+        lines = ["| ablation | validation NDCG@10 | Recall@20 | NDCG@20 | Recall@10 | NDCG@10 |",
+                 "|---|---|---|---|---|---|"]
+
+        def row(label: str, r: dict) -> str:
+            valid = "" if r.get("valid_ndcg@10") is None else f"{r['valid_ndcg@10']:.4f}"
+            return (f"| {label} | {valid} | {r['recall@20']:.4f} | {r['ndcg@20']:.4f} | {r['recall@10']:.4f} | "
+                    f"{r['ndcg@10']:.4f} |")
         for v, label in (("behaviour", "behaviour only"), ("image", "+ image"), ("audio", "+ audio")):
             d = ablation[v]
             if d is not None:
-                r = d["models"][v]
-                lines.append(f"| {label} | {r['recall@20']:.4f} | {r['ndcg@20']:.4f} | |")
+                lines.append(row(label, d["models"][v]))
         if "multimodal" in main:
-            lines.append(f"| + both (= multimodal) | {main['multimodal']['recall@20']:.4f} | "
-                         f"{main['multimodal']['ndcg@20']:.4f} | |")
+            lines.append(row("+ both (`multimodal`'s default)", main["multimodal"]))
         rows.append("\n".join(lines))
     intro = (
         "TikTok micro-videos with 128-d image and audio vectors (`tiktok-multimodal`, DiffMM's train/valid/test), "
