@@ -141,6 +141,11 @@ def table() -> None:
         "text vectors, which this data does not have. Cold items: `--protocol cold-item` (a fifth of the items "
         "unseen in training); the models without vectors can only rank those items last. Ablation: the fusion "
         "model's training on behaviour only (LightGCN with the same settings), with one modality, with both. "
+        "The main `multimodal` row was run before the model table gave it a grid over `modalities` (all, image, "
+        "audio, chosen on validation NDCG@10): it fuses all modalities; the ablation's modality rows are the "
+        "grid's other points, fitted by the same runner with the same seed, so the validation column shows "
+        "which one `socialrec evaluate` now picks. VBPR (BPR, 64 dimensions, step 0.01) is undertrained here "
+        "next to the published VBPR. "
         f"Machine: {describe()}, shared with other engineers' jobs (load average about 16 on 2 cores), so "
         "fit times are not comparable across rows. Raw numbers: `results/multimodal-tiktok*.json`.")
     rows.insert(0, intro)
