@@ -155,7 +155,8 @@ class HybridExplainer:
             best = int(ev["text"][row])
             if best >= 0:
                 return Reason("similar_to", weight, {"item": self._item(best)})
-            liked, modality = ev["modality"][0][row], ev["modality"][1][row]
+            by_modality = ev.get("modality")  # absent from evidence built before modality vectors
+            liked, modality = (by_modality[0][row], by_modality[1][row]) if by_modality is not None else (-1, None)
             if liked >= 0:
                 return Reason("looks_like", weight, {"item": self._item(int(liked)), "modality": modality})
             tags = self.model.features_.tag_profiles_
