@@ -48,6 +48,7 @@ SOURCES = {
     "MUTATION": ["mutation.json"],
     "EXPORT": ["export-*.json"],
     "SEQUENTIAL": ["sequential-*.json"],
+    "MULTIMODAL": ["multimodal-*.json"],
 }
 
 NUMBER = re.compile(r"(?<![\w.@/=#<>≤≥-])(?<![<>≤≥] )(?<![<>]= )([+-]?)(\d[\d,]*\.\d+|\.\d+|\d[\d,]*)(\s?)(%|x(?![\w-])|×|ms\b|s\b|min\b)?")

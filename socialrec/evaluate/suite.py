@@ -128,6 +128,14 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "lm-seq": ModelSpec("lm-seq", CHANNELS["lm-seq"].factory),
         # EASE plus weight * mood(u) * item sentiment(c) (extra `sentiment`); weight 0 is plain EASE.
         "sentiment": ModelSpec("sentiment", SentimentAware, {"weight": [0.0, 0.25, 1.0]}),
+        # Models that read the items' modality vectors (Dataset.item_features: image, audio). They
+        # stop early on validation NDCG@20; one fit costs minutes on tiktok-multimodal on the
+        # shared 2-core machine, so their grids are small (benchmarks/multimodal.py).
+        "vbpr": ModelSpec("vbpr", Lazy("socialrec.retrieve.multimodal", "VBPR")),
+        # Which modalities to fuse is chosen on validation (all, image only, audio only).
+        "multimodal": ModelSpec("multimodal", CHANNELS["multimodal"].factory,
+                                {"modalities": [None, ("image",), ("audio",)]}),
+        "modality": ModelSpec("modality", CHANNELS["modality"].factory),
         # The full pipeline: every channel the data supports, LambdaRank trained on the validation
         # items, default diversity re-ranking. No grid: it learns its blend from validation itself.
         "hybrid": ModelSpec("hybrid", hybrid),

@@ -128,6 +128,7 @@ class HybridExplainer:
         else:
             ev["text"] = np.full(len(items), -1)
         ev["recent"] = _recent_match(self.sequence_, user, items)
+        ev["modality"] = _closest_by_modality(history, items, getattr(self.model.features_, "item_modalities_", {}))
         friends = self.friends_[user].indices if self.friends_ is not None else np.zeros(0, dtype=np.int64)
         if len(friends):
             liked = self.user_items_[friends][:, items].toarray() > 0  # (friends, items)
@@ -163,6 +164,10 @@ class HybridExplainer:
             best = int(ev["text"][row])
             if best >= 0:
                 return Reason("similar_to", weight, {"item": self._item(best)})
+            by_modality = ev.get("modality")  # absent from evidence built before modality vectors
+            liked, modality = (by_modality[0][row], by_modality[1][row]) if by_modality is not None else (-1, None)
+            if liked >= 0:
+                return Reason("looks_like", weight, {"item": self._item(int(liked)), "modality": modality})
             tags = self.model.features_.tag_profiles_
             shared = tags.shared_tags(ev["user"], item) if tags is not None else []
             if shared:
@@ -224,6 +229,26 @@ def _closest_rows(history: np.ndarray, items: np.ndarray, matrix: sp.csr_matrix 
         block = np.asarray(matrix)[np.ix_(history, items)]
     best = block.argmax(axis=0)
     return np.where(block[best, np.arange(len(items))] > 0, history[best], -1)
+
+
+def _closest_by_modality(history: np.ndarray, items: np.ndarray, vectors: dict[str, np.ndarray]
+                         ) -> tuple[np.ndarray, list[str | None]]:
+    """For each item, the history item closest to it in any modality (unit vectors: cosine) and
+    that modality; -1 / None when there are no vectors or no positive similarity."""
+    best_item = np.full(len(items), -1)
+    best_modality: list[str | None] = [None] * len(items)
+    if not vectors or len(history) == 0:
+        return best_item, best_modality
+    best_sim = np.zeros(len(items))
+    for name, v in vectors.items():
+        sims = v[history] @ v[items].T  # (history, items)
+        arg = sims.argmax(axis=0)
+        top = sims[arg, np.arange(len(items))]
+        better = top > best_sim
+        best_sim = np.where(better, top, best_sim)
+        best_item = np.where(better, history[arg], best_item)
+        best_modality = [name if b else m for b, m in zip(better, best_modality)]
+    return best_item, best_modality
 
 
 def merge_repeated(reasons: list[Reason]) -> list[Reason]:

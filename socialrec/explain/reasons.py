@@ -10,6 +10,9 @@ Kinds (``Reason.kind``) and their ``evidence`` keys:
 - ``similar_to``: ``item`` ({"id", "name"}): an item the user liked that is close to this one.
 - ``recently``: ``item`` ({"id", "name"}): one of the user's newest items that this one follows
   (a sequential channel's evidence), and ``verb`` (str, past tense: "played", "bought", ...).
+- ``looks_like``: ``item`` ({"id", "name"}) and ``modality`` ("image", "audio", ...): an item the
+  user liked whose vector in that modality is closest to this one's ("looks like X you liked"
+  for images, "sounds like X you liked" for audio).
 - ``matches_interest``: ``tags`` (list of str): the user's recurring tags/categories it carries.
 - ``collaborative``: ``users_like_you`` (int, optional): users with similar histories liked it.
 - ``trending``: ``recent_interactions`` (int): interactions in the recent window.
@@ -23,8 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("friends_liked", "similar_to", "recently", "matches_interest", "collaborative", "trending", "new",
-         "popular", "matches_request")
+KINDS = ("friends_liked", "similar_to", "recently", "looks_like", "matches_interest", "collaborative", "trending",
+         "new", "popular", "matches_request")
+
+
+# How a sentence says two items are close in a modality ("it looks like X").
+MODALITY_VERBS = {"image": "looks", "visual": "looks", "video": "looks", "audio": "sounds", "acoustic": "sounds"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,13 @@ def _clause(reason: Reason) -> str | None:
     if reason.kind == "recently" and ev.get("item"):
         item = ev["item"]
         return f"you recently {ev.get('verb') or 'chose'} {item.get('name') or item.get('id')}"
+    if reason.kind == "looks_like" and ev.get("item"):
+        item = ev["item"]
+        name = item.get("name") or item.get("id")
+        verb = MODALITY_VERBS.get(str(ev.get("modality")))
+        if verb is None:
+            return f"its {ev.get('modality')} is like that of {name}, which you liked"
+        return f"it {verb} like {name}, which you liked"
     if reason.kind == "matches_interest" and ev.get("tags"):
         return f"it matches your interest in {', '.join(str(t) for t in ev['tags'][:3])}"
     if reason.kind == "collaborative":

@@ -11,6 +11,7 @@ friend models take it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -67,6 +68,10 @@ class Dataset:
         (title, category, tags, price, brand, age, ...).
     texts: owner ("item"|"user"), index (int32), field (title, tag, review, post, ...), text,
         timestamp.
+    item_features: named item feature matrices ("image", "audio", "text", ...), each a dense
+        float32 (n_items, dim) array whose row i describes item index i; any number of them
+        (attach more with `socialrec.ingest.features.with_item_features`). Rows of items the
+        source had no vector for are zero (a zero row means "no vector").
     tag_assignments: user (int32; -1 when the tagger is not a known user), item (int32), tag (str):
         one row per time a user gave an item a tag (hashtags, folksonomy tags). Kept apart from
         the interactions: a tag describes the item for everyone, and the tagger's own row is
@@ -86,6 +91,12 @@ class Dataset:
     tag_assignments: pd.DataFrame = field(default_factory=lambda: _empty_tag_assignments())
     rating_range: tuple[float, float] | None = None
     notes: tuple[str, ...] = ()
+    item_features: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Names of the item feature matrices, in the order they were attached."""
+        return tuple(self.item_features)
 
     @property
     def n_users(self) -> int:
@@ -147,6 +158,7 @@ class Dataset:
             "social_directed": self.social_directed,
             "texts": len(self.texts),
             "tag_assignments": len(self.tag_assignments),
+            "item_features": {name: int(m.shape[1]) for name, m in self.item_features.items()},
             "density": len(self.interactions) / max(1, self.n_users * self.n_items),
         }
 

@@ -194,6 +194,39 @@ def _mood_x_item(b: "FeatureBuilder", x: Batch) -> np.ndarray:
     return b.item_sentiment_[x.safe] * b.user_mood_[x.users, None]  # type: ignore[index]
 
 
+@dataclass(frozen=True)
+class ModalityColumn:
+    """Cosine of the candidate's vector in one modality (image, audio...) to the mean vector of
+    the user's training items in it ("looks like / sounds like what you liked"). A class rather
+    than a closure so that fitted models pickle."""
+
+    modality: str
+
+    def __call__(self, b: "FeatureBuilder", x: Batch) -> np.ndarray:
+        v = b.item_modalities_[self.modality]  # type: ignore[index]
+        profile = np.asarray(b.user_items_[x.users] @ v, dtype=np.float64)
+        profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+        return np.einsum("nd,nkd->nk", profile, v[x.safe])
+
+
+def modality_features(modalities: list[str]) -> list[Feature]:
+    """One "content:<name>_sim_profile" feature per item modality (explanation group content)."""
+    return [Feature(f"content:{m}_sim_profile", "content", 1, _always, ModalityColumn(m)) for m in modalities]
+
+
+def unit_modalities(dataset: Dataset | None) -> dict[str, np.ndarray]:
+    """The dataset's item modality vectors, centred and unit-normalised (zero rows stay zero)."""
+    out: dict[str, np.ndarray] = {}
+    for name, m in ({} if dataset is None else dataset.item_features).items():
+        m = np.asarray(m, dtype=np.float32)
+        present = np.abs(m).sum(axis=1) > 0
+        c = m - (m[present].mean(axis=0) if present.any() else 0.0)
+        c[~present] = 0.0
+        norms = np.linalg.norm(c, axis=1, keepdims=True)
+        out[name] = (c / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return out
+
+
 # The side-information features, in column order after the channels' (an explicit list).
 SIDE_FEATURES = (
     Feature("item:log_popularity", "item", 0, _always, _log_popularity),
@@ -276,6 +309,8 @@ class FeatureBuilder:
         self.user_mood_ = user_mood
         self.features_ = [f for c in self.channel_names_ for f in channel_features(c)]
         self.features_ += [f for f in SIDE_FEATURES if f.applies(self)]
+        self.item_modalities_ = unit_modalities(dataset)
+        self.features_ += modality_features(list(self.item_modalities_))
         return self
 
     def partial_fit_users(self, users: np.ndarray, user_items: sp.csr_matrix,

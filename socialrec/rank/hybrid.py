@@ -98,7 +98,8 @@ def has_count_values(train: TrainData) -> bool:
 
 def default_channels(train: TrainData) -> tuple[str, ...]:
     """The channels the data supports: collaborative always; social with a social graph;
-    content and new items when items have text and the `text` extra is installed."""
+    content and new items when items have text and the `text` extra is installed; multimodal
+    and modality when items have modality vectors (`Dataset.item_features`)."""
     names = ["ease", "itemknn", "als"]
     ds = train.dataset
     if ds is not None and len(ds.social):
@@ -107,6 +108,10 @@ def default_channels(train: TrainData) -> tuple[str, ...]:
             names += ["social"]
     if ds is not None and len(ds.texts) and (ds.texts["owner"] == "item").any() and _has("onnxruntime"):
         names += ["content", "new"]
+    if ds is not None and ds.item_features:
+        # Items' image / audio vectors: the fusion model (needs torch) and the vector profile,
+        # which places items nobody has interacted with yet.
+        names += (["multimodal"] if _has("torch") else []) + ["modality"]
     names += ["trending"]
     return tuple(names)
 

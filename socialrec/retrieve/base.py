@@ -140,6 +140,14 @@ class BaseRecommender(HasParams, ABC):
             f"{type(self).__name__} cannot place new items without interactions; use a content or "
             "text model for new items, or refit")
 
+    def partial_fit_item_vectors(self, vectors: Any) -> np.ndarray:
+        """Place new items from their modality vectors ({"image": (n, dim), ...}) without
+        refitting; returns their new indices. Only models fitted on item modality vectors
+        (`socialrec.retrieve.multimodal`) support it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot place new items from modality vectors; use a multimodal model "
+            "(multimodal, vbpr, modality) for new items, or refit")
+
     @abstractmethod
     def _score(self, users: np.ndarray) -> np.ndarray:
         """Scores of all items for the given users: float32 (len(users), n_items)."""

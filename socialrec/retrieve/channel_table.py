@@ -22,6 +22,7 @@ TIE_STRENGTH = "tie_strength"  # strength of each social tie (social proof)
 TEXT_VECTORS = "text_vectors"  # item text embeddings (content)
 RECENT_COUNTS = "recent_counts"  # recent interactions per item (trending)
 SEQUENCE = "sequence"  # the user's newest items in order, and item vectors to match them (sasrec, lm-seq)
+MODALITY_VECTORS = "modality_vectors"  # per-modality item vectors (image, audio: multimodal models)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,13 @@ CHANNELS: Mapping[str, ChannelKind] = {c.name: c for c in (
     ChannelKind("socialmf", Lazy(_GRAPH, "SocialMF"), 0.25, "social"),
     ChannelKind("social-proof", Lazy("socialrec.retrieve.social_proof", "SocialProof"), 0.25, "social",
                 evidence=TIE_STRENGTH, evidence_of=lambda m: m.tie_strength_),
+    # Items' image / audio vectors (Dataset.item_features): the fusion model, whose cold items are
+    # placed from their modality neighbours, and the vector profile, which ranks items nobody has
+    # interacted with yet. Their evidence is the fitted models' item_features_ (name -> matrix).
+    ChannelKind("multimodal", Lazy("socialrec.retrieve.multimodal", "MultimodalGCN"), 0.5, "content",
+                evidence=MODALITY_VECTORS, evidence_of=lambda m: m.item_features_),
+    ChannelKind("modality", Lazy("socialrec.retrieve.multimodal", "ModalityProfile"), 0.25, "content",
+                evidence=MODALITY_VECTORS, evidence_of=lambda m: m.item_features_),
     ChannelKind("content", _content, 0.25, "content", evidence=TEXT_VECTORS, evidence_of=lambda m: m.item_vectors_),
     # Served trending counts users with a history only: fresh accounts cannot make an item trend.
     ChannelKind("trending", Lazy("socialrec.retrieve.trending", "Trending", (("min_user_history", 3),)), 0.1,

@@ -103,6 +103,17 @@ class _PropagationModel(BaseRecommender):
     def _extra_loss(self, torch: Any, user_ego: Any, users: Any) -> Any:
         return None
 
+    # Validation cut-off of early stopping (NDCG@k); the multimodal models stop on NDCG@20.
+    _valid_k = 10
+
+    def _extra_parameters(self) -> list[Any]:
+        """Trainable tensors besides the embedding table (created in `_prepare`), if any."""
+        return []
+
+    def _state_numpy(self, torch: Any) -> dict[str, Any]:
+        """Attributes to keep from the best epoch besides the final factors (numpy arrays)."""
+        return {}
+
     def _prepare(self, train: TrainData, torch: Any) -> None:
         """Hook for subclasses that need more tensors (e.g. the social matrix)."""
 
@@ -130,11 +141,12 @@ class _PropagationModel(BaseRecommender):
         emb = torch.nn.Embedding(n_u + n_i, self.embedding_dim).to(self.device)
         torch.nn.init.normal_(emb.weight, std=0.1, generator=gen)
         self._emb = emb
-        opt = torch.optim.Adam(emb.parameters(), lr=self.learning_rate)
+        opt = torch.optim.Adam([*emb.parameters(), *self._extra_parameters()], lr=self.learning_rate)
         coo = train.user_items.tocoo()
         pos_u, pos_i = coo.row.astype(np.int64), coo.col.astype(np.int64)
         valid = train.valid_items
         best = (-1.0, None, 0)
+        best_state: dict[str, Any] = {}
         bad_rounds = 0
         self.history_: list[dict[str, float]] = []
         start = time.perf_counter()
@@ -151,10 +163,11 @@ class _PropagationModel(BaseRecommender):
             record = {"epoch": epoch, "loss": epoch_loss / n_examples, "seconds": time.perf_counter() - start}
             if valid is not None and valid.nnz and epoch % self.eval_every == 0:
                 u_np, i_np = self._final_numpy(torch, n_u)
-                ndcg = validation_ndcg(u_np, i_np, train.user_items, valid)
-                record["valid_ndcg@10"] = ndcg
+                ndcg = validation_ndcg(u_np, i_np, train.user_items, valid, k=self._valid_k)
+                record[f"valid_ndcg@{self._valid_k}"] = ndcg
                 if ndcg > best[0]:
                     best = (ndcg, (u_np, i_np), epoch)
+                    best_state = self._state_numpy(torch)
                     bad_rounds = 0
                 else:
                     bad_rounds += 1
@@ -165,6 +178,9 @@ class _PropagationModel(BaseRecommender):
             self.history_.append(record)
         if best[1] is None:
             best = (float("nan"), self._final_numpy(torch, n_u), len(self.history_))
+            best_state = self._state_numpy(torch)
+        for name, value in best_state.items():  # what a subclass keeps of the best epoch
+            setattr(self, name, value)
         self.best_epoch_ = best[2]
         self.best_valid_ndcg_ = best[0]
         self.train_seconds_ = time.perf_counter() - start
@@ -267,6 +283,7 @@ class _PropagationModel(BaseRecommender):
         small random perturbation and the first layer is returned too, as the contrastive view."""
         x = self._emb.weight
         if self._adj is None:
+            x = self._readout(torch, x)
             return (x, x) if noisy else x
         layers = [x]
         view = x

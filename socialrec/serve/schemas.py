@@ -66,6 +66,16 @@ class EventsAck(BaseModel):
 class ItemIn(Strict):
     title: str = Field(min_length=1, max_length=500)
     text: str = Field(default="", max_length=20000, description="description used by the content (cold-start) path")
+    vectors: dict[str, list[float]] | None = Field(
+        default=None, max_length=16,
+        description="modality vectors of a new item, e.g. {\"image\": [...128 numbers], \"audio\": [...]}: a served "
+                    "multimodal model places the item from them at once (dimensions must match the model's)")
+
+
+class ItemUpserted(BaseModel):
+    id: str
+    status: Literal["upserted"] = "upserted"
+    placed: bool = Field(default=False, description="the served model ranks the item now (placed from its vectors)")
 
 
 class UserIn(Strict):

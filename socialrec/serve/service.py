@@ -399,10 +399,20 @@ class Service:
             self.metrics.duplicates.inc(duplicates)
         return len(new), duplicates, refused
 
-    def upsert_item(self, item_id: str, title: str, text: str) -> None:
+    def upsert_item(self, item_id: str, title: str, text: str, *, vectors: dict[str, list[float]] | None = None) -> bool:
+        """Add or update a catalog item. With ``vectors`` (modality name -> numbers) a new item is
+        placed in the served model at once (`ServedModel.add_item_vectors`: checked against the
+        model's modalities first, a DataError saying why when they do not fit; nothing is stored
+        then). Returns whether the served model ranks the item now."""
         with self.ingest_lock:
+            placed = False
+            if vectors:
+                if self.model is None:
+                    raise NotImplementedError("no model is served yet; send the item again when one is")
+                placed = self.model.add_item_vectors(item_id, title, vectors)
             self.store.upsert_item(item_id, title, text)
             self._upserted.add(item_id)  # in the catalog now; the model trains on it at the next version
+            return placed
 
     def upsert_user(self, user_id: str, name: str, text: str) -> None:
         name, text = self.clean_name(name), self.clean_text(text) or ""

@@ -93,6 +93,8 @@ class RecommenderContract:
         users' rows: neighbours, friends, popularity counts).
     places_items: `partial_fit_items` places new items from text (``new_item_text`` gives a
         text for block b); other models must refuse.
+    places_items_from_vectors: `partial_fit_item_vectors` places new items from modality vectors
+        (``new_item_vectors`` gives them for blocks); other models must refuse.
     persists: `save`/`load` with the checked header (False for models with their own format).
     """
 
@@ -105,6 +107,7 @@ class RecommenderContract:
     fold_in_refold_change = 1e-6
     fold_in_isolated = True
     places_items = False
+    places_items_from_vectors = False
     persists = True
 
     def make(self) -> BaseRecommender:
@@ -363,6 +366,35 @@ class RecommenderContract:
             self.make().partial_fit_users([0], data[[0]])
         users = np.arange(data.shape[0])
         np.testing.assert_array_equal(model.score(users), fitted.score(users))  # refused calls change nothing
+
+    def new_item_vectors(self, blocks: list[int]) -> dict[str, np.ndarray]:
+        """Modality vectors new items of ``blocks`` would have (models that place items from vectors)."""
+        raise NotImplementedError
+
+    def test_new_items_from_vectors(self, fitted: BaseRecommender, data: sp.csr_matrix) -> None:
+        model = copy.deepcopy(fitted)
+        if not self.places_items_from_vectors:
+            with pytest.raises(NotImplementedError, match="cannot place new items from modality vectors"):
+                model.partial_fit_item_vectors({"image": np.zeros((1, 4))})
+            return
+        n_users, n_items = data.shape
+        index = model.partial_fit_item_vectors(self.new_item_vectors([0, 2]))
+        np.testing.assert_array_equal(index, [n_items, n_items + 1])
+        assert model.n_items_ == n_items + 2 and model.user_items_.shape == (n_users, n_items + 2)
+        assert model.score(np.array([0])).shape == (1, n_items + 2)
+        for block, item in ((0, n_items), (2, n_items + 1)):
+            users = np.arange(self.users_per_block) + block * self.users_per_block
+            ids, _ = model.recommend(users, k=5)
+            assert np.mean([item in row for row in ids]) >= 0.9, ids
+        from socialrec.errors import DataError
+
+        good = self.new_item_vectors([1])
+        name = next(iter(good))
+        with pytest.raises(DataError, match="dimension"):
+            model.partial_fit_item_vectors({name: np.zeros((1, good[name].shape[1] + 1))})
+        with pytest.raises(DataError, match="unknown modality"):
+            model.partial_fit_item_vectors({"smell": np.zeros((1, 3))})
+        assert model.n_items_ == n_items + 2  # refused calls add nothing
 
     def test_new_items_from_text(self, fitted: BaseRecommender, data: sp.csr_matrix) -> None:
         model = copy.deepcopy(fitted)

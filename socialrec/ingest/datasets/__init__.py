@@ -26,7 +26,7 @@ def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
 def _loaders() -> dict[str, Callable[..., Dataset]]:
     # Imported here so that importing socialrec.ingest.datasets does no work.
     from socialrec.ingest.datasets import (amazon, amazon_reviews, lastfm, movielens, recbole, recdiff, synthetic, tang,
-                                          weibo)
+                                          tiktok, weibo)
 
     return {
         "movielens-100k": movielens.load_movielens_100k,
@@ -37,6 +37,7 @@ def _loaders() -> dict[str, Callable[..., Dataset]]:
         "amazon-games": amazon.load_amazon_games,
         "amazon-fashion-reviews": amazon_reviews.load_amazon_fashion,
         "weibo-ced": weibo.load_weibo_ced,
+        "tiktok-multimodal": tiktok.load_tiktok_multimodal,
         "synthetic": synthetic.load_synthetic,
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 
 from socialrec.serve import schemas as S
 from socialrec.serve.deps import ADMIN, AUTH_RESPONSES, BODY_RESPONSES, WRITE, service
@@ -15,10 +15,17 @@ UserId = Path(min_length=1, max_length=128)
 ItemId = Path(min_length=1, max_length=128)
 
 
-@router.put("/v1/items/{item_id}", response_model=S.Upserted, tags=["catalog"], dependencies=[WRITE])
+@router.put("/v1/items/{item_id}", response_model=S.ItemUpserted, tags=["catalog"], dependencies=[WRITE],
+            responses={422: {"description": "vectors the served model cannot use (unknown modality, wrong "
+                                            "dimension, not finite), or a model that places no items from vectors"}})
 def put_item(body: S.ItemIn, item_id: str = ItemId, svc: Any = Depends(service)) -> Any:
-    svc.upsert_item(item_id, body.title, body.text)
-    return json_response({"id": item_id, "status": "upserted"})
+    from socialrec.errors import DataError
+
+    try:
+        placed = svc.upsert_item(item_id, body.title, body.text, vectors=body.vectors)
+    except (DataError, NotImplementedError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    return json_response({"id": item_id, "status": "upserted", "placed": placed})
 
 
 @router.put("/v1/users/{user_id}", response_model=S.Upserted, tags=["users"], dependencies=[WRITE])
