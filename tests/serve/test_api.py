@@ -331,3 +331,15 @@ def test_trends_need_read_scope_and_show_the_latest_windows(served: Served) -> N
     value = {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l.startswith("socialrec_trend_")}
     assert value["socialrec_trend_window_engagements"] == doc["windows"][-1]["count"]
     assert value["socialrec_trend_burst_alert"] == float(doc["windows"][-1]["alert"])
+
+
+def test_vectors_sent_to_a_served_hybrid_conflict_and_store_nothing(served: Served) -> None:
+    # The hybrid places new items at its next version, and the event store keeps no vectors: the
+    # vectors would be lost, so the request is refused (409: the same request succeeds against a
+    # served multimodal model) and nothing is stored, rather than accepted and silently dropped.
+    c = served.client
+    r = c.put("/v1/items/vec-item", json={"title": "x", "vectors": {"image": [0.1, 0.2]}}, headers=served.admin)
+    assert r.status_code == 409, r.text
+    assert "multimodal" in r.json()["detail"]
+    assert "vec-item" not in served.service._upserted
+    assert "vec-item" not in served.service.model.dataset.items

@@ -17,14 +17,21 @@ ItemId = Path(min_length=1, max_length=128)
 
 @router.put("/v1/items/{item_id}", response_model=S.ItemUpserted, tags=["catalog"], dependencies=[WRITE],
             responses={422: {"description": "vectors the served model cannot use (unknown modality, wrong "
-                                            "dimension, not finite), or a model that places no items from vectors"}})
+                                            "dimension, not finite)"},
+                       409: {"description": "vectors sent while the served model places no items from vectors "
+                                            "(the hybrid, or no model yet): nothing is stored; serve a "
+                                            "multimodal model, or send the item without vectors"}})
 def put_item(body: S.ItemIn, item_id: str = ItemId, svc: Any = Depends(service)) -> Any:
     from socialrec.errors import DataError
 
     try:
         placed = svc.upsert_item(item_id, body.title, body.text, vectors=body.vectors)
-    except (DataError, NotImplementedError) as exc:
+    except DataError as exc:
         raise HTTPException(422, str(exc)) from None
+    except NotImplementedError as exc:
+        # The same request succeeds against a served multimodal model: a conflict with the
+        # server's state, not a malformed request.
+        raise HTTPException(409, str(exc)) from None
     return json_response({"id": item_id, "status": "upserted", "placed": placed})
 
 
