@@ -241,6 +241,16 @@ def _empty_tag_assignments() -> pd.DataFrame:
                          "tag": pd.Series(dtype=object)})
 
 
+def texts_of_both_sides(rows: pd.DataFrame, field: str) -> pd.DataFrame:
+    """A texts table from user-written rows (columns user, item, text, timestamp): each text is
+    both the item's (what people say about it) and its writer's (their own words)."""
+    return pd.concat([
+        pd.DataFrame({"owner": owner, "id": rows[column], "field": field, "text": rows["text"],
+                      "timestamp": rows["timestamp"]})
+        for owner, column in (("item", "item"), ("user", "user"))
+    ], ignore_index=True)
+
+
 def with_tag_assignments(dataset: Dataset, tag_assignments: pd.DataFrame) -> Dataset:
     """The dataset with a tag-assignment table keyed by external ids (columns item, tag and
     optionally user), e.g. tags kept in another system than the interactions."""

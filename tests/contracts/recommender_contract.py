@@ -367,6 +367,17 @@ class RecommenderContract:
         users = np.arange(data.shape[0])
         np.testing.assert_array_equal(model.score(users), fitted.score(users))  # refused calls change nothing
 
+    def check_placed_for_blocks(self, model: BaseRecommender, data: sp.csr_matrix, index: np.ndarray) -> None:
+        """Two new items, described like blocks 0 and 2, got the next indices and reach those blocks' users."""
+        n_users, n_items = data.shape
+        np.testing.assert_array_equal(index, [n_items, n_items + 1])
+        assert model.n_items_ == n_items + 2 and model.user_items_.shape == (n_users, n_items + 2)
+        assert model.score(np.array([0])).shape == (1, n_items + 2)
+        for block, item in ((0, n_items), (2, n_items + 1)):
+            users = np.arange(self.users_per_block) + block * self.users_per_block
+            ids, _ = model.recommend(users, k=5)
+            assert np.mean([item in row for row in ids]) >= 0.9, ids
+
     def new_item_vectors(self, blocks: list[int]) -> dict[str, np.ndarray]:
         """Modality vectors new items of ``blocks`` would have (models that place items from vectors)."""
         raise NotImplementedError
@@ -378,14 +389,7 @@ class RecommenderContract:
                 model.partial_fit_item_vectors({"image": np.zeros((1, 4))})
             return
         n_users, n_items = data.shape
-        index = model.partial_fit_item_vectors(self.new_item_vectors([0, 2]))
-        np.testing.assert_array_equal(index, [n_items, n_items + 1])
-        assert model.n_items_ == n_items + 2 and model.user_items_.shape == (n_users, n_items + 2)
-        assert model.score(np.array([0])).shape == (1, n_items + 2)
-        for block, item in ((0, n_items), (2, n_items + 1)):
-            users = np.arange(self.users_per_block) + block * self.users_per_block
-            ids, _ = model.recommend(users, k=5)
-            assert np.mean([item in row for row in ids]) >= 0.9, ids
+        self.check_placed_for_blocks(model, data, model.partial_fit_item_vectors(self.new_item_vectors([0, 2])))
         from socialrec.errors import DataError
 
         good = self.new_item_vectors([1])
@@ -403,14 +407,8 @@ class RecommenderContract:
                 model.partial_fit_items(["new"], ["a new item"])
             return
         n_users, n_items = data.shape
-        index = model.partial_fit_items(["new-0", "new-2"], [self.new_item_text(0), self.new_item_text(2)])
-        np.testing.assert_array_equal(index, [n_items, n_items + 1])
-        assert model.n_items_ == n_items + 2 and model.user_items_.shape == (n_users, n_items + 2)
-        assert model.score(np.array([0])).shape == (1, n_items + 2)
-        for block, item in ((0, n_items), (2, n_items + 1)):
-            users = np.arange(self.users_per_block) + block * self.users_per_block
-            ids, _ = model.recommend(users, k=5)
-            assert np.mean([item in row for row in ids]) >= 0.9, ids
+        self.check_placed_for_blocks(
+            model, data, model.partial_fit_items(["new-0", "new-2"], [self.new_item_text(0), self.new_item_text(2)]))
         with pytest.raises(ValueError, match="one text per item id"):
             model.partial_fit_items(["a", "b"], ["only one"])
         with pytest.raises(ValueError, match="twice"):

@@ -36,10 +36,11 @@ class Served:
         from socialrec.serve.service import Service
         from socialrec.serve.settings import ServeSettings
 
-        # The hybrid pipeline the service serves by default, on channels that fit in seconds.
-        model = ModelConfig("hybrid", channels=FAST_CHANNELS)
+        # The hybrid pipeline the service serves by default, on channels that fit in seconds
+        # (a test may serve another model with ``model=ModelConfig(...)``).
+        overrides.setdefault("model", ModelConfig("hybrid", channels=FAST_CHANNELS))
         self.settings = ServeSettings(dataset="synthetic", state_dir=str(state_dir), train_on_start=False,
-                                      model=model, **overrides)
+                                      **overrides)
         self.service = Service(self.settings, **(service_options or {}))
         self.service.retrain()
         self.app = create_app(self.settings, service=self.service)

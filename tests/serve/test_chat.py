@@ -13,28 +13,6 @@ import pytest
 from tests.serve.conftest import Served
 
 
-class FastServed(Served):
-    """`Served` on item-kNN (fits in a second; the chat needs a served model, not the hybrid)."""
-
-    def __init__(self, state_dir: Path, *, service_options: dict[str, Any] | None = None, **overrides: Any) -> None:
-        from fastapi.testclient import TestClient
-
-        from socialrec.serve.app import create_app
-        from socialrec.serve.engine import ModelConfig
-        from socialrec.serve.service import Service
-        from socialrec.serve.settings import ServeSettings
-
-        self.settings = ServeSettings(dataset="synthetic", state_dir=str(state_dir), train_on_start=False,
-                                      model=ModelConfig("itemknn", friends="common-neighbors"), **overrides)
-        self.service = Service(self.settings, **(service_options or {}))
-        self.service.retrain()
-        self.app = create_app(self.settings, service=self.service)
-        self.client = TestClient(self.app)
-        self.client.__enter__()
-        self.admin = self.auth(self.service.keys.create(["read", "write", "admin", "export"]))
-        self.reader = self.auth(self.service.keys.create(["read"]))
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_700_000_000.0
@@ -46,8 +24,11 @@ class Clock:
 @pytest.fixture(scope="module")
 def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Clock]]:
     clock = Clock()
-    s = FastServed(Path(tmp_path_factory.mktemp("chat-state")), service_options={"clock": clock},
-               chat_encoder=None, chat_session_ttl_s=600.0)
+    from socialrec.serve.engine import ModelConfig
+
+    # Item-kNN fits in a second; the chat needs a served model, not the hybrid.
+    s = Served(Path(tmp_path_factory.mktemp("chat-state")), service_options={"clock": clock},
+               model=ModelConfig("itemknn", friends="common-neighbors"), chat_encoder=None, chat_session_ttl_s=600.0)
     yield s, clock
     s.close()
 

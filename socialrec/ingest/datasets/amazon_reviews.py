@@ -31,7 +31,7 @@ import pandas as pd
 
 from socialrec.errors import DataError
 from socialrec.ingest.read import check_exists
-from socialrec.ingest.schema import Dataset, build_dataset
+from socialrec.ingest.schema import Dataset, build_dataset, texts_of_both_sides
 
 FOLDER = "amazon-fashion-reviews"
 FILENAME = "AMAZON_FASHION_5.json"
@@ -95,12 +95,7 @@ def load_amazon_reviews(path: str | os.PathLike[str], *, name: str = "amazon-rev
     inter = inter.drop_duplicates(["user", "item", "timestamp", "value"])
     has_text = df["text"] != ""
     reviews = df.loc[has_text, ["user", "item", "text", "timestamp"]]
-    texts = pd.concat([
-        pd.DataFrame({"owner": "item", "id": reviews["item"], "field": "review", "text": reviews["text"],
-                      "timestamp": reviews["timestamp"]}),
-        pd.DataFrame({"owner": "user", "id": reviews["user"], "field": "review", "text": reviews["text"],
-                      "timestamp": reviews["timestamp"]}),
-    ], ignore_index=True)
+    texts = texts_of_both_sides(reviews, "review")
     note = (f"{n_records:,} records hold {len(df):,} distinct reviews (copies across product variants "
             f"merged); reviewer names left out")
     return build_dataset(name, inter, texts=texts, rating_range=(1.0, 5.0), notes=(note,))

@@ -38,7 +38,7 @@ import pandas as pd
 
 from socialrec.errors import DataError
 from socialrec.ingest.read import BadRowsWarning, Column, check_exists, int_col, read_delimited, str_col
-from socialrec.ingest.schema import Dataset, build_dataset
+from socialrec.ingest.schema import Dataset, build_dataset, texts_of_both_sides
 
 FOLDER = "weibo-ced"
 LABELS = ("rumor", "nonrumor")
@@ -190,10 +190,7 @@ def load_weibo_ced(data: str | os.PathLike[str], *, skip_bad_rows: bool = False)
     texts = pd.concat([
         pd.DataFrame({"owner": "item", "id": posts["id"], "field": "description", "text": posts["text"],
                       "timestamp": posts["timestamp"]}),
-        pd.DataFrame({"owner": "item", "id": comments["item"], "field": "comment", "text": comments["text"],
-                      "timestamp": comments["timestamp"]}),
-        pd.DataFrame({"owner": "user", "id": comments["user"], "field": "comment", "text": comments["text"],
-                      "timestamp": comments["timestamp"]}),
+        texts_of_both_sides(comments, "comment"),
     ], ignore_index=True)
     texts = texts[texts["text"].str.strip() != ""]
     n_comments = int(has_text.sum())
