@@ -39,6 +39,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     from socialrec.cli.chat_cmd import _llm_arguments
 
     _llm_arguments(serve)
+    serve.add_argument("--chat-encoder", choices=("minilm", "none"), default="minilm",
+                       help="text encoder matching chat words to the catalog's tags ('none': exact names only; "
+                            "minilm needs the text extra and falls back to exact names without it)")
     serve.add_argument("--chat-session-ttl", type=float, default=1800.0, metavar="SECONDS",
                        help="a chat session unused this long expires (default 1800)")
 
@@ -114,7 +117,8 @@ def serve_settings(args: argparse.Namespace) -> object:
                          holdout=holdout, retention_days=args.retention_days, scrub_pii=not args.no_scrub,
                          scrub_dataset_text=args.scrub_text, llm_backend=args.llm, llm_url=args.llm_url,
                          llm_model=args.llm_model, llm_key_env=args.llm_key_env,
-                         chat_session_ttl_s=args.chat_session_ttl)
+                         chat_session_ttl_s=args.chat_session_ttl,
+                         chat_encoder=None if args.chat_encoder == "none" else args.chat_encoder)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

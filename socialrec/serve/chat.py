@@ -18,6 +18,7 @@ and the `ItemWriter` of blurbs and posts. This module wires; the dialogue logic 
 from __future__ import annotations
 
 import secrets
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socialrec.explain.dialogue import ChatTurn, Dialogue, DialogueConfig, SessionState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,8 +56,10 @@ class ChatSessions:
         self._lock = threading.Lock()
 
     def _expire(self, now: float) -> None:
-        for sid in [s for s, v in self._sessions.items() if now - v.last_used > self.ttl_s]:
-            del self._sessions[sid]
+        # The dict is in last-use order (a used session moves to the end), so the expired ones
+        # are at the front.
+        while self._sessions and now - next(iter(self._sessions.values())).last_used > self.ttl_s:
+            self._sessions.popitem(last=False)
 
     def open(self, user_id: str, session_id: str | None, new_state: Callable[[], SessionState]) -> ChatSession:
         """The user's live session ``session_id``, or a new one when it is None; raises
@@ -64,7 +69,7 @@ class ChatSessions:
             self._expire(now)
             if session_id is not None:
                 s = self._sessions.get(session_id)
-                if s is None or not secrets.compare_digest(s.user_id, user_id):
+                if s is None or s.user_id != user_id:  # the session id is the secret, not the user id
                     raise UnknownSessionError(session_id)
                 s.last_used = now
                 self._sessions.move_to_end(session_id)
@@ -149,9 +154,15 @@ def build_chat(model: Any, *, generator: Any = None, config: DialogueConfig | No
 
     enc = None
     if encoder is not None:
+        from socialrec.errors import MissingDependencyError
         from socialrec.represent.encoders import get_encoder
 
-        enc = get_encoder(encoder)
+        try:
+            enc = get_encoder(encoder)
+            enc.encode(["warm up"])  # loads the model now: a missing extra shows here, not mid-turn as a 500
+        except MissingDependencyError as exc:
+            log.warning("chat matches tags by exact name only: %s", exc)
+            enc = None
     catalog = CatalogIndex(model.dataset, encoder=enc)
 
     def candidates(user_id: str | None, n: int) -> list[tuple[str, float]]:

@@ -97,6 +97,13 @@ def test_an_unknown_user_chats_from_the_words_alone(chat: tuple[Served, Clock]) 
     assert any("\u4e00" <= ch <= "\u9fff" for ch in zh.json()["reply"])
 
 
+def test_a_session_of_a_user_id_in_chinese_continues(chat: tuple[Served, Clock]) -> None:
+    s, _ = chat
+    sid = say(s, "张伟", "有什么热门的推荐吗？").json()["session_id"]
+    r = say(s, "张伟", "还有别的吗？", session=sid)
+    assert r.status_code == 200 and r.json()["session_id"] == sid, r.text
+
+
 def test_sessions_expire(chat: tuple[Served, Clock]) -> None:
     s, clock = chat
     sid = say(s, "u-expiring", "hello").json()["session_id"]
@@ -148,5 +155,10 @@ def test_session_store_bounds_and_ownership() -> None:
         store.open("u1", b, SessionState)
     with pytest.raises(UnknownSessionError):
         store.open("u2", a, SessionState)
+    clock.now += 6
+    store.open("u1", a, SessionState)  # used at +6: outlives the session of u2, last used at 0
+    clock.now += 5
+    assert store.export("u2") is None and len(store) == 1
+    assert [s["session_id"] for s in store.export("u1") or []] == [a]
     clock.now += 11
     assert store.export("u1") is None and store.erase("u2") == 0

@@ -24,7 +24,7 @@ ItemId = Path(min_length=1, max_length=128)
 async def chat(body: S.ChatIn, user_id: str = UserId, svc: Any = Depends(service)) -> Any:
     model = served_model(svc)
     limit = svc.settings.chat_max_message_chars
-    if len(body.message) > limit:
+    if len(body.message) > limit:  # before scrubbing it (Dialogue.respond checks again for library callers)
         raise HTTPException(422, f"message of {len(body.message)} characters is over the limit of {limit}; "
                                  "send a shorter message")
     try:
