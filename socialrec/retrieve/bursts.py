@@ -183,12 +183,10 @@ def item_texts(dataset: Dataset) -> list[str]:
 DEFAULT_DETECTOR = BurstDetector(history=7, z=1.0, ratio=2.0, min_count=20)
 
 
-def recent_trends(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
-                  detector: BurstDetector = DEFAULT_DETECTOR, n_keywords: int = 5) -> dict[str, Any]:
-    """The latest ``last`` windows of the dataset's engagement timeline (start, count, whether it
-    raised an alert; the rule sees ``detector.history`` windows before each) and one topic per
-    alert among them
-    (`trend_topics`). A dataset without timestamps has no timeline: empty lists."""
+def recent_windows(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
+                   detector: BurstDetector = DEFAULT_DETECTOR) -> tuple[np.ndarray, np.ndarray, set[int], range]:
+    """The engagement timeline's window starts and counts, the windows that raised an alert, and
+    the range of the latest ``last`` of them (the rule sees ``detector.history`` windows before each)."""
     if last < 1:
         raise ValueError(f"last must be >= 1, got {last}")
     times = dataset.interactions["timestamp"].to_numpy(np.float64)
@@ -201,7 +199,15 @@ def recent_trends(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
         start *= window
     starts, counts = window_counts(times, window, start=start)
     alerts = set(detector.alerts(counts).tolist())
-    shown = range(max(0, len(counts) - last), len(counts))
+    return starts, counts, alerts, range(max(0, len(counts) - last), len(counts))
+
+
+def recent_trends(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
+                  detector: BurstDetector = DEFAULT_DETECTOR, n_keywords: int = 5) -> dict[str, Any]:
+    """The latest ``last`` windows of the dataset's engagement timeline (start, count, whether it
+    raised an alert; `recent_windows`) and one topic per alert among them (`trend_topics`). A
+    dataset without timestamps has no timeline: empty lists."""
+    starts, counts, alerts, shown = recent_windows(dataset, window=window, last=last, detector=detector)
     return {
         "window_seconds": window,
         "windows": [{"start": iso_time(starts[w]), "count": int(counts[w]), "alert": w in alerts} for w in shown],

@@ -39,7 +39,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from socialrec.privacy.encryption import ENV_VAR as DATA_KEY_VAR
 from socialrec.privacy.encryption import cipher_from_env
@@ -157,6 +156,8 @@ class Service:
         from socialrec.serve.chat import ChatService
 
         self.chat = ChatService(self)
+        self._trends: dict[tuple[str, float, int], dict[str, Any]] = {}
+        self._trends_lock = threading.Lock()
         self.user_data["chat"] = self.chat.sessions
         self.keys = KeyStore(self.state_dir)
         self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
@@ -310,17 +311,28 @@ class Service:
     def _export_trend(self, served: ServedModel) -> None:
         """The latest daily window of the served data and its burst alert, as metrics (the
         counts only: an alert's keywords are read from GET /v1/trends)."""
-        from socialrec.retrieve.bursts import DEFAULT_DETECTOR, window_counts
+        from socialrec.retrieve.bursts import recent_windows
 
-        times = served.dataset.interactions["timestamp"].to_numpy()
-        finite = times[np.isfinite(times)]
-        if not len(finite):
-            return
-        day = 86400.0
-        start = (np.floor(finite.max() / day) - DEFAULT_DETECTOR.history) * day
-        _, counts = window_counts(finite, day, start=max(start, np.floor(finite.min() / day) * day))
-        alerts = DEFAULT_DETECTOR.alerts(counts)
-        self.metrics.set_trend(int(counts[-1]), bool(len(alerts) and alerts[-1] == len(counts) - 1))
+        _, counts, alerts, shown = recent_windows(served.dataset, window=86400.0, last=1)
+        if len(shown):
+            self.metrics.set_trend(int(counts[shown[-1]]), shown[-1] in alerts)
+
+    def trends(self, served: ServedModel, window: float, last: int) -> dict[str, Any]:
+        """`retrieve.bursts.recent_trends` of the served version's data, computed once per
+        (version, window, last): that data only changes with the next version, and naming a
+        trend's topics segments every post."""
+        from socialrec.retrieve.bursts import recent_trends
+
+        key = (served.version, window, last)
+        with self._trends_lock:
+            cached = self._trends.get(key)
+        if cached is None:
+            cached = recent_trends(served.dataset, window=window, last=last)
+            with self._trends_lock:
+                if len(self._trends) >= 64 or any(k[0] != served.version for k in self._trends):
+                    self._trends.clear()
+                self._trends[key] = cached
+        return cached
 
     def _is_erased(self) -> Callable[[str], bool]:
         hashes = self.store.erased_hashes()

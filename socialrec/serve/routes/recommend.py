@@ -94,13 +94,15 @@ async def similar(item_id: str = ItemId, k: int = Query(20, ge=1, le=200), svc: 
 
 
 @router.get("/v1/trends", response_model=S.TrendsOut, dependencies=[READ])
-async def trends(window: str = Query("1d", pattern=r"^[1-9]\d{0,3}[smhd]$", description="window length: 1d, 6h, 30m..."),
-                 last: int = Query(30, ge=1, le=366, description="how many of the latest windows"),
-                 svc: Any = Depends(service)) -> Any:
-    from socialrec.retrieve.bursts import parse_window, recent_trends
+def trends(window: str = Query("1d", pattern=r"^[1-9]\d{0,3}[smhd]$", description="window length: 1d, 6h, 30m..."),
+           last: int = Query(30, ge=1, le=366, description="how many of the latest windows"),
+           svc: Any = Depends(service)) -> Any:
+    # A plain def: FastAPI runs it in its thread pool, so a first computation (keywords segment
+    # every post) does not hold up the event loop's other requests.
+    from socialrec.retrieve.bursts import parse_window
 
     model = served_model(svc)
-    out = recent_trends(model.dataset, window=parse_window(window), last=last)  # the pattern admits only valid windows
+    out = svc.trends(model, parse_window(window), last)  # the pattern admits only valid windows
     return json_response({"model_version": model.version, **out})
 
 
