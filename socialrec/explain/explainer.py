@@ -214,8 +214,10 @@ def _recent_match(model: Any, user: int, items: np.ndarray, n_recent: int = 5) -
     vectors = model.item_vectors_
     if not len(recent) or items.max(initial=-1) >= len(vectors):
         return out
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    sims = unit[recent] @ unit[items].T  # (recent, items)
+    def unit(rows: np.ndarray) -> np.ndarray:  # only the rows compared: this runs per explained list
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+    sims = unit(vectors[recent]) @ unit(vectors[items]).T  # (recent, items)
     return recent[sims.argmax(axis=0)]
 
 

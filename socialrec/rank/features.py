@@ -217,13 +217,11 @@ def modality_features(modalities: list[str]) -> list[Feature]:
 def unit_modalities(dataset: Dataset | None) -> dict[str, np.ndarray]:
     """The dataset's item modality vectors, centred and unit-normalised (zero rows stay zero)."""
     out: dict[str, np.ndarray] = {}
+    from socialrec.retrieve.multimodal import centred_unit_rows, present_mean
+
     for name, m in ({} if dataset is None else dataset.item_features).items():
         m = np.asarray(m, dtype=np.float32)
-        present = np.abs(m).sum(axis=1) > 0
-        c = m - (m[present].mean(axis=0) if present.any() else 0.0)
-        c[~present] = 0.0
-        norms = np.linalg.norm(c, axis=1, keepdims=True)
-        out[name] = (c / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        out[name] = centred_unit_rows(m, present_mean(m))
     return out
 
 

@@ -22,7 +22,6 @@ TIE_STRENGTH = "tie_strength"  # strength of each social tie (social proof)
 TEXT_VECTORS = "text_vectors"  # item text embeddings (content)
 RECENT_COUNTS = "recent_counts"  # recent interactions per item (trending)
 SEQUENCE = "sequence"  # the user's newest items in order, and item vectors to match them (sasrec, lm-seq)
-MODALITY_VECTORS = "modality_vectors"  # per-modality item vectors (image, audio: multimodal models)
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,9 @@ def _new(**p: Any) -> BaseRecommender:
 
 _KNN, _IMPLICIT, _GRAPH = "socialrec.retrieve.knn", "socialrec.retrieve.implicit_models", "socialrec.retrieve.graph_models"
 _SEQ = "socialrec.retrieve.sequential"
-# sasrec / lm-seq defaults, chosen on amazon-games validation NDCG@10 (benchmarks/sequential.py).
+# sasrec / lm-seq channel defaults: the sampled softmax keeps a fit on a 17k-item catalog within
+# CPU minutes (not compared with the full softmax on validation); one torch thread, measured
+# faster than two on the shared 2-core machine.
 SASREC_DEFAULTS: tuple[tuple[str, Any], ...] = (("loss", "sampled-softmax"), ("num_threads", 1))
 LM_SEQ_DEFAULTS: tuple[tuple[str, Any], ...] = (*SASREC_DEFAULTS, ("text_encoder", "minilm-onnx"))
 
@@ -97,11 +98,10 @@ CHANNELS: Mapping[str, ChannelKind] = {c.name: c for c in (
                 evidence=TIE_STRENGTH, evidence_of=lambda m: m.tie_strength_),
     # Items' image / audio vectors (Dataset.item_features): the fusion model, whose cold items are
     # placed from their modality neighbours, and the vector profile, which ranks items nobody has
-    # interacted with yet. Their evidence is the fitted models' item_features_ (name -> matrix).
-    ChannelKind("multimodal", Lazy("socialrec.retrieve.multimodal", "MultimodalGCN"), 0.5, "content",
-                evidence=MODALITY_VECTORS, evidence_of=lambda m: m.item_features_),
-    ChannelKind("modality", Lazy("socialrec.retrieve.multimodal", "ModalityProfile"), 0.25, "content",
-                evidence=MODALITY_VECTORS, evidence_of=lambda m: m.item_features_),
+    # interacted with yet. "Looks / sounds like" reasons read the ranker's per-modality features
+    # (FeatureBuilder.item_modalities_), not these models.
+    ChannelKind("multimodal", Lazy("socialrec.retrieve.multimodal", "MultimodalGCN"), 0.5, "content"),
+    ChannelKind("modality", Lazy("socialrec.retrieve.multimodal", "ModalityProfile"), 0.25, "content"),
     ChannelKind("content", _content, 0.25, "content", evidence=TEXT_VECTORS, evidence_of=lambda m: m.item_vectors_),
     # Served trending counts users with a history only: fresh accounts cannot make an item trend.
     ChannelKind("trending", Lazy("socialrec.retrieve.trending", "Trending", (("min_user_history", 3),)), 0.1,

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import DataError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
+from socialrec.retrieve.fold_in import grow_columns
 from socialrec.retrieve.graph_models import _COMMON_DOC, LightGCN, _PropagationModel, _sym_normalize, _to_torch_sparse
 
 
@@ -59,12 +60,47 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x - mean) / std per column, with the mean and std (std 1 where a column is constant)."""
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std = np.where(std > 1e-8, std, 1.0)
-    return ((x - mean) / std).astype(np.float32), mean.astype(np.float32), std.astype(np.float32)
+def present_rows(m: np.ndarray) -> np.ndarray:
+    """Which items have a vector of this modality (a zero row means "no vector", ingest.features)."""
+    return np.abs(m).sum(axis=1) > 0
+
+
+def present_mean(m: np.ndarray) -> np.ndarray:
+    """The mean vector over the items that have one (zeros when none has)."""
+    present = present_rows(m)
+    return m[present].mean(axis=0) if present.any() else np.zeros(m.shape[1], dtype=m.dtype)
+
+
+def centred_unit_rows(m: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Rows minus ``mean``, scaled to unit length; an item without a vector stays zero (centring
+    would otherwise give it the vector -mean)."""
+    c = np.asarray(m, dtype=np.float32) - mean
+    c[~present_rows(m)] = 0.0
+    return unit_rows(c)
+
+
+def standardize(features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The modalities side by side, each column standardised over the items that have that
+    modality's vector (std 1 where a column is constant), with the means and stds."""
+    means, stds = [], []
+    for m in features.values():
+        present = present_rows(m)
+        rows = m[present] if present.any() else m
+        means.append(rows.mean(axis=0))
+        std = rows.std(axis=0)
+        stds.append(np.where(std > 1e-8, std, 1.0))
+    mean, std = np.concatenate(means).astype(np.float32), np.concatenate(stds).astype(np.float32)
+    return apply_standardize(features, mean, std), mean, std
+
+
+def apply_standardize(features: Mapping[str, np.ndarray], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """`standardize` with fitted means and stds; a missing vector stays zero (not -mean / std)."""
+    x = (np.hstack(list(features.values())) - mean) / std
+    col = 0
+    for m in features.values():
+        x[~present_rows(m), col:col + m.shape[1]] = 0.0
+        col += m.shape[1]
+    return x.astype(np.float32)
 
 
 def knn_graph(vectors: np.ndarray, k: int, *, query: np.ndarray | None = None, batch: int = 2048) -> sp.csr_matrix:
@@ -87,21 +123,29 @@ def knn_graph(vectors: np.ndarray, k: int, *, query: np.ndarray | None = None, b
     return sp.csr_matrix((data, (rows, cols)), shape=(len(q), len(base)))
 
 
-def modality_graph(features: Mapping[str, np.ndarray], k: int, weights: Sequence[float] | None = None) -> sp.csr_matrix:
-    """FREEDOM's frozen item-item graph: per modality a symmetric-normalised kNN graph, combined
-    with ``weights`` (equal when None)."""
-    names = list(features)
+def normalised_weights(names: Sequence[str], weights: Sequence[float] | None) -> np.ndarray:
+    """Each modality's weight, summing to 1 (equal when ``weights`` is None)."""
     w = np.full(len(names), 1.0 / len(names)) if weights is None else np.asarray(weights, dtype=np.float64)
     if len(w) != len(names) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"modality_weights must be {len(names)} non-negative numbers (one per modality {names}), "
-                         f"not all zero; got {weights}")
-    w = w / w.sum()
-    total = None
-    for weight, name in zip(w, names):
+        raise ValueError(f"modality_weights must be {len(names)} non-negative numbers (one per modality "
+                         f"{list(names)}), not all zero; got {weights}")
+    return w / w.sum()
+
+
+def modality_graph(features: Mapping[str, np.ndarray], k: int,
+                   weights: Sequence[float] | None = None) -> tuple[sp.csr_matrix, dict[str, np.ndarray]]:
+    """FREEDOM's frozen item-item graph: per modality a symmetric-normalised kNN graph, combined
+    with ``weights`` (equal when None); and each modality's node degrees, which normalised it
+    (a new item's neighbours are normalised by them)."""
+    names = list(features)
+    total, degrees = None, {}
+    for weight, name in zip(normalised_weights(names, weights), names):
         g = knn_graph(features[name], k)
-        g = _sym_normalize(g.maximum(g.T).tocsr()) * float(weight)
+        g = g.maximum(g.T).tocsr()
+        degrees[name] = np.asarray(g.sum(axis=1)).ravel().astype(np.float64)
+        g = _sym_normalize(g) * float(weight)
         total = g if total is None else total + g
-    return sp.csr_matrix(total, dtype=np.float32)
+    return sp.csr_matrix(total, dtype=np.float32), degrees
 
 
 class _ModalityMixin:
@@ -141,10 +185,8 @@ class _ModalityMixin:
         self._place_items(feats)
         for name, m in feats.items():
             self.item_features_[name] = np.vstack([self.item_features_[name], m])
-        ui = self.user_items_  # type: ignore[attr-defined]
-        self.user_items_ = sp.csr_matrix((ui.data, ui.indices, ui.indptr), shape=(ui.shape[0], start + n))
+        self.user_items_ = grow_columns(self.user_items_, start + n)  # type: ignore[attr-defined]
         self.n_items_ = start + n
-        self.__dict__.pop("_item_factors_float64", None)
         return np.arange(start, start + n)
 
     def _place_items(self, feats: dict[str, np.ndarray]) -> None:
@@ -191,7 +233,7 @@ class VBPR(_ModalityMixin, _PropagationModel):
     def _prepare(self, train: TrainData, torch: Any) -> None:
         feats = modality_features(train, self.modalities, "VBPR")
         self.item_features_ = feats
-        x, self.feature_mean_, self.feature_std_ = standardize(np.hstack(list(feats.values())))
+        x, self.feature_mean_, self.feature_std_ = standardize(feats)
         self._x = torch.from_numpy(x).to(self.device)
         half = self.embedding_dim // 2
         self._proj = torch.nn.Linear(x.shape[1], self.embedding_dim - half, bias=False).to(self.device)
@@ -219,7 +261,7 @@ class VBPR(_ModalityMixin, _PropagationModel):
             self.__dict__.pop(name, None)
 
     def _place_items(self, feats: dict[str, np.ndarray]) -> None:
-        x = (np.hstack(list(feats.values())) - self.feature_mean_) / self.feature_std_
+        x = apply_standardize(feats, self.feature_mean_, self.feature_std_)
         half = self.embedding_dim // 2
         new = np.hstack([np.zeros((len(x), half), np.float32), (x @ self.projection_).astype(np.float32)])
         if self.loss != "bpr":
@@ -266,11 +308,11 @@ class MultimodalGCN(_ModalityMixin, LightGCN):
     def _prepare(self, train: TrainData, torch: Any) -> None:
         feats = modality_features(train, self.modalities, "MultimodalGCN")
         self.item_features_ = feats
-        self.item_graph_ = modality_graph(feats, self.knn_k, self.modality_weights)
+        self.item_graph_, self.modality_degrees_ = modality_graph(feats, self.knn_k, self.modality_weights)
         self._item_adj = _to_torch_sparse(torch, self.item_graph_, self.device)
         warm = (np.diff(train.user_items.tocsc().indptr) > 0).astype(np.float32)
         self._warm = torch.from_numpy(warm[:, None]).to(self.device)
-        x, self.feature_mean_, self.feature_std_ = standardize(np.hstack(list(feats.values())))
+        x, self.feature_mean_, self.feature_std_ = standardize(feats)
         self._x = torch.from_numpy(x).to(self.device)
         self._proj = torch.nn.Linear(x.shape[1], self.embedding_dim, bias=False).to(self.device)
         torch.nn.init.normal_(self._proj.weight, std=0.01, generator=self._gen)
@@ -311,22 +353,20 @@ class MultimodalGCN(_ModalityMixin, LightGCN):
         # A new item's vector: its modality neighbours' id embeddings through the item-item graph
         # (one normalised step per modality, as in training), plus its projected vectors.
         names = list(self.item_features_)
-        w = np.full(len(names), 1.0 / len(names)) if self.modality_weights is None else np.asarray(
-            self.modality_weights, dtype=np.float64)
-        w = w / w.sum()
-        degree = np.asarray((self.item_graph_ > 0).sum(axis=1)).ravel().astype(np.float64)
         h = np.zeros((len(next(iter(feats.values()))), self.item_ego_.shape[1]))
         n_old = self.item_ego_.shape[0]  # the fitted items: later new items are nobody's neighbours
-        for weight, name in zip(w, names):
+        for weight, name in zip(normalised_weights(names, self.modality_weights), names):
             g = knn_graph(self.item_features_[name][:n_old], self.knn_k, query=feats[name])
             k = np.asarray(g.sum(axis=1)).ravel()
-            # Symmetric normalisation 1/sqrt(d_new d_j), d_j the neighbour's degree in the training graph.
+            # Symmetric normalisation 1/sqrt(d_new d_j), d_j the neighbour's degree in this
+            # modality's training graph (the one that normalised it).
+            degree = self.modality_degrees_[name]
             coo = g.tocoo()
             vals = 1.0 / np.sqrt(np.maximum(k[coo.row], 1) * np.maximum(degree[coo.col], 1))
             norm = sp.csr_matrix((vals, (coo.row, coo.col)), shape=g.shape)
             h += weight * (norm @ self.item_ego_.astype(np.float64))
         if self.feature_weight > 0:
-            x = (np.hstack([feats[n] for n in names]) - self.feature_mean_) / self.feature_std_
+            x = apply_standardize({n: feats[n] for n in names}, self.feature_mean_, self.feature_std_)
             h += self.feature_weight * (x @ self.projection_)
         new = h.astype(np.float32)
         if self.loss in ("softmax", "full-softmax"):
@@ -352,26 +392,16 @@ class ModalityProfile(_ModalityMixin, BaseRecommender):
 
     def _fit(self, train: TrainData) -> None:
         feats = modality_features(train, self.modalities, "ModalityProfile")
-        w = np.full(len(feats), 1.0 / len(feats)) if self.modality_weights is None else np.asarray(
-            self.modality_weights, dtype=np.float64)
-        if len(w) != len(feats) or (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"modality_weights must be {len(feats)} non-negative numbers, not all zero; got "
-                             f"{self.modality_weights}")
-        self.weights_ = (w / w.sum()).astype(np.float64)
+        self.weights_ = normalised_weights(list(feats), self.modality_weights)
         self.item_features_ = feats
-        self.means_ = {n: m.mean(axis=0) for n, m in feats.items()}
+        self.means_ = {n: present_mean(m) for n, m in feats.items()}
         self._set_vectors()
 
     def _set_vectors(self) -> None:
         # One matrix per modality, unit rows after centring, weighted by sqrt(w) on both sides.
-        blocks = [unit_rows(m - self.means_[n]) * np.sqrt(w) for (n, m), w in zip(self.item_features_.items(),
-                                                                                    self.weights_)]
+        blocks = [centred_unit_rows(m, self.means_[n]) * np.sqrt(w)
+                  for (n, m), w in zip(self.item_features_.items(), self.weights_)]
         self.item_vectors_ = np.hstack(blocks).astype(np.float32)
-        self.__dict__.pop("_item_vectors_float64", None)
-
-    def modality_vectors(self, name: str) -> np.ndarray:
-        """Unit-normalised, centred vectors of one modality (for per-modality similarities)."""
-        return unit_rows(self.item_features_[name] - self.means_[name])
 
     def _user_vectors(self, users: np.ndarray) -> np.ndarray:
         rows = self.user_items_[users]
