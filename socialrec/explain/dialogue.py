@@ -48,6 +48,7 @@ from socialrec.explain.catalog import CatalogIndex, Mention, has_cjk, normalize,
 
 Candidates = Callable[[str | None, int], Sequence[tuple[str, float]]]
 Similar = Callable[[str, int], Sequence[tuple[str, float]]]
+Hidden = Callable[[str], Sequence[str]]  # external ids of the items a user hid
 
 _HARD_NEG = {"no", "not", "without", "never", "hate", "dislike", "avoid", "dont", "don't", "nothing", "except", "skip"}
 _SOFT_NEG = {"less", "fewer"}
@@ -169,10 +170,11 @@ class Dialogue:
     """
 
     def __init__(self, catalog: CatalogIndex, candidates: Candidates, similar: Similar | None = None, *,
-                 generator: Any = None, config: DialogueConfig | None = None) -> None:
+                 generator: Any = None, config: DialogueConfig | None = None, hidden: Hidden | None = None) -> None:
         self.catalog = catalog
         self.candidates = candidates
         self.similar = similar
+        self.hidden = hidden
         self.generator = generator
         self.config = config or DialogueConfig()
 
@@ -284,6 +286,8 @@ class Dialogue:
                 flag += friends / friends.max()
                 pool.update(np.flatnonzero(friends)[np.argsort(-friends[friends > 0], kind="stable")[:cfg.per_tag]].tolist())
         drop = set(c.avoid_items) | set(c.seeds) | set(cat.history(user_id).tolist())
+        if self.hidden is not None and user_id is not None:  # tags, seeds and flags propose items too
+            drop |= {i for i in map(cat.index_of, self.hidden(user_id)) if i is not None}
         if cfg.exclude_shown:
             drop |= set(state.shown)
         cand = np.asarray(sorted(pool - drop), dtype=np.int64)
@@ -458,7 +462,7 @@ also so here how what why enjoy love like liked our a an the hey hi people frien
 these those there then some all both each for from into just more most new great perfect hope happy sure discover
 explore listen watch recommended recommendations recommend picks pick top favorite favourite artists artist music
 movies movie films film songs tracks bands band genre genres style sounds sound vibes vibe mood fan classic classics
-my me let's let don't do if when while yes no ok okay thanks thank".""".split())
+my me let's let don't do if when while yes no ok okay thanks thank""".split())
 
 
 def reply_problems(text: str, catalog: CatalogIndex, allowed_items: set[int], extra_names: Sequence[str] = (), *,

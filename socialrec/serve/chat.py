@@ -172,5 +172,5 @@ def build_chat(model: Any, *, generator: Any = None, config: DialogueConfig | No
     def similar(item_id: str, n: int) -> list[tuple[str, float]]:
         return [(r.item_id, r.score) for r in model.similar_items(item_id, n)]
 
-    dialogue = Dialogue(catalog, candidates, similar, generator=generator, config=config)
+    dialogue = Dialogue(catalog, candidates, similar, generator=generator, config=config, hidden=model.hidden_items)
     return dialogue, ItemWriter(catalog, generator, model_version=model.version)

@@ -220,6 +220,14 @@ class ServedModel:
         return u if u < self.model.n_users_ else None
 
     # --- reads ---------------------------------------------------------------------------
+    def hidden_items(self, user_id: str) -> list[str]:
+        """External ids of the items the user hid (hide events): this version's lists leave them out,
+        and so must anything else that proposes items to the user (the chat)."""
+        u = self._user(user_id)
+        with self._lock:
+            hidden = sorted(self._hidden.get(u, ())) if u is not None else []
+        return [str(x) for x in self.dataset.items.to_external(np.asarray(hidden, np.int64))] if hidden else []
+
     def recommend(self, user_id: str, k: int, *, explain: bool = False) -> list[Recommendation]:
         self._fresh()
         u = self._user(user_id)

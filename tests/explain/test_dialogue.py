@@ -24,6 +24,19 @@ def test_a_named_tag_keeps_only_its_items(catalog: CatalogIndex) -> None:
     assert reply_problems(turn.reply, catalog, {catalog.index_of(it.item_id) for it in turn.items}) == []
 
 
+def test_items_the_user_hid_are_not_proposed_even_by_a_tag(catalog: CatalogIndex) -> None:
+    from socialrec.explain.dialogue import Dialogue
+
+    plain = make_dialogue(catalog)
+    shown = [it.item_id for it in plain.respond(plain.new_session(), "u0", "jazz", k=3).items]
+    assert shown[0] == "ijazz0"  # the most popular jazz item, which u0 then hides
+    # The served model's own list already leaves hidden items out; the tag's items must too.
+    hiding = Dialogue(catalog, lambda u, n: [c for c in plain.candidates(u, n + 1) if c[0] != "ijazz0"][:n],
+                      plain.similar, hidden=lambda user: ["ijazz0"] if user == "u0" else [])
+    items = [it.item_id for it in hiding.respond(hiding.new_session(), "u0", "jazz", k=3).items]
+    assert "ijazz0" not in items and items[:2] == ["ijazz1", "ijazz2"]  # ijazz3 is in u0's history
+
+
 def test_negation_excludes_and_a_later_wish_replaces_it(catalog: CatalogIndex) -> None:
     d = make_dialogue(catalog, exclude_shown=False)
     s = d.new_session()
@@ -143,3 +156,8 @@ def test_the_generator_sees_the_shown_text_not_the_raw_message(catalog: CatalogI
     assert turn.understood["like_items"] == ["iambient1"]
     prompt = str(gen.seen)
     assert "<EMAIL>" in prompt and "ann@example.org" not in prompt
+
+
+def test_common_words_at_the_start_of_a_sentence_are_not_taken_for_names(catalog: CatalogIndex) -> None:
+    assert reply_problems("Thank you for asking. Thanks, enjoy the music!", catalog, set(), strict=True) == []
+    assert reply_problems("Thank you: try Bogus Band.", catalog, set(), strict=True) != []  # a made-up name fails
