@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from socialrec.explain.catalog import CatalogIndex
 from socialrec.explain.dialogue import reply_problems
+from socialrec.represent.profiles import REVIEW_FIELDS
 
 KINDS = ("blurb", "post")
 
@@ -40,12 +42,15 @@ class ItemWriter:
 
     generator: a `socialrec.explain.llm` generator, or None (templates). model_version: part of
         the cache key (the served version the facts come from). cache_size: texts kept.
+    clean: applied to what people said about the item before it is quoted or sent to a generator
+        (the service passes its PII scrubber: reviews and comments are people's words).
     """
 
     def __init__(self, catalog: CatalogIndex, generator: Any = None, *, model_version: str = "",
-                 cache_size: int = 10_000) -> None:
+                 cache_size: int = 10_000, clean: Callable[[str], str | None] | None = None) -> None:
         self.catalog = catalog
         self.generator = generator
+        self.clean = clean
         self.model_version = model_version
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str, str, str], ItemText] = OrderedDict()
@@ -54,8 +59,11 @@ class ItemWriter:
 
     def facts(self, item: int) -> dict[str, Any]:
         cat = self.catalog
+        said = self._said.get(item, [])[:2]
+        if self.clean is not None:
+            said = [s for s in (self.clean(s) for s in said) if s]
         return {"title": str(cat.titles[item]), "tags": cat.tags_of(item, 5), "users": int(cat.popularity[item]),
-                "said": self._said.get(item, [])[:2]}
+                "said": said}
 
     def write(self, item_id: str, kind: str = "blurb") -> ItemText:
         """The cached or newly written text; raises KeyError for an item outside the catalog."""
@@ -117,7 +125,7 @@ def _said_about(catalog: CatalogIndex, limit: int = 120) -> dict[int, list[str]]
     texts = catalog.dataset.texts
     if not len(texts):
         return {}
-    rows = texts[(texts["owner"] == "item") & texts["field"].isin(["review", "post", "comment"])]
+    rows = texts[(texts["owner"] == "item") & texts["field"].isin(REVIEW_FIELDS)]
     out: dict[int, list[str]] = {}
     for i, t in zip(rows["index"].to_numpy(), rows["text"].astype(str)):
         if len(out.get(int(i), [])) < 2 and t.strip():

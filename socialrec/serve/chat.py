@@ -126,7 +126,7 @@ class ChatService:
             if self._built is not None and self._built[0] == model.version:
                 return self._built[1], self._built[2]
             dialogue, writer = build_chat(model, generator=self.generator(), config=self.config,
-                                          encoder=self.svc.settings.chat_encoder)
+                                          encoder=self.svc.settings.chat_encoder, clean=self.svc.clean_text)
             self._built = (model.version, dialogue, writer)
             return dialogue, writer
 
@@ -145,7 +145,7 @@ class ChatService:
 
 
 def build_chat(model: Any, *, generator: Any = None, config: DialogueConfig | None = None,
-               encoder: str | None = None) -> tuple[Dialogue, Any]:
+               encoder: str | None = None, clean: Callable[[str], str | None] | None = None) -> tuple[Dialogue, Any]:
     """A `Dialogue` and an `ItemWriter` over a `ServedModel` (also what `socialrec chat`,
     `socialrec generate` and benchmarks/conversation.py use). ``encoder``: name of the text
     encoder matching words to tags by embedding (``socialrec.represent.encoders``), or None."""
@@ -173,4 +173,4 @@ def build_chat(model: Any, *, generator: Any = None, config: DialogueConfig | No
         return [(r.item_id, r.score) for r in model.similar_items(item_id, n)]
 
     dialogue = Dialogue(catalog, candidates, similar, generator=generator, config=config, hidden=model.hidden_items)
-    return dialogue, ItemWriter(catalog, generator, model_version=model.version)
+    return dialogue, ItemWriter(catalog, generator, model_version=model.version, clean=clean)

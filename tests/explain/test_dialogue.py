@@ -161,3 +161,29 @@ def test_the_generator_sees_the_shown_text_not_the_raw_message(catalog: CatalogI
 def test_common_words_at_the_start_of_a_sentence_are_not_taken_for_names(catalog: CatalogIndex) -> None:
     assert reply_problems("Thank you for asking. Thanks, enjoy the music!", catalog, set(), strict=True) == []
     assert reply_problems("Thank you: try Bogus Band.", catalog, set(), strict=True) != []  # a made-up name fails
+
+
+def test_item_writer_quotes_people_through_clean() -> None:
+    import pandas as pd
+
+    from socialrec.ingest.schema import build_dataset
+    from socialrec.privacy.scrub import scrub
+
+    ds = build_dataset("said", pd.DataFrame({"user": ["u1"], "item": ["i1"]}),
+                       items=pd.DataFrame({"id": ["i1"], "title": ["Blue Note Trio"]}),
+                       texts=pd.DataFrame({"owner": ["item"], "id": ["i1"], "field": ["review"],
+                                           "text": ["Great record, write me at jane.doe@example.com"]}))
+    sent: list[str] = []
+
+    class Spy:
+        version = "spy"
+
+        def generate(self, messages: list[dict[str, str]]) -> str:
+            sent.append(messages[-1]["content"])
+            return "Blue Note Trio, smooth."
+
+    raw = ItemWriter(CatalogIndex(ds)).write("i1").text
+    assert "jane.doe@example.com" in raw  # without clean the quote is as written
+    writer = ItemWriter(CatalogIndex(ds), Spy(), clean=lambda t: scrub(t).text)
+    assert "jane.doe@example.com" not in writer.write("i1").text
+    assert "<EMAIL>" in writer.facts(0)["said"][0] and "jane.doe" not in sent[0]
