@@ -18,11 +18,10 @@ torch is an optional dependency (extra ``torch``), imported when a model is fitt
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import DataError, MissingDependencyError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
+from socialrec.represent.finetune import torch_threads
 from socialrec.represent.profiles import recency_order
 
 LOSSES = ("full-softmax", "sampled-softmax")
@@ -235,7 +235,7 @@ class SASRec(BaseRecommender):
         fit_keys = keys
         if valid is None or valid.nnz == 0:
             fit_keys, valid = _hold_out_newest(keys)
-        with torch.random.fork_rng(devices=[]), _threads(torch, self.num_threads):
+        with torch.random.fork_rng(devices=[]), torch_threads(self.num_threads):
             torch.manual_seed(self.random_state)
             self.n_fit_items_ = self.n_items_  # rows of the network's item table (new items come after)
             net = self._build_network(torch, text_dim).to(self.device)
@@ -375,7 +375,7 @@ class SASRec(BaseRecommender):
         table = torch.from_numpy(self.item_table_)
         counts = np.minimum(np.diff(self.keys_.indptr)[users], self.max_len)
         order = np.argsort(counts, kind="stable")  # similar lengths together: little padding
-        with torch.no_grad(), _threads(torch, self.num_threads):
+        with torch.no_grad(), torch_threads(self.num_threads):
             for lo in range(0, len(users), batch):
                 rows = order[lo:lo + batch]
                 seqs = torch.from_numpy(_trim(user_sequences(self.keys_, users[rows], self.max_len)))
@@ -388,7 +388,7 @@ class SASRec(BaseRecommender):
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         v = float64_copy(self, "item_vectors_")
         unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return (unit[items] @ unit.T).astype(np.float32)
+        return dot_scores(unit[items], unit)
 
     def fit_choices(self) -> dict[str, Any]:
         """What fit chose on validation: the epoch (and whether item text was used)."""
@@ -461,18 +461,6 @@ def _length_batches(lengths: np.ndarray, size: int, rng: np.random.Generator) ->
     order = np.lexsort((rng.random(len(lengths)), lengths))
     batches = [order[lo:lo + size] for lo in range(0, len(order), size)]
     return [batches[i] for i in rng.permutation(len(batches))]
-
-
-@contextlib.contextmanager
-def _threads(torch: Any, n: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` inside the block (unchanged when None)."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _hold_out_newest(keys: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
