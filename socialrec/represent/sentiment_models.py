@@ -40,6 +40,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from socialrec.errors import ConfigError, DataError, MissingDependencyError, NotFittedError
+from socialrec.stats import roc_auc
 from socialrec.represent.encoders import check_texts
 
 LANGUAGES = ("en", "zh")
@@ -59,17 +60,6 @@ def default_model_dir() -> Path:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
-
-
-def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    from scipy.stats import rankdata
-
-    y = np.asarray(labels).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise DataError(f"validation needs both classes; got {n_pos} positive and {n_neg} negative texts")
-    ranks = rankdata(np.asarray(scores, dtype=np.float64))
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def _labels(labels: Sequence[int] | np.ndarray, n: int, what: str) -> np.ndarray:
@@ -139,7 +129,7 @@ class TrainedSentiment:
     def _calibrate(self, valid_texts: Sequence[str], valid_labels: np.ndarray, progress: bool) -> dict[str, float]:
         z = self.decision(valid_texts, progress=progress)
         self.calibration_ = PlattScaling.fit(z, valid_labels)
-        return {"valid_auc": round(_auc(z, valid_labels), 5)}
+        return {"valid_auc": round(roc_auc(z, valid_labels), 5)}
 
 
 # --- Chinese: character n-grams and logistic regression ----------------------------------------
@@ -210,7 +200,7 @@ class CharNgramSentiment(TrainedSentiment):
         for c in tqdm(self.c_grid, desc="zh sentiment (C grid)", disable=not progress, leave=False):
             model = sk.linear_model.LogisticRegression(C=c, max_iter=self.max_iter, solver="liblinear")
             model.fit(x, y)
-            fitted.append((_auc(model.decision_function(xv), yv), c, model))
+            fitted.append((roc_auc(model.decision_function(xv), yv), c, model))
         by_c = {str(c): round(auc, 5) for auc, c, _ in fitted}
         best = max(fitted, key=lambda f: f[0])  # the first of equals: the smaller C when listed first
         self.vectorizer_ = vec
