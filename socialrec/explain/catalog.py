@@ -37,12 +37,15 @@ ZH_TAGS = {
 }
 
 _WORD = re.compile(r"[a-z0-9\u00c0-\u024f][a-z0-9\u00c0-\u024f'&+.-]*")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _YEAR = re.compile(r"\s*\((?:\d{4}|[a-z ]+)\)\s*$")
 
 
-def has_cjk(text: str) -> bool:
-    return bool(_CJK.search(text))
+def has_chinese(text: str) -> bool:
+    """Whether ``text`` holds a Chinese (Han) character: what gets a Chinese reply. Narrower than
+    `represent.encoders.has_cjk`, which also counts kana and hangul (a Japanese or Korean
+    message is not answered in Chinese)."""
+    return _HAN.search(text) is not None
 
 
 def normalize(text: str) -> str:
@@ -218,7 +221,7 @@ class CatalogIndex:
                     continue
                 taken[s:s + length] = [True] * length
         found.sort(key=lambda m: m.start)
-        if self.glossary and has_cjk(message):
+        if self.glossary and has_chinese(message):
             seen = {m.tag for m in found}
             for zh, en in sorted(self.glossary.items(), key=lambda kv: -len(kv[0])):
                 if zh in message and en not in seen:

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from socialrec.errors import ConfigError
-from socialrec.explain.catalog import CatalogIndex, Mention, has_cjk, normalize, titles_in, words
+from socialrec.explain.catalog import CatalogIndex, Mention, has_chinese, normalize, titles_in, words
 
 Candidates = Callable[[str | None, int], Sequence[tuple[str, float]]]
 Similar = Callable[[str, int], Sequence[tuple[str, float]]]
@@ -229,7 +229,7 @@ class Dialogue:
                 c.flags.add(flag)
             elif hit:
                 c.flags.discard(flag)
-        if has_cjk(message):
+        if has_chinese(message):
             for flag, cues in _ZH_FLAGS.items():
                 if any(q in message for q in cues) and not (flag == "new" and "新" not in message.replace("最新", "新")):
                     c.flags.add(flag)
@@ -354,7 +354,7 @@ class Dialogue:
                              f"{self.config.max_message_chars}; send a shorter message")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        zh = has_cjk(message)
+        zh = has_chinese(message)
         lang = "zh" if zh else "en"
         mentions = self.understand(state, message)
         top, evidence, remaining, head = self.rank(state, user_id, k)
@@ -478,7 +478,7 @@ def reply_problems(text: str, catalog: CatalogIndex, allowed_items: set[int], ex
         if i not in allowed_items and not any(normalize(str(catalog.titles[a])) == normalize(str(catalog.titles[i]))
                                               for a in allowed_items):
             problems.append(f"names {catalog.titles[i]!r}, which is neither recommended, in the history nor asked for")
-    if zh and not has_cjk(text):
+    if zh and not has_chinese(text):
         problems.append("answers a Chinese message in another language")
     if strict:
         ok = {w for i in allowed_items for w in words(str(catalog.titles[i]))}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,8 @@ class SmolLMParaphraser:
         self._model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
         self._model.eval()
 
-    def paraphrase(self, sentences: Sequence[str]) -> list[str]:
+    def complete(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[str]:
+        """The model's reply to each conversation (chat messages), greedy, in batches."""
         import torch
 
         self._load()
@@ -123,20 +124,20 @@ class SmolLMParaphraser:
             torch.set_num_threads(self.threads)
         out: list[str] = []
         tok = self._tokenizer
-        for start in range(0, len(sentences), self.batch_size):
-            batch = sentences[start:start + self.batch_size]
-            prompts = [tok.apply_chat_template([{"role": "system", "content": SYSTEM_PROMPT},
-                                                {"role": "user", "content": s}],
-                                               add_generation_prompt=True, tokenize=False) for s in batch]
+        for start in range(0, len(conversations), self.batch_size):
+            batch = conversations[start:start + self.batch_size]
+            prompts = [tok.apply_chat_template(list(c), add_generation_prompt=True, tokenize=False) for c in batch]
             enc = tok(prompts, return_tensors="pt", padding=True)
             with torch.no_grad():
                 gen = self._model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
                                            pad_token_id=tok.pad_token_id)
-            new = gen[:, enc["input_ids"].shape[1]:]
-            for row in new:
-                text = tok.decode(row, skip_special_tokens=True).strip()
-                out.append(text.split("\n")[0].strip())
+            out.extend(tok.decode(row, skip_special_tokens=True).strip() for row in gen[:, enc["input_ids"].shape[1]:])
         return out
+
+    def paraphrase(self, sentences: Sequence[str]) -> list[str]:
+        replies = self.complete([[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": s}]
+                                 for s in sentences])
+        return [text.split("\n")[0].strip() for text in replies]
 
 
 def grounded_paraphrases(items: Sequence[tuple[str, Sequence[Reason], str]],

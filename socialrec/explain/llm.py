@@ -54,20 +54,9 @@ class SmolLMChat:
                 self._paraphraser = p
 
     def generate(self, messages: Sequence[Mapping[str, str]]) -> str:
-        import torch
-
         self.load()
-        p = self._paraphraser
-        tok, model = p._tokenizer, p._model
         with self._lock:
-            if self.threads:
-                torch.set_num_threads(self.threads)
-            prompt = tok.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-            enc = tok(prompt, return_tensors="pt")
-            with torch.no_grad():
-                out = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                     pad_token_id=tok.pad_token_id)
-        text = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+            text = self._paraphraser.complete([messages])[0]
         return _whole_sentences(text)
 
 
