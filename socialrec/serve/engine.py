@@ -270,10 +270,10 @@ class ServedModel:
         top = [int(i) for i in self._popular[:k + len(hidden)] if int(i) not in set(hidden)][:k]
         return [self._plain(i, float(k - n), "popular", explain) for n, i in enumerate(top)]
 
-    def add_item_vectors(self, item_id: str, title: str, vectors: Mapping[str, Any]) -> bool:
+    def add_item_vectors(self, item_id: str, title: str, vectors: Mapping[str, Any], text: str = "") -> bool:
         """Place a new item from its modality vectors through the model's online update
-        (`partial_fit_item_vectors`), so it is recommendable at once; the dataset's item map
-        and feature matrices grow with it. False for an item the model already ranks (its
+        (`partial_fit_item_vectors`), so it is recommendable at once; the dataset grows with it
+        (`with_catalog_items`: item map, title, text) and so do its feature matrices. False for an item the model already ranks (its
         fitted vectors stay until the next version). The model checks the vectors (DataError
         naming the modality and the dimension it expects); a model that cannot place items
         from vectors raises NotImplementedError, naming the models that can."""
@@ -285,18 +285,12 @@ class ServedModel:
                     "the served hybrid places new items at its next version; serve a multimodal model "
                     "(model = multimodal, vbpr or modality) to place items from their vectors at once")
             index = self.model.partial_fit_item_vectors({name: [list(v)] for name, v in vectors.items()})
-            items = self.dataset.items.copy()
-            items.add([item_id])
             placed = self.model.item_features_
             feats = {name: np.vstack([m, np.asarray(placed[name][-1:], dtype=np.float32) if name in placed
                                       else np.zeros((1, m.shape[1]), np.float32)])
                      for name, m in self.dataset.item_features.items()}
-            table = self.dataset.item_table
-            if len(table.columns):
-                extra = pd.DataFrame({"id": [item_id], "title": [title]})
-                table = pd.concat([table, extra.reindex(columns=table.columns)], ignore_index=True)
-            self.dataset = dataclasses.replace(self.dataset, items=items, item_table=table,
-                                               item_features={**self.dataset.item_features, **feats})
+            grown = with_catalog_items(self.dataset, [(item_id, title, text)])
+            self.dataset = dataclasses.replace(grown, item_features={**grown.item_features, **feats})
             self._titles = np.r_[self._titles, np.asarray([title or item_id], dtype=object)]
             self._popular = np.r_[self._popular, index]
             self._cache.clear()

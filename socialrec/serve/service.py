@@ -421,7 +421,7 @@ class Service:
             if vectors:
                 if self.model is None:
                     raise NotImplementedError("no model is served yet; send the item again when one is")
-                placed = self.model.add_item_vectors(item_id, title, vectors)
+                placed = self.model.add_item_vectors(item_id, title, vectors, text)
             self.store.upsert_item(item_id, title, text)
             self._upserted.add(item_id)  # in the catalog now; the model trains on it at the next version
             return placed
