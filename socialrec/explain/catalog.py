@@ -361,7 +361,3 @@ def titles_in(text: str, catalog: CatalogIndex, *, min_chars: int = 4) -> list[i
             hits.append(written[0])
             taken[s:s + length] = [True] * length
     return list(dict.fromkeys(hits))
-
-
-def describe_tags(tags: Sequence[str], limit: int = 3) -> str:
-    return ", ".join(list(tags)[:limit])

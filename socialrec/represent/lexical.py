@@ -5,7 +5,8 @@ words; mentions (``@name``), links, Weibo's emoticon codes (``[哈哈]``), numbe
 single Chinese characters and a short list of function words are dropped, so what remains are
 the content words that name a topic. `TfidfText` fits an inverse document frequency on a
 corpus and turns texts into L2-normalised sparse vectors of word and character n-gram weights,
-the lexical representation the rumour classifier and the trend keywords use.
+the lexical representation of the rumour classifier (the trend keywords count `tokens` with
+their own document frequencies: `retrieve.bursts.trend_keywords`).
 """
 
 from __future__ import annotations
