@@ -27,6 +27,19 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--engine / --workers / --address: where ``what`` run (this process, or Ray workers)."""
+    from socialrec.engine import ENGINES
+
+    parser.add_argument("--engine", default=None, choices=ENGINES,
+                        help=f"where {what} run: local (this process, the default) or ray (extra `ray`); "
+                             "the results are the same")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Ray workers (default: the machine's CPUs, or the cluster's with --address)")
+    parser.add_argument("--address", default=None,
+                        help="a Ray cluster to run on, HOST:6379 (default: start a local Ray instance)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from socialrec.ingest.split import PROTOCOLS
 
@@ -52,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", type=Path, default=None, help="write an HTML report with plots here")
     ev.add_argument("--scrub-text", action="store_true",
                     help="scrub the dataset's texts (reviews, posts, profiles) of personal data after loading it")
+    add_engine_arguments(ev, "grid points and test chunks")
 
     fr = sub.add_parser("evaluate-friends", help="friend recommendation: hide 20%% of each user's edges, rank all non-friends")
     fr.add_argument("--dataset", required=True)
@@ -131,9 +145,11 @@ def _item_categories(dataset: object) -> object:
 
 def run_evaluation(dataset_name: str, protocol: str, model_names: list[str], ks: tuple[int, ...], seed: int,
                    *, data: str | None, quick: bool, output: Path | None, report: Path | None,
-                   dataset: object | None = None, examples_users: int = 0, scrub_text: bool = False) -> dict:
+                   dataset: object | None = None, examples_users: int = 0, scrub_text: bool = False,
+                   engine: object | None = None) -> dict:
     """Load, split, tune, test; print a table; write JSON and the report. Returns the document.
-    ``scrub_text``: scrub the dataset's texts of personal data right after loading it."""
+    ``scrub_text``: scrub the dataset's texts of personal data right after loading it.
+    ``engine``: a `socialrec.engine` engine for the grid points and test chunks (default: this process)."""
     from socialrec.evaluate.experiment import results_document, tune_and_test
     from socialrec.evaluate.suite import resolve
     from socialrec.ingest.datasets import load
@@ -152,10 +168,18 @@ def run_evaluation(dataset_name: str, protocol: str, model_names: list[str], ks:
     split = make_split(ds, protocol, seed=seed)  # type: ignore[arg-type]
     print(f"split {protocol}: {split.sizes()}")
     categories = _item_categories(ds)
+    shared = None
+    if engine is not None and engine.name != "local":  # type: ignore[attr-defined]
+        from socialrec.evaluate.engine_tasks import share_split
+
+        t0 = time.perf_counter()
+        shared = share_split(engine, split)  # type: ignore[arg-type]
+        print(f"engine {engine.name}: {engine.workers} workers; split shared in {time.perf_counter() - t0:.1f}s")  # type: ignore[attr-defined]
     outcomes = []
     for spec in specs:
         t0 = time.perf_counter()
-        outcome = tune_and_test(spec, split, ks=ks, seed=seed, item_categories=categories)  # type: ignore[arg-type]
+        outcome = tune_and_test(spec, split, ks=ks, seed=seed, item_categories=categories,  # type: ignore[arg-type]
+                                engine=engine, shared=shared)  # type: ignore[arg-type]
         outcomes.append(outcome)
         m = outcome.test.mean()
         print(f"  {spec.name:<13} ndcg@{ks[0]}={m[f'ndcg@{ks[0]}']:.4f} recall@{ks[0]}={m[f'recall@{ks[0]}']:.4f} "
@@ -216,7 +240,8 @@ def experiment_config(args: argparse.Namespace) -> "ExperimentConfig":  # noqa: 
     base = dataclasses.asdict(load_experiment(args.config)) if args.config else {}
     given = {"dataset": args.dataset, "protocol": args.protocol, "models": args.models, "ks": args.k,
              "seed": args.seed, "output": str(args.output) if args.output else None,
-             "report": str(args.report) if args.report else None, "data": args.data}
+             "report": str(args.report) if args.report else None, "data": args.data,
+             "engine": args.engine, "workers": args.workers, "address": args.address}
     base.update({k: v for k, v in given.items() if v is not None})
     if args.quick:
         base["quick"] = True
@@ -235,14 +260,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if cfg.scrub_text:
             raise ValueError(f"--scrub-text is not supported with the {cfg.protocol} protocol (its candidates "
                              "come with their own texts)")
+        if cfg.engine != "local":
+            raise ValueError(f"--engine {cfg.engine} is not supported with the {cfg.protocol} protocol (20 fixed "
+                             "candidates per user: one process is enough); drop --engine")
         from socialrec.cli.llmrank_cmd import run_candidate_evaluation
 
         run_candidate_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.seed, data=cfg.data,
                                  quick=cfg.quick, output=Path(cfg.output) if cfg.output else None)
         return 0
-    run_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.ks, cfg.seed, data=cfg.data, quick=cfg.quick,
-                   output=Path(cfg.output) if cfg.output else None, report=Path(cfg.report) if cfg.report else None,
-                   scrub_text=cfg.scrub_text)
+    from socialrec.engine import make_engine
+
+    engine = make_engine(cfg.engine, workers=cfg.workers, address=cfg.address)
+    try:
+        start = time.perf_counter()
+        run_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.ks, cfg.seed, data=cfg.data,
+                       quick=cfg.quick, output=Path(cfg.output) if cfg.output else None,
+                       report=Path(cfg.report) if cfg.report else None, scrub_text=cfg.scrub_text, engine=engine)
+        print(f"wall time ({cfg.engine} engine): {time.perf_counter() - start:.1f}s")
+    finally:
+        engine.close()
     return 0
 
 

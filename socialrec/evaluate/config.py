@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from socialrec.config import load_toml
+from socialrec.engine import ENGINES
 from socialrec.errors import ConfigError
 from socialrec.evaluate.candidates import CANDIDATE_PROTOCOLS
 from socialrec.ingest.split import PROTOCOLS
@@ -23,6 +24,10 @@ class ExperimentConfig:
     output / report: where to write results JSON and the HTML report (optional).
     scrub_text: scrub the dataset's texts of personal data right after loading it
         (`socialrec.privacy.scrub.scrub_dataset`), before any model embeds them.
+    engine: where grid points and test chunks run: "local" (this process) or "ray" (extra `ray`).
+    workers: Ray workers (a local Ray instance with that many CPUs; on a cluster, how many calls
+        run at once; default: the machine's or the cluster's CPUs). address: a Ray cluster's
+        "HOST:6379" (default: start a local instance). Results do not depend on these three.
     """
 
     dataset: str
@@ -35,12 +40,21 @@ class ExperimentConfig:
     report: str | None = None
     data: str | None = field(default=None)
     scrub_text: bool = False
+    engine: str = "local"
+    workers: int | None = None
+    address: str | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS + CANDIDATE_PROTOCOLS:
             raise ConfigError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
         if not self.models:
             raise ConfigError("models is empty: name at least one model, e.g. models = [\"ease\"]")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
+        if self.engine == "local" and (self.address is not None or self.workers not in (None, 1)):
+            raise ConfigError("workers and address apply to the ray engine: drop them or set engine = \"ray\"")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
         if not self.ks or min(self.ks) < 1:
             raise ConfigError(f"ks must be positive integers, got {self.ks}")
 

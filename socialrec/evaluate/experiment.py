@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from socialrec.engine import Engine, LocalEngine
+from socialrec.evaluate.engine_tasks import SharedSplit, engine_scorer, share_split
 from socialrec.evaluate.protocol import EvalResult, evaluate
 from socialrec.ingest.split import Split
 from socialrec.retrieve.base import BaseRecommender
@@ -42,6 +44,37 @@ class ModelOutcome:
     tuning: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class GridPoint:
+    """One grid point of one model: what `fit_point` fits and how it is judged."""
+
+    spec: ModelSpec
+    params: dict[str, Any]
+    select_by: str
+    valid_ks: tuple[int, ...]
+    seed: int
+    validate: bool
+
+
+def fit_point(point: GridPoint, split: Split) -> tuple[dict[str, Any], BaseRecommender]:
+    """Fit one grid point on training and score it on validation: ``(tuning entry, fitted model)``.
+    An engine runs it wherever its workers are (a module-level function, so Ray can ship it)."""
+    model = point.spec.make(**point.params)
+    start = time.perf_counter()
+    model.fit(split.train_data())
+    fit_seconds = time.perf_counter() - start
+    score = float("nan")
+    if point.validate:
+        res = evaluate(model, split, part="valid", ks=point.valid_ks, seed=point.seed)
+        score = res.mean()[point.select_by]
+    entry: dict[str, Any] = {"params": point.params, point.select_by: score, "fit_seconds": fit_seconds}
+    # What the model chose inside fit on validation (best epoch, blend weight), when it says.
+    choices = getattr(model, "fit_choices", None)
+    if callable(choices):
+        entry["fit_choices"] = choices()
+    return entry, model
+
+
 def tune_and_test(
     spec: ModelSpec,
     split: Split,
@@ -51,35 +84,43 @@ def tune_and_test(
     seed: int = 0,
     item_categories: np.ndarray | None = None,
     progress: bool = True,
+    engine: Engine | None = None,
+    shared: SharedSplit | None = None,
 ) -> ModelOutcome:
     """Fit every grid point on training, choose by ``select_by`` on validation, and evaluate the
-    chosen model on test once. Without validation data the first grid point is used."""
-    train = split.train_data()
+    chosen model on test once. Without validation data the first grid point is used.
+
+    ``engine`` (default: this process) runs the grid points, and the chosen model's test
+    scoring in chunks of users, on its workers; ``shared`` is the split already shared with it
+    (`engine_tasks.share_split`, once per experiment). The results do not depend on the engine.
+    """
+    engine = engine if engine is not None else LocalEngine()
+    local = isinstance(engine, LocalEngine)
+    if shared is None:
+        shared = SharedSplit(split, None) if local else share_split(engine, split)
     has_valid = len(split.valid) > 0
     tuning: list[dict[str, Any]] = []
-    best: tuple[float, dict[str, Any], BaseRecommender, float] | None = None
+    best: tuple[float, dict[str, Any], Any, float] | None = None
     candidates = spec.candidates() if has_valid else spec.candidates()[:1]
-    for params in tqdm(candidates, desc=f"tuning {spec.name}", disable=not progress or len(candidates) == 1, leave=False):
-        model = spec.make(**params)
-        start = time.perf_counter()
-        model.fit(train)
-        fit_seconds = time.perf_counter() - start
-        score = float("nan")
-        if has_valid:
-            select_k = int(select_by.split("@")[1])
-            res = evaluate(model, split, part="valid", ks=tuple(sorted(set(ks) | {select_k})), seed=seed)
-            score = res.mean()[select_by]
-        entry = {"params": params, select_by: score, "fit_seconds": fit_seconds}
-        # What the model chose inside fit on validation (best epoch, blend weight), when it says.
-        choices = getattr(model, "fit_choices", None)
-        if callable(choices):
-            entry["fit_choices"] = choices()
+    select_k = int(select_by.split("@")[1])
+    valid_ks = tuple(sorted(set(ks) | {select_k}))
+    points = [GridPoint(spec, params, select_by, valid_ks, seed, has_valid) for params in candidates]
+    fitted = engine.imap_keep(fit_point, points, shared.split)
+    for entry, model in tqdm(fitted, total=len(points), desc=f"tuning {spec.name}",
+                             disable=not progress or len(candidates) == 1, leave=False):
         tuning.append(entry)
+        score = entry[select_by]
         if best is None or score > best[0]:
-            best = (score, params, model, fit_seconds)
+            best = (score, entry["params"], model, entry["fit_seconds"])
+        del model  # only the best model so far is kept (on a Ray engine, in its object store)
     assert best is not None  # candidates is never empty
     score, params, model, fit_seconds = best
-    test = evaluate(model, split, part="test", ks=ks, seed=seed, item_categories=item_categories)
+    if local:
+        test = evaluate(model, split, part="test", ks=ks, seed=seed, item_categories=item_categories)
+    else:
+        scorer = engine_scorer(engine, model, shared.test_mask, max(ks))
+        test = evaluate(None, split, part="test", ks=ks, seed=seed, item_categories=item_categories,
+                        score_batches=scorer)
     return ModelOutcome(spec.name, params, score, test, fit_seconds, tuning)
 
 

@@ -7,6 +7,7 @@ generator, so a model that gives many items the same score never benefits from i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,8 +49,21 @@ def masks_for(split: Split, part: str) -> sp.csr_matrix:
     return mask
 
 
+def masked_scores(model: Recommender, mask: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+    """The model's float32 scores for ``users`` with their ``mask`` items at -inf: what ranking reads."""
+    scores = np.asarray(model.score(users), dtype=np.float32).copy()
+    r, c = mask[users].nonzero()
+    scores[r, c] = -np.inf
+    return scores
+
+
+# Scores batches elsewhere (on other processes): maps the list of user batches to their
+# `masked_scores`, in order.
+BatchScorer = Callable[[list[np.ndarray]], Iterable[np.ndarray]]
+
+
 def evaluate(
-    model: Recommender,
+    model: Recommender | None,
     split: Split,
     *,
     part: str = "test",
@@ -60,11 +74,16 @@ def evaluate(
     item_categories: np.ndarray | None = None,
     progress: bool = False,
     users: np.ndarray | None = None,
+    score_batches: BatchScorer | None = None,
 ) -> EvalResult:
     """Rank all items for every user with held-out items in ``part``; compute metrics at ``ks``.
 
     Beyond-accuracy metrics at the largest k are added to ``extras``: coverage, gini, novelty,
     and intra-list diversity when ``item_categories`` are given.
+
+    ``score_batches`` scores the user batches in place of ``model`` (which may then be None):
+    for an engine that scores them on other processes. Ranking, tie-breaking and metrics stay
+    here, batch by batch, so the results equal this function's with the model itself.
     """
     truth = split.matrix(part)
     mask = masks_for(split, part)
@@ -75,13 +94,16 @@ def evaluate(
     kmax = max(ks)
     rng = np.random.default_rng(seed)
     tops = np.empty((len(eval_users), kmax), dtype=np.int64)
-    batches = range(0, len(eval_users), batch_size)
-    for start in tqdm(batches, desc=f"ranking {part}", disable=not progress, leave=False):
-        batch = eval_users[start:start + batch_size]
-        scores = np.asarray(model.score(batch), dtype=np.float32).copy()
-        sub = mask[batch]
-        r, c = sub.nonzero()
-        scores[r, c] = -np.inf
+    starts = range(0, len(eval_users), batch_size)
+    batches = [eval_users[start:start + batch_size] for start in starts]
+    if score_batches is None:
+        if model is None:
+            raise ValueError("evaluate needs a model, or score_batches to score the users elsewhere")
+        scored: Iterable[np.ndarray] = (masked_scores(model, mask, batch) for batch in batches)
+    else:
+        scored = score_batches(batches)
+    for start, batch, scores in tqdm(zip(starts, batches, scored), total=len(batches), desc=f"ranking {part}",
+                                     disable=not progress, leave=False):
         tops[start:start + len(batch)] = M.rank_top_k(scores, kmax, rng=rng)
     hits = M.hits_matrix(tops, truth, eval_users)
     n_rel = n_relevant_all[eval_users]
