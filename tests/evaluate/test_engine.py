@@ -1,0 +1,107 @@
+"""`--engine ray` gives exactly what one process gives: grid points fitted on Ray workers, the
+chosen model's test users scored there in chunks, ranked here with the one seeded generator."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from socialrec.engine import LocalEngine, RayEngine, ThreadSettings, make_engine
+from socialrec.evaluate.engine_tasks import TopCandidates, share_split
+from socialrec.evaluate.experiment import ModelSpec, tune_and_test
+from socialrec.ingest.datasets.synthetic import load_synthetic
+from socialrec.ingest.split import random_split
+from socialrec.topk import rank_top_k
+
+
+# ----------------------------------------------------------------------------- without Ray
+
+
+def test_top_candidates_rank_exactly_as_the_full_scores() -> None:
+    """Ranking the reduced matrix draws the same numbers and returns the same lists, with ties
+    (integer scores), excluded items (-inf), NaN and rows with fewer allowed items than k."""
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        n, m, k = int(rng.integers(1, 12)), int(rng.integers(1, 60)), int(rng.integers(1, 25))
+        scores = rng.integers(0, 4, size=(n, m)).astype(np.float32)
+        scores[rng.random((n, m)) < 0.3] = -np.inf
+        scores[rng.random((n, m)) < 0.05] = np.nan
+        if trial % 7 == 0:
+            scores[0, :] = -np.inf
+        expected = rank_top_k(scores, k, rng=np.random.default_rng(trial))
+        reduced = TopCandidates.of(scores, k)
+        got = rank_top_k(reduced.dense(), k, rng=np.random.default_rng(trial))
+        np.testing.assert_array_equal(got, expected)
+        assert reduced.values.size <= np.isfinite(scores).sum()
+
+
+def test_local_engine_and_options() -> None:
+    assert isinstance(make_engine("local"), LocalEngine)
+    with pytest.raises(ValueError, match="--engine ray"):
+        make_engine("local", workers=2)
+    with pytest.raises(ValueError, match="known: local, ray"):
+        make_engine("spark")
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        RayEngine(0)
+    assert list(LocalEngine().imap(lambda x, a: x + a, [1, 2], 10)) == [11, 12]
+
+
+def test_local_engine_does_not_import_ray() -> None:
+    code = ("import sys; from socialrec.cli.main import main; "
+            "main(['evaluate', '--dataset', 'synthetic', '--models', 'pop', '--quick']); "
+            "print('ray imported' if 'ray' in sys.modules else 'ray not imported')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().endswith("ray not imported")
+
+
+# ----------------------------------------------------------------------------- on Ray
+
+
+@pytest.fixture(scope="module")
+def ray_engine():  # type: ignore[no-untyped-def]
+    ray = pytest.importorskip("ray", reason="the ray engine needs Ray: pip install 'socialrec[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    engine = RayEngine(2, threads=ThreadSettings.of_this_process())
+    yield engine
+    engine.close()
+    ray.shutdown()
+
+
+def _specs() -> list[ModelSpec]:
+    from socialrec.retrieve.ease import EASE
+    from socialrec.retrieve.implicit_models import ALS
+    from socialrec.retrieve.knn import ItemKNN
+    from socialrec.retrieve.popular import MostPopular
+
+    return [ModelSpec("pop", MostPopular),  # many tied scores: the seeded tie-breaking must match
+            ModelSpec("itemknn", ItemKNN, {"neighbors": [5, 50], "shrink": [0.0, 10.0]}),
+            ModelSpec("ease", EASE, {"l2": [10.0, 300.0]}),
+            ModelSpec("als", ALS, {"factors": [8, 16], "iterations": [3]})]
+
+
+def test_ray_engine_equals_one_process(ray_engine) -> None:  # type: ignore[no-untyped-def]
+    split = random_split(load_synthetic(n_users=700, n_items=300, seed=1), (0.8, 0.1, 0.1), seed=0)
+    shared = share_split(ray_engine, split)
+    for spec in _specs():
+        local = tune_and_test(spec, split, ks=(5, 10), seed=4, progress=False)
+        remote = tune_and_test(spec, split, ks=(5, 10), seed=4, progress=False, engine=ray_engine, shared=shared)
+        assert remote.params == local.params, spec.name
+        assert [t["ndcg@10"] for t in remote.tuning] == [t["ndcg@10"] for t in local.tuning], spec.name
+        np.testing.assert_array_equal(remote.test.users, local.test.users)
+        np.testing.assert_array_equal(remote.test.top_items, local.test.top_items, err_msg=spec.name)
+        for name, values in local.test.per_user.items():
+            np.testing.assert_array_equal(remote.test.per_user[name], values, err_msg=f"{spec.name} {name}")
+        assert remote.test.extras == local.test.extras
+
+
+def test_ray_workers_run_with_the_callers_threads(ray_engine) -> None:  # type: ignore[no-untyped-def]
+    got = list(ray_engine.imap(_thread_counts, [0, 1, 2, 3]))
+    expected = ThreadSettings.of_this_process()
+    assert all(g.blas == expected.blas and g.torch == expected.torch for g in got), (got, expected)
+
+
+def _thread_counts(_: int) -> ThreadSettings:
+    return ThreadSettings.of_this_process()
