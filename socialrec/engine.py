@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from socialrec.errors import MissingDependencyError
 
-__all__ = ["ENGINES", "Engine", "LocalEngine", "RayEngine", "ThreadSettings", "make_engine"]
+__all__ = ["ENGINES", "Engine", "LocalEngine", "RayEngine", "ThreadSettings", "batch_ranges", "make_engine"]
 
 ENGINES = ("local", "ray")
 
@@ -94,6 +94,11 @@ class Engine(Protocol):
     imap(fn, items, *shared): ``fn(item, *shared objects)`` for each item, results in item order.
     imap_keep(fn, items, *shared): as ``imap`` for an ``fn`` returning ``(small, large)``;
         yields ``(small, handle of large)``, the handle passable as a shared argument.
+    map_ranges(make, n, batch_size, *shared): batch inference. ``make(*shared objects)`` builds
+        a function once per worker (loading a model, say); it is called on the consecutive
+        ranges ``(start, stop)`` of ``range(n)``, ``batch_size`` long, exactly as a local loop
+        would cut them; the results come back in range order. On Ray it runs on Ray Data
+        (``map_batches`` over a dataset of the ranges, an actor pool of ``workers``).
     close(): release the workers (a no-op for the local engine).
     """
 
@@ -107,7 +112,17 @@ class Engine(Protocol):
     def imap_keep(self, fn: Callable[..., tuple[Any, Any]], items: Iterable[Any],
                   *shared: Any) -> Iterator[tuple[Any, Any]]: ...
 
+    def map_ranges(self, make: Callable[..., Callable[[int, int], Any]], n: int, batch_size: int,
+                   *shared: Any) -> list[Any]: ...
+
     def close(self) -> None: ...
+
+
+def batch_ranges(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the consecutive batches of ``range(n)``."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
 
 
 class LocalEngine:
@@ -128,6 +143,11 @@ class LocalEngine:
                   *shared: Any) -> Iterator[tuple[Any, Any]]:
         for item in items:
             yield fn(item, *shared)
+
+    def map_ranges(self, make: Callable[..., Callable[[int, int], Any]], n: int, batch_size: int,
+                   *shared: Any) -> list[Any]:
+        fn = make(*shared)
+        return [fn(start, stop) for start, stop in batch_ranges(n, batch_size)]
 
     def close(self) -> None:
         pass
@@ -154,6 +174,27 @@ def _call(settings: ThreadSettings, fn: Callable[..., Any], item: Any, *shared: 
         settings.apply()
         _APPLIED = settings
     return fn(item, *shared)
+
+
+class _RangeWorker:
+    """A Ray Data actor of `RayEngine.map_ranges`: the caller's thread counts, the shared
+    inputs read once from the object store, the function built once; then one call per range."""
+
+    def __init__(self, settings: ThreadSettings, make: Callable[..., Callable[[int, int], Any]],
+                 shared: tuple[Any, ...]) -> None:
+        import ray
+
+        settings.apply()
+        objects = [ray.get(h) if isinstance(h, ray.ObjectRef) else h for h in shared]
+        self.fn = make(*objects)
+
+    def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
+        import pickle
+
+        import numpy as np
+
+        out = [pickle.dumps(self.fn(int(a), int(b)), protocol=5) for a, b in zip(rows["start"], rows["stop"])]
+        return {"start": np.asarray(rows["start"]), "result": np.array(out, dtype=object)}
 
 
 class RayEngine:
@@ -234,6 +275,26 @@ class RayEngine:
         ray = self._start()
         for small_ref, large_ref in self._submit(fn, items, shared, 2):
             yield ray.get(small_ref), large_ref
+
+    def map_ranges(self, make: Callable[..., Callable[[int, int], Any]], n: int, batch_size: int,
+                   *shared: Any) -> list[Any]:
+        import logging
+        import pickle
+
+        ray = self._start()
+        ranges = batch_ranges(n, batch_size)
+        if not ranges:
+            return []
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset progress lines
+        handles = tuple(h if isinstance(h, ray.ObjectRef) else ray.put(h) for h in shared)
+        data = ray.data.from_items([{"start": a, "stop": b} for a, b in ranges],
+                                   override_num_blocks=min(len(ranges), 4 * self.workers))
+        mapped = data.map_batches(_RangeWorker, fn_constructor_args=(self.threads, make, handles), batch_size=1,
+                                  batch_format="numpy", num_cpus=1,
+                                  compute=ray.data.ActorPoolStrategy(size=min(self.workers, len(ranges))))
+        rows = sorted(mapped.take_all(), key=lambda row: int(row["start"]))
+        return [pickle.loads(row["result"]) for row in rows]
 
     def close(self) -> None:
         if self._started and "ray" in sys.modules:

@@ -118,6 +118,12 @@ class BatchedEncoder:
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def batch_order(self, texts: Sequence[str]) -> np.ndarray:
+        """The order `encode` runs ``texts`` in: its batches are consecutive ``batch_size`` slices
+        of it, so encoding those slices one by one (elsewhere, see `EngineEncoder`) gives the same
+        vectors."""
+        return np.argsort([-len(t) for t in texts], kind="stable")
+
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         items = check_texts(texts)
         if batch_size < 1:
@@ -125,7 +131,7 @@ class BatchedEncoder:
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         if not items:
             return out
-        order = np.argsort([-len(t) for t in items], kind="stable")
+        order = self.batch_order(items)
         starts = range(0, len(items), batch_size)
         with tqdm(total=len(items), desc=f"encoding ({self.name})", unit="text", disable=not progress,
                   leave=False) as bar:
@@ -178,6 +184,10 @@ class MiniLMEncoder(BatchedEncoder):
             model.eval()
             self._model = model
         return self._model
+
+    def batch_order(self, texts: Sequence[str]) -> np.ndarray:
+        # sentence-transformers' own order for strings: longest first by characters.
+        return np.argsort([-len(t) for t in texts])
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True,
@@ -330,6 +340,47 @@ class _quiet_loading:
     def __exit__(self, *exc: object) -> None:
         if self._restore is not None:
             self._restore()
+
+
+class EngineEncoder:
+    """``encoder`` with its batches run on an engine's workers (`socialrec.engine`; Ray Data on
+    a `RayEngine`): the same name, dimension and vectors, since each worker encodes exactly the
+    batches ``encoder.encode`` would (its `batch_order`, cut in ``batch_size`` slices). The
+    encoder is shipped to the workers once and loads its model there."""
+
+    def __init__(self, encoder: Encoder, engine: Any) -> None:
+        if not hasattr(encoder, "batch_order"):
+            raise ValueError(f"{encoder!r} does not say how it batches texts (batch_order), so its batches "
+                             f"cannot be run elsewhere: use one of {', '.join(n for n in ENCODERS if n != 'routed')}")
+        self.encoder = encoder
+        self.engine = engine
+        self.name = encoder.name
+        self.dim = encoder.dim
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        items = check_texts(texts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        if not items:
+            return out
+        order = np.asarray(self.encoder.batch_order(items))  # type: ignore[attr-defined]
+        ordered = [items[i] for i in order]
+        parts = self.engine.map_ranges(_encode_ranges, len(ordered), batch_size, self.encoder, ordered)
+        out[order] = np.concatenate(parts)
+        return out
+
+    def __repr__(self) -> str:
+        return f"EngineEncoder({self.encoder!r}, {self.engine!r})"
+
+
+def _encode_ranges(encoder: Encoder, texts: list[str]) -> Any:
+    """Per worker: encode one slice of the ordered texts as one batch."""
+
+    def encode(start: int, stop: int) -> np.ndarray:
+        return encoder.encode(texts[start:stop], batch_size=stop - start)
+
+    return encode
 
 
 ENCODERS: dict[str, type] = {
