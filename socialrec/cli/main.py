@@ -27,19 +27,6 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def add_engine_arguments(parser: argparse.ArgumentParser, what: str) -> None:
-    """--engine / --workers / --address: where ``what`` run (this process, or Ray workers)."""
-    from socialrec.engine import ENGINES
-
-    parser.add_argument("--engine", default=None, choices=ENGINES,
-                        help=f"where {what} run: local (this process, the default) or ray (extra `ray`); "
-                             "the results are the same")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="Ray workers (default: the machine's CPUs, or the cluster's with --address)")
-    parser.add_argument("--address", default=None,
-                        help="a Ray cluster to run on, HOST:6379 (default: start a local Ray instance)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from socialrec.ingest.split import PROTOCOLS
 
@@ -65,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", type=Path, default=None, help="write an HTML report with plots here")
     ev.add_argument("--scrub-text", action="store_true",
                     help="scrub the dataset's texts (reviews, posts, profiles) of personal data after loading it")
+    from socialrec.cli.engine_args import add_engine_arguments
+
     add_engine_arguments(ev, "grid points and test chunks")
 
     fr = sub.add_parser("evaluate-friends", help="friend recommendation: hide 20%% of each user's edges, rank all non-friends")

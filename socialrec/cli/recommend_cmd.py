@@ -1,4 +1,5 @@
-"""`socialrec recommend`: fit the hybrid pipeline on a dataset and print one user's explained top-k."""
+"""`socialrec recommend`: fit the hybrid pipeline on a dataset and print one user's explained top-k,
+or write every user's top-k to a file (offline recommendations, optionally on Ray workers)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ import time
 def add_recommend_parser(sub: argparse._SubParsersAction) -> None:
     rec = sub.add_parser("recommend", help="fit the hybrid pipeline and print a user's top-k with reasons")
     rec.add_argument("--dataset", required=True, help="dataset name (see `socialrec datasets`)")
-    rec.add_argument("--user", required=True, action="append",
-                     help="external user id (repeat for several users)")
+    who = rec.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", action="append", help="external user id (repeat for several users)")
+    who.add_argument("--all-users", action="store_true",
+                     help="every user's top-k (the model's lists, no explanations) to --output as JSON lines")
+    rec.add_argument("--output", default=None, metavar="FILE",
+                     help="with --all-users: one line per user, {\"user\", \"items\", \"scores\"}")
+    rec.add_argument("--batch-size", type=int, default=1024, help="with --all-users: users per batch")
+    from socialrec.cli.engine_args import add_engine_arguments
+
+    add_engine_arguments(rec, "the --all-users batches")
     rec.add_argument("--k", type=int, default=10)
     rec.add_argument("--explain", action="store_true", help="print the reasons and a sentence for every item")
     rec.add_argument("--generate", action="store_true",
@@ -42,6 +51,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from socialrec.rank.persist import load_model, save_model
     from socialrec.retrieve.base import TrainData
 
+    if args.all_users and not args.output:
+        raise ValueError("--all-users writes to a file: add --output FILE")
+    if not args.all_users and (args.output or args.engine not in (None, "local")):
+        raise ValueError("--output and --engine apply to --all-users (offline recommendations for every user)")
     dataset = load(args.dataset, args.data)
     channels = tuple(c.strip() for c in args.channels.split(",")) if args.channels else None
     start = time.perf_counter()
@@ -71,6 +84,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
               f"{time.perf_counter() - start:.1f} s")
         if args.save:
             print(f"saved the model to {save_model(model, args.save, dataset)}")
+    if args.all_users:
+        return write_all_users(model, dataset, args)
     pipeline = RecommendationPipeline(model, dataset, diversity=args.diversity)
     paraphraser = None
     if args.generate:
@@ -97,4 +112,30 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                     print(f"     reasons: {', '.join(reason.kind for reason in r.reasons)}")
     if args.json:
         print(json.dumps(out, indent=2))
+    return 0
+
+
+def write_all_users(model: object, dataset: object, args: argparse.Namespace) -> int:
+    """Every user's top-k (``model.recommend``) as JSON lines, scored in batches here or on Ray."""
+    import numpy as np
+
+    from socialrec.engine import make_engine
+    from socialrec.retrieve.offline import recommend_all
+
+    engine = make_engine(args.engine or "local", workers=args.workers, address=args.address)
+    users = np.arange(dataset.n_users)  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    try:
+        ids, scores = recommend_all(model, users, args.k, engine=engine, batch_size=args.batch_size)  # type: ignore[arg-type]
+    finally:
+        engine.close()
+    secs = time.perf_counter() - start
+    item_ids = dataset.items.external_ids  # type: ignore[attr-defined]
+    user_ids = dataset.users.external_ids  # type: ignore[attr-defined]
+    with open(args.output, "w", encoding="utf-8") as fh:
+        for u, row, vals in zip(users, ids, scores):
+            keep = row >= 0
+            fh.write(json.dumps({"user": str(user_ids[u]), "items": [str(item_ids[i]) for i in row[keep]],
+                                 "scores": [float(v) for v in vals[keep]]}) + "\n")
+    print(f"top-{args.k} of {len(users):,} users ({engine.name} engine) in {secs:.1f} s: {args.output}")
     return 0
