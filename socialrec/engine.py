@@ -200,8 +200,8 @@ class _RangeWorker:
 class RayEngine:
     """Calls run as Ray tasks: on a local Ray instance with ``workers`` CPUs started here
     (``address=None``), or on the cluster at ``address`` (``"HOST:6379"``, or ``"auto"`` for the
-    one this host has joined), where ``workers`` (default: the cluster's CPUs) bounds how many
-    calls run at once. Every host needs socialrec and its extras installed, and the data each
+    one this host has joined). ``workers`` (default: the instance's CPUs) sizes the work in
+    flight: twice that many calls are submitted ahead of the one waited for. Every host needs socialrec and its extras installed, and the data each
     call reads comes through the object store, not from the host's disk.
 
     threads: the thread counts each task runs with (default: this process's, so results match a

@@ -162,8 +162,11 @@ def run_evaluation(dataset_name: str, protocol: str, model_names: list[str], ks:
         from socialrec.evaluate.engine_tasks import share_split
 
         t0 = time.perf_counter()
+        workers = engine.workers  # type: ignore[attr-defined]  # starts the engine
+        t1 = time.perf_counter()
         shared = share_split(engine, split)  # type: ignore[arg-type]
-        print(f"engine {engine.name}: {engine.workers} workers; split shared in {time.perf_counter() - t0:.1f}s")  # type: ignore[attr-defined]
+        print(f"engine {engine.name}: {workers} workers, started in {t1 - t0:.1f}s; "  # type: ignore[attr-defined]
+              f"split shared in {time.perf_counter() - t1:.1f}s")
     outcomes = []
     for spec in specs:
         t0 = time.perf_counter()
