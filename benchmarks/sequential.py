@@ -16,6 +16,15 @@ run one at a time), and the README section is rebuilt from that file.
     nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol llmrank --models sasrec
     nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol loo --models sasrec,ease
     .venv/bin/python benchmarks/sequential.py --readme-only
+
+``--protocol modes`` compares lm-seq's language-model modes (frozen, LoRA on all 6 MiniLM layers,
+full fine-tuning of all 6, masked-language-model pretraining then LoRA) at the model table's
+step budget, each fitted by the product's SASRec with the model table's defaults, on the
+leave-one-out split restricted to a seeded sample of ``--users`` users (training, validation and
+test rows of those users only; full ranking over all items): a development-scale comparison that
+the shared 2-core machine affords, with wall time per epoch of each stage.
+
+    nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol modes --users 5000 --models lm-seq-lora
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from _readme import replace_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "sequential-amazon-games.json"
+MODES_OUT = HERE / "results" / "sequential-modes-amazon-games.json"
 PUBLISHED_LOO = {"LlamaRec (Games, another preprocessing)": 0.0887}
 PUBLISHED_LLMRANK = {"SASRec (LLMRank, fully trained)": 75.92, "GPT-4 (LLMRank)": 62.88}
 
@@ -41,13 +51,59 @@ def _load() -> dict[str, Any]:
     return json.loads(OUT.read_text()) if OUT.exists() else {"dataset": "amazon-games", "llmrank": {}, "loo": {}}
 
 
-def run(protocol: str, models: list[str], seed: int) -> None:
+def _merge(path: Path, protocol: str, name: str, got: dict[str, Any]) -> None:
+    """Read-modify-write under a lock: runs of several models may finish at the same time."""
+    import fcntl
+    import tempfile
+
+    path.parent.mkdir(exist_ok=True)
+    with open(Path(tempfile.gettempdir()) / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        doc = json.loads(path.read_text()) if path.exists() else {"dataset": "amazon-games"}
+        doc.setdefault(protocol, {})[name] = got
+        path.write_text(json.dumps(doc, indent=2, default=str))
+
+
+def lm_modes(name: str, n_users: int, seed: int) -> dict[str, Any]:
+    import numpy as np
+
+    from socialrec.evaluate.protocol import evaluate
+    from socialrec.evaluate.suite import resolve
+    from socialrec.ingest.datasets import load
+    from socialrec.ingest.split import Split, make_split
+
+    ds = load("amazon-games")
+    split = make_split(ds, "loo", seed=seed)
+    users = np.sort(np.random.default_rng(seed).choice(ds.n_users, min(n_users, ds.n_users), replace=False))
+    of = ds.interactions["user"].to_numpy()
+    keep = {p: split.rows(p)[np.isin(of[split.rows(p)], users)] for p in ("train", "valid", "test")}
+    sub = Split(ds, keep["train"], keep["valid"], keep["test"], "loo", seed)
+    model = resolve([name])[0].make(progress=True)
+    t0 = time.perf_counter()
+    model.fit(sub.train_data())
+    fit_s = time.perf_counter() - t0
+    res = evaluate(model, sub, part="test", ks=(10, 20), seed=seed)
+    mean = res.mean()
+    history = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in model.history_]
+    return {**{k: round(v, 6) for k, v in mean.items() if k.startswith(("ndcg", "recall"))},
+            "n_users": int(len(users)), "n_test_users": int(len(res.users)), "fit_seconds": round(fit_s, 1),
+            "fit_choices": model.fit_choices(), "history": history}
+
+
+def run(protocol: str, models: list[str], seed: int, n_users: int = 5000) -> None:
     from socialrec.cli.llmrank_cmd import run_candidate_evaluation
     from socialrec.cli.main import run_evaluation
 
     doc = _load()
     for name in models:  # one model at a time: a finished model is kept even if a later one fails
         t0, cpu0 = time.perf_counter(), time.process_time()
+        if protocol == "modes":
+            got = lm_modes(name, n_users, seed)
+            got.update(command=f"benchmarks/sequential.py --protocol modes --users {n_users} --models {name}",
+                       seconds_with_tuning=round(time.perf_counter() - t0, 1), machine=describe())
+            _merge(MODES_OUT, "modes", name, got)
+            print(f"modes {name}: {json.dumps({k: v for k, v in got.items() if 'ndcg' in k})}", flush=True)
+            continue
         if protocol == "cold-item":
             got = cold_item(name, seed)
             cmd = f"benchmarks/sequential.py --protocol cold-item --models {name}"
@@ -154,7 +210,8 @@ def readme() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item"), default=None)
+    parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item", "modes"), default=None)
+    parser.add_argument("--users", type=int, default=5000, help="--protocol modes: users sampled")
     parser.add_argument("--models", default="sasrec,lm-seq", help="comma-separated model-table names")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--readme-only", action="store_true", help="rebuild the README section from the JSON")
@@ -162,7 +219,7 @@ def main() -> None:
     if not args.readme_only:
         if args.protocol is None:
             parser.error("--protocol is required unless --readme-only")
-        run(args.protocol, [m for m in args.models.split(",") if m], args.seed)
+        run(args.protocol, [m for m in args.models.split(",") if m], args.seed, args.users)
     readme()
 
 

@@ -178,9 +178,9 @@ class SASRec(BaseRecommender):
                  learning_rate: float = 0.005, l2: float = 0.0, batch_size: int = 256, epochs: int = 40,
                  patience: int = 3, eval_users: int | None = 5000, text_encoder: str | None = None,
                  encoder_object: Any = None, cache: bool = True, max_reviews: int = 0, mode: str = "frozen",
-                 dapt: bool = False, lm_max_length: int = 32, lm_epochs: int = 2, lm_steps: int = 100,
-                 lm_batch_users: int = 64, lm_items: int = 128, lm_learning_rate: float | None = None,
-                 lora_rank: int = 8, lora_alpha: float = 16.0, dapt_steps: int = 200, dapt_batch_size: int = 32,
+                 dapt: bool = False, lm_max_length: int = 32, lm_epochs: int = 2, lm_steps: int = 30,
+                 lm_batch_users: int = 64, lm_items: int = 64, lm_learning_rate: float | None = None,
+                 lora_rank: int = 8, lora_alpha: float = 16.0, dapt_steps: int = 100, dapt_batch_size: int = 32,
                  dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
                  device: str = "cpu", num_threads: int | None = None, progress: bool = False) -> None:
         self.max_len = max_len
@@ -489,7 +489,7 @@ class SASRec(BaseRecommender):
             self.history_.append(record)
             if self.progress:
                 print(f"    lm-seq {self.mode} epoch {epoch}: loss {record['loss']:.4f} valid ndcg@10 {ndcg:.4f} "
-                      f"({record['seconds']:.1f}s)", flush=True)
+                      f"({record['train_seconds']:.1f}s steps, {record['refresh_seconds']:.1f}s refresh)", flush=True)
             if not np.isfinite(total):
                 raise FloatingPointError(f"lm-seq {self.mode} fine-tuning diverged in epoch {epoch}; lower "
                                          f"lm_learning_rate (now {lr})")
