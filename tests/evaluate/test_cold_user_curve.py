@@ -3,7 +3,6 @@ and a model that reads the newest item finds the next one from the first reveale
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from socialrec.evaluate.protocol import cold_user_curve
