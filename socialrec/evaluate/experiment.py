@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from socialrec.evaluate.protocol import EvalResult, evaluate
+from socialrec.evaluate.protocol import EvalResult, cold_user_curve, evaluate
 from socialrec.ingest.split import Split
 from socialrec.retrieve.base import BaseRecommender
 
@@ -40,6 +40,9 @@ class ModelOutcome:
     test: EvalResult
     fit_seconds: float
     tuning: list[dict[str, Any]]
+    # Cold-user protocol: the test metrics as the cold users reveal their first n items online
+    # (`socialrec.evaluate.protocol.cold_user_curve`), keyed by n.
+    cold_user_curve: dict[int, dict[str, float]] | None = None
 
 
 def tune_and_test(
@@ -80,7 +83,8 @@ def tune_and_test(
     assert best is not None  # candidates is never empty
     score, params, model, fit_seconds = best
     test = evaluate(model, split, part="test", ks=ks, seed=seed, item_categories=item_categories)
-    return ModelOutcome(spec.name, params, score, test, fit_seconds, tuning)
+    curve = cold_user_curve(model, split, ks=ks, seed=seed) if split.protocol == "cold-user" else None
+    return ModelOutcome(spec.name, params, score, test, fit_seconds, tuning, curve)
 
 
 def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[ModelOutcome]) -> dict[str, Any]:
@@ -92,6 +96,9 @@ def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[
         entry["fit_seconds"] = round(o.fit_seconds, 3)
         entry["valid_ndcg@10"] = None if np.isnan(o.valid_score) else round(o.valid_score, 6)
         entry["n_test_users"] = int(len(o.test.users))
+        if o.cold_user_curve is not None:
+            entry["cold_user_curve"] = {str(n): {k: round(v, 6) for k, v in row.items()}
+                                        for n, row in o.cold_user_curve.items()}
         entry["ci95"] = {k: [round(a, 6), round(b, 6)] for k, (a, b) in o.test.confidence_intervals().items()
                          if k.startswith(("recall", "ndcg"))}
         models[o.name] = entry

@@ -123,7 +123,7 @@ def cold_user_curve(
     fitted model through ``partial_fit_users`` (online, no refit), and the rest of their items
     are the truth; revealed items are masked. A model that cannot fold users in is measured at
     ``n = 0`` only. Returns ``{n: {"ndcg@10": ..., "n_users": ...}}``; the same users are not
-    used for every ``n`` (a user needs more than ``n`` items).
+    used for every ``n`` (a user needs more than ``n`` items; an ``n`` nobody exceeds is left out).
     """
     import copy
 
@@ -147,6 +147,8 @@ def cold_user_curve(
         if n < 0:
             raise ValueError(f"histories must be >= 0, got {n}")
         users = users_all[counts[users_all] > n]
+        if not len(users):
+            continue  # nobody has more than n items
         revealed = truth_all.copy()
         revealed.data = (oldest_first < n).astype(np.float32)
         revealed.eliminate_zeros()
@@ -174,6 +176,6 @@ def cold_user_curve(
         row: dict[str, float] = {"n_users": float(len(users))}
         for k in ks:
             for name in metrics:
-                row[f"{name}@{k}"] = float(M.METRICS[name](hits, n_rel, k).mean()) if len(users) else float("nan")
+                row[f"{name}@{k}"] = float(M.METRICS[name](hits, n_rel, k).mean())
         out[n] = row
     return out

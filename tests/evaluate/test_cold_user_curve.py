@@ -33,3 +33,15 @@ def test_a_split_with_warm_test_users_is_refused() -> None:
     split = leave_one_out(chain_dataset(n_users=20))
     with pytest.raises(ValueError, match="use cold_user_split"):
         cold_user_curve(MostPopular().fit(split.train_data()), split)
+
+
+def test_the_cold_user_protocol_reports_the_curve(capsys: pytest.CaptureFixture) -> None:
+    from socialrec.cli.main import run_evaluation
+
+    doc = run_evaluation("chains", "cold-user", ["pop", "itemknn"], (10,), 0, data=None, quick=True, output=None,
+                         report=None, dataset=chain_dataset(n_users=200))
+    curve = doc["models"]["itemknn"]["cold_user_curve"]
+    assert set(curve) == {"0", "1", "3", "5"} - {"5"}  # every user has 5 items: none is left after 5
+    assert curve["0"]["ndcg@10"] == pytest.approx(doc["models"]["itemknn"]["ndcg@10"])
+    assert curve["1"]["ndcg@10"] > curve["0"]["ndcg@10"]  # one item says where on the cycle the user is
+    assert "after their first n items" in capsys.readouterr().out
