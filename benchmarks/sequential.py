@@ -6,6 +6,10 @@ Every number comes from the product's own evaluation, the functions behind
   the validation item, refitted with it, tested once; `socialrec.cli.llmrank_cmd`);
 - ``--protocol loo``: leave-one-out, full ranking over all 16,859 items, every user with a
   test item (50,546), training and validation items masked (`socialrec.cli.main.run_evaluation`);
+- ``--protocol cold-user``: `cold_user_split(share=0.2, seed=0)`, whose test users nobody saw in
+  training; each model is also measured as those users reveal their first 1, 3, 5 items online
+  (fold-in, no refit; `socialrec.evaluate.protocol.cold_user_curve`). amazon-games has no user
+  text, so the users' own text is not used;
 - ``--protocol cold-item``: `cold_item_split(share=0.2, seed=0)`, whose test items nobody had in
   training; the model table's default model fitted on its training part and measured exactly as
   benchmarks/content.py measures the content model (same 5,000 sampled test users; "cold
@@ -196,6 +200,7 @@ def readme() -> None:
                 lines += ["", f"{name} kept epoch {ch['best_epoch']} (validation NDCG@10 {ch['best_valid_ndcg@10']:.4f}): "
                           "this split's validation items are cold too, and a full ranking never reaches them, so "
                           "early stopping had no signal; cold items are placed by their text alone."]
+    lines += _modes_lines() + _cold_user_lines(doc.get("cold-user", {}))
     llm, loo = doc.get("llmrank", {}), doc.get("loo", {})
     if {"sasrec", "lm-seq"} <= set(llm) and {"sasrec", "lm-seq"} <= set(loo):
         best = max(llm, key=lambda n: llm[n]["ndcg@10_x100"])
@@ -208,9 +213,59 @@ def readme() -> None:
     replace_section("SEQUENTIAL", "Sequential recommenders: amazon-games (sasrec, lm-seq)", "\n".join(lines))
 
 
+def _modes_lines() -> list[str]:
+    if not MODES_OUT.exists():
+        return []
+    modes = json.loads(MODES_OUT.read_text()).get("modes", {})
+    if not modes:
+        return []
+    n = next(iter(modes.values()))["n_users"]
+    lines = ["", f"Language-model modes of lm-seq (`--protocol modes`): leave-one-out restricted to a seeded sample of "
+             f"{n:,} users (their training, validation and test items; full ranking over all 16,859 items), each "
+             "model fitted by the product with the model table's defaults (results/sequential-modes-amazon-games.json). "
+             "Stage 1 trains the sequence model over the untouched LM's item vectors; stage 2 (LoRA / full) trains the "
+             "LM with it for the stated step budget and keeps an epoch only if validation NDCG@10 rises. Seconds per "
+             "epoch are wall time on the shared machine (its load was high and varied: compare within a row).", "",
+             "| model | test NDCG@10 | test Recall@10 | valid NDCG@10 after stage 1 | after stage 2 | kept LM epoch | "
+             "LM steps (budget) | s / sequence epoch | s / LM epoch | fit s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, m in sorted(modes.items(), key=lambda kv: kv[1]["ndcg@10"]):
+        ch = m.get("fit_choices") or {}
+        lm = ch.get("lm") or {}
+        seq = [r["seconds"] for r in m.get("history", []) if r.get("stage", "sequence") == "sequence"]
+        stage1 = lm.get("stage1_valid_ndcg", ch.get("best_valid_ndcg@10"))
+        lines.append(
+            f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {stage1:.4f} | "
+            + (f"{lm['valid_ndcg']:.4f} | {lm['kept_lm_epoch']} | {ch['lm_step_budget']} | " if "valid_ndcg" in lm
+               else "| | | ")
+            + f"{sum(seq) / max(len(seq), 1):.0f} | "
+            + (f"{ch['lm_epoch_seconds']:.0f} | " if ch.get("lm_epoch_seconds") else "| ")
+            + f"{m['fit_seconds']:.0f} |")
+    return lines
+
+
+def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
+    if not cold:
+        return []
+    ns = sorted({int(n) for m in cold.values() for n in m.get("cold_user_curve", {})})
+    lines = ["", "Cold users (`socialrec evaluate --protocol cold-user`: `cold_user_split(share=0.2, seed=0)`, test users "
+             "absent from training; n = their first n items revealed online through the model's fold-in, no refit; "
+             "the rest of their items are the truth; amazon-games has no user text), NDCG@10:", "",
+             "| model | " + " | ".join(f"n={n}" for n in ns) + " | fit s |", "|---|" + "---:|" * (len(ns) + 1)]
+    for name, m in sorted(cold.items(), key=lambda kv: kv[1]["ndcg@10"]):
+        c = m.get("cold_user_curve", {})
+        lines.append(f"| {name} | " + " | ".join(f"{c[str(n)]['ndcg@10']:.4f}" if str(n) in c else "n/a" for n in ns)
+                     + f" | {m['fit_seconds']:.0f} |")
+    users = {n: int(next(iter(cold.values()))["cold_user_curve"][str(n)]["n_users"]) for n in ns
+             if str(n) in next(iter(cold.values())).get("cold_user_curve", {})}
+    lines += ["", "Users measured per n (a user needs more than n items): "
+              + ", ".join(f"n={n}: {u:,}" for n, u in users.items()) + "."]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item", "modes"), default=None)
+    parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item", "modes", "cold-user"), default=None)
     parser.add_argument("--users", type=int, default=5000, help="--protocol modes: users sampled")
     parser.add_argument("--models", default="sasrec,lm-seq", help="comma-separated model-table names")
     parser.add_argument("--seed", type=int, default=0)
