@@ -46,7 +46,6 @@ from _readme import replace_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "sequential-amazon-games.json"
-MODES_OUT = HERE / "results" / "sequential-modes-amazon-games.json"
 PUBLISHED_LOO = {"LlamaRec (Games, another preprocessing)": 0.0887}
 PUBLISHED_LLMRANK = {"SASRec (LLMRank, fully trained)": 75.92, "GPT-4 (LLMRank)": 62.88}
 
@@ -68,33 +67,38 @@ def _merge(path: Path, protocol: str, name: str, got: dict[str, Any]) -> None:
         path.write_text(json.dumps(doc, indent=2, default=str))
 
 
-def lm_modes(name: str, n_users: int, seed: int) -> dict[str, Any]:
+def modes_out(dataset: str) -> Path:
+    return HERE / "results" / f"sequential-modes-{dataset}.json"
+
+
+def lm_modes(name: str, dataset: str, n_users: int, seed: int) -> dict[str, Any]:
+    """One model of the modes comparison: the product's tune_and_test (`socialrec evaluate`) on
+    the leave-one-out split, restricted to a seeded sample of ``n_users`` users when that is
+    fewer than the dataset has (0: every user)."""
     import numpy as np
 
-    from socialrec.evaluate.protocol import evaluate
+    from socialrec.evaluate.experiment import ModelSpec, results_document, tune_and_test
     from socialrec.evaluate.suite import resolve
     from socialrec.ingest.datasets import load
     from socialrec.ingest.split import Split, make_split
 
-    ds = load("amazon-games")
+    ds = load(dataset)
     split = make_split(ds, "loo", seed=seed)
-    users = np.sort(np.random.default_rng(seed).choice(ds.n_users, min(n_users, ds.n_users), replace=False))
-    of = ds.interactions["user"].to_numpy()
-    keep = {p: split.rows(p)[np.isin(of[split.rows(p)], users)] for p in ("train", "valid", "test")}
-    sub = Split(ds, keep["train"], keep["valid"], keep["test"], "loo", seed)
-    model = resolve([name])[0].make(progress=True)
-    t0 = time.perf_counter()
-    model.fit(sub.train_data())
-    fit_s = time.perf_counter() - t0
-    res = evaluate(model, sub, part="test", ks=(10, 20), seed=seed)
-    mean = res.mean()
-    history = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in model.history_]
-    return {**{k: round(v, 6) for k, v in mean.items() if k.startswith(("ndcg", "recall"))},
-            "n_users": int(len(users)), "n_test_users": int(len(res.users)), "fit_seconds": round(fit_s, 1),
-            "fit_choices": model.fit_choices(), "history": history}
+    users = np.arange(ds.n_users)
+    if 0 < n_users < ds.n_users:
+        users = np.sort(np.random.default_rng(seed).choice(ds.n_users, n_users, replace=False))
+        of = ds.interactions["user"].to_numpy()
+        keep = {p: split.rows(p)[np.isin(of[split.rows(p)], users)] for p in ("train", "valid", "test")}
+        split = Split(ds, keep["train"], keep["valid"], keep["test"], "loo", seed)
+    spec = resolve([name])[0]
+    logged = ModelSpec(name, lambda **p: spec.make(progress=True, **p), spec.grid)
+    outcome = tune_and_test(logged, split, ks=(10, 20), seed=seed, progress=False)
+    got = results_document(ds.name, "loo", seed, [outcome])["models"][name]
+    got.update(n_users=int(len(users)), fit_choices=outcome.tuning[0].get("fit_choices"))
+    return got
 
 
-def run(protocol: str, models: list[str], seed: int, n_users: int = 5000) -> None:
+def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: str = "amazon-games") -> None:
     from socialrec.cli.llmrank_cmd import run_candidate_evaluation
     from socialrec.cli.main import run_evaluation
 
@@ -102,10 +106,11 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 5000) -> Non
     for name in models:  # one model at a time: a finished model is kept even if a later one fails
         t0, cpu0 = time.perf_counter(), time.process_time()
         if protocol == "modes":
-            got = lm_modes(name, n_users, seed)
-            got.update(command=f"benchmarks/sequential.py --protocol modes --users {n_users} --models {name}",
+            got = lm_modes(name, dataset, n_users, seed)
+            got.update(command=f"benchmarks/sequential.py --protocol modes --dataset {dataset} --users {n_users} "
+                               f"--models {name}",
                        seconds_with_tuning=round(time.perf_counter() - t0, 1), machine=describe())
-            _merge(MODES_OUT, "modes", name, got)
+            _merge(modes_out(dataset), "modes", name, got)
             print(f"modes {name}: {json.dumps({k: v for k, v in got.items() if 'ndcg' in k})}", flush=True)
             continue
         if protocol == "cold-item":
@@ -214,15 +219,23 @@ def readme() -> None:
 
 
 def _modes_lines() -> list[str]:
-    if not MODES_OUT.exists():
-        return []
-    modes = json.loads(MODES_OUT.read_text()).get("modes", {})
+    lines: list[str] = []
+    for path in sorted((HERE / "results").glob("sequential-modes-*.json")):
+        lines += _modes_table(path)
+    return lines
+
+
+def _modes_table(path: Path) -> list[str]:
+    doc = json.loads(path.read_text())
+    modes = doc.get("modes", {})
     if not modes:
         return []
-    n = next(iter(modes.values()))["n_users"]
-    lines = ["", f"Language-model modes of lm-seq (`--protocol modes`): leave-one-out restricted to a seeded sample of "
-             f"{n:,} users (their training, validation and test items; full ranking over all 16,859 items), each "
-             "model fitted by the product with the model table's defaults (results/sequential-modes-amazon-games.json). "
+    first = next(iter(modes.values()))
+    dataset = path.stem.removeprefix("sequential-modes-")
+    lines = ["", f"Language-model modes of lm-seq on {dataset} (`--protocol modes --dataset {dataset}`): leave-one-out, "
+             f"{first['n_test_users']:,} test users (of {first['n_users']:,} users in the split), full ranking over all items, each "
+             f"model tuned and tested by the product (`socialrec evaluate`'s tune_and_test) with the model table's defaults "
+             f"(results/{path.name}). "
              "Stage 1 trains the sequence model over the untouched LM's item vectors; stage 2 (LoRA / full) trains the "
              "LM with it for the stated step budget and keeps an epoch only if validation NDCG@10 rises. Seconds per "
              "epoch are wall time on the shared machine (its load was high and varied: compare within a row).", "",
@@ -283,7 +296,8 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item", "modes", "cold-user"), default=None)
-    parser.add_argument("--users", type=int, default=5000, help="--protocol modes: users sampled")
+    parser.add_argument("--users", type=int, default=0, help="--protocol modes: users sampled (0: all)")
+    parser.add_argument("--dataset", default="amazon-games", help="--protocol modes: the dataset")
     parser.add_argument("--models", default="sasrec,lm-seq", help="comma-separated model-table names")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--readme-only", action="store_true", help="rebuild the README section from the JSON")
@@ -291,7 +305,7 @@ def main() -> None:
     if not args.readme_only:
         if args.protocol is None:
             parser.error("--protocol is required unless --readme-only")
-        run(args.protocol, [m for m in args.models.split(",") if m], args.seed, args.users)
+        run(args.protocol, [m for m in args.models.split(",") if m], args.seed, args.users, args.dataset)
     readme()
 
 
