@@ -215,7 +215,7 @@ def readme() -> None:
                   f"{loo['lm-seq']['ndcg@10'] / loo['sasrec']['ndcg@10']:.2f}x (target 1.1x: not met), both with the frozen "
                   "encoder. The fine-tuned modes were not run on amazon-games: one pass of MiniLM over its 16,859 titles "
                   "(each stage-2 epoch's refresh) costs about 3 CPU-minutes, and the shared machine gave each job a few "
-                  "percent of a core that day; the modes table above is the comparison that fitted. The hybrid with "
+                  "percent of a core that day; the modes table above holds what finished. The hybrid with "
                   "these channels was not measured on amazon-games."]
     replace_section("SEQUENTIAL", "Sequential recommenders: amazon-games (sasrec, lm-seq)", "\n".join(lines))
 
@@ -247,13 +247,12 @@ def _modes_table(path: Path) -> list[str]:
     for name, m in sorted(modes.items(), key=lambda kv: kv[1]["ndcg@10"]):
         ch = m.get("fit_choices") or {}
         lm = ch.get("lm") or {}
-        seq = [r["seconds"] for r in m.get("history", []) if r.get("stage", "sequence") == "sequence"]
         stage1 = lm.get("stage1_valid_ndcg", ch.get("best_valid_ndcg@10"))
         lines.append(
             f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {stage1:.4f} | "
             + (f"{lm['valid_ndcg']:.4f} | {lm['kept_lm_epoch']} | {ch['lm_step_budget']} | " if "valid_ndcg" in lm
                else "| | | ")
-            + f"{sum(seq) / max(len(seq), 1):.0f} | "
+            + (f"{ch['sequence_epoch_seconds']:.0f} | " if ch.get("sequence_epoch_seconds") else "| ")
             + (f"{ch['lm_epoch_seconds']:.0f} | " if ch.get("lm_epoch_seconds") else "| ")
             + f"{m['fit_seconds']:.0f} |")
     return lines + _modes_verdict(modes)
@@ -262,7 +261,10 @@ def _modes_table(path: Path) -> list[str]:
 def _modes_verdict(modes: dict[str, Any]) -> list[str]:
     """What the modes table says about the targets (LoRA >= 1.15x frozen; does full / DAPT add)."""
     if "lm-seq" not in modes or "lm-seq-lora" not in modes:
-        return []
+        return ["", "LoRA, full fine-tuning and MLM pretraining then LoRA: no run finished on this dataset (on the shared "
+                "machine each job got a few percent of a core; the runs were stopped at the session's deadline, the LoRA "
+                "one still in stage 1), so the targets LoRA >= 1.15x frozen and whether full / DAPT add anything are "
+                "not measured."]
     frozen, lora = modes["lm-seq"]["ndcg@10"], modes["lm-seq-lora"]["ndcg@10"]
     ratio = lora / frozen if frozen else float("nan")
     out = [f"LoRA / frozen test NDCG@10 on the sampled users: {ratio:.2f}x (target 1.15x: "

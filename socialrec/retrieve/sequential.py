@@ -582,13 +582,13 @@ class SASRec(BaseRecommender):
 
     def fit_choices(self) -> dict[str, Any]:
         """What fit chose on validation: the epoch (and whether item text was used)."""
+        epochs = [r for r in self.history_ if r.get("stage", "sequence") == "sequence"]
         out = {"best_epoch": self.best_epoch_, "best_valid_ndcg@10": round(float(self.best_valid_ndcg_), 6),
-               "text_used": self.text_used_}
+               "text_used": self.text_used_,
+               "sequence_epoch_seconds": round(float(np.mean([r["seconds"] for r in epochs])), 1) if epochs else None}
         if self._tunes_lm:
-            epochs = [r for r in self.history_ if r.get("stage", "sequence") == "sequence"]
             lm = [r for r in self.history_ if r.get("stage", "sequence") != "sequence"]
             out.update(mode=self.mode, dapt=bool(self.dapt), lm=dict(getattr(self, "lm_log_", {})),
-                       sequence_epoch_seconds=round(float(np.mean([r["seconds"] for r in epochs])), 1) if epochs else None,
                        lm_epoch_seconds=round(float(np.mean([r["seconds"] for r in lm])), 1) if lm else None,
                        lm_step_budget=self.lm_epochs * self.lm_steps)
         return out
