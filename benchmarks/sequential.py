@@ -260,11 +260,15 @@ def _modes_table(path: Path) -> list[str]:
 
 def _modes_verdict(modes: dict[str, Any]) -> list[str]:
     """What the modes table says about the targets (LoRA >= 1.15x frozen; does full / DAPT add)."""
+    head = []
+    if {"lm-seq", "sasrec"} <= set(modes):
+        head = [f"Here lm-seq with the frozen encoder / sasrec test NDCG@10 = "
+                f"{modes['lm-seq']['ndcg@10'] / modes['sasrec']['ndcg@10']:.2f}x."]
     if "lm-seq" not in modes or "lm-seq-lora" not in modes:
-        return ["", "LoRA, full fine-tuning and MLM pretraining then LoRA: no run finished on this dataset (on the shared "
+        return ["", " ".join(head + ["LoRA, full fine-tuning and MLM pretraining then LoRA: no run finished on this dataset (on the shared "
                 "machine each job got a few percent of a core; the runs were stopped at the session's deadline, the LoRA "
                 "one still in stage 1), so the targets LoRA >= 1.15x frozen and whether full / DAPT add anything are "
-                "not measured."]
+                "not measured."])]
     frozen, lora = modes["lm-seq"]["ndcg@10"], modes["lm-seq-lora"]["ndcg@10"]
     ratio = lora / frozen if frozen else float("nan")
     out = [f"LoRA / frozen test NDCG@10 on the sampled users: {ratio:.2f}x (target 1.15x: "
@@ -275,7 +279,7 @@ def _modes_verdict(modes: dict[str, Any]) -> list[str]:
             out.append(f"{what} / LoRA: {r:.2f}x ({'adds' if r > 1.0 else 'adds nothing'} beyond LoRA).")
         else:
             out.append(f"{what}: not measured (the shared machine's load left no time for its run).")
-    return ["", " ".join(out)]
+    return ["", " ".join(head + out)]
 
 
 def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
