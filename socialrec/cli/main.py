@@ -201,6 +201,15 @@ def format_table(document: dict, ks: tuple[int, ...]) -> str:
     lines = [f"{'model':<14}" + "".join(f"{c:>13}" for c in cols) + f"{'fit s':>8}"]
     for name, m in document["models"].items():
         lines.append(f"{name:<14}" + "".join(f"{m[c]:>13.4f}" for c in cols) + f"{m['fit_seconds']:>8.1f}")
+    curves = {name: m["cold_user_curve"] for name, m in document["models"].items() if m.get("cold_user_curve")}
+    if curves:  # cold-user protocol: the cold users' first n items revealed online
+        k = ks[0]
+        ns = sorted({int(n) for c in curves.values() for n in c})
+        lines += ["", f"cold users, ndcg@{k} after their first n items (online, no refit):",
+                  f"{'model':<14}" + "".join(f"{'n=' + str(n):>10}" for n in ns)]
+        for name, c in curves.items():
+            lines.append(f"{name:<14}" + "".join(f"{c[str(n)][f'ndcg@{k}']:>10.4f}" if str(n) in c else f"{'-':>10}"
+                                                 for n in ns))
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from socialrec.engine import Engine, LocalEngine
 from socialrec.evaluate.engine_tasks import SharedSplit, engine_scorer, share_split
-from socialrec.evaluate.protocol import EvalResult, evaluate
+from socialrec.evaluate.protocol import EvalResult, cold_user_curve, evaluate
 from socialrec.ingest.split import Split
 from socialrec.retrieve.base import BaseRecommender
 
@@ -42,6 +42,9 @@ class ModelOutcome:
     test: EvalResult
     fit_seconds: float
     tuning: list[dict[str, Any]]
+    # Cold-user protocol: the test metrics as the cold users reveal their first n items online
+    # (`socialrec.evaluate.protocol.cold_user_curve`), keyed by n.
+    cold_user_curve: dict[int, dict[str, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,15 @@ def tune_and_test(
         scorer = engine_scorer(engine, model, shared.test_mask, max(ks))
         test = evaluate(None, split, part="test", ks=ks, seed=seed, item_categories=item_categories,
                         score_batches=scorer)
-    return ModelOutcome(spec.name, params, score, test, fit_seconds, tuning)
+    curve = None
+    if split.protocol == "cold-user":
+        # The curve folds users in, so it runs where the model is (this process or a worker).
+        curve = next(iter(engine.imap(_cold_user_curve, [model], shared.split, ks, seed)))
+    return ModelOutcome(spec.name, params, score, test, fit_seconds, tuning, curve)
+
+
+def _cold_user_curve(model: BaseRecommender, split: Split, ks: Sequence[int], seed: int) -> dict[int, dict[str, float]]:
+    return cold_user_curve(model, split, ks=ks, seed=seed)
 
 
 def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[ModelOutcome]) -> dict[str, Any]:
@@ -133,6 +144,9 @@ def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[
         entry["fit_seconds"] = round(o.fit_seconds, 3)
         entry["valid_ndcg@10"] = None if np.isnan(o.valid_score) else round(o.valid_score, 6)
         entry["n_test_users"] = int(len(o.test.users))
+        if o.cold_user_curve is not None:
+            entry["cold_user_curve"] = {str(n): {k: round(v, 6) for k, v in row.items()}
+                                        for n, row in o.cold_user_curve.items()}
         entry["ci95"] = {k: [round(a, 6), round(b, 6)] for k, (a, b) in o.test.confidence_intervals().items()
                          if k.startswith(("recall", "ndcg"))}
         models[o.name] = entry

@@ -121,3 +121,83 @@ def evaluate(
         extras[f"ild@{kmax}"] = float(np.nanmean(M.intra_list_diversity(tops, kmax, item_categories=item_categories)))
     return EvalResult(users=eval_users, per_user=per_user, top_items=tops, n_items=split.dataset.n_items,
                       extras=extras)
+
+
+COLD_USER_HISTORIES = (0, 1, 3, 5)
+
+
+def cold_user_curve(
+    model: Recommender,
+    split: Split,
+    *,
+    histories: tuple[int, ...] = COLD_USER_HISTORIES,
+    part: str = "test",
+    ks: tuple[int, ...] = (10, 20),
+    metrics: tuple[str, ...] = ("ndcg", "recall"),
+    seed: int = 0,
+    batch_size: int = 512,
+) -> dict[int, dict[str, float]]:
+    """How a model fitted without some users serves them as their first interactions arrive.
+
+    For a split whose ``part`` users are absent from training (`cold_user_split`): for each
+    ``n`` in ``histories``, every such user with more than ``n`` items in ``part`` reveals their
+    ``n`` oldest (time order of the dataset; row order without timestamps) to a copy of the
+    fitted model through ``partial_fit_users`` (online, no refit), and the rest of their items
+    are the truth; revealed items are masked. A model that cannot fold users in is measured at
+    ``n = 0`` only. Returns ``{n: {"ndcg@10": ..., "n_users": ...}}``; the same users are not
+    used for every ``n`` (a user needs more than ``n`` items; an ``n`` nobody exceeds is left out).
+    """
+    import copy
+
+    from socialrec.represent.profiles import recency_order
+
+    truth_all = split.matrix(part)
+    train = split.matrix("train")
+    users_all = np.flatnonzero(np.diff(truth_all.indptr) > 0)
+    warm = users_all[np.diff(train.indptr)[users_all] > 0]
+    if len(warm):
+        raise ValueError(f"cold_user_curve needs a split whose {part} users have no training items "
+                         f"({len(warm)} have some, e.g. user {warm[0]}); use cold_user_split")
+    # Each stored entry's position in its user's sequence from the oldest (0).
+    newest_first = recency_order(split.dataset, truth_all)
+    counts = np.diff(truth_all.indptr)
+    oldest_first = np.repeat(counts, counts) - 1 - newest_first
+    folded = None
+    out: dict[int, dict[str, float]] = {}
+    kmax = max(ks)
+    for n in sorted(histories):
+        if n < 0:
+            raise ValueError(f"histories must be >= 0, got {n}")
+        users = users_all[counts[users_all] > n]
+        if not len(users):
+            continue  # nobody has more than n items
+        revealed = truth_all.copy()
+        revealed.data = (oldest_first < n).astype(np.float32)
+        revealed.eliminate_zeros()
+        truth = truth_all - truth_all.multiply(revealed > 0)
+        truth = sp.csr_matrix(truth)
+        truth.eliminate_zeros()
+        scorer = model
+        if n > 0:
+            if getattr(model, "fold_in", None) is None:
+                continue
+            if folded is None:
+                folded = copy.deepcopy(model)
+            folded.partial_fit_users(users, revealed[users])  # type: ignore[attr-defined]
+            scorer = folded
+        rng = np.random.default_rng(seed)
+        tops = np.empty((len(users), kmax), dtype=np.int64)
+        for start in range(0, len(users), batch_size):
+            batch = users[start:start + batch_size]
+            scores = np.asarray(scorer.score(batch), dtype=np.float32).copy()
+            r, c = revealed[batch].nonzero()
+            scores[r, c] = -np.inf
+            tops[start:start + len(batch)] = M.rank_top_k(scores, kmax, rng=rng)
+        hits = M.hits_matrix(tops, truth, users)
+        n_rel = np.diff(truth.indptr)[users]
+        row: dict[str, float] = {"n_users": float(len(users))}
+        for k in ks:
+            for name in metrics:
+                row[f"{name}@{k}"] = float(M.METRICS[name](hits, n_rel, k).mean())
+        out[n] = row
+    return out

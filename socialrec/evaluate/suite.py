@@ -62,7 +62,9 @@ DP_MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
 
 def _graph_specs() -> dict[str, ModelSpec]:
     # The channel table's factories import lazily: torch is optional and importing it costs seconds.
-    from socialrec.retrieve.channel_table import CHANNELS, Lazy
+    from socialrec.retrieve.channel_table import CHANNELS, LM_SEQ_DEFAULTS, Lazy
+
+    seq = "socialrec.retrieve.sequential"
 
     lightgcn, social, socialmf = CHANNELS["lightgcn"].factory, CHANNELS["social"].factory, CHANNELS["socialmf"].factory
 
@@ -126,6 +128,12 @@ def _graph_specs() -> dict[str, ModelSpec]:
         # No grid: each fit stops early on validation NDCG@10 (benchmarks/sequential.py).
         "sasrec": ModelSpec("sasrec", CHANNELS["sasrec"].factory),
         "lm-seq": ModelSpec("lm-seq", CHANNELS["lm-seq"].factory),
+        # lm-seq fine-tuning MiniLM (extra `tune`): LoRA on all 6 layers, all 6 layers' weights, or
+        # masked-language-model pretraining on the item texts then LoRA; the CPU step budget is
+        # SASRec's lm_epochs x lm_steps (benchmarks/sequential.py --protocol modes).
+        "lm-seq-lora": ModelSpec("lm-seq-lora", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "lora")))),
+        "lm-seq-full": ModelSpec("lm-seq-full", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "full")))),
+        "lm-seq-dapt": ModelSpec("lm-seq-dapt", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "lora"), ("dapt", True)))),
         # EASE plus weight * mood(u) * item sentiment(c) (extra `sentiment`); weight 0 is plain EASE.
         "sentiment": ModelSpec("sentiment", SentimentAware, {"weight": [0.0, 0.25, 1.0]}),
         # Models that read the items' modality vectors (Dataset.item_features: image, audio). They

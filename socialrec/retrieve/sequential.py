@@ -13,6 +13,20 @@ item without training interactions (its id embedding untrained) and a new item w
 (`partial_fit_items`, at once) get their vector from their text alone. Without item
 texts it falls back to ids and says so (`TextFallbackWarning`, ``text_used_`` False).
 
+Fine-tuning the language model (``mode`` "lora" or "full", and/or ``dapt``): the item texts go
+through MiniLM (torch, `socialrec.represent.finetune`), pre-tokenised once, the token
+embeddings cached. First the sequence model trains over the untouched LM's item vectors exactly
+as in "frozen" mode (stage 1, early stopping on validation); then ``lm_epochs`` epochs of
+``lm_steps`` steps train the LM (LoRA adapters on every one of its 6 layers, or all 6 layers'
+weights) together with the sequence model (stage 2). A stage-2 step re-encodes, with gradient,
+only ``lm_items`` of the items its batch of ``lm_batch_users`` users touches; every other item
+uses the vector of the last refresh (all items are re-encoded after each stage-2 epoch, which is
+also what validation scores). A stage-2 epoch is kept only if it beats the best validation NDCG@10
+so far, so fine-tuning can only keep or improve the validation score of stage 1. ``dapt``:
+masked-language-model training of MiniLM on the items' own text for ``dapt_steps`` steps first
+(`socialrec.represent.finetune.mlm_adapt`), then the stages above. The step budget on CPU is what
+``lm_epochs * lm_steps`` and ``dapt_steps`` say; `fit_choices` reports what each stage cost.
+
 torch is an optional dependency (extra ``torch``), imported when a model is fitted.
 """
 
@@ -29,7 +43,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import DataError, MissingDependencyError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
-from socialrec.represent.finetune import torch_threads
+from socialrec.represent.finetune import MODES, torch_threads
 from socialrec.represent.profiles import recency_order
 
 LOSSES = ("full-softmax", "sampled-softmax")
@@ -132,6 +146,19 @@ class SASRec(BaseRecommender):
         trained on, and stays in the user's sequence when the model serves them.
     text_encoder: None for ids only (sasrec); an encoder name (`socialrec.represent.encoders`)
         for lm-seq: item vectors add a projection of the item text's frozen embedding.
+    mode: "frozen" (the text vectors come from ``text_encoder`` and never change), "lora" or
+        "full" (MiniLM is fine-tuned; see the module docstring; ``text_encoder`` is then unused).
+    dapt: masked-language-model pretraining of MiniLM on the item texts first (any mode; with
+        "frozen" the sequence model reads the adapted, otherwise untrained, MiniLM's vectors).
+    lm_max_length: tokens kept per item text in the fine-tuned modes. lm_epochs, lm_steps,
+        lm_batch_users, lm_items: stage 2's budget (epochs of steps; users per step; items
+        re-encoded with gradient per step). lm_learning_rate: the LM's learning rate (None:
+        1e-3 for "lora", 3e-5 for "full"); the sequence model keeps ``learning_rate`` * 0.2 in
+        stage 2. lora_rank, lora_alpha: LoRA's rank and scaling numerator (query and value
+        projections of every layer).
+    dapt_steps, dapt_batch_size, dapt_learning_rate: the masked-language-model budget (texts per
+        step) and learning rate.
+    backbone: a `socialrec.represent.finetune.TextBackbone` to use instead of MiniLM (tests).
     encoder_object: an `Encoder` to use instead of ``text_encoder``'s (tests, custom models).
     cache: keep text embeddings in the embedding cache (`socialrec.represent.cache`).
     max_reviews: review snippets per item text profile (lm-seq). random_state: seeds
@@ -150,8 +177,12 @@ class SASRec(BaseRecommender):
                  dropout: float = 0.3, loss: str = "full-softmax", n_negatives: int = 1024,
                  learning_rate: float = 0.005, l2: float = 0.0, batch_size: int = 256, epochs: int = 40,
                  patience: int = 3, eval_users: int | None = 5000, text_encoder: str | None = None,
-                 encoder_object: Any = None, cache: bool = True, max_reviews: int = 0, random_state: int = 0, device: str = "cpu", num_threads: int | None = None,
-                 progress: bool = False) -> None:
+                 encoder_object: Any = None, cache: bool = True, max_reviews: int = 0, mode: str = "frozen",
+                 dapt: bool = False, lm_max_length: int = 32, lm_epochs: int = 2, lm_steps: int = 30,
+                 lm_batch_users: int = 64, lm_items: int = 64, lm_learning_rate: float | None = None,
+                 lora_rank: int = 8, lora_alpha: float = 16.0, dapt_steps: int = 100, dapt_batch_size: int = 32,
+                 dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
+                 device: str = "cpu", num_threads: int | None = None, progress: bool = False) -> None:
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
@@ -169,6 +200,20 @@ class SASRec(BaseRecommender):
         self.encoder_object = encoder_object
         self.cache = cache
         self.max_reviews = max_reviews
+        self.mode = mode
+        self.dapt = dapt
+        self.lm_max_length = lm_max_length
+        self.lm_epochs = lm_epochs
+        self.lm_steps = lm_steps
+        self.lm_batch_users = lm_batch_users
+        self.lm_items = lm_items
+        self.lm_learning_rate = lm_learning_rate
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.dapt_steps = dapt_steps
+        self.dapt_batch_size = dapt_batch_size
+        self.dapt_learning_rate = dapt_learning_rate
+        self.backbone = backbone
         self.random_state = random_state
         self.device = device
         self.num_threads = num_threads
@@ -185,12 +230,21 @@ class SASRec(BaseRecommender):
             raise ValueError(f"embedding_dim ({self.embedding_dim}) must be a multiple of n_heads ({self.n_heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("lm_max_length", "lm_epochs", "lm_steps", "lm_batch_users", "lm_items", "lora_rank",
+                     "dapt_steps", "dapt_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def _tunes_lm(self) -> bool:
+        """Whether the item texts go through the torch MiniLM (fine-tuned and/or adapted)."""
+        return self.mode != "frozen" or bool(self.dapt)
 
     # --- fitting ---------------------------------------------------------------------
-    def _text_features(self, train: TrainData) -> np.ndarray | None:
-        """Unit text embeddings of the items (zero rows for items without text), or None."""
-        if self.text_encoder is None and self.encoder_object is None:
-            return None
+    def _item_texts(self, train: TrainData) -> list[str] | None:
+        """The items' text profiles, or None (with a `TextFallbackWarning`) when the data has none."""
         from socialrec.represent.profiles import item_profiles
 
         ds = train.dataset
@@ -203,9 +257,17 @@ class SASRec(BaseRecommender):
         if not any(texts):
             warnings.warn("lm-seq found no item texts in the training data: it falls back to item ids alone "
                           "(as sasrec); load a dataset with item titles or descriptions to use the language model",
-                          TextFallbackWarning, stacklevel=3)
+                          TextFallbackWarning, stacklevel=4)
             return None
-        return self._encode_texts(texts)
+        return texts
+
+    def _text_features(self, train: TrainData) -> np.ndarray | None:
+        """Unit text embeddings of the items by the frozen encoder (zero rows for items without
+        text), or None."""
+        if self.text_encoder is None and self.encoder_object is None:
+            return None
+        texts = self._item_texts(train)
+        return None if texts is None else self._encode_texts(texts)
 
     def _encode_texts(self, texts: list[str]) -> np.ndarray:
         from socialrec.represent.encoders import get_encoder
@@ -227,7 +289,16 @@ class SASRec(BaseRecommender):
         self._check_params()
         torch = _torch()
         start = time.perf_counter()
-        features = self._text_features(train)
+        self.lm_weights_: dict[str, np.ndarray] | None = None
+        self.lm_log_: dict[str, Any] = {}
+        texts = self._item_texts(train) if self._tunes_lm else None
+        tower = None
+        if texts is not None:
+            with torch_threads(self.num_threads):
+                tower = self._build_tower(texts)
+                features = tower.encode_all() * self.has_text_[:, None]
+        else:
+            features = self._text_features(train) if not self._tunes_lm else None
         self.text_used_ = features is not None
         text_dim = 0 if features is None else features.shape[1]
         keys = sequence_keys(train.dataset, self.user_items_)
@@ -243,6 +314,9 @@ class SASRec(BaseRecommender):
             if features is not None:
                 padded = torch.from_numpy(np.vstack([np.zeros((1, text_dim), np.float32), features])).to(self.device)
             self.history_ = self._train(torch, net, padded, fit_keys, valid)
+            if tower is not None and self.mode != "frozen":
+                features = self._train_lm(torch, net, tower, features, fit_keys, valid)
+            self.lm_log_["fit_seconds_total"] = round(time.perf_counter() - start, 1)
         self.text_features_ = features
         self.net_ = net.cpu().double().eval()
         self.keys_ = keys
@@ -281,26 +355,14 @@ class SASRec(BaseRecommender):
                 b = torch.from_numpy(batch)
                 width = int(lengths[batch].max())  # left padding beyond the batch's longest is cut
                 x, y = inputs[b, -width:].to(self.device), targets[b, -width:].to(self.device)
-                table = net.table(features)
-                h = net(x, table)[y > 0]
-                t = y[y > 0] - 1
-                if self.loss == "full-softmax":
-                    loss = torch.nn.functional.cross_entropy(h @ table[1:].T, t)
-                else:
-                    neg = torch.from_numpy(rng.choice(self.n_items_, self.n_negatives, p=sample_p)).to(self.device)
-                    pos_logit = (h * table[t + 1]).sum(-1, keepdim=True) - log_q[t][:, None]
-                    neg_logit = h @ table[neg + 1].T - log_q[neg][None]
-                    neg_logit = neg_logit.masked_fill(neg[None] == t[:, None], float("-inf"))
-                    logits = torch.cat([pos_logit, neg_logit], dim=1)
-                    loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long,
-                                                                                 device=self.device))
+                loss = self._loss(torch, net, net.table(features), x, y, rng, sample_p, log_q)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 total += float(loss.detach())
                 steps += 1
             ndcg = self._validation_ndcg(torch, net, features, eval_seqs, eval_users, keys, valid)
-            record = {"epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg@10": ndcg,
+            record = {"stage": "sequence", "epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg@10": ndcg,
                       "seconds": time.perf_counter() - t0}
             history.append(record)
             if self.progress:
@@ -314,6 +376,134 @@ class SASRec(BaseRecommender):
         net.load_state_dict(best[2])
         self.best_epoch_, self.best_valid_ndcg_ = best[1], best[0]
         return history
+
+    def _loss(self, torch: Any, net: Any, table: Any, x: Any, y: Any, rng: np.random.Generator,
+              sample_p: np.ndarray, log_q: Any) -> Any:
+        """Next-item loss over every real position of the padded batch ``x`` -> ``y``."""
+        h = net(x, table)[y > 0]
+        t = y[y > 0] - 1
+        if self.loss == "full-softmax":
+            return torch.nn.functional.cross_entropy(h @ table[1:].T, t)
+        neg = torch.from_numpy(rng.choice(self.n_items_, self.n_negatives, p=sample_p)).to(self.device)
+        pos_logit = (h * table[t + 1]).sum(-1, keepdim=True) - log_q[t][:, None]
+        neg_logit = h @ table[neg + 1].T - log_q[neg][None]
+        neg_logit = neg_logit.masked_fill(neg[None] == t[:, None], float("-inf"))
+        logits = torch.cat([pos_logit, neg_logit], dim=1)
+        return torch.nn.functional.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long, device=self.device))
+
+    # --- the language model (modes lora / full, dapt) ----------------------------------
+    def _backbone(self) -> Any:
+        if self.backbone is not None:
+            return self.backbone
+        from socialrec.retrieve.two_tower import shared_minilm
+
+        return shared_minilm(self.device)
+
+    def _tower_config(self) -> Any:
+        from socialrec.represent.finetune import TowerConfig
+
+        n_layers = len(self._backbone().model.encoder.layer)
+        return TowerConfig(mode=self.mode, train_layers=n_layers, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
+                           max_length=self.lm_max_length, projection=False)
+
+    def _build_tower(self, texts: list[str]) -> Any:
+        """The item tower over ``texts`` (after masked-language-model pretraining when ``dapt``)."""
+        from socialrec.represent import finetune as ft
+
+        backbone = self._backbone()
+        self.has_text_ = np.array([bool(t) for t in texts], dtype=np.float32)
+        if self.dapt:
+            log = (lambda line: print(f"    dapt {line}", flush=True)) if self.progress else None
+            backbone, mlm = ft.mlm_adapt(backbone, texts, steps=self.dapt_steps, batch_size=self.dapt_batch_size,
+                                         lr=self.dapt_learning_rate, max_length=self.lm_max_length,
+                                         seed=self.random_state, progress=log)
+            self.lm_log_["dapt"] = {"steps": mlm.steps, "first_loss": round(mlm.first_loss, 4),
+                                    "last_loss": round(mlm.last_loss, 4), "seconds": round(mlm.seconds, 1)}
+            self.dapt_weights_ = {k: v.detach().cpu().numpy().copy() for k, v in backbone.model.state_dict().items()}
+        t0 = time.perf_counter()
+        tower = ft.build_item_tower(backbone, texts, self._tower_config(), device=self.device, seed=self.random_state)
+        self.lm_log_["tower_seconds"] = round(time.perf_counter() - t0, 1)
+        return tower
+
+    def _train_lm(self, torch: Any, net: Any, tower: Any, features: np.ndarray, keys: sp.csr_matrix,
+                  valid: sp.csr_matrix) -> np.ndarray:
+        """Stage 2: the LM and the sequence model together; returns the kept epoch's item text
+        vectors (stage 1's when no stage-2 epoch beat it)."""
+        rng = np.random.default_rng(self.random_state + 1)
+        counts = np.diff(keys.indptr)
+        users = np.flatnonzero(counts >= 2)
+        seqs = user_sequences(keys, users, self.max_len + 1)
+        inputs, targets = torch.from_numpy(seqs[:, :-1]), torch.from_numpy(seqs[:, 1:])
+        lengths = (seqs[:, 1:] > 0).sum(axis=1)
+        popularity = np.asarray(keys.astype(bool).sum(axis=0)).ravel().astype(np.float64) + 1.0
+        sample_p = popularity / popularity.sum()
+        log_q = torch.from_numpy(np.log(sample_p * self.n_negatives)).float().to(self.device)
+        eval_users = np.flatnonzero(np.diff(valid.indptr) > 0)
+        if self.eval_users is not None and len(eval_users) > self.eval_users:
+            eval_users = np.sort(np.random.default_rng(self.random_state).choice(eval_users, self.eval_users,
+                                                                                 replace=False))
+        eval_users = eval_users[np.argsort(np.diff(keys.indptr)[eval_users], kind="stable")]
+        eval_seqs = [torch.from_numpy(_trim(user_sequences(keys, eval_users[lo:lo + 1024], self.max_len)))
+                     for lo in range(0, len(eval_users), 1024)]
+        has_text = torch.from_numpy(self.has_text_).to(self.device)
+        lm_params = [p for p in tower.parameters() if p.requires_grad]
+        lr = self.lm_learning_rate if self.lm_learning_rate is not None else (1e-3 if self.mode == "lora" else 3e-5)
+        opt = torch.optim.Adam([{"params": list(net.parameters()), "lr": self.learning_rate * 0.2},
+                                {"params": lm_params, "lr": lr}], weight_decay=self.l2)
+        pad = np.zeros((1, features.shape[1]), np.float32)
+        cached = torch.from_numpy(np.vstack([pad, features])).to(self.device)
+        best_ndcg = float(self.best_valid_ndcg_)
+        best = (copy.deepcopy(net.state_dict()), tower.trainable_state(), features)
+        kept_epoch = 0
+        self.lm_log_.update(stage1_valid_ndcg=round(best_ndcg, 6), lm_learning_rate=lr,
+                            trainable_lm_parameters=int(sum(p.numel() for p in lm_params)))
+        for epoch in range(1, self.lm_epochs + 1):
+            t0 = time.perf_counter()
+            net.train()
+            total = 0.0
+            for _ in range(self.lm_steps):
+                rows = rng.choice(len(users), min(self.lm_batch_users, len(users)), replace=False)
+                width = int(lengths[rows].max())
+                b = torch.from_numpy(rows)
+                x, y = inputs[b, -width:].to(self.device), targets[b, -width:].to(self.device)
+                touched = np.unique(np.concatenate([x[x > 0].cpu().numpy(), y[y > 0].cpu().numpy()])) - 1
+                if len(touched) > self.lm_items:
+                    touched = np.sort(rng.choice(touched, self.lm_items, replace=False))
+                idx = torch.from_numpy(touched)
+                fresh = tower(idx) * has_text[idx.to(self.device)][:, None]
+                feats = cached.index_put((idx.to(self.device) + 1,), fresh)
+                loss = self._loss(torch, net, net.table(feats), x, y, rng, sample_p, log_q)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+            train_s = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            features = tower.encode_all() * self.has_text_[:, None]
+            refresh_s = time.perf_counter() - t1
+            cached = torch.from_numpy(np.vstack([pad, features])).to(self.device)
+            ndcg = self._validation_ndcg(torch, net, cached, eval_seqs, eval_users, keys, valid)
+            record = {"stage": self.mode, "epoch": epoch, "loss": total / self.lm_steps, "valid_ndcg@10": ndcg,
+                      "train_seconds": round(train_s, 1), "refresh_seconds": round(refresh_s, 1),
+                      "seconds": time.perf_counter() - t0}
+            self.history_.append(record)
+            if self.progress:
+                print(f"    lm-seq {self.mode} epoch {epoch}: loss {record['loss']:.4f} valid ndcg@10 {ndcg:.4f} "
+                      f"({record['train_seconds']:.1f}s steps, {record['refresh_seconds']:.1f}s refresh)", flush=True)
+            if not np.isfinite(total):
+                raise FloatingPointError(f"lm-seq {self.mode} fine-tuning diverged in epoch {epoch}; lower "
+                                         f"lm_learning_rate (now {lr})")
+            if ndcg > best_ndcg:
+                best_ndcg, kept_epoch = ndcg, epoch
+                best = (copy.deepcopy(net.state_dict()), tower.trainable_state(), features)
+            else:
+                break
+        net.load_state_dict(best[0])
+        tower.load_trainable_state(best[1])
+        self.best_valid_ndcg_ = best_ndcg
+        self.lm_log_.update(kept_lm_epoch=kept_epoch, valid_ndcg=round(best_ndcg, 6))
+        self.lm_weights_ = {k: v.cpu().numpy().copy() for k, v in best[1].items()} if kept_epoch else None
+        return best[2]
 
     def _validation_ndcg(self, torch: Any, net: Any, features: Any, seqs: Any, users: np.ndarray,
                          keys: sp.csr_matrix, valid: sp.csr_matrix) -> float:
@@ -392,8 +582,16 @@ class SASRec(BaseRecommender):
 
     def fit_choices(self) -> dict[str, Any]:
         """What fit chose on validation: the epoch (and whether item text was used)."""
-        return {"best_epoch": self.best_epoch_, "best_valid_ndcg@10": round(float(self.best_valid_ndcg_), 6),
-                "text_used": self.text_used_}
+        epochs = [r for r in self.history_ if r.get("stage", "sequence") == "sequence"]
+        out = {"best_epoch": self.best_epoch_, "best_valid_ndcg@10": round(float(self.best_valid_ndcg_), 6),
+               "text_used": self.text_used_,
+               "sequence_epoch_seconds": round(float(np.mean([r["seconds"] for r in epochs])), 1) if epochs else None}
+        if self._tunes_lm:
+            lm = [r for r in self.history_ if r.get("stage", "sequence") != "sequence"]
+            out.update(mode=self.mode, dapt=bool(self.dapt), lm=dict(getattr(self, "lm_log_", {})),
+                       lm_epoch_seconds=round(float(np.mean([r["seconds"] for r in lm])), 1) if lm else None,
+                       lm_step_budget=self.lm_epochs * self.lm_steps)
+        return out
 
     def recent_items(self, user: int, n: int = 3) -> np.ndarray:
         """The user's ``n`` newest items in the model's sequence, newest first (for explanations)."""
@@ -426,6 +624,26 @@ class SASRec(BaseRecommender):
         vectors[users] = fresh_vectors
         self.user_vectors_ = vectors
 
+    def _lm_encode(self, texts: list[str]) -> np.ndarray:
+        """Text vectors of new items by the fitted (fine-tuned and/or adapted) MiniLM: the
+        cold-start path of the fine-tuned modes."""
+        from socialrec.represent import finetune as ft
+
+        torch = _torch()
+        backbone = self._backbone()
+        weights = getattr(self, "dapt_weights_", None)
+        if self.dapt and weights is not None:
+            model = copy.deepcopy(backbone.model)
+            model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+            backbone = ft.TextBackbone(model=model.eval(), tokenizer=backbone.tokenizer,
+                                       name=f"{backbone.name}+mlm{self.dapt_steps}")
+        with torch_threads(self.num_threads):
+            tower = ft.build_item_tower(backbone, [], self._tower_config(), device=self.device, seed=self.random_state)
+            if self.lm_weights_ is not None:
+                tower.load_trainable_state({k: torch.from_numpy(v) for k, v in self.lm_weights_.items()})
+            out = tower.encode_texts(texts) if texts else np.zeros((0, tower.cache.shape[2]), np.float32)
+        return out * np.array([bool(t) for t in texts], dtype=np.float32)[:, None]
+
     def partial_fit_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Place new items from their text (lm-seq only): the item's vector is the projection of
         its text embedding (no id embedding yet). Map ``item_ids`` to the returned indices in the
@@ -437,7 +655,7 @@ class SASRec(BaseRecommender):
 
         torch = _torch()
         ids, texts = check_new_items(self, item_ids, texts, "lm-seq")
-        feats = self._encode_texts(list(texts))
+        feats = self._lm_encode(list(texts)) if self._tunes_lm else self._encode_texts(list(texts))
         with torch.no_grad():
             new_rows = self.net_.text(torch.from_numpy(feats.astype(np.float64))).numpy()
         index = append_items(self, ids, new_rows)

@@ -66,3 +66,14 @@ class TestLMSeq(RecommenderContract):
                                "text": [item_text(i, cls.items_per_block) for i in range(data.shape[1])],
                                "timestamp": np.nan})
         return TrainData(user_items=sp.csr_matrix(data), dataset=replace(ds, texts=titles))
+
+
+class TestLMSeqLoRA(TestLMSeq):
+    # lm-seq fine-tuning a language model (a tiny random BERT with MiniLM's tokenizer, so the test
+    # loads no weights): LoRA on all its layers, then a new item's text goes through the tuned LM.
+    def make(self) -> BaseRecommender:
+        pytest.importorskip("peft")
+        from tests.retrieve.test_two_tower import TINY
+
+        return SASRec(**FAST, mode="lora", dapt=True, dapt_steps=5, dapt_batch_size=8, lm_epochs=2, lm_steps=5,
+                      lm_batch_users=16, lm_items=16, lm_max_length=16, backbone=TINY)

@@ -93,3 +93,57 @@ def test_bad_settings_are_refused() -> None:
         SASRec(loss="bce").fit(m)
     with pytest.raises(ValueError, match="multiple of n_heads"):
         SASRec(embedding_dim=10, n_heads=4).fit(m)
+
+
+def test_fine_tuning_keeps_stage_one_unless_validation_rises_and_leaves_the_backbone_alone() -> None:
+    pytest.importorskip("peft")
+    pytest.importorskip("transformers")
+    from dataclasses import replace
+
+    from tests.retrieve.test_two_tower import tiny_backbone
+
+    backbone = tiny_backbone()
+    before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
+    ds = chain_dataset(n_users=60)
+    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
+                           "text": [f"game number {i} of the cycle" for i in range(N_ITEMS)], "timestamp": np.nan})
+    ds = replace(ds, texts=titles)
+    for mode in ("lora", "full"):
+        model = SASRec(**{**FAST, "epochs": 3}, mode=mode, lm_epochs=2, lm_steps=3, lm_batch_users=8, lm_items=6,
+                       lm_max_length=12, backbone=backbone).fit(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+        ch = model.fit_choices()
+        assert ch["mode"] == mode and ch["text_used"] and ch["lm_step_budget"] == 6
+        assert ch["lm"]["valid_ndcg"] >= ch["lm"]["stage1_valid_ndcg"]
+        assert len([r for r in model.history_ if r["stage"] == mode]) >= 1
+        # LoRA trains adapters only (a few thousand weights); full trains every layer's weights.
+        n_lora = ch["lm"]["trainable_lm_parameters"]
+        assert (n_lora < 3000) if mode == "lora" else (n_lora > 15000)
+    after = backbone.model.state_dict()
+    assert all(torch_equal(before[k], after[k]) for k in before)  # the shared LM is never modified
+
+
+def torch_equal(a: "object", b: "object") -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_masked_language_model_pretraining_learns_the_platforms_text() -> None:
+    pytest.importorskip("transformers")
+    from socialrec.represent.finetune import mlm_adapt, torch_threads
+    from tests.retrieve.test_two_tower import tiny_backbone
+
+    backbone = tiny_backbone()
+    texts = ["space shooter with lasers", "racing game with fast cars", "puzzle game with blocks"] * 10
+    with torch_threads(1):  # torch's default threads spin-wait for each other on a busy machine
+        adapted, log = mlm_adapt(backbone, texts, steps=40, batch_size=16, lr=1e-3, head_lr=1e-2, max_length=12)
+    assert log.steps == 40 and log.last_loss < log.first_loss * 0.7
+    assert adapted.name.endswith("+mlm40") and adapted.model is not backbone.model
+
+
+def test_bad_lm_settings_are_refused() -> None:
+    m = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="mode must be one of"):
+        SASRec(mode="qlora").fit(m)
+    with pytest.raises(ValueError, match="lm_steps must be >= 1"):
+        SASRec(mode="lora", lm_steps=0).fit(m)
