@@ -170,6 +170,10 @@ class MF(BaseRecommender):
     tied: one vector per item for both roles (q_i = p_i): the history is read through the output
         vectors with the gradient stopped there, so training fits only p (and b). Half the
         parameters, so half the dimensions DP-SGD's noise is spread over.
+    average: the fitted parameters are an exponential moving average of the iterates with this
+        decay per step (0: the last iterate). For `DPMF` the average is post-processing of the
+        noisy iterates (it reads nothing but them), so it spends no budget; it averages
+        DP-SGD's noise over the last ~1 / (1 - average) steps.
     random_state: seeds initialisation, user sampling, input/target splits (and `DPMF`'s noise).
     device: "cpu" or "cuda".
     """
@@ -179,7 +183,8 @@ class MF(BaseRecommender):
     def __init__(self, factors: int = 64, learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20,
                  batch_size: int | None = 256, input_share: float = 0.5, init_std: float = 0.01,
                  max_items: int | None = None,
-                 learn_bias: bool = True, tied: bool = False, random_state: int = 0, device: str = "cpu") -> None:
+                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, random_state: int = 0,
+                 device: str = "cpu") -> None:
         self.factors = factors
         self.learning_rate = learning_rate
         self.l2 = l2
@@ -190,6 +195,7 @@ class MF(BaseRecommender):
         self.max_items = max_items
         self.learn_bias = learn_bias
         self.tied = tied
+        self.average = average
         self.random_state = random_state
         self.device = device
 
@@ -201,6 +207,9 @@ class MF(BaseRecommender):
         if not 0.0 < self.input_share < 1.0:
             raise ValueError(f"input_share must be in (0, 1) (the rest of a history is the target), "
                              f"got {self.input_share}")
+        if not 0.0 <= self.average < 1.0:
+            raise ValueError(f"average (the decay of the moving average of the iterates) must be in [0, 1), "
+                             f"got {self.average}")
 
     def _fit(self, train: TrainData) -> None:
         self._check_params()
@@ -234,9 +243,14 @@ class MF(BaseRecommender):
     def _run_epochs(self, model: Any, optimizer: Any, criterion: Any, loader: Any,
                     make_batch: Callable[[Any], tuple[Any, Any]]) -> None:
         """The (private) training loop of both privacy units; ``make_batch`` turns a loader batch
-        into (inputs, targets). Records each epoch's mean loss and elapsed time in `history_`."""
+        into (inputs, targets). Records each epoch's mean loss and elapsed time in `history_`.
+        With ``average`` > 0 the trained parameters end as the moving average of the iterates
+        (computed from the iterates alone: post-processing)."""
+        torch = _torch()
         start = time.perf_counter()
         self.history_: list[dict[str, float]] = []
+        trained = [p for p in model.parameters() if p.requires_grad]
+        averaged = [p.detach().clone() for p in trained] if self.average > 0 else []
         for epoch in range(self.epochs):
             total, steps = 0.0, 0
             for batch in loader:
@@ -248,10 +262,16 @@ class MF(BaseRecommender):
                     loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+                with torch.no_grad():
+                    for avg, p in zip(averaged, trained):
+                        avg.mul_(self.average).add_(p.detach(), alpha=1.0 - self.average)
                 total += float(loss.detach())
                 steps += 1
             self.history_.append({"epoch": epoch + 1, "loss": total / max(1, steps),
                                   "seconds": time.perf_counter() - start})
+        with torch.no_grad():
+            for avg, p in zip(averaged, trained):
+                p.copy_(avg)
 
     def _store_item_side(self, input_vectors: Any, decode: Any) -> None:
         """Back to the whole catalog: items outside the head have zero vectors and biases 100 below
@@ -388,10 +408,11 @@ class DPMF(MF):
                  user_l2: float = 0.1, factors: int = 64,
                  learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20, batch_size: int | None = 256,
                  input_share: float = 0.5, init_std: float = 0.01, max_items: int | None = None,
-                 learn_bias: bool = True, tied: bool = False, random_state: int = 0, device: str = "cpu") -> None:
+                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, random_state: int = 0,
+                 device: str = "cpu") -> None:
         super().__init__(factors=factors, learning_rate=learning_rate, l2=l2, epochs=epochs, batch_size=batch_size,
                          input_share=input_share, init_std=init_std, max_items=max_items, learn_bias=learn_bias,
-                         tied=tied, random_state=random_state, device=device)
+                         tied=tied, average=average, random_state=random_state, device=device)
         self.target_epsilon = target_epsilon
         self.delta = delta
         self.max_grad_norm = max_grad_norm
