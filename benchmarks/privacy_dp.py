@@ -110,7 +110,7 @@ def tune(make: Any, grid: list[dict[str, Any]], split: Any, users: np.ndarray | 
 
 
 def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, ...],
-                previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                previous: dict[str, Any] | None = None, epsilons: tuple[float, ...] = EPSILONS) -> dict[str, Any]:
     ds = load(name)
     protocol = PROTOCOLS[name]
     split = make_split(ds, protocol, seed=seed)
@@ -124,19 +124,26 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
     print("  mf", flush=True)
     mf_grid, dp_grid = GRIDS[name]
     out["models"]["mf"] = tune(lambda **p: MF(**{**MF_BASE, **p}), mf_grid, split, users, train)
+    old = (previous or {}).get("models", {})
     for eps in EPSILONS:
-        if "user" in units:
+        key = f"dp-mf eps={eps:g}"
+        if "user" in units and eps in epsilons:
             print(f"  dp-mf (user unit) epsilon {eps:g}", flush=True)
-            out["models"][f"dp-mf eps={eps:g}"] = tune(lambda **p: DPMF(target_epsilon=eps, **{**DP_BASE, **p}),
-                                                       dp_grid, split, users, train)
-        elif previous is not None and f"dp-mf eps={eps:g}" in previous.get("models", {}):
-            out["models"][f"dp-mf eps={eps:g}"] = previous["models"][f"dp-mf eps={eps:g}"]
+            out["models"][key] = tune(lambda **p: DPMF(target_epsilon=eps, **{**DP_BASE, **p}),
+                                      dp_grid, split, users, train)
+            out["models"][key]["base"] = DP_BASE
+        elif key in old:
+            out["models"][key] = old[key]
     for eps in EPSILONS:
-        if "interaction" in units and name in INTERACTION_GRIDS:
+        key = f"dp-mf-interaction eps={eps:g}"
+        if "interaction" in units and name in INTERACTION_GRIDS and eps in epsilons:
             print(f"  dp-mf (interaction unit) epsilon {eps:g}", flush=True)
-            out["models"][f"dp-mf-interaction eps={eps:g}"] = tune(
+            out["models"][key] = tune(
                 lambda **p: DPMF(target_epsilon=eps, **{**DP_INTERACTION_BASE, **p}), INTERACTION_GRIDS[name],
                 split, users, train)
+            out["models"][key]["base"] = DP_INTERACTION_BASE
+        elif key in old:
+            out["models"][key] = old[key]
     base = out["models"]["mf"]["ndcg@10"]
     for key, entry in out["models"].items():
         entry["retention"] = round(entry["ndcg@10"] / base, 4) if base > 0 else None
@@ -245,6 +252,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--units", default="user,interaction",
                         help="privacy units to run (rows of a unit not run are kept from the JSON)")
+    parser.add_argument("--epsilons", default=",".join(f"{e:g}" for e in EPSILONS),
+                        help="epsilons to run (rows at other epsilons are kept from the JSON, with the base "
+                             "settings they were run with)")
     parser.add_argument("--readme-only", action="store_true", help="redraw the plot and README from the JSON")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
@@ -255,6 +265,12 @@ def main() -> None:
         replace_section("PRIVACY-DP", "Differentially private training (dp-mf): utility-privacy curve",
                         readme_block(doc))
         return
+    for d in doc.get("datasets", {}).values():  # rows kept from an earlier run keep the base they ran with
+        for key, entry in d.get("models", {}).items():
+            if key.startswith("dp-mf-interaction") and "base" not in entry:
+                entry["base"] = doc.get("dp_interaction_base")
+            elif key.startswith("dp-mf eps") and "base" not in entry:
+                entry["base"] = doc.get("dp_base")
     doc.update({"machine": describe(), "seed": args.seed, "epsilons": list(EPSILONS), "mf_base": MF_BASE,
                 "dp_base": DP_BASE, "dp_interaction_base": DP_INTERACTION_BASE,
                 "grids": {k: {"mf": g[0], "dp-mf": g[1], "dp-mf-interaction": INTERACTION_GRIDS.get(k)}
@@ -263,7 +279,8 @@ def main() -> None:
     for name in args.datasets.split(","):
         start = time.perf_counter()
         doc["datasets"][name] = run_dataset(name, args.users, args.seed, tuple(args.units.split(",")),
-                                            doc["datasets"].get(name))
+                                            doc["datasets"].get(name),
+                                            tuple(float(e) for e in args.epsilons.split(",")))
         doc["datasets"][name]["wall_seconds"] = round(time.perf_counter() - start, 1)
         path.write_text(json.dumps(doc, indent=2))
     plot(doc, RESULTS / "privacy-dp.png")
