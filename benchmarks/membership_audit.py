@@ -6,7 +6,8 @@ Runs what `socialrec audit-membership` runs (socialrec.privacy.audit) and adds t
         --models dp-mf,mf,pop,itemknn,als,ease --shadow --output benchmarks/results/membership-audit.json
     PYTHONPATH=. .venv/bin/python benchmarks/membership_audit.py   # the table from that JSON
 
-(or ``benchmarks/membership_audit.py --run`` to do both). Members: an equal-size uniform sample of
+(or ``benchmarks/membership_audit.py --run`` to do both; ``--run --only dp-mf-interaction`` reruns
+one model into a scratch file and replaces its row, keeping the other rows). Members: an equal-size uniform sample of
 each user's training interactions; non-members: the same user's test interactions (random 8:1:1
 split, so both are the user's own interactions, drawn alike). Models are fitted with their
 default settings (dp-mf: user level, epsilon 8, delta 1/n_users; dp-mf-interaction: interaction
@@ -74,8 +75,23 @@ def table(doc: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", action="store_true", help="run the audit first (minutes: EASE and shadow fits)")
+    parser.add_argument("--only", default=None,
+                        help="with --run: audit only these models (comma-separated) and replace their rows")
     args = parser.parse_args()
-    if args.run:
+    if args.run and args.only:
+        scratch = RESULT.with_name("membership-audit-partial.json")
+        subprocess.run([sys.executable, "-m", "socialrec", "audit-membership", "--dataset", "lastfm", "--models",
+                        args.only, "--shadow", "--output", str(scratch)], check=True)
+        doc = json.loads(RESULT.read_text())
+        part = json.loads(scratch.read_text())
+        for key in ("dataset", "protocol", "seed", "attack"):
+            if part.get(key) != doc.get(key):
+                raise SystemExit(f"{scratch} differs from {RESULT} in {key!r}: rerun every model with --run alone")
+        doc["models"].update(part["models"])
+        doc["machine"] = describe()
+        RESULT.write_text(json.dumps(doc, indent=2))
+        scratch.unlink()
+    elif args.run:
         subprocess.run([sys.executable, "-m", "socialrec", "audit-membership", "--dataset", "lastfm", "--models", MODELS,
                         "--shadow", "--output", str(RESULT)], check=True)
     doc = json.loads(RESULT.read_text())
