@@ -77,11 +77,14 @@ def main() -> None:
     parser.add_argument("--run", action="store_true", help="run the audit first (minutes: EASE and shadow fits)")
     parser.add_argument("--only", default=None,
                         help="with --run: audit only these models (comma-separated) and replace their rows")
+    parser.add_argument("--no-shadow", action="store_true",
+                        help="with --only: skip the shadow attack (its row then shows none)")
     args = parser.parse_args()
     if args.run and args.only:
         scratch = RESULT.with_name("membership-audit-partial.json")
         subprocess.run([sys.executable, "-m", "socialrec", "audit-membership", "--dataset", "lastfm", "--models",
-                        args.only, "--shadow", "--output", str(scratch)], check=True)
+                        args.only, *([] if args.no_shadow else ["--shadow"]), "--output", str(scratch)],
+                       check=True)
         doc = json.loads(RESULT.read_text())
         part = json.loads(scratch.read_text())
         for key in ("dataset", "protocol", "seed", "attack"):
