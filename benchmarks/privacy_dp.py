@@ -61,6 +61,15 @@ DP_INTERACTION_BASE: dict[str, Any] = {"privacy_unit": "interaction", "factors":
                                        "max_grad_norm": 1.0, "init_std": 0.1, "max_items": 1000,
                                        "learn_bias": False, "batch_size": 32768, "accountant": "prv",
                                        "average": 0.9}
+# The same for the user unit (DP_BASE with the epsilon-8 row's choice: 300 items, 50 epochs, frozen
+# biases, tied vectors): neither helped.
+USER_PROBES: list[dict[str, Any]] = [
+    {"change": {}, "valid_ndcg@10": 0.1223, "noise_multiplier": 3.848},
+    {"change": {"average": 0.8}, "valid_ndcg@10": 0.1216, "noise_multiplier": 3.848},
+    {"change": {"average": 0.9}, "valid_ndcg@10": 0.1202, "noise_multiplier": 3.848},
+    {"change": {"average": 0.95}, "valid_ndcg@10": 0.1138, "noise_multiplier": 3.848},
+    {"change": {"accountant": "prv"}, "valid_ndcg@10": 0.1235, "noise_multiplier": 3.572},
+]
 # Validation NDCG@10 on LastFM at epsilon 8 of single fits (DPMF with the old base, 40 epochs, plus
 # the change named; evaluate(part="valid")), on the shared 2-core machine.
 INTERACTION_PROBES: list[dict[str, Any]] = [
@@ -188,6 +197,10 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _describe_change(change: dict[str, Any]) -> str:
+    return "; ".join(f"{k} {v}" for k, v in change.items()) if change else "old base"
+
+
 def readme_block(doc: dict[str, Any]) -> str:
     lines = [f"Machine: {doc['machine']}. `PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py`; raw numbers in "
              "`results/privacy-dp.json`, curve in `results/privacy-dp.png`.", "",
@@ -200,7 +213,7 @@ def readme_block(doc: dict[str, Any]) -> str:
              "interaction, not a user's history); classical MF whose per-interaction gradient (user embedding, "
              "item vectors) is clipped and noised, Poisson sampling over the interactions, delta = "
              "min(1/n_interactions, 1/n_users), users scored with vectors solved against the DP item side from "
-             "their own history (joint DP). Base settings in the JSON (`dp_interaction_base`). "
+             "their own history (joint DP). Base settings of each row in the JSON (`base`). "
              "mf is the same model and training without clipping or noise. Hyperparameters per row chosen on "
              "validation NDCG@10 (grids in the script); test evaluated once. Full ranking, seen items masked. "
              "amazon-games has user-level rows only (the interaction-level grid was run on LastFM alone).", ""]
@@ -224,15 +237,22 @@ def readme_block(doc: dict[str, Any]) -> str:
         best_i = max(inter, key=lambda e: e["retention"])
         reached_i = "reaches" if best_i["retention"] >= 0.9 else "does not reach"
         lines.append(f"Interaction level on LastFM: it {reached_i} 90% retention at epsilon <= 8 (at best "
-                     f"{best_i['retention']:.0%}, epsilon {best_i['epsilon_spent']:.2f}, delta {best_i['delta']:.2g}). "
-                     "That is a weaker guarantee than the user-level rows, so `dp-mf` in `socialrec evaluate` stays "
-                     "user-level; the interaction unit is the separate model `dp-mf-interaction`. Its grid varies only the "
-                     "epochs (20 or 40; a fit takes ~100 s on 2 cores); the other settings were probed at epsilon 8 "
-                     "on validation (comment above DP_INTERACTION_BASE) and can be far from best at small epsilon: "
-                     "at epsilon 1 (noise multiplier ~15 on a learning rate of 0.1) training collapses, below the "
-                     "user-level row. Users are scored with vectors solved from their own history (joint DP); the "
-                     "noisy trained user embeddings score much worse (validation NDCG@10 .098 against .152 at "
-                     "epsilon 8).")
+                     f"{best_i['retention']:.1%}, epsilon {best_i['epsilon_spent']:.2f}, delta {best_i['delta']:.2g}). "
+                     "That is the WEAKER guarantee (one interaction, not a user's history), so `dp-mf` in `socialrec "
+                     "evaluate` stays user-level; the interaction unit is the separate model `dp-mf-interaction`. "
+                     "Rows differ in their base settings (`base` in the JSON): the epsilon-8 row uses the current "
+                     "base, the PRV accountant (a tighter account of the same mechanism, so DP-SGD adds less noise "
+                     "for the same epsilon) and the moving average of the iterates with decay 0.9 (post-processing "
+                     "of the noisy iterates: no budget spent); the rows at epsilon 1, 2 and 4 were run before with "
+                     "the RDP accountant and the last iterate, choosing 20 or 40 epochs, and were not rerun (a fit "
+                     "took over 20 minutes on the shared machine). What chose the change, at epsilon 8 on validation "
+                     "(single fits, `interaction_probes_eps8` in the JSON): validation NDCG@10 "
+                     + ", ".join(f"{_describe_change(p['change'])} {p['valid_ndcg@10']:.4f}"
+                                 for p in doc.get("interaction_probes_eps8", []))
+                     + f" (mf: {lastfm['models']['mf']['valid_ndcg@10']:.4f}). The old base's settings can be far from "
+                     "best at small epsilon: at epsilon 1 (noise multiplier ~15 on a learning rate of 0.1) training "
+                     "collapses, below the user-level row. Users are scored with vectors solved from their own "
+                     "history (joint DP); the noisy trained user embeddings score much worse.")
         lines.append("")
     if lastfm is not None:
         best = max((e for k, e in lastfm["models"].items() if k.startswith("dp-mf eps")), key=lambda e: e["retention"])
@@ -250,7 +270,12 @@ def readme_block(doc: dict[str, Any]) -> str:
                      "part of the gap is the DP-friendly schedule itself: in one validation probe the same model "
                      "trained without noise on dp-mf's schedule (16 factors, 10 epochs of 2,048-user batches, "
                      "1,000 items) stayed well below mf on validation NDCG@10, much nearer to dp-mf (a single probe, "
-                     "not kept in the results file, so no number here).")
+                     "not kept in the results file, so no number here). Two changes that helped the interaction "
+                     "unit did not help here (epsilon 8, validation, single fits, `user_probes_eps8` in the JSON): "
+                     + ", ".join(f"{_describe_change(p['change']).replace('old base', 'as chosen')} "
+                                 f"{p['valid_ndcg@10']:.4f}" for p in doc.get("user_probes_eps8", []))
+                     + ". With full batches the 50 steps are few and the model is still moving, so an average lags; "
+                     "PRV lowers the noise multiplier a little only.")
     return "\n".join(lines).rstrip()
 
 
@@ -285,7 +310,7 @@ def main() -> None:
                 entry["base"] = doc.get("dp_base")
     doc.update({"machine": describe(), "seed": args.seed, "epsilons": list(EPSILONS), "mf_base": MF_BASE,
                 "dp_base": DP_BASE, "dp_interaction_base": DP_INTERACTION_BASE,
-                "interaction_probes_eps8": INTERACTION_PROBES,
+                "interaction_probes_eps8": INTERACTION_PROBES, "user_probes_eps8": USER_PROBES,
                 "grids": {k: {"mf": g[0], "dp-mf": g[1], "dp-mf-interaction": INTERACTION_GRIDS.get(k)}
                           for k, g in GRIDS.items()}})
     doc.setdefault("datasets", {})
