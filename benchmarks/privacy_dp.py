@@ -298,6 +298,8 @@ def main() -> None:
     path = RESULTS / "privacy-dp.json"
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     if args.readme_only:
+        doc.update({"interaction_probes_eps8": INTERACTION_PROBES, "user_probes_eps8": USER_PROBES})
+        path.write_text(json.dumps(doc, indent=2))
         plot(doc, RESULTS / "privacy-dp.png")
         replace_section("PRIVACY-DP", "Differentially private training (dp-mf): utility-privacy curve",
                         readme_block(doc))
