@@ -53,7 +53,8 @@ DP_MF_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("fac
                                                   ("learn_bias", False), ("tied", True))
 # dp-mf-interaction: the WEAKER interaction-level unit (a record is one (user, item) interaction;
 # it does not protect a user's whole history), epsilon 8, delta min(1/n_interactions, 1/n_users);
-# settings chosen on LastFM's validation NDCG@10 (benchmarks/privacy_dp.py).
+# settings chosen on LastFM's validation NDCG@10 (benchmarks/privacy_dp.py): the PRV accountant
+# (less noise for the same epsilon) and the moving average of the iterates (post-processing).
 DP_MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
     ("target_epsilon", 8.0), ("privacy_unit", "interaction"), ("factors", 16), ("epochs", 40),
     ("batch_size", 32768), ("learning_rate", 0.1), ("max_grad_norm", 1.0), ("init_std", 0.1), ("max_items", 1000),
