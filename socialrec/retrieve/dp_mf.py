@@ -27,7 +27,12 @@ The RDP (or PRV) accountant composes both at ``delta`` (1 / n_users by default);
 ``epsilon_``/``delta_`` (and `privacy_spent()`) hold what it spent. Every fitted parameter (head,
 noisy counts, item vectors and biases) is (epsilon, delta)-DP with respect to any one user.
 Choosing hyperparameters by comparing several private fits on validation data is a further use
-of the data that this accounting does not cover.
+of the data that this accounting does not cover. With ``average`` > 0 the fitted parameters are
+the exponential moving average of the DP-SGD iterates: a function of the released (noisy) iterates
+alone, i.e. post-processing, so it spends nothing (both units). The PRV accountant
+(``accountant="prv"``) accounts for the same mechanisms more tightly than RDP (numerically, with a
+stated error bound that Opacus folds into the epsilon it reports), so for the same target epsilon
+the calibrated noise is smaller.
 
 What is not covered: a user's own recommendations are computed from their own stored history
 (``user_items_``, which every recommender keeps to mask seen items) and the DP item side; that
