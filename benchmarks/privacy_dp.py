@@ -80,7 +80,9 @@ INTERACTION_PROBES: list[dict[str, Any]] = [
 ]
 INTERACTION_GRIDS: dict[str, list[dict[str, Any]]] = {"lastfm": [{"epochs": 40}]}
 GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {  # dataset: (mf grid, dp-mf grid)
-    "lastfm": ([{"max_items": m, "tied": t} for m in (300, 1000, 3000) for t in (False, True)],
+    # mf also tries the moving average of its iterates (decay 0.9), as dp-mf-interaction uses it.
+    "lastfm": ([{"max_items": m, "tied": t, "average": a} for m in (300, 1000, 3000) for t in (False, True)
+                for a in (0.0, 0.9)],
                [{"max_items": m, "epochs": e, "learn_bias": b, "tied": t} for m in (300, 1000) for e in (20, 50)
                 for b in (True, False) for t in (False, True)]),
     # 50k users: a fit costs ~20x LastFM's, so a smaller grid. With this many users a batch of
