@@ -231,7 +231,7 @@ def readme_block(doc: dict[str, Any]) -> str:
             eps = "inf" if e["epsilon_spent"] is None else f"{e['epsilon_spent']:.2f}"
             lo, hi = e["ndcg@10_ci95"]
             lines.append(f"| {key} | {eps} | {e['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {e['recall@10']:.4f} | "
-                         f"{e['retention']:.2f} | {e['fit_seconds']:.1f} | {e['params']} |")
+                         f"{e['retention']:.3f} | {e['fit_seconds']:.1f} | {e['params']} |")
         lines.append("")
     lastfm = doc["datasets"].get("lastfm")
     inter = [e for k, e in (lastfm or {}).get("models", {}).items() if k.startswith("dp-mf-interaction")]
