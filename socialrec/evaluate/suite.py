@@ -46,7 +46,7 @@ RUMOUR_WEIGHT = 1.5
 RUMOUR_PROTECT = 3
 # mf / dp-mf settings chosen on LastFM's validation NDCG@10 (benchmarks/results/privacy-dp.json).
 MF_DEFAULTS: tuple[tuple[str, object], ...] = (("factors", 64), ("epochs", 20), ("batch_size", 256),
-                                               ("learning_rate", 0.005), ("max_items", 3000))
+                                               ("learning_rate", 0.005), ("max_items", 3000), ("average", 0.9))
 DP_MF_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("factors", 16), ("epochs", 50),
                                                   ("batch_size", None), ("learning_rate", 0.03),
                                                   ("max_grad_norm", 0.1), ("init_std", 0.1), ("max_items", 300),
