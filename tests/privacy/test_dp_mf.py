@@ -159,6 +159,7 @@ def _analytic_gaussian_epsilon(sigma: float, delta: float) -> float:
     return hi
 
 
+@pytest.mark.slow  # the PRV accountant's calibration: seconds per fit
 def test_full_batch_accounting_matches_the_exact_gaussian_composition(planted: sp.csr_matrix) -> None:
     """Known answer: with full batches (no subsampling) the fit is the popularity release plus
     `steps` Gaussian mechanisms, whose composition is exactly one Gaussian mechanism with
