@@ -54,12 +54,35 @@ DP_BASE: dict[str, Any] = {"factors": 16, "batch_size": None, "learning_rate": 0
 # 16,384 / 32,768 interactions: .108 / .130 / .147 / .152 at lr 0.1), lr 0.1 beat 0.03, frozen
 # biases beat learnt ones (.133 vs .130), 16 factors beat 32, a 1,000-item head beat 3,000.
 # Neither full batches (40 epochs, .147) nor 80 epochs of 32,768 (.148) beat 40 epochs of 32,768 (.152).
+# Then (INTERACTION_PROBES, the same validation part, 40 epochs): the PRV accountant (tighter, so
+# less noise for the same epsilon) and the moving average of the iterates (post-processing) helped;
+# a clipping norm of 0.3 did not. Rows run before that keep the base they ran with ("base").
 DP_INTERACTION_BASE: dict[str, Any] = {"privacy_unit": "interaction", "factors": 16, "learning_rate": 0.1,
                                        "max_grad_norm": 1.0, "init_std": 0.1, "max_items": 1000,
-                                       "learn_bias": False, "batch_size": 32768}
-INTERACTION_GRIDS: dict[str, list[dict[str, Any]]] = {"lastfm": [{"epochs": 20}, {"epochs": 40}]}
+                                       "learn_bias": False, "batch_size": 32768, "accountant": "prv",
+                                       "average": 0.9}
+# The same for the user unit (DP_BASE with the epsilon-8 row's choice: 300 items, 50 epochs, frozen
+# biases, tied vectors): neither helped.
+USER_PROBES: list[dict[str, Any]] = [
+    {"change": {}, "valid_ndcg@10": 0.1223, "noise_multiplier": 3.848},
+    {"change": {"average": 0.8}, "valid_ndcg@10": 0.1216, "noise_multiplier": 3.848},
+    {"change": {"average": 0.9}, "valid_ndcg@10": 0.1202, "noise_multiplier": 3.848},
+    {"change": {"average": 0.95}, "valid_ndcg@10": 0.1138, "noise_multiplier": 3.848},
+    {"change": {"accountant": "prv"}, "valid_ndcg@10": 0.1235, "noise_multiplier": 3.572},
+]
+# Validation NDCG@10 on LastFM at epsilon 8 of single fits (DPMF with the old base, 40 epochs, plus
+# the change named; evaluate(part="valid")), on the shared 2-core machine.
+INTERACTION_PROBES: list[dict[str, Any]] = [
+    {"change": {}, "valid_ndcg@10": 0.1516, "noise_multiplier": 2.493},
+    {"change": {"accountant": "prv"}, "valid_ndcg@10": 0.1533, "noise_multiplier": 2.346},
+    {"change": {"accountant": "prv", "average": 0.9}, "valid_ndcg@10": 0.1557, "noise_multiplier": 2.346},
+    {"change": {"accountant": "prv", "max_grad_norm": 0.3}, "valid_ndcg@10": 0.1517, "noise_multiplier": 2.346},
+]
+INTERACTION_GRIDS: dict[str, list[dict[str, Any]]] = {"lastfm": [{"epochs": 40}]}
 GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {  # dataset: (mf grid, dp-mf grid)
-    "lastfm": ([{"max_items": m, "tied": t} for m in (300, 1000, 3000) for t in (False, True)],
+    # mf also tries the moving average of its iterates (decay 0.9), as dp-mf-interaction uses it.
+    "lastfm": ([{"max_items": m, "tied": t, "average": a} for m in (300, 1000, 3000) for t in (False, True)
+                for a in (0.0, 0.9)],
                [{"max_items": m, "epochs": e, "learn_bias": b, "tied": t} for m in (300, 1000) for e in (20, 50)
                 for b in (True, False) for t in (False, True)]),
     # 50k users: a fit costs ~20x LastFM's, so a smaller grid. With this many users a batch of
@@ -110,7 +133,7 @@ def tune(make: Any, grid: list[dict[str, Any]], split: Any, users: np.ndarray | 
 
 
 def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, ...],
-                previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                previous: dict[str, Any] | None = None, epsilons: tuple[float, ...] = EPSILONS) -> dict[str, Any]:
     ds = load(name)
     protocol = PROTOCOLS[name]
     split = make_split(ds, protocol, seed=seed)
@@ -124,19 +147,26 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
     print("  mf", flush=True)
     mf_grid, dp_grid = GRIDS[name]
     out["models"]["mf"] = tune(lambda **p: MF(**{**MF_BASE, **p}), mf_grid, split, users, train)
+    old = (previous or {}).get("models", {})
     for eps in EPSILONS:
-        if "user" in units:
+        key = f"dp-mf eps={eps:g}"
+        if "user" in units and eps in epsilons:
             print(f"  dp-mf (user unit) epsilon {eps:g}", flush=True)
-            out["models"][f"dp-mf eps={eps:g}"] = tune(lambda **p: DPMF(target_epsilon=eps, **{**DP_BASE, **p}),
-                                                       dp_grid, split, users, train)
-        elif previous is not None and f"dp-mf eps={eps:g}" in previous.get("models", {}):
-            out["models"][f"dp-mf eps={eps:g}"] = previous["models"][f"dp-mf eps={eps:g}"]
+            out["models"][key] = tune(lambda **p: DPMF(target_epsilon=eps, **{**DP_BASE, **p}),
+                                      dp_grid, split, users, train)
+            out["models"][key]["base"] = DP_BASE
+        elif key in old:
+            out["models"][key] = old[key]
     for eps in EPSILONS:
-        if "interaction" in units and name in INTERACTION_GRIDS:
+        key = f"dp-mf-interaction eps={eps:g}"
+        if "interaction" in units and name in INTERACTION_GRIDS and eps in epsilons:
             print(f"  dp-mf (interaction unit) epsilon {eps:g}", flush=True)
-            out["models"][f"dp-mf-interaction eps={eps:g}"] = tune(
+            out["models"][key] = tune(
                 lambda **p: DPMF(target_epsilon=eps, **{**DP_INTERACTION_BASE, **p}), INTERACTION_GRIDS[name],
                 split, users, train)
+            out["models"][key]["base"] = DP_INTERACTION_BASE
+        elif key in old:
+            out["models"][key] = old[key]
     base = out["models"]["mf"]["ndcg@10"]
     for key, entry in out["models"].items():
         entry["retention"] = round(entry["ndcg@10"] / base, 4) if base > 0 else None
@@ -169,6 +199,10 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _describe_change(change: dict[str, Any]) -> str:
+    return "; ".join(f"{k} {v}" for k, v in change.items()) if change else "old base"
+
+
 def readme_block(doc: dict[str, Any]) -> str:
     lines = [f"Machine: {doc['machine']}. `PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py`; raw numbers in "
              "`results/privacy-dp.json`, curve in `results/privacy-dp.png`.", "",
@@ -181,7 +215,7 @@ def readme_block(doc: dict[str, Any]) -> str:
              "interaction, not a user's history); classical MF whose per-interaction gradient (user embedding, "
              "item vectors) is clipped and noised, Poisson sampling over the interactions, delta = "
              "min(1/n_interactions, 1/n_users), users scored with vectors solved against the DP item side from "
-             "their own history (joint DP). Base settings in the JSON (`dp_interaction_base`). "
+             "their own history (joint DP). Base settings of each row in the JSON (`base`). "
              "mf is the same model and training without clipping or noise. Hyperparameters per row chosen on "
              "validation NDCG@10 (grids in the script); test evaluated once. Full ranking, seen items masked. "
              "amazon-games has user-level rows only (the interaction-level grid was run on LastFM alone).", ""]
@@ -197,7 +231,7 @@ def readme_block(doc: dict[str, Any]) -> str:
             eps = "inf" if e["epsilon_spent"] is None else f"{e['epsilon_spent']:.2f}"
             lo, hi = e["ndcg@10_ci95"]
             lines.append(f"| {key} | {eps} | {e['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {e['recall@10']:.4f} | "
-                         f"{e['retention']:.2f} | {e['fit_seconds']:.1f} | {e['params']} |")
+                         f"{e['retention']:.3f} | {e['fit_seconds']:.1f} | {e['params']} |")
         lines.append("")
     lastfm = doc["datasets"].get("lastfm")
     inter = [e for k, e in (lastfm or {}).get("models", {}).items() if k.startswith("dp-mf-interaction")]
@@ -205,15 +239,22 @@ def readme_block(doc: dict[str, Any]) -> str:
         best_i = max(inter, key=lambda e: e["retention"])
         reached_i = "reaches" if best_i["retention"] >= 0.9 else "does not reach"
         lines.append(f"Interaction level on LastFM: it {reached_i} 90% retention at epsilon <= 8 (at best "
-                     f"{best_i['retention']:.0%}, epsilon {best_i['epsilon_spent']:.2f}, delta {best_i['delta']:.2g}). "
-                     "That is a weaker guarantee than the user-level rows, so `dp-mf` in `socialrec evaluate` stays "
-                     "user-level; the interaction unit is the separate model `dp-mf-interaction`. Its grid varies only the "
-                     "epochs (20 or 40; a fit takes ~100 s on 2 cores); the other settings were probed at epsilon 8 "
-                     "on validation (comment above DP_INTERACTION_BASE) and can be far from best at small epsilon: "
-                     "at epsilon 1 (noise multiplier ~15 on a learning rate of 0.1) training collapses, below the "
-                     "user-level row. Users are scored with vectors solved from their own history (joint DP); the "
-                     "noisy trained user embeddings score much worse (validation NDCG@10 .098 against .152 at "
-                     "epsilon 8).")
+                     f"{best_i['retention']:.1%}, epsilon {best_i['epsilon_spent']:.2f}, delta {best_i['delta']:.2g}). "
+                     "That is the WEAKER guarantee (one interaction, not a user's history), so `dp-mf` in `socialrec "
+                     "evaluate` stays user-level; the interaction unit is the separate model `dp-mf-interaction`. "
+                     "Rows differ in their base settings (`base` in the JSON): the epsilon-8 row uses the current "
+                     "base, the PRV accountant (a tighter account of the same mechanism, so DP-SGD adds less noise "
+                     "for the same epsilon) and the moving average of the iterates with decay 0.9 (post-processing "
+                     "of the noisy iterates: no budget spent); the rows at epsilon 1, 2 and 4 were run before with "
+                     "the RDP accountant and the last iterate, choosing 20 or 40 epochs, and were not rerun (a fit "
+                     "took over 20 minutes on the shared machine). What chose the change, at epsilon 8 on validation "
+                     "(single fits, `interaction_probes_eps8` in the JSON): validation NDCG@10 "
+                     + ", ".join(f"{_describe_change(p['change'])} {p['valid_ndcg@10']:.4f}"
+                                 for p in doc.get("interaction_probes_eps8", []))
+                     + f" (mf: {lastfm['models']['mf']['valid_ndcg@10']:.4f}). The old base's settings can be far from "
+                     "best at small epsilon: at epsilon 1 (noise multiplier ~15 on a learning rate of 0.1) training "
+                     "collapses, below the user-level row. Users are scored with vectors solved from their own "
+                     "history (joint DP); the noisy trained user embeddings score much worse.")
         lines.append("")
     if lastfm is not None:
         best = max((e for k, e in lastfm["models"].items() if k.startswith("dp-mf eps")), key=lambda e: e["retention"])
@@ -231,7 +272,12 @@ def readme_block(doc: dict[str, Any]) -> str:
                      "part of the gap is the DP-friendly schedule itself: in one validation probe the same model "
                      "trained without noise on dp-mf's schedule (16 factors, 10 epochs of 2,048-user batches, "
                      "1,000 items) stayed well below mf on validation NDCG@10, much nearer to dp-mf (a single probe, "
-                     "not kept in the results file, so no number here).")
+                     "not kept in the results file, so no number here). Two changes that helped the interaction "
+                     "unit did not help here (epsilon 8, validation, single fits, `user_probes_eps8` in the JSON): "
+                     + ", ".join(f"{_describe_change(p['change']).replace('old base', 'as chosen')} "
+                                 f"{p['valid_ndcg@10']:.4f}" for p in doc.get("user_probes_eps8", []))
+                     + ". With full batches the 50 steps are few and the model is still moving, so an average lags; "
+                     "PRV lowers the noise multiplier a little only.")
     return "\n".join(lines).rstrip()
 
 
@@ -245,25 +291,38 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--units", default="user,interaction",
                         help="privacy units to run (rows of a unit not run are kept from the JSON)")
+    parser.add_argument("--epsilons", default=",".join(f"{e:g}" for e in EPSILONS),
+                        help="epsilons to run (rows at other epsilons are kept from the JSON, with the base "
+                             "settings they were run with)")
     parser.add_argument("--readme-only", action="store_true", help="redraw the plot and README from the JSON")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "privacy-dp.json"
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     if args.readme_only:
+        doc.update({"interaction_probes_eps8": INTERACTION_PROBES, "user_probes_eps8": USER_PROBES})
+        path.write_text(json.dumps(doc, indent=2))
         plot(doc, RESULTS / "privacy-dp.png")
         replace_section("PRIVACY-DP", "Differentially private training (dp-mf): utility-privacy curve",
                         readme_block(doc))
         return
+    for d in doc.get("datasets", {}).values():  # rows kept from an earlier run keep the base they ran with
+        for key, entry in d.get("models", {}).items():
+            if key.startswith("dp-mf-interaction") and "base" not in entry:
+                entry["base"] = doc.get("dp_interaction_base")
+            elif key.startswith("dp-mf eps") and "base" not in entry:
+                entry["base"] = doc.get("dp_base")
     doc.update({"machine": describe(), "seed": args.seed, "epsilons": list(EPSILONS), "mf_base": MF_BASE,
                 "dp_base": DP_BASE, "dp_interaction_base": DP_INTERACTION_BASE,
+                "interaction_probes_eps8": INTERACTION_PROBES, "user_probes_eps8": USER_PROBES,
                 "grids": {k: {"mf": g[0], "dp-mf": g[1], "dp-mf-interaction": INTERACTION_GRIDS.get(k)}
                           for k, g in GRIDS.items()}})
     doc.setdefault("datasets", {})
     for name in args.datasets.split(","):
         start = time.perf_counter()
         doc["datasets"][name] = run_dataset(name, args.users, args.seed, tuple(args.units.split(",")),
-                                            doc["datasets"].get(name))
+                                            doc["datasets"].get(name),
+                                            tuple(float(e) for e in args.epsilons.split(",")))
         doc["datasets"][name]["wall_seconds"] = round(time.perf_counter() - start, 1)
         path.write_text(json.dumps(doc, indent=2))
     plot(doc, RESULTS / "privacy-dp.png")

@@ -141,3 +141,56 @@ def test_interaction_unit_folds_users_in_by_solving_against_the_item_side(plante
 def test_an_unknown_unit_is_refused(planted: sp.csr_matrix) -> None:
     with pytest.raises(ValueError, match="privacy_unit"):
         DPMF(privacy_unit="item", **FAST).fit(planted)
+
+
+def _analytic_gaussian_epsilon(sigma: float, delta: float) -> float:
+    """The exact epsilon of one Gaussian mechanism with noise multiplier ``sigma`` (sensitivity 1)
+    at ``delta`` (Balle & Wang 2018): delta(eps) = Phi(1/(2s) - eps*s) - e^eps * Phi(-1/(2s) - eps*s),
+    solved for eps by bisection."""
+    from scipy.stats import norm
+
+    def delta_of(eps: float) -> float:
+        return float(norm.cdf(0.5 / sigma - eps * sigma) - math.exp(eps) * norm.cdf(-0.5 / sigma - eps * sigma))
+
+    lo, hi = 0.0, 100.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if delta_of(mid) > delta else (lo, mid)
+    return hi
+
+
+@pytest.mark.slow  # the PRV accountant's calibration: seconds per fit
+def test_full_batch_accounting_matches_the_exact_gaussian_composition(planted: sp.csr_matrix) -> None:
+    """Known answer: with full batches (no subsampling) the fit is the popularity release plus
+    `steps` Gaussian mechanisms, whose composition is exactly one Gaussian mechanism with
+    1/s^2 = 1/s_pop^2 + steps/s_sgd^2. PRV must report that mechanism's exact epsilon (up to its
+    discretisation); RDP a valid upper bound, within the target."""
+    exact = {}
+    for accountant in ("prv", "rdp"):
+        model = DPMF(target_epsilon=4.0, accountant=accountant, **{**FAST, "batch_size": None}).fit(planted)
+        eps, delta = model.privacy_spent()
+        assert model.sample_rate_ == 1.0 and model.steps_ == FAST["epochs"]
+        s = (model.popularity_noise_ ** -2 + model.steps_ * model.noise_multiplier_ ** -2) ** -0.5
+        exact[accountant] = _analytic_gaussian_epsilon(s, delta)
+        assert eps <= 4.0
+        if accountant == "prv":
+            assert eps == pytest.approx(exact[accountant], rel=0.02), (eps, exact[accountant])
+        else:
+            assert exact[accountant] < eps < 1.3 * exact[accountant], (eps, exact[accountant])
+    # the tighter accountant lets DP-SGD add less noise for the same budget
+    assert exact["prv"] > exact["rdp"]
+
+
+def test_average_returns_the_moving_average_of_the_iterates(planted: sp.csr_matrix) -> None:
+    """A decay near 1 keeps the average near the initial parameters (the iterates weigh little);
+    no averaging returns the last iterate, which moved far; a mild decay still learns the blocks."""
+    last = MF(**FAST).fit(planted)
+    start = MF(**{**FAST, "epochs": 1, "learning_rate": 0.0}).fit(planted)  # the initial parameters
+    slow = MF(**FAST, average=0.9999).fit(planted)  # 80 steps: the iterates weigh < 1%
+    moved = np.abs(last.item_factors_ - start.item_factors_).max()
+    assert moved > 0.1
+    assert np.abs(slow.item_factors_ - start.item_factors_).max() < 0.05 * moved
+    assert own_block_share(MF(**FAST, average=0.9).fit(planted), planted) >= 0.95
+    assert own_block_share(DPMF(target_epsilon=30.0, average=0.9, **FAST).fit(planted), planted) >= 0.9
+    with pytest.raises(ValueError, match="average"):
+        MF(**FAST, average=1.0).fit(planted)
