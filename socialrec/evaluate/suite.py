@@ -44,6 +44,9 @@ PRIVATE = ("mf", "dp-mf", "dp-mf-interaction")
 # hybrid's list kept in place.
 RUMOUR_WEIGHT = 1.5
 RUMOUR_PROTECT = 3
+# Weights of the additive mood term g(E(u), c) tried on validation inside fit (0 = the base model;
+# the base's scores are standardised per user, so the weights are in its standard deviations).
+MOOD_WEIGHT_GRID = (0.1, 0.25, 0.5, 1.0, 2.0)
 # mf / dp-mf settings chosen on LastFM's validation NDCG@10 (benchmarks/results/privacy-dp.json).
 MF_DEFAULTS: tuple[tuple[str, object], ...] = (("factors", 64), ("epochs", 20), ("batch_size", 256),
                                                ("learning_rate", 0.005), ("max_items", 3000))
@@ -85,6 +88,16 @@ def _graph_specs() -> dict[str, ModelSpec]:
         return RumourAware(HybridRecommender(**params), weight=weight, protect=protect)  # type: ignore[arg-type]
 
     from socialrec.retrieve.sentiment_aware import SentimentAware
+
+    def mood_on(base: Callable[..., BaseRecommender]) -> Callable[..., BaseRecommender]:
+        def make(**params: object) -> BaseRecommender:
+            return SentimentAware(base_model=base(), weight=0.0, weight_grid=MOOD_WEIGHT_GRID,
+                                  **params)  # type: ignore[arg-type]
+        return make
+
+    def hybrid_without_sentiment(**params: object) -> BaseRecommender:
+        return hybrid(**{"sentiment": False, **params})
+
     def two_tower(mode: str) -> Callable[..., BaseRecommender]:
         def make(**params: object) -> BaseRecommender:
             from socialrec.retrieve.two_tower import TwoTowerRecommender
@@ -128,6 +141,13 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "lm-seq": ModelSpec("lm-seq", CHANNELS["lm-seq"].factory),
         # EASE plus weight * mood(u) * item sentiment(c) (extra `sentiment`); weight 0 is plain EASE.
         "sentiment": ModelSpec("sentiment", SentimentAware, {"weight": [0.0, 0.25, 1.0]}),
+        # The additive I(u, c) = f(u, c) + w * E(u) * s(c) on the content model and on the hybrid
+        # without its sentiment features; w from MOOD_WEIGHT_GRID or 0, chosen on validation inside
+        # fit. hybrid-no-sentiment is the hybrid without the mood features (the ablation of the
+        # sentiment feature group; `hybrid` turns them on where users have texts).
+        "sentiment-content": ModelSpec("sentiment-content", mood_on(content)),
+        "sentiment-hybrid": ModelSpec("sentiment-hybrid", mood_on(hybrid_without_sentiment)),
+        "hybrid-no-sentiment": ModelSpec("hybrid-no-sentiment", hybrid_without_sentiment),
         # Models that read the items' modality vectors (Dataset.item_features: image, audio). They
         # stop early on validation NDCG@20; one fit costs minutes on tiktok-multimodal on the
         # shared 2-core machine, so their grids are small (benchmarks/multimodal.py).
