@@ -34,6 +34,7 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 TEMPORAL_MODELS = "pop,itemknn,als,content,social,hybrid"
 COLD_MODELS = "pop,itemknn,als,content,social"
+SENTIMENT_MODELS = "content,sentiment-content,hybrid-no-sentiment,hybrid,sentiment-hybrid"
 NON_TEXT = ("pop", "itemknn", "als", "social")
 # The issue's targets (quoted in the README section).
 TARGETS = {"hybrid_over_best_single_ndcg@10": 1.05, "content_over_best_non_text_ndcg@20": 2.0,
@@ -42,6 +43,8 @@ TARGETS = {"hybrid_over_best_single_ndcg@10": 1.05, "content_over_best_non_text_
 COMMANDS = {
     "temporal": ["evaluate", "--dataset", "weibo-ced", "--protocol", "temporal", "--models", TEMPORAL_MODELS,
                  "--output", str(RESULTS / "weibo-temporal.json")],
+    "sentiment": ["evaluate", "--dataset", "weibo-ced", "--protocol", "temporal", "--models", SENTIMENT_MODELS,
+                  "--output", str(RESULTS / "weibo-sentiment.json")],
     "cold-item": ["evaluate", "--dataset", "weibo-ced", "--protocol", "cold-item", "--models", COLD_MODELS,
                   "--k", "10,20", "--output", str(RESULTS / "weibo-cold-item.json")],
     "rumours": ["rumours", "--dataset", "weibo-ced", "--output", str(RESULTS / "weibo-rumours.json"),
