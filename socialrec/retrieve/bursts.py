@@ -10,6 +10,8 @@ baseline would otherwise hide the next).
 engagements, as the words (jieba for Chinese, `represent.lexical.tokens`) most over-represented
 in them against the whole catalog (TF-IDF). `trend_topics` turns alert windows into topics:
 keywords, volume, main posts and their volume over the windows around the alert.
+`recent_trends` adds, for posts with text, the embedding topics of `retrieve.topics` and their
+burst + sentiment-drop alerts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from socialrec.ingest.schema import Dataset
+from socialrec.represent.sentiment import items_are_posts
+from socialrec.retrieve.topics import recent_topic_trends
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -203,14 +207,21 @@ def recent_windows(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
 
 
 def recent_trends(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
-                  detector: BurstDetector = DEFAULT_DETECTOR, n_keywords: int = 5) -> dict[str, Any]:
+                  detector: BurstDetector = DEFAULT_DETECTOR, n_keywords: int = 5, topics: bool = True) -> dict[str, Any]:
     """The latest ``last`` windows of the dataset's engagement timeline (start, count, whether it
-    raised an alert; `recent_windows`) and one topic per alert among them (`trend_topics`). A
-    dataset without timestamps has no timeline: empty lists."""
+    raised an alert; `recent_windows`) and one topic per alert among them (`trend_topics`). Where
+    the items are posts with their own words and ``topics`` is true, also the embedding topics'
+    alerts in those windows (a topic burst with a sharp sentiment drop) and the most engaged
+    topics with their volume and sentiment per window (`topics.recent_topic_trends`). A dataset
+    without timestamps has no timeline: empty lists."""
     starts, counts, alerts, shown = recent_windows(dataset, window=window, last=last, detector=detector)
-    return {
+    out = {
         "window_seconds": window,
         "windows": [{"start": iso_time(starts[w]), "count": int(counts[w]), "alert": w in alerts} for w in shown],
         "topics": trend_topics(dataset, [w for w in shown if w in alerts], starts, window, counts,
                                n_keywords=n_keywords),
+        "topic_alerts": [], "post_topics": [],
     }
+    if topics and items_are_posts(dataset) and len(starts):
+        out.update(recent_topic_trends(dataset, starts, window, shown, detector))
+    return out

@@ -25,12 +25,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from socialrec.errors import MissingDependencyError
-from socialrec.retrieve.bursts import BurstDetector
+
+if TYPE_CHECKING:  # bursts imports this module (its recent trends name their topics)
+    from socialrec.retrieve.bursts import BurstDetector
 
 
 def ctfidf_keywords(texts: Sequence[str], labels: np.ndarray, n_topics: int, k: int = 5) -> list[list[str]]:
@@ -116,11 +118,15 @@ def _window_index(times: np.ndarray, starts: np.ndarray, seconds: float) -> np.n
 @dataclass(frozen=True)
 class TopicSeries:
     """Per topic (rows) and window (columns): ``volume`` (engagements), ``sentiment_sum`` and
-    ``texts`` (sum and count of the scores of the texts written about the topic in the window)."""
+    ``texts`` (sum and count of the scores of the texts written about the topic in the window);
+    ``prior_sum`` and ``prior_texts``: the same per topic for the texts before the first window
+    (they count in the baseline of a drop)."""
 
     volume: np.ndarray
     sentiment_sum: np.ndarray
     texts: np.ndarray
+    prior_sum: np.ndarray
+    prior_texts: np.ndarray
 
     def mean_sentiment(self) -> np.ndarray:
         """Mean score per topic and window (NaN where no text was written)."""
@@ -132,7 +138,7 @@ def topic_series(topic_of_item: np.ndarray, n_topics: int, starts: np.ndarray, s
                  text_time: np.ndarray, text_score: np.ndarray) -> TopicSeries:
     """`TopicSeries` on the window grid ``starts`` (windows of ``seconds``): engagements are
     (engaged_item, engaged_time) pairs, texts (text_item, text_time, text_score) triples; items
-    of topic -1 and times outside the grid are left out."""
+    of topic -1 and times after the grid are left out, texts before it are the prior."""
     shape = (n_topics, len(starts))
     topic_of_item = np.asarray(topic_of_item, dtype=np.int64)
 
@@ -150,7 +156,14 @@ def topic_series(topic_of_item: np.ndarray, n_topics: int, starts: np.ndarray, s
     scores = np.asarray(text_score, dtype=np.float64)[ok]
     total = np.bincount(flat, weights=scores, minlength=size).reshape(shape)
     count = np.bincount(flat, minlength=size).reshape(shape)
-    return TopicSeries(volume=volume.astype(np.int64), sentiment_sum=total, texts=count.astype(np.int64))
+    t_topic = topic_of_item[np.asarray(text_item, dtype=np.int64)] if len(text_item) else np.zeros(0, np.int64)
+    t_time = np.asarray(text_time, dtype=np.float64)
+    early = (t_topic >= 0) & (t_time < (starts[0] if len(starts) else -np.inf))
+    prior_sum = np.bincount(t_topic[early], weights=np.asarray(text_score, dtype=np.float64)[early],
+                            minlength=n_topics)
+    prior_n = np.bincount(t_topic[early], minlength=n_topics)
+    return TopicSeries(volume=volume.astype(np.int64), sentiment_sum=total, texts=count.astype(np.int64),
+                       prior_sum=prior_sum, prior_texts=prior_n.astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -174,9 +187,9 @@ class SentimentDropRule:
     def drops(self, series: TopicSeries) -> np.ndarray:
         """Baseline minus window mean per topic and window: NaN where the window has fewer than
         ``min_texts`` texts or the topic fewer than ``min_texts`` before it (the baseline is
-        the mean of every earlier text of the topic)."""
-        before_sum = np.cumsum(series.sentiment_sum, axis=1) - series.sentiment_sum
-        before_n = np.cumsum(series.texts, axis=1) - series.texts
+        the mean of every earlier text of the topic, the prior included)."""
+        before_sum = np.cumsum(series.sentiment_sum, axis=1) - series.sentiment_sum + series.prior_sum[:, None]
+        before_n = np.cumsum(series.texts, axis=1) - series.texts + series.prior_texts[:, None]
         judged = (series.texts >= self.min_texts) & (before_n >= self.min_texts)
         baseline = np.divide(before_sum, before_n, out=np.zeros(before_sum.shape), where=before_n > 0)
         return np.where(judged, baseline - series.mean_sentiment(), np.nan)
@@ -277,3 +290,44 @@ def post_topic_timeline(dataset: Any, starts: np.ndarray, seconds: float, *, top
                           engaged_time=inter["timestamp"].to_numpy(np.float64),
                           text_item=text_item, text_time=text_time, text_score=text_score)
     return TopicTimeline(topics=topics, series=series, encoder=name)
+
+
+# The sharp-drop threshold `socialrec trends` chose on the first half of weibo-ced's daily timeline
+# (benchmarks/results/weibo-trends.json, evaluation.sentiment_drop), and the fewest engagements in
+# a day that make a topic's burst: what the service applies.
+DEFAULT_DROP_RULE = SentimentDropRule(threshold=0.441253, min_texts=5)
+TOPIC_MIN_COUNT = 10
+
+
+def recent_topic_trends(dataset: Any, starts: np.ndarray, seconds: float, shown: range, detector: "BurstDetector", *,
+                        rule: SentimentDropRule = DEFAULT_DROP_RULE, topic_min_count: int = TOPIC_MIN_COUNT,
+                        n_topics: int = 5, topics: PostTopics | None = None) -> dict[str, Any]:
+    """For the windows ``shown`` of the grid ``starts``: the topic alerts raised in them (a burst
+    of the topic's volume, ``detector`` with ``topic_min_count``, and a sharp drop by ``rule``)
+    and the ``n_topics`` topics with the most engagements there, with their volume and sentiment
+    per shown window. Texts before the grid count in the drop baseline."""
+    from dataclasses import replace
+
+    from socialrec.retrieve.bursts import iso_time
+
+    tl = post_topic_timeline(dataset, starts, seconds, topics=topics)
+    series, model = tl.series, tl.topics
+    mean, drops = series.mean_sentiment(), rule.drops(series)
+    det = replace(detector, min_count=topic_min_count)
+    cols = np.arange(shown.start, shown.stop, dtype=np.int64)
+    alerts = [{"kind": "burst+sentiment_drop", "topic": t, "keywords": model.keywords_[t], "start": iso_time(starts[w]),
+               "volume": int(series.volume[t, w]), "sentiment": round(float(mean[t, w]), 4),
+               "drop": round(float(drops[t, w]), 4)}
+              for t, w in topic_alerts(series, det, rule) if w in shown]
+    volume = series.volume[:, cols].sum(axis=1) if len(cols) else np.zeros(model.n_topics_, dtype=np.int64)
+    top = [t for t in np.argsort(-volume, kind="stable")[:n_topics].tolist() if volume[t] > 0]
+
+    def sentiment(total: float, n: int) -> float | None:
+        return round(total / n, 4) if n else None
+
+    out = [{"topic": t, "keywords": model.keywords_[t], "volume": int(volume[t]),
+            "sentiment": sentiment(float(series.sentiment_sum[t, cols].sum()), int(series.texts[t, cols].sum())),
+            "series": [{"start": iso_time(starts[w]), "volume": int(series.volume[t, w]),
+                        "sentiment": sentiment(float(series.sentiment_sum[t, w]), int(series.texts[t, w]))}
+                       for w in cols.tolist()]} for t in top]
+    return {"topic_alerts": alerts, "post_topics": out}

@@ -116,3 +116,62 @@ def test_drop_rule_judges_only_windows_with_enough_texts() -> None:
     assert np.isnan(strict.drops(series)).all() and topic_alerts(series, DETECTOR, strict) == []
     with pytest.raises(ValueError, match="threshold"):
         SentimentDropRule(threshold=-1.0)
+
+
+HAPPY_ZH = ["太好了，非常开心，感谢大家", "真棒，好消息，很高兴", "支持，太赞了，喜欢"]
+SAD_ZH = ["太可怕了，非常难过，心痛", "愤怒，太惨了，悲剧", "难过，失望，可怕的灾难"]
+
+
+def posts_dataset(burst_day: int, negative: bool, days: int = 40) -> object:
+    """The CORPUS as posts (item table with text, one post a day earlier than the timeline), ~4
+    engagements and 2 happy comments per post a day; on ``burst_day`` the earthquake posts get 25
+    engagements each and 6 comments each, sad when ``negative``."""
+    import pandas as pd
+
+    from socialrec.ingest.schema import build_dataset
+
+    rng = np.random.default_rng(0)
+    day = 86400.0
+    t0 = 18519 * day  # 2020-09-14T00:00Z, a window boundary
+    items = pd.DataFrame({"id": [f"p{i}" for i in range(len(TEXTS))], "text": TEXTS, "timestamp": t0 - day})
+    inter, comments = [], []
+    for d in range(days):
+        for i in range(len(TEXTS)):
+            burst = d == burst_day and GROUP[i] == 0
+            for _ in range(25 if burst else int(rng.integers(3, 6))):
+                inter.append((f"u{len(inter) % 997}", f"p{i}", t0 + d * day + rng.uniform(0, day)))
+            for c in range(6 if burst else 2):
+                words = (SAD_ZH if burst and negative else HAPPY_ZH)[c % 3]
+                comments.append(("item", f"p{i}", "comment", words, t0 + d * day + rng.uniform(0, day)))
+    interactions = pd.DataFrame(inter, columns=["user", "item", "timestamp"])
+    texts = pd.DataFrame(comments, columns=["owner", "id", "field", "text", "timestamp"])
+    return build_dataset("posts", interactions, items=items, texts=texts)
+
+
+@pytest.mark.parametrize("negative", [True, False])
+def test_recent_trends_raise_a_topic_alert_only_for_the_sad_burst(monkeypatch: pytest.MonkeyPatch,
+                                                                   negative: bool) -> None:
+    pytest.importorskip("jieba")
+    import socialrec.retrieve.topics as T
+    from socialrec.retrieve.bursts import BurstDetector, recent_trends
+
+    from socialrec.represent.sentiment import SentimentAnalyzer
+
+    # Neither the encoder nor the sentiment model is under test here (they have their own tests):
+    # the posts' vectors are the planted groups, and the comments score as written.
+    monkeypatch.setattr(T, "post_vectors", lambda texts, encoder=None: (_planted_vectors(), "planted"))
+    known = {**{t: 0.8 for t in HAPPY_ZH}, **{t: -0.8 for t in SAD_ZH}}
+    monkeypatch.setattr(SentimentAnalyzer, "score",
+                        lambda self, texts, progress=False: np.array([known.get(t, 0.0) for t in texts], np.float32))
+    monkeypatch.setattr(T, "PostTopics", lambda: PostTopics(distance_threshold=0.5, min_posts=2))
+    ds = posts_dataset(burst_day=35, negative=negative)
+    out = recent_trends(ds, last=10, detector=BurstDetector(history=7, z=1.0, ratio=2.0, min_count=20))
+    assert [w["alert"] for w in out["windows"]].index(True) == 5  # day 35 is the 6th of the last 10
+    quake = [t for t in out["post_topics"] if t["keywords"][0] == "地震"]
+    assert len(quake) == 1 and len(quake[0]["series"]) == 10
+    if negative:
+        assert [(a["keywords"][0], a["start"][:10]) for a in out["topic_alerts"]] == [("地震", "2020-10-19")]
+        assert out["topic_alerts"][0]["drop"] > T.DEFAULT_DROP_RULE.threshold
+        assert quake[0]["series"][5]["sentiment"] < 0 < quake[0]["series"][4]["sentiment"]
+    else:
+        assert out["topic_alerts"] == []
