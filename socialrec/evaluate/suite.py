@@ -46,7 +46,7 @@ RUMOUR_WEIGHT = 1.5
 RUMOUR_PROTECT = 3
 # Weights of the additive mood term g(E(u), c) tried on validation inside fit (0 = the base model;
 # the base's scores are standardised per user, so the weights are in its standard deviations).
-MOOD_WEIGHT_GRID = (0.1, 0.25, 0.5, 1.0, 2.0)
+MOOD_WEIGHT_GRID = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 # mf / dp-mf settings chosen on LastFM's validation NDCG@10 (benchmarks/results/privacy-dp.json).
 MF_DEFAULTS: tuple[tuple[str, object], ...] = (("factors", 64), ("epochs", 20), ("batch_size", 256),
                                                ("learning_rate", 0.005), ("max_items", 3000))
@@ -90,9 +90,9 @@ def _graph_specs() -> dict[str, ModelSpec]:
     from socialrec.retrieve.sentiment_aware import SentimentAware
 
     def mood_on(base: Callable[..., BaseRecommender]) -> Callable[..., BaseRecommender]:
+        # params are the base model's; the mood weight is chosen inside fit.
         def make(**params: object) -> BaseRecommender:
-            return SentimentAware(base_model=base(), weight=0.0, weight_grid=MOOD_WEIGHT_GRID,
-                                  **params)  # type: ignore[arg-type]
+            return SentimentAware(base_model=base(**params), weight=0.0, weight_grid=MOOD_WEIGHT_GRID)
         return make
 
     def hybrid_without_sentiment(**params: object) -> BaseRecommender:
@@ -145,7 +145,7 @@ def _graph_specs() -> dict[str, ModelSpec]:
         # without its sentiment features; w from MOOD_WEIGHT_GRID or 0, chosen on validation inside
         # fit. hybrid-no-sentiment is the hybrid without the mood features (the ablation of the
         # sentiment feature group; `hybrid` turns them on where users have texts).
-        "sentiment-content": ModelSpec("sentiment-content", mood_on(content)),
+        "sentiment-content": ModelSpec("sentiment-content", mood_on(content), {"recency_half_life": [3.0, 10.0]}),
         "sentiment-hybrid": ModelSpec("sentiment-hybrid", mood_on(hybrid_without_sentiment)),
         "hybrid-no-sentiment": ModelSpec("hybrid-no-sentiment", hybrid_without_sentiment),
         # Models that read the items' modality vectors (Dataset.item_features: image, audio). They
