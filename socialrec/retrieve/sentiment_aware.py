@@ -88,7 +88,9 @@ class SentimentAware(BaseRecommender):
             self.validation_ = {}
             for w in dict.fromkeys(weights):
                 self.weight_ = w
-                self.validation_[w] = validation_ndcg_of(self._score, train.user_items, valid)
+                # A copy: the scorer masks training items in place, and a base may return a view.
+                self.validation_[w] = validation_ndcg_of(lambda b: np.array(self._score(b), dtype=np.float32),
+                                                         train.user_items, valid)
             self.weight_ = max(self.validation_, key=self.validation_.get)  # type: ignore[arg-type]
 
     def fit_choices(self) -> dict[str, Any]:
