@@ -52,6 +52,11 @@ COMMANDS = {
     "rumours-hybrid": ["rumours", "--dataset", "weibo-ced", "--model", "hybrid",
                        "--output", str(RESULTS / "weibo-rumours-hybrid.json"),
                        "--plot", str(RESULTS / "weibo-rumours-hybrid.png")],
+    # The hybrid learns its ranker from the validation items: its policy chosen on validation
+    # users it did not learn from (`socialrec rumours --select-on held-out`).
+    "rumours-hybrid-heldout": ["rumours", "--dataset", "weibo-ced", "--model", "hybrid", "--select-on", "held-out",
+                               "--output", str(RESULTS / "weibo-rumours-hybrid-heldout.json"),
+                               "--plot", str(RESULTS / "weibo-rumours-hybrid-heldout.png")],
     "trends": ["trends", "--dataset", "weibo-ced", "--window", "1d", "--output", str(RESULTS / "weibo-trends.json")],
 }
 
@@ -182,8 +187,11 @@ def main() -> None:
         for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
             if part not in COMMANDS:
                 raise SystemExit(f"unknown part {part!r}; use {list(COMMANDS)}")
-            meta.setdefault("wall_seconds", {})[part] = round(run(part, args.data), 1)
+            seconds = round(run(part, args.data), 1)
+            meta = {**(_load("weibo-meta.json") or {}), "machine": meta["machine"], "targets": TARGETS}  # parts may run side by side
+            meta.setdefault("wall_seconds", {})[part] = seconds
             (RESULTS / "weibo-meta.json").write_text(json.dumps(meta, indent=2))
+    meta = {**(_load("weibo-meta.json") or {}), "targets": TARGETS}
     (RESULTS / "weibo-meta.json").write_text(json.dumps(meta, indent=2))
     if args.readme_only:  # the curves again from their JSON (after a change to the plot)
         from socialrec.evaluate.rumours import plot_tradeoff

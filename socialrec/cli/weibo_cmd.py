@@ -15,6 +15,10 @@ def add_weibo_parsers(sub: Any) -> None:
     ru.add_argument("--output", type=Path, required=True, help="write the JSON here")
     ru.add_argument("--plot", type=Path, default=None, help="write the trade-off curve (PNG) here")
     ru.add_argument("--seed", type=int, default=0)
+    ru.add_argument("--select-on", choices=("valid", "held-out"), default="valid",
+                    help="choose the policy on all validation users (valid), or on half of them whose validation "
+                         "items the base model did not learn from (held-out: for models that train on them, "
+                         "as the hybrid's ranker does)")
 
     tr = sub.add_parser("trends", help="windowed engagement counts, burst alerts and trend keywords")
     tr.add_argument("--dataset", default="weibo-ced")
@@ -34,7 +38,7 @@ def cmd_rumours(args: argparse.Namespace) -> int:
     spec = resolve([args.model], quick=True)[0]
     ds = load(args.dataset, args.data)
     split = make_split(ds, "temporal", seed=args.seed)
-    doc = rumour_policy_curve(split, spec.make(), seed=args.seed)
+    doc = rumour_policy_curve(split, spec.make(), seed=args.seed, select_on=args.select_on)
     doc["base_model"] = args.model
     print(f"rumour classifier on {ds.name}: AUC {doc['auc']:.4f} on {doc['n_later_posts']} later posts "
           f"(trained on {doc['n_train_posts']}, l2 {doc['classifier']['l2']:g} chosen on validation)")
