@@ -27,7 +27,8 @@ import numpy as np
 
 from socialrec.ingest.schema import Dataset
 from socialrec.represent.sentiment import items_are_posts
-from socialrec.retrieve.topics import recent_topic_trends
+from socialrec.retrieve.topics import (DEFAULT_DROP_RULE, TOPIC_MIN_COUNT, PostTopics, SentimentDropRule,
+                                       post_topic_timeline, topic_alerts)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -225,3 +226,35 @@ def recent_trends(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
     if topics and items_are_posts(dataset) and len(starts):
         out.update(recent_topic_trends(dataset, starts, window, shown, detector))
     return out
+
+
+def recent_topic_trends(dataset: Dataset, starts: np.ndarray, seconds: float, shown: range, detector: BurstDetector, *,
+                        rule: SentimentDropRule = DEFAULT_DROP_RULE, topic_min_count: int = TOPIC_MIN_COUNT,
+                        n_topics: int = 5, topics: PostTopics | None = None) -> dict[str, Any]:
+    """For the windows ``shown`` of the grid ``starts``: the topic alerts raised in them (a burst
+    of the topic's volume, ``detector`` with ``topic_min_count``, and a sharp drop by ``rule``)
+    and the ``n_topics`` topics with the most engagements there, with their volume and sentiment
+    per shown window. Texts before the grid count in the drop baseline."""
+    from dataclasses import replace
+
+    tl = post_topic_timeline(dataset, starts, seconds, topics=topics)
+    series, model = tl.series, tl.topics
+    mean, drops = series.mean_sentiment(), rule.drops(series)
+    det = replace(detector, min_count=topic_min_count)
+    cols = np.arange(shown.start, shown.stop, dtype=np.int64)
+    alerts = [{"kind": "burst+sentiment_drop", "topic": t, "keywords": model.keywords_[t], "start": iso_time(starts[w]),
+               "volume": int(series.volume[t, w]), "sentiment": round(float(mean[t, w]), 4),
+               "drop": round(float(drops[t, w]), 4)}
+              for t, w in topic_alerts(series, det, rule) if w in shown]
+    volume = series.volume[:, cols].sum(axis=1) if len(cols) else np.zeros(model.n_topics_, dtype=np.int64)
+    top = [t for t in np.argsort(-volume, kind="stable")[:n_topics].tolist() if volume[t] > 0]
+
+    def sentiment(total: float, n: int) -> float | None:
+        return round(total / n, 4) if n else None
+
+    out = [{"topic": t, "keywords": model.keywords_[t], "volume": int(volume[t]),
+            "sentiment": sentiment(float(series.sentiment_sum[t, cols].sum()), int(series.texts[t, cols].sum())),
+            "series": [{"start": iso_time(starts[w]), "volume": int(series.volume[t, w]),
+                        "sentiment": sentiment(float(series.sentiment_sum[t, w]), int(series.texts[t, w]))}
+                       for w in cols.tolist()]} for t in top]
+    return {"topic_alerts": alerts, "post_topics": out}

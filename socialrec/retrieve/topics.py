@@ -25,14 +25,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from socialrec.errors import MissingDependencyError
-
-if TYPE_CHECKING:  # bursts imports this module (its recent trends name their topics)
-    from socialrec.retrieve.bursts import BurstDetector
 
 
 def ctfidf_keywords(texts: Sequence[str], labels: np.ndarray, n_topics: int, k: int = 5) -> list[list[str]]:
@@ -221,9 +218,10 @@ def choose_drop_threshold(series: TopicSeries, upto: int, *, quantile: float = 0
     return replace(base, threshold=round(threshold, 6)), info
 
 
-def topic_alerts(series: TopicSeries, detector: BurstDetector, rule: SentimentDropRule) -> list[tuple[int, int]]:
-    """(topic, window) pairs where the topic's volume raises a burst alert (``detector`` on its
-    own series) and its sentiment drops sharply (``rule``), in window then topic order."""
+def topic_alerts(series: TopicSeries, detector: Any, rule: SentimentDropRule) -> list[tuple[int, int]]:
+    """(topic, window) pairs where the topic's volume raises a burst alert (``detector``, a
+    `bursts.BurstDetector`, on its own series) and its sentiment drops sharply (``rule``), in
+    window then topic order."""
     fires = rule.fires(series)
     out = []
     for t in range(series.volume.shape[0]):
@@ -297,37 +295,3 @@ def post_topic_timeline(dataset: Any, starts: np.ndarray, seconds: float, *, top
 # a day that make a topic's burst: what the service applies.
 DEFAULT_DROP_RULE = SentimentDropRule(threshold=0.441253, min_texts=5)
 TOPIC_MIN_COUNT = 10
-
-
-def recent_topic_trends(dataset: Any, starts: np.ndarray, seconds: float, shown: range, detector: "BurstDetector", *,
-                        rule: SentimentDropRule = DEFAULT_DROP_RULE, topic_min_count: int = TOPIC_MIN_COUNT,
-                        n_topics: int = 5, topics: PostTopics | None = None) -> dict[str, Any]:
-    """For the windows ``shown`` of the grid ``starts``: the topic alerts raised in them (a burst
-    of the topic's volume, ``detector`` with ``topic_min_count``, and a sharp drop by ``rule``)
-    and the ``n_topics`` topics with the most engagements there, with their volume and sentiment
-    per shown window. Texts before the grid count in the drop baseline."""
-    from dataclasses import replace
-
-    from socialrec.retrieve.bursts import iso_time
-
-    tl = post_topic_timeline(dataset, starts, seconds, topics=topics)
-    series, model = tl.series, tl.topics
-    mean, drops = series.mean_sentiment(), rule.drops(series)
-    det = replace(detector, min_count=topic_min_count)
-    cols = np.arange(shown.start, shown.stop, dtype=np.int64)
-    alerts = [{"kind": "burst+sentiment_drop", "topic": t, "keywords": model.keywords_[t], "start": iso_time(starts[w]),
-               "volume": int(series.volume[t, w]), "sentiment": round(float(mean[t, w]), 4),
-               "drop": round(float(drops[t, w]), 4)}
-              for t, w in topic_alerts(series, det, rule) if w in shown]
-    volume = series.volume[:, cols].sum(axis=1) if len(cols) else np.zeros(model.n_topics_, dtype=np.int64)
-    top = [t for t in np.argsort(-volume, kind="stable")[:n_topics].tolist() if volume[t] > 0]
-
-    def sentiment(total: float, n: int) -> float | None:
-        return round(total / n, 4) if n else None
-
-    out = [{"topic": t, "keywords": model.keywords_[t], "volume": int(volume[t]),
-            "sentiment": sentiment(float(series.sentiment_sum[t, cols].sum()), int(series.texts[t, cols].sum())),
-            "series": [{"start": iso_time(starts[w]), "volume": int(series.volume[t, w]),
-                        "sentiment": sentiment(float(series.sentiment_sum[t, w]), int(series.texts[t, w]))}
-                       for w in cols.tolist()]} for t in top]
-    return {"topic_alerts": alerts, "post_topics": out}
