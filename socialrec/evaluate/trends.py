@@ -155,11 +155,11 @@ def topics_part(dataset: Dataset, starts: np.ndarray, counts: np.ndarray, second
 
 def trends_document(dataset: Dataset, *, window: str = "1d", detector: BurstDetector | None = None,
                     top_bursts: int = 20, n_keywords: int = 5, topics: PostTopics | None = None,
-                    topic_min_count: int = 10, drop_quantile: float = 0.95) -> dict[str, Any]:
+                    topic_min_count: int = 10, drop_quantile: float = 0.95, with_topics: bool = True) -> dict[str, Any]:
     """The JSON document of `socialrec trends` (see the module docstring): windows with counts,
     the burst alerts with their keywords (``burst_topics``), the embedding topics with their
-    volume and sentiment over time and the topic alerts (when the items are posts with text),
-    and the evaluation."""
+    volume and sentiment over time and the topic alerts (when the items are posts with text and
+    ``with_topics``), and the evaluation."""
     seconds = parse_window(window)
     inter = dataset.interactions
     times = inter["timestamp"].to_numpy(np.float64)
@@ -194,7 +194,7 @@ def trends_document(dataset: Dataset, *, window: str = "1d", detector: BurstDete
     }
     from socialrec.represent.sentiment import items_are_posts
 
-    if items_are_posts(dataset):
+    if with_topics and items_are_posts(dataset):
         part = topics_part(dataset, starts, counts, seconds, det, topics=topics, topic_min_count=topic_min_count,
                            drop_quantile=drop_quantile)
         doc["topics"] = part["topics"]

@@ -59,10 +59,11 @@ def test_trends_document_finds_the_burst_and_names_it_in_chinese() -> None:
     texts = pd.DataFrame({"owner": "item", "id": "quake", "field": "comment", "text": said,
                           "timestamp": 40 * day + 3600.0 * np.arange(3)})
     ds = build_dataset("toy-weibo", inter, items=items, texts=texts)
-    doc = trends_document(ds, window="1d", detector=BurstDetector(min_count=20), top_bursts=5)
-    assert [a["window"] for a in doc["alerts"]] == [40]
+    doc = trends_document(ds, window="1d", detector=BurstDetector(min_count=20), top_bursts=5, with_topics=False)
+    assert [(a["kind"], a["window"]) for a in doc["alerts"]] == [("burst", 40)]
     assert doc["bursts"][0]["window"] == 40 and doc["bursts"][0]["count"] == 128
-    topic = doc["topics"][0]
+    assert doc["topics"] == [] and "topic_model" not in doc  # embedding topics left out
+    topic = doc["burst_topics"][0]
     assert topic["volume"] == 128 and topic["top_items"][0] == "quake"
     assert [w["count"] for w in topic["series"]] == [0, 0, 0, 120, 0, 0, 0]
     assert topic["keywords"][:2] in (["雅安", "地震"], ["地震", "雅安"])  # in the post and the comments
@@ -79,7 +80,7 @@ def test_recent_trends_shows_the_last_windows_and_their_alerts() -> None:
     rows += [(f"v{j}", "b", 17 * day + 60 * j) for j in range(60)]
     items = pd.DataFrame({"id": ["a", "b"], "text": ["每天的天气预报", "突发：长江洪水警报，沿岸居民紧急撤离"]})
     ds = build_dataset("toy", pd.DataFrame(rows, columns=["user", "item", "timestamp"]), items=items)
-    out = recent_trends(ds, window=day, last=5, detector=BurstDetector(min_count=20))
+    out = recent_trends(ds, window=day, last=5, detector=BurstDetector(min_count=20), topics=False)
     assert [w["count"] for w in out["windows"]] == [10, 10, 70, 10, 10]
     assert [w["alert"] for w in out["windows"]] == [False, False, True, False, False]
     assert len(out["topics"]) == 1 and out["topics"][0]["top_items"][0] == "b"
