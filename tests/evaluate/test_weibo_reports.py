@@ -100,3 +100,47 @@ def test_recent_trends_counts_only_the_windows_it_needs() -> None:
     out = recent_trends(build_dataset("no-text", many), window=1.0, last=2)
     assert out["windows"][-1]["count"] == 30 and out["windows"][-1]["alert"]
     assert out["topics"][0]["keywords"] == [] and out["topics"][0]["top_items"] == ["x"]
+
+
+FITS: list[tuple[int, int]] = []  # (validation users, validation items) each fit of RecordingPop saw
+
+
+class RecordingPop:
+    """Popularity that records the validation items each fit receives (built lazily: the base
+    class comes from the package)."""
+
+    @staticmethod
+    def make():  # noqa: ANN205
+        from socialrec.retrieve.popular import MostPopular
+
+        class Recording(MostPopular):
+            def _fit(self, train):  # noqa: ANN001, ANN202
+                v = train.valid_items
+                FITS.append((0, 0) if v is None else (int((np.diff(v.tocsr().indptr) > 0).sum()), int(v.nnz)))
+                super()._fit(train)
+
+        return Recording()
+
+
+def test_held_out_selection_judges_the_policy_on_users_the_base_did_not_learn_from(tmp_path) -> None:
+    pytest.importorskip("jieba")
+    from socialrec.evaluate.rumours import rumour_policy_curve
+    from socialrec.ingest.datasets.weibo import load_weibo_ced
+    from socialrec.ingest.split import make_split
+    from tests.cli.test_weibo_cli import small_export
+
+    ds = load_weibo_ced(small_export(tmp_path / "data"))
+    split = make_split(ds, "temporal", seed=0)
+    valid = split.matrix("valid")
+    n_valid_users = int((np.diff(valid.indptr) > 0).sum())
+    FITS.clear()
+    doc = rumour_policy_curve(split, RecordingPop.make(), weights=(0.0, 1.0), protect=(0,), select_on="held-out")
+    # One fit as usual (every validation user), one with the first half only for the selection.
+    assert sorted(u for u, _ in FITS) == [n_valid_users // 2, n_valid_users]
+    assert doc["select_on"] == "held-out" and doc["n_selection_users"] == n_valid_users - n_valid_users // 2
+    FITS.clear()
+    plain = rumour_policy_curve(split, RecordingPop.make(), weights=(0.0, 1.0), protect=(0,))
+    assert FITS == [(n_valid_users, int(valid.nnz))] and plain["n_selection_users"] is None
+    assert plain["policy"][1]["rumour_share@10"] == doc["policy"][1]["rumour_share@10"]  # test rows: same model
+    with pytest.raises(ValueError, match="select_on"):
+        rumour_policy_curve(split, RecordingPop.make(), select_on="test")
