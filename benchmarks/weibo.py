@@ -200,7 +200,11 @@ def readme() -> None:
              "weights that halve the share' rule were tried (commit `bf5f28b`); that rule cost content much "
              "of its test NDCG@10, and the first rule (the smallest weight that halves the share on "
              "validation) was restored (commit `a726d94`), keeping the head option in the curve. Read the "
-             "policy rows with that in mind.", ""]
+             "policy rows with that in mind. The hybrid's miss led to one more change, of what the policy is "
+             "chosen on rather than how (`--select-on held-out`, results/weibo-rumours-hybrid-heldout.json): "
+             "the hybrid learns its ranker from the validation items, so its validation lists are fitted "
+             "lists; the held-out run chooses on validation users it did not learn from, with the same rule "
+             "and grid, and no test number entered that choice.", ""]
     temporal = _load("weibo-temporal.json")
     if temporal:
         m = temporal["models"]
