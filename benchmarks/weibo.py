@@ -147,6 +147,7 @@ def _sentiment_lines() -> list[str]:
             notes.append(f"{label}: {a} / {b} NDCG@10 {m[a]['ndcg@10'] / m[b]['ndcg@10']:.2f}x"
                          f"{' (the 95% intervals overlap)' if overlap else ''}")
     if notes:
+        notes[0] = notes[0][0].upper() + notes[0][1:]
         lines += ["", "Does it help engagement ranking? " + "; ".join(notes) + ". The hybrid's validation "
                   "NDCG@10 is its ranker's training data (it learns from the validation items), so it overstates "
                   "the hybrid and the weight chosen there for `sentiment-hybrid` is chosen on fitted lists."]
