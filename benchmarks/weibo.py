@@ -107,8 +107,11 @@ def _rumour_lines(name: str) -> list[str]:
         lines += ["", f"At the chosen policy the test share of rumours is {t['share_ratio']:.2f}x the unchanged "
                       f"ranking's and NDCG@10 {t['ndcg_ratio']:.3f}x its value (target: at most half the share "
                       f"for at most a 5% NDCG@10 loss: {'met' if ok else 'not met'})."]
-        if not ok:
+        if not ok and t["ndcg_loss"] > 0.05:
             lines[-1] += " The policy was within the loss on the validation users, whose period differs."
+        elif not ok:
+            lines[-1] += (" The loss is within the budget, but the share is not halved: the policy halved it on "
+                          "the validation users, whose period differs.")
     lines.append("")
     return lines
 
@@ -127,8 +130,11 @@ def _sentiment_lines() -> list[str]:
              "without them) and as the additive I(u,c) = f(u,c) + w E(u) s(c) on a standardised base "
              "(`sentiment-content`, `sentiment-hybrid` on the hybrid without the features), w chosen on "
              "validation NDCG@10 inside fit from 0 and the grid `0.1, 0.25, 0.5, 1, 2, 4, 8` (a first run "
-             "with the grid ending at 2 chose 2 for content, its edge, so the grid was extended; "
-             "the hybrid's choice was 0.1 in both).", "",
+             "with the grid ending at 2 chose 2 for content, its edge, so the grid was extended; content "
+             "then chose the new edge, 8, where the mood match outweighs most of the content score: "
+             "larger weights were not tried; the hybrid chose the smallest non-zero weight both times). "
+             "The machine was shared with other heavy jobs (load average near 30): fit times are "
+             "not comparable between rows.", "",
              "| model | NDCG@10 | 95% CI | Recall@10 | NDCG@20 | valid NDCG@10 | weight chosen |",
              "|---|---|---|---|---|---|---|"]
     for name, v in m.items():
