@@ -6,6 +6,7 @@ Keeps split, metrics and models apart and joins them here (as cornac's `Experime
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,10 @@ def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[
         if o.cold_user_curve is not None:
             entry["cold_user_curve"] = {str(n): {k: round(v, 6) for k, v in row.items()}
                                         for n, row in o.cold_user_curve.items()}
+        # What the chosen model picked inside fit on validation (a weight, an epoch), when it says.
+        chosen = [t["fit_choices"] for t in o.tuning if "fit_choices" in t and t["params"] == o.params]
+        if chosen:
+            entry["fit_choices"] = json.loads(json.dumps(chosen[0], default=str))  # numpy values as JSON
         entry["ci95"] = {k: [round(a, 6), round(b, 6)] for k, (a, b) in o.test.confidence_intervals().items()
                          if k.startswith(("recall", "ndcg"))}
         models[o.name] = entry

@@ -10,6 +10,13 @@ the recommended items; the grid also tries keeping the base list's first items i
 (``protect``). The policy is chosen on validation (`choose_policy`): of those within
 ``max_loss`` relative NDCG@10 loss, the smallest weight that halves the rumour share, else the
 one with the lowest share.
+
+A base model that learns from the validation items (the hybrid trains its ranker on them) ranks
+those users' held-out items better than anyone else's, so validation would judge the policy on
+lists the model has fitted. With ``select_on="held-out"`` the validation users are split in two
+(seeded): the base model is fitted with the first half's validation items only and the policy is
+chosen on the second half, users whose validation items it never saw; the test rows come from
+the base model fitted as usual (all validation items), with the policy chosen there.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import dataclasses
+
 import numpy as np
+import scipy.sparse as sp
 
 from socialrec.evaluate.classification import roc_auc
 from socialrec.evaluate.protocol import evaluate
@@ -45,8 +55,12 @@ def choose_l2(texts: Sequence[str], labels: np.ndarray, times: np.ndarray, grid:
 
 def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequence[float] = WEIGHTS,
                         protect: Sequence[int] = PROTECT, k: int = 10, depth: int = 100, max_loss: float = 0.05,
-                        seed: int = 0) -> dict[str, Any]:
-    """The JSON document of `socialrec rumours` (see the module docstring)."""
+                        seed: int = 0, select_on: str = "valid") -> dict[str, Any]:
+    """The JSON document of `socialrec rumours` (see the module docstring). select_on: "valid"
+    (all validation users, the base fitted once) or "held-out" (validation users the base model
+    did not learn from)."""
+    if select_on not in ("valid", "held-out"):
+        raise ValueError(f"select_on must be 'valid' or 'held-out', got {select_on!r}")
     from socialrec.ingest.datasets.weibo import rumour_labels
     from socialrec.rank.rumour import RumourAware, training_cutoff
     from socialrec.represent.rumour import RumourClassifier
@@ -64,12 +78,23 @@ def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequenc
     auc = roc_auc(risk[later], labels[later]) if len(np.unique(labels[later])) == 2 else float("nan")
 
     fitted = _Memo.of(base.clone().fit(train))  # every weight re-ranks the same base scores
+    select, select_users = fitted, None
+    if select_on == "held-out":
+        valid = split.matrix("valid").tocsr()
+        users = np.flatnonzero(np.diff(valid.indptr) > 0)
+        users = users[np.random.default_rng(seed).permutation(len(users))]
+        learn, select_users = np.sort(users[:len(users) // 2]), np.sort(users[len(users) // 2:])
+        keep = sp.diags(np.isin(np.arange(valid.shape[0]), learn).astype(np.float64)) @ valid
+        keep.eliminate_zeros()
+        select = _Memo.of(base.clone().fit(dataclasses.replace(train, valid_items=keep.tocsr())))
     policy = []
     for head, w in [(h, w) for h in protect for w in weights if w > 0 or h == protect[0]]:
-        model = RumourAware.from_fitted(fitted, risk, weight=w, depth=depth, protect=head)
         row: dict[str, Any] = {"weight": float(w), "protect": int(head)}
         for part in ("valid", "test"):
-            res = evaluate(model, split, part=part, ks=(k,), seed=seed)
+            model = RumourAware.from_fitted(select if part == "valid" else fitted, risk, weight=w, depth=depth,
+                                            protect=head)
+            res = evaluate(model, split, part=part, ks=(k,), seed=seed,
+                           users=select_users if part == "valid" else None)
             top = res.top_items[:, :k]
             share = float(labels[top[top >= 0]].mean()) if (top >= 0).any() else float("nan")
             suffix = "" if part == "test" else "_valid"
@@ -91,7 +116,8 @@ def rumour_policy_curve(split: Split, base: BaseRecommender, *, weights: Sequenc
             "ndcg_loss": round(1 - chosen_row[f"ndcg@{k}"] / ndcg0, 6) if ndcg0 else None,
             "ndcg_ratio": round(chosen_row[f"ndcg@{k}"] / ndcg0, 6) if ndcg0 else None,
         },
-        "max_loss": max_loss, "depth": depth,
+        "max_loss": max_loss, "depth": depth, "select_on": select_on,
+        "n_selection_users": None if select_users is None else int(len(select_users)),
     }
 
 

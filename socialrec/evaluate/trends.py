@@ -9,7 +9,17 @@ within one window of their peak; a false alarm is an alert more than one window 
 hindsight burst, counted per day of timeline. The detector's ``z`` and ``ratio`` are chosen on
 the first half of the windows (`choose_detector`: the best recall of that half's largest bursts
 within a false-alarm budget); ``evaluation`` reports the second half, ``whole_timeline`` all
-windows with the chosen detector. Each alert is a topic (`retrieve.bursts.trend_topics`).
+windows with the chosen detector. Each burst alert is named by its keywords
+(`retrieve.bursts.trend_topics`, listed under ``burst_topics``).
+
+Where the items are posts with their own words (weibo-ced), ``topics`` are the posts' clusters
+(`retrieve.topics.PostTopics` on their multilingual embeddings, named by c-TF-IDF keywords) with
+their volume and sentiment per window, and a second alert rule runs per topic
+(`retrieve.topics.topic_alerts`): the topic's own volume bursts (the chosen detector on its
+series, with ``topic_min_count``) while its sentiment drops sharply. What counts as sharp is
+chosen on the first half of the windows like the burst rule: the ``drop_quantile`` of the drops
+judged there (`retrieve.topics.choose_drop_threshold`). Those alerts join ``alerts`` with kind
+"burst+sentiment_drop" (the engagement bursts have kind "burst").
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import numpy as np
 
 from socialrec.ingest.schema import Dataset
 from socialrec.retrieve.bursts import BurstDetector, iso_time, parse_window, trend_topics, window_counts
+from socialrec.retrieve.topics import PostTopics, choose_drop_threshold, post_topic_timeline, topic_alerts
 
 
 def hindsight_bursts(counts: np.ndarray, *, radius: int = 3, history: int = 7, ratio: float = 2.0,
@@ -86,10 +97,69 @@ def choose_detector(counts: np.ndarray, window: float, *, top: int = 20, max_fal
     return replace(base, z=best["z"], ratio=best["ratio"]), tried
 
 
+def _round(x: float, digits: int = 4) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), digits)
+
+
+def topics_part(dataset: Dataset, starts: np.ndarray, counts: np.ndarray, seconds: float, det: BurstDetector, *,
+                topics: PostTopics | None = None, topic_min_count: int = 10, drop_quantile: float = 0.95,
+                max_topics: int | None = None) -> dict[str, Any]:
+    """The embedding topics of the posts with their volume and sentiment per window (the windows
+    where the topic was engaged with or written about), the topic alerts (a burst of the topic's
+    volume and a sharp sentiment drop) and how the drop threshold was chosen (first half)."""
+    from dataclasses import replace
+
+    tl = post_topic_timeline(dataset, starts, seconds, topics=topics)
+    series, model = tl.series, tl.topics
+    half = len(counts) // 2
+    rule, chosen = choose_drop_threshold(series, half, quantile=drop_quantile)
+    topic_det = replace(det, min_count=topic_min_count)
+    fired = topic_alerts(series, topic_det, rule)
+    mean = series.mean_sentiment()
+    drops = rule.drops(series)
+    labels = model.labels_
+    external = dataset.items.to_external(np.arange(dataset.n_items, dtype=np.int64))
+    out_topics = []
+    for t in range(model.n_topics_ if max_topics is None else min(max_topics, model.n_topics_)):
+        active = np.flatnonzero((series.volume[t] > 0) | (series.texts[t] > 0))
+        n_texts = int(series.texts[t].sum())
+        posts = np.flatnonzero(labels == t)
+        engaged = series.volume[t]
+        out_topics.append({
+            "topic": t, "keywords": model.keywords_[t], "n_posts": int(model.sizes_[t]),
+            "volume": int(engaged.sum()),
+            "sentiment": _round(series.sentiment_sum[t].sum() / n_texts) if n_texts else None,
+            "n_texts": n_texts,
+            "posts": [str(x) for x in external[posts[:5]]],
+            "series": [{"window": int(w), "start": iso_time(starts[w]), "volume": int(engaged[w]),
+                        "sentiment": _round(mean[t, w]), "texts": int(series.texts[t, w])} for w in active],
+        })
+    alerts = [{"kind": "burst+sentiment_drop", "topic": t, "keywords": model.keywords_[t], "window": int(w),
+               "start": iso_time(starts[w]), "volume": int(series.volume[t, w]), "sentiment": _round(mean[t, w]),
+               "drop": _round(drops[t, w])} for t, w in fired]
+    n_first = sum(1 for _, w in fired if w < half)
+    days = lambda n: n * seconds / 86400.0  # noqa: E731
+    evaluation = {
+        "threshold": rule.threshold, "min_texts": rule.min_texts, "chosen_on": chosen,
+        "topic_detector": {"history": topic_det.history, "z": topic_det.z, "ratio": topic_det.ratio,
+                           "min_count": topic_det.min_count},
+        "topic_bursts": int(sum(len(topic_det.alerts(series.volume[t])) for t in range(model.n_topics_))),
+        "alerts_first_half": n_first, "alerts_second_half": len(fired) - n_first,
+        "alerts_per_day_second_half": round((len(fired) - n_first) / max(days(len(counts) - half), 1e-12), 6),
+    }
+    info = {"encoder": tl.encoder, "distance_threshold": model.distance_threshold, "min_posts": model.min_posts,
+            "n_topics": model.n_topics_, "posts_in_topics": int((labels >= 0).sum()), "n_posts": int(len(labels)),
+            "engagements_in_topics": int(series.volume.sum())}
+    return {"topics": out_topics, "alerts": alerts, "evaluation": evaluation, "model": info}
+
+
 def trends_document(dataset: Dataset, *, window: str = "1d", detector: BurstDetector | None = None,
-                    top_bursts: int = 20, n_keywords: int = 5) -> dict[str, Any]:
+                    top_bursts: int = 20, n_keywords: int = 5, topics: PostTopics | None = None,
+                    topic_min_count: int = 10, drop_quantile: float = 0.95, with_topics: bool = True) -> dict[str, Any]:
     """The JSON document of `socialrec trends` (see the module docstring): windows with counts,
-    one topic per alert (keywords, volume, top posts), the alerts and their evaluation."""
+    the burst alerts with their keywords (``burst_topics``), the embedding topics with their
+    volume and sentiment over time and the topic alerts (when the items are posts with text and
+    ``with_topics``), and the evaluation."""
     seconds = parse_window(window)
     inter = dataset.interactions
     times = inter["timestamp"].to_numpy(np.float64)
@@ -109,13 +179,26 @@ def trends_document(dataset: Dataset, *, window: str = "1d", detector: BurstDete
     evaluation["detector"] = {"history": det.history, "z": det.z, "ratio": det.ratio, "min_count": det.min_count}
     evaluation["tuning"] = tried
 
-    topics = trend_topics(dataset, alerts, starts, seconds, counts, n_keywords=n_keywords)
-    return {
+    burst_topics = trend_topics(dataset, alerts, starts, seconds, counts, n_keywords=n_keywords)
+    named = {t["window"]: t["keywords"] for t in burst_topics}
+    doc: dict[str, Any] = {
         "dataset": dataset.name, "window": window, "window_seconds": seconds,
         "windows": [{"start": iso_time(s), "count": int(c)} for s, c in zip(starts, counts)],
-        "topics": topics,
-        "alerts": [{"window": int(a), "start": iso_time(starts[a]), "count": int(counts[a])} for a in alerts],
+        "topics": [],
+        "alerts": [{"kind": "burst", "window": int(a), "start": iso_time(starts[a]), "count": int(counts[a]),
+                    "keywords": named.get(int(a), [])} for a in alerts],
+        "burst_topics": burst_topics,
         "bursts": [{"window": int(b), "start": iso_time(starts[b]), "count": int(counts[b])}
                    for b in bursts[:top_bursts]],
         "evaluation": evaluation,
     }
+    from socialrec.represent.sentiment import items_are_posts
+
+    if with_topics and items_are_posts(dataset):
+        part = topics_part(dataset, starts, counts, seconds, det, topics=topics, topic_min_count=topic_min_count,
+                           drop_quantile=drop_quantile)
+        doc["topics"] = part["topics"]
+        doc["alerts"] += part["alerts"]
+        doc["topic_model"] = part["model"]
+        evaluation["sentiment_drop"] = part["evaluation"]
+    return doc

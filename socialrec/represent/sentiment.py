@@ -15,7 +15,10 @@ Features, aligned to the dataset's indices (see `sentiment_features`):
   (``dataset.texts`` rows with owner "user"); the most recent text weighs 1 and a text
   ``half_life_days`` older weighs 1/2;
 - item sentiment s(c): the mean sentiment of the texts about the item (owner "item") of a
-  review-like field (review, comment, post): what people say about it.
+  review-like field (review, comment, post): what people say about it. Where items are posts
+  (the item table carries their own words in a ``text`` column, as weibo-ced does), the post's
+  own text counts too, as one more text about it: a new post has no comments yet, but its
+  words already carry a mood (``item_own_text``).
 
 Both can be restricted to training data: given the training matrix, a review whose (user,
 item) pair is known (`review_pairs` joins the user-owned and item-owned copies of a review) only
@@ -204,12 +207,35 @@ class SentimentFeatures:
     item_texts: np.ndarray
 
 
-def _feature_texts(dataset: Dataset, user_items: sp.csr_matrix | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def items_are_posts(dataset: Dataset) -> bool:
+    """Whether the items are posts whose own words are in the item table (a ``text`` column)."""
+    return "text" in dataset.item_table.columns
+
+
+def _own_texts(dataset: Dataset) -> pd.DataFrame:
+    """Each item's own text (the item table's ``text`` column) as rows index, text, timestamp."""
+    table = dataset.item_table
+    text = table["text"].fillna("").astype(str)
+    ts = table["timestamp"].astype(np.float64) if "timestamp" in table.columns else pd.Series(np.nan, index=table.index)
+    rows = pd.DataFrame({"index": np.arange(len(table), dtype=np.int64), "text": text.to_numpy(),
+                         "timestamp": ts.to_numpy()})
+    return rows[rows["text"].str.strip() != ""]
+
+
+def _feature_texts(dataset: Dataset, user_items: sp.csr_matrix | None,
+                   item_own_text: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The user-owned and item-owned (review-like) text rows that inform features.
 
     With ``user_items``, reviews whose (user, item) pair is known (`review_pairs`) count once per
     training pair and not at all for a held-out pair; texts not linked to a pair (posts, item
-    descriptions) always count."""
+    descriptions) always count. ``item_own_text`` adds each item's own text (`_own_texts`)."""
+    users, items = _linked_texts(dataset, user_items)
+    if item_own_text:
+        items = pd.concat([items, _own_texts(dataset)], ignore_index=True)
+    return users, items
+
+
+def _linked_texts(dataset: Dataset, user_items: sp.csr_matrix | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     cols = ["index", "text", "timestamp"]
     texts = dataset.texts
     users = texts.loc[texts["owner"] == "user", cols]
@@ -269,6 +295,7 @@ def sentiment_features(
     user_items: sp.csr_matrix | None = None,
     *,
     half_life_days: float | None = 180.0,
+    item_own_text: bool | None = None,
     analyzer: SentimentAnalyzer | None = None,
     progress: bool = False,
 ) -> SentimentFeatures:
@@ -276,8 +303,10 @@ def sentiment_features(
 
     user_items: the training matrix; when given, reviews of held-out (user, item) pairs are left
     out. half_life_days: recency weighting of a user's texts (None: a plain mean).
+    item_own_text: count each item's own text in s(c) (None: when `items_are_posts`).
     """
-    users, items = _feature_texts(dataset, user_items)
+    own = items_are_posts(dataset) if item_own_text is None else bool(item_own_text)
+    users, items = _feature_texts(dataset, user_items, own)
     analyzer = analyzer if analyzer is not None else SentimentAnalyzer()
     both = pd.concat([users["text"], items["text"]]).tolist()
     scores = analyzer.score(both, progress=progress)

@@ -10,6 +10,8 @@ baseline would otherwise hide the next).
 engagements, as the words (jieba for Chinese, `represent.lexical.tokens`) most over-represented
 in them against the whole catalog (TF-IDF). `trend_topics` turns alert windows into topics:
 keywords, volume, main posts and their volume over the windows around the alert.
+`recent_trends` adds, for posts with text, the embedding topics of `retrieve.topics` and their
+burst + sentiment-drop alerts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from typing import Any
 import numpy as np
 
 from socialrec.ingest.schema import Dataset
+from socialrec.represent.sentiment import items_are_posts
+from socialrec.retrieve.topics import (DEFAULT_DROP_RULE, TOPIC_MIN_COUNT, PostTopics, SentimentDropRule,
+                                       post_topic_timeline, topic_alerts)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -203,14 +208,53 @@ def recent_windows(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
 
 
 def recent_trends(dataset: Dataset, *, window: float = 86400.0, last: int = 30,
-                  detector: BurstDetector = DEFAULT_DETECTOR, n_keywords: int = 5) -> dict[str, Any]:
+                  detector: BurstDetector = DEFAULT_DETECTOR, n_keywords: int = 5, topics: bool = True) -> dict[str, Any]:
     """The latest ``last`` windows of the dataset's engagement timeline (start, count, whether it
-    raised an alert; `recent_windows`) and one topic per alert among them (`trend_topics`). A
-    dataset without timestamps has no timeline: empty lists."""
+    raised an alert; `recent_windows`) and one topic per alert among them (`trend_topics`). Where
+    the items are posts with their own words and ``topics`` is true, also the embedding topics'
+    alerts in those windows (a topic burst with a sharp sentiment drop) and the most engaged
+    topics with their volume and sentiment per window (`topics.recent_topic_trends`). A dataset
+    without timestamps has no timeline: empty lists."""
     starts, counts, alerts, shown = recent_windows(dataset, window=window, last=last, detector=detector)
-    return {
+    out = {
         "window_seconds": window,
         "windows": [{"start": iso_time(starts[w]), "count": int(counts[w]), "alert": w in alerts} for w in shown],
         "topics": trend_topics(dataset, [w for w in shown if w in alerts], starts, window, counts,
                                n_keywords=n_keywords),
+        "topic_alerts": [], "post_topics": [],
     }
+    if topics and items_are_posts(dataset) and len(starts):
+        out.update(recent_topic_trends(dataset, starts, window, shown, detector))
+    return out
+
+
+def recent_topic_trends(dataset: Dataset, starts: np.ndarray, seconds: float, shown: range, detector: BurstDetector, *,
+                        rule: SentimentDropRule = DEFAULT_DROP_RULE, topic_min_count: int = TOPIC_MIN_COUNT,
+                        n_topics: int = 5, topics: PostTopics | None = None) -> dict[str, Any]:
+    """For the windows ``shown`` of the grid ``starts``: the topic alerts raised in them (a burst
+    of the topic's volume, ``detector`` with ``topic_min_count``, and a sharp drop by ``rule``)
+    and the ``n_topics`` topics with the most engagements there, with their volume and sentiment
+    per shown window. Texts before the grid count in the drop baseline."""
+    from dataclasses import replace
+
+    tl = post_topic_timeline(dataset, starts, seconds, topics=topics)
+    series, model = tl.series, tl.topics
+    mean, drops = series.mean_sentiment(), rule.drops(series)
+    det = replace(detector, min_count=topic_min_count)
+    cols = np.arange(shown.start, shown.stop, dtype=np.int64)
+    alerts = [{"kind": "burst+sentiment_drop", "topic": t, "keywords": model.keywords_[t], "start": iso_time(starts[w]),
+               "volume": int(series.volume[t, w]), "sentiment": round(float(mean[t, w]), 4),
+               "drop": round(float(drops[t, w]), 4)}
+              for t, w in topic_alerts(series, det, rule) if w in shown]
+    volume = series.volume[:, cols].sum(axis=1) if len(cols) else np.zeros(model.n_topics_, dtype=np.int64)
+    top = [t for t in np.argsort(-volume, kind="stable")[:n_topics].tolist() if volume[t] > 0]
+
+    def sentiment(total: float, n: int) -> float | None:
+        return round(total / n, 4) if n else None
+
+    out = [{"topic": t, "keywords": model.keywords_[t], "volume": int(volume[t]),
+            "sentiment": sentiment(float(series.sentiment_sum[t, cols].sum()), int(series.texts[t, cols].sum())),
+            "series": [{"start": iso_time(starts[w]), "volume": int(series.volume[t, w]),
+                        "sentiment": sentiment(float(series.sentiment_sum[t, w]), int(series.texts[t, w]))}
+                       for w in cols.tolist()]} for t in top]
+    return {"topic_alerts": alerts, "post_topics": out}

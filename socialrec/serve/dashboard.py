@@ -2,7 +2,8 @@
 service may run without internet). It asks for an API key (or reads it from the URL fragment
 ``#key=...``, which browsers never send to the server), looks a user up and draws live charts of
 request rate, p99 latency and click-through rate on canvases from /v1/admin/stats, and the
-engagement timeline with its burst alerts and their keywords from /v1/trends."""
+engagement timeline with its burst alerts and their keywords from /v1/trends, and (for posts with
+text) the topic alerts (a burst with a sharp sentiment drop) and the main topics' sentiment."""
 
 DASHBOARD_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>socialrec dashboard</title>
@@ -35,6 +36,8 @@ canvas{border:1px solid #ccc;background:#fafafa} .small{color:#666;font-size:.85
 <div class="row">
  <div><canvas id="chart-trends" width="480" height="120"></canvas></div>
  <div class="col"><div class="small">burst alerts and their keywords</div><ul id="trends"></ul></div>
+ <div class="col"><div class="small">topic alerts: a burst with a sharp sentiment drop</div><ul id="topic-alerts"></ul>
+  <div class="small">main topics (engagements, mean sentiment)</div><ul id="post-topics"></ul></div>
 </div>
 <script>
 "use strict";
@@ -100,7 +103,11 @@ async function trends() {
     const t = await api("/v1/trends?window=1d&last=30");
     draw("chart-trends", t.windows.map(w => w.count), v => v.toFixed(0));
     fill("trends", t.topics.map(p => [span(`${p.start.slice(0, 10)} (${p.volume}) `), span(p.keywords.join(" "), "why")]));
-  } catch (e) { fill("trends", []); }
+    fill("topic-alerts", t.topic_alerts.map(a => [span(`${a.start.slice(0, 10)} (${a.volume}, sentiment ${a.sentiment.toFixed(2)}, ` +
+                                                        `drop ${a.drop.toFixed(2)}) `), span(a.keywords.join(" "), "why")]));
+    fill("post-topics", t.post_topics.map(p => [span(`${p.volume}, ${p.sentiment === null ? "-" : p.sentiment.toFixed(2)} `),
+                                                 span(p.keywords.join(" "), "why")]));
+  } catch (e) { fill("trends", []); fill("topic-alerts", []); fill("post-topics", []); }
 }
 refresh(); setInterval(refresh, 2000);
 trends(); setInterval(trends, 30000); keyInput.addEventListener("change", trends);

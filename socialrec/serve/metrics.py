@@ -44,6 +44,9 @@ class ServiceMetrics:
         self.trend_alert = Gauge("socialrec_trend_burst_alert",
                                  "1 when the latest daily window of the served model's data raised a burst alert",
                                  registry=self.registry)
+        self.trend_sentiment_drop = Gauge("socialrec_trend_sentiment_drop_alerts",
+                                          "Topics of the served model's posts whose latest daily window raised a "
+                                          "burst with a sharp sentiment drop", registry=self.registry)
         self._lock = threading.Lock()
         self._served: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._distinct: set[str] = set()
@@ -92,10 +95,13 @@ class ServiceMetrics:
         self.model.clear()
         self.model.labels(version).set(1)
 
-    def set_trend(self, count: int, alert: bool) -> None:
-        """The latest window of the served data's timeline (`retrieve.bursts.recent_trends`)."""
+    def set_trend(self, count: int, alert: bool, sentiment_drops: int = 0) -> None:
+        """The latest window of the served data's timeline (`retrieve.bursts.recent_trends`):
+        its engagements, whether it raised a burst alert, and how many topics raised a burst
+        with a sharp sentiment drop in it."""
         self.trend_count.set(count)
         self.trend_alert.set(1.0 if alert else 0.0)
+        self.trend_sentiment_drop.set(float(sentiment_drops))
 
     def snapshot(self, seconds: float = 10.0) -> dict[str, Any]:
         """Request rate, latency percentiles and error share over the last ``seconds``, plus CTR."""

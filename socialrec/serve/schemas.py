@@ -135,13 +135,44 @@ class TrendTopicOut(BaseModel):
     series: list[TrendPointOut]
 
 
+class TopicAlertOut(BaseModel):
+    """A topic of the posts whose volume burst while its sentiment dropped sharply in a window."""
+
+    kind: str
+    topic: int
+    keywords: list[str]
+    start: str
+    volume: int
+    sentiment: float
+    drop: float
+
+
+class TopicPointOut(BaseModel):
+    start: str
+    volume: int
+    sentiment: float | None
+
+
+class PostTopicOut(BaseModel):
+    """An embedding topic of the posts: keywords, volume and mean sentiment over the shown windows."""
+
+    topic: int
+    keywords: list[str]
+    volume: int
+    sentiment: float | None
+    series: list[TopicPointOut]
+
+
 class TrendsOut(BaseModel):
-    """The latest windows of the served data's engagement timeline and one topic per burst alert."""
+    """The latest windows of the served data's engagement timeline, one topic per burst alert and,
+    for posts with text, the topic alerts (burst + sharp sentiment drop) and the main topics."""
 
     model_version: str
     window_seconds: float
     windows: list[TrendWindowOut]
     topics: list[TrendTopicOut]
+    topic_alerts: list[TopicAlertOut]
+    post_topics: list[PostTopicOut]
 
 
 class SimilarOut(BaseModel):

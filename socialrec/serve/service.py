@@ -309,13 +309,21 @@ class Service:
         self.log.info("serving model %s (%s)", served.version, served.meta.get("kind"))
 
     def _export_trend(self, served: ServedModel) -> None:
-        """The latest daily window of the served data and its burst alert, as metrics (the
-        counts only: an alert's keywords are read from GET /v1/trends)."""
+        """The latest daily window of the served data, its burst alert and (for posts with text)
+        the topics with a burst and a sharp sentiment drop in it, as metrics (the counts only:
+        keywords are read from GET /v1/trends, whose default view this computes and caches)."""
+        from socialrec.represent.sentiment import items_are_posts
         from socialrec.retrieve.bursts import recent_windows
 
-        _, counts, alerts, shown = recent_windows(served.dataset, window=86400.0, last=1)
-        if len(shown):
-            self.metrics.set_trend(int(counts[shown[-1]]), shown[-1] in alerts)
+        starts, counts, alerts, shown = recent_windows(served.dataset, window=86400.0, last=1)
+        if not len(shown):
+            return
+        drops = 0
+        if items_are_posts(served.dataset):
+            latest = self.trends(served, 86400.0, 30)
+            last_start = latest["windows"][-1]["start"] if latest["windows"] else None
+            drops = len({a["topic"] for a in latest["topic_alerts"] if a["start"] == last_start})
+        self.metrics.set_trend(int(counts[shown[-1]]), shown[-1] in alerts, drops)
 
     def trends(self, served: ServedModel, window: float, last: int) -> dict[str, Any]:
         """`retrieve.bursts.recent_trends` of the served version's data, computed once per

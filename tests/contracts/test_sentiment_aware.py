@@ -62,3 +62,46 @@ class TestSentimentAware(RecommenderContract):
     def test_unknown_base_is_refused(self, data: sp.csr_matrix) -> None:
         with pytest.raises(ValueError, match="unknown base model 'nope'"):
             SentimentAware(base="nope").fit(self.train_data(data))
+
+
+def _valid_by_parity(data: sp.csr_matrix, congruent: bool) -> sp.csr_matrix:
+    """Per user, two unseen items of their block: of the parity that matches their mood
+    (happy users: even items) when ``congruent``, of the other parity otherwise."""
+    rows, cols = [], []
+    dense = data.toarray() > 0
+    for u in range(data.shape[0]):
+        happy = (u // 12) % 2 == 0
+        want = 0 if happy == congruent else 1
+        block = range((u // 12) * 10, (u // 12) * 10 + 10)
+        unseen = [i for i in block if not dense[u, i] and i % 2 == want][:2]
+        rows += [u] * len(unseen)
+        cols += unseen
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=data.shape)
+
+
+class TestSentimentAwareWeightGrid(RecommenderContract):
+    """The weight chosen on validation inside fit (the suite's sentiment-content / -hybrid)."""
+
+    def make(self) -> BaseRecommender:
+        return SentimentAware(base_model=EASE(l2=10.0), weight=0.0, weight_grid=(0.5,))
+
+    @classmethod
+    def train_data(cls, data: sp.csr_matrix) -> TrainData:
+        return TrainData(user_items=sp.csr_matrix(data), dataset=texts_dataset(data),
+                         valid_items=_valid_by_parity(data, congruent=True))
+
+    @pytest.mark.parametrize("congruent", [True, False])
+    def test_weight_is_chosen_on_validation(self, data: sp.csr_matrix, congruent: bool) -> None:
+        train = TrainData(user_items=sp.csr_matrix(data), dataset=texts_dataset(data),
+                          valid_items=_valid_by_parity(data, congruent))
+        model = SentimentAware(base="pop", weight=0.0, weight_grid=(0.5, 4.0)).fit(train)
+        scores = model.fit_choices()["validation_ndcg@10"]
+        assert set(scores) == {0.0, 0.5, 4.0}
+        # Held-out items that match the users' moods reward the mood term; items against them punish it.
+        assert model.weight_ == (4.0 if congruent else 0.0)
+        assert (scores[4.0] > scores[0.0]) == congruent
+
+    def test_without_validation_the_first_weight_is_used(self, data: sp.csr_matrix) -> None:
+        train = TrainData(user_items=sp.csr_matrix(data), dataset=texts_dataset(data))
+        model = SentimentAware(base="pop", weight=0.5, weight_grid=(4.0,)).fit(train)
+        assert model.weight_ == 0.5 and model.fit_choices()["validation_ndcg@10"] is None

@@ -59,10 +59,11 @@ def test_trends_document_finds_the_burst_and_names_it_in_chinese() -> None:
     texts = pd.DataFrame({"owner": "item", "id": "quake", "field": "comment", "text": said,
                           "timestamp": 40 * day + 3600.0 * np.arange(3)})
     ds = build_dataset("toy-weibo", inter, items=items, texts=texts)
-    doc = trends_document(ds, window="1d", detector=BurstDetector(min_count=20), top_bursts=5)
-    assert [a["window"] for a in doc["alerts"]] == [40]
+    doc = trends_document(ds, window="1d", detector=BurstDetector(min_count=20), top_bursts=5, with_topics=False)
+    assert [(a["kind"], a["window"]) for a in doc["alerts"]] == [("burst", 40)]
     assert doc["bursts"][0]["window"] == 40 and doc["bursts"][0]["count"] == 128
-    topic = doc["topics"][0]
+    assert doc["topics"] == [] and "topic_model" not in doc  # embedding topics left out
+    topic = doc["burst_topics"][0]
     assert topic["volume"] == 128 and topic["top_items"][0] == "quake"
     assert [w["count"] for w in topic["series"]] == [0, 0, 0, 120, 0, 0, 0]
     assert topic["keywords"][:2] in (["雅安", "地震"], ["地震", "雅安"])  # in the post and the comments
@@ -79,7 +80,7 @@ def test_recent_trends_shows_the_last_windows_and_their_alerts() -> None:
     rows += [(f"v{j}", "b", 17 * day + 60 * j) for j in range(60)]
     items = pd.DataFrame({"id": ["a", "b"], "text": ["每天的天气预报", "突发：长江洪水警报，沿岸居民紧急撤离"]})
     ds = build_dataset("toy", pd.DataFrame(rows, columns=["user", "item", "timestamp"]), items=items)
-    out = recent_trends(ds, window=day, last=5, detector=BurstDetector(min_count=20))
+    out = recent_trends(ds, window=day, last=5, detector=BurstDetector(min_count=20), topics=False)
     assert [w["count"] for w in out["windows"]] == [10, 10, 70, 10, 10]
     assert [w["alert"] for w in out["windows"]] == [False, False, True, False, False]
     assert len(out["topics"]) == 1 and out["topics"][0]["top_items"][0] == "b"
@@ -99,3 +100,47 @@ def test_recent_trends_counts_only_the_windows_it_needs() -> None:
     out = recent_trends(build_dataset("no-text", many), window=1.0, last=2)
     assert out["windows"][-1]["count"] == 30 and out["windows"][-1]["alert"]
     assert out["topics"][0]["keywords"] == [] and out["topics"][0]["top_items"] == ["x"]
+
+
+FITS: list[tuple[int, int]] = []  # (validation users, validation items) each fit of RecordingPop saw
+
+
+class RecordingPop:
+    """Popularity that records the validation items each fit receives (built lazily: the base
+    class comes from the package)."""
+
+    @staticmethod
+    def make():  # noqa: ANN205
+        from socialrec.retrieve.popular import MostPopular
+
+        class Recording(MostPopular):
+            def _fit(self, train):  # noqa: ANN001, ANN202
+                v = train.valid_items
+                FITS.append((0, 0) if v is None else (int((np.diff(v.tocsr().indptr) > 0).sum()), int(v.nnz)))
+                super()._fit(train)
+
+        return Recording()
+
+
+def test_held_out_selection_judges_the_policy_on_users_the_base_did_not_learn_from(tmp_path) -> None:
+    pytest.importorskip("jieba")
+    from socialrec.evaluate.rumours import rumour_policy_curve
+    from socialrec.ingest.datasets.weibo import load_weibo_ced
+    from socialrec.ingest.split import make_split
+    from tests.cli.test_weibo_cli import small_export
+
+    ds = load_weibo_ced(small_export(tmp_path / "data"))
+    split = make_split(ds, "temporal", seed=0)
+    valid = split.matrix("valid")
+    n_valid_users = int((np.diff(valid.indptr) > 0).sum())
+    FITS.clear()
+    doc = rumour_policy_curve(split, RecordingPop.make(), weights=(0.0, 1.0), protect=(0,), select_on="held-out")
+    # One fit as usual (every validation user), one with the first half only for the selection.
+    assert sorted(u for u, _ in FITS) == [n_valid_users // 2, n_valid_users]
+    assert doc["select_on"] == "held-out" and doc["n_selection_users"] == n_valid_users - n_valid_users // 2
+    FITS.clear()
+    plain = rumour_policy_curve(split, RecordingPop.make(), weights=(0.0, 1.0), protect=(0,))
+    assert FITS == [(n_valid_users, int(valid.nnz))] and plain["n_selection_users"] is None
+    assert plain["policy"][1]["rumour_share@10"] == doc["policy"][1]["rumour_share@10"]  # test rows: same model
+    with pytest.raises(ValueError, match="select_on"):
+        rumour_policy_curve(split, RecordingPop.make(), select_on="test")

@@ -92,3 +92,28 @@ def test_recency_weighting_favours_the_latest_text() -> None:
     recent = sentiment_features(ds, half_life_days=1 / 86400.0).user_mood[u1]  # the t=3 text dominates
     latest = sentiment_scores(["Awful and disappointing."])[0]
     assert abs(recent - latest) < abs(plain - latest)
+
+
+def test_a_post_counts_its_own_words_in_item_sentiment() -> None:
+    """Items that are posts (an item table with a text column): a post without comments gets
+    the sentiment of its own words; with comments, the mean of both; a catalog without post
+    texts is unchanged."""
+    from socialrec.represent.sentiment import items_are_posts
+
+    class Known:
+        scores = {"good post": 0.8, "bad post": -0.6, "nice": 1.0, "meh": 0.0}
+
+        def score(self, texts: list[str], progress: bool = False) -> np.ndarray:
+            return np.array([self.scores[t] for t in texts], dtype=np.float32)
+
+    inter = pd.DataFrame({"user": ["a", "b"], "item": ["p0", "p1"]})
+    items = pd.DataFrame({"id": ["p0", "p1", "p2"], "text": ["good post", "bad post", ""]})
+    texts = pd.DataFrame({"owner": ["item", "user"], "id": ["p0", "a"], "field": ["comment", "comment"],
+                          "text": ["meh", "nice"]})
+    ds = build_dataset("posts", inter, items=items, texts=texts)
+    assert items_are_posts(ds)
+    f = sentiment_features(ds, analyzer=Known())
+    np.testing.assert_allclose(f.item_sentiment, [0.4, -0.6, 0.0], atol=1e-6)  # p0: (0.8 + 0) / 2
+    assert f.item_texts.tolist() == [2, 1, 0] and f.user_mood[ds.users.to_index("a")] == 1.0
+    off = sentiment_features(ds, analyzer=Known(), item_own_text=False)
+    np.testing.assert_allclose(off.item_sentiment, [0.0, 0.0, 0.0], atol=1e-6)
