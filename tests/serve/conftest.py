@@ -105,7 +105,8 @@ def pg_server() -> Iterator[Any]:
     from socialrec.serve.pg_local import LocalPostgres
 
     try:
-        server = LocalPostgres().start()
+        # fsync off: the tests kill service processes, never the machine; commits stay synchronous.
+        server = LocalPostgres(fsync=False).start()
     except (RuntimeError, OSError) as exc:
         pytest.skip(f"no PostgreSQL server for the store tests: {exc}")
     yield server
