@@ -78,6 +78,8 @@ class Transaction:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._cur.execute(self._db.sql(sql), self._params(params))
+        if self._db.postgres:  # in pipeline mode the result (and its description) arrives on fetching
+            return [tuple(r) for r in self._cur.fetchall()]
         return [tuple(r) for r in self._cur.fetchall()] if self._cur.description else []
 
 
@@ -149,14 +151,20 @@ class Database:
                 return int(cur.rowcount)
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, pipeline: bool = False) -> Iterator[Transaction]:
         """One transaction, committed when the block ends, rolled back when it raises. On SQLite
-        it takes the write lock at once (``BEGIN IMMEDIATE``)."""
+        it takes the write lock at once (``BEGIN IMMEDIATE``). ``pipeline``: on PostgreSQL, send
+        BEGIN and the statements together instead of one round trip each (a statement's row
+        count is then unknown: only `Transaction.rows` answers)."""
         with self.lock:
             con = self._connection()
             if self.postgres:
-                with con.transaction(), con.cursor() as cur:
-                    yield Transaction(self, cur)
+                if pipeline:
+                    with con.pipeline(), con.transaction(), con.cursor() as cur:
+                        yield Transaction(self, cur)
+                else:
+                    with con.transaction(), con.cursor() as cur:
+                        yield Transaction(self, cur)
                 return
             cur = con.cursor()
             cur.execute("BEGIN IMMEDIATE")

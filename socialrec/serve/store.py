@@ -258,7 +258,7 @@ class EventStore:
         columns = [list(col) for col in zip(*fresh)]
         types = ("text", "text", "text", "text", "text", "float8", "text", "float8")
         arrays = ", ".join(f"?::{t}[]" for t in types)
-        with self.db.transaction() as tx:
+        with self.db.transaction(pipeline=True) as tx:
             self.db.advisory_lock(tx, _APPEND_LOCK)  # sequence numbers commit in order
             got = tx.rows(f"INSERT INTO events ({_COLUMNS}) SELECT * FROM unnest({arrays}) "
                           "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq", columns)

@@ -163,22 +163,25 @@ def test_retried_batch_is_idempotent_over_http(tmp_path: Path, store_url: str | 
         assert store._rows("SELECT COUNT(*) FROM events WHERE event_id LIKE 'idem-%'")[0][0] == 5
 
 
-def test_two_workers_on_one_store_serve_what_the_other_ingested(tmp_path: Path, pg_url: str) -> None:
-    """Two services (separate state directories, as on two hosts) on one PostgreSQL store, over
-    HTTP: likes posted to A change B's next list within 2 s; an opt-out and an erasure posted to
-    A hold on B too."""
+def test_two_workers_on_one_store_serve_what_the_other_ingested(tmp_path: Path, store_url: str | None) -> None:
+    """Two services on one store, over HTTP: on PostgreSQL with separate state directories (as on
+    two hosts), on SQLite sharing one (as `serve --workers 2`). Likes posted to A change B's next
+    list within 2 s; an opt-out and an erasure posted to A hold on B too."""
     from socialrec.ingest.datasets.synthetic import load_synthetic, synthetic_truth
     from socialrec.serve.app import create_app
     from socialrec.serve.auth import KeyStore
 
-    keys = KeyStore(tmp_path, url=pg_url)
+    keys = KeyStore(tmp_path, url=store_url)
     headers = {"Authorization": f"Bearer {keys.create(['read', 'write', 'admin'])}"}
     keys.close()
     ds = load_synthetic()
     truth = synthetic_truth(ds)
     liked = ds.items.to_external(np.flatnonzero(truth.item_topic == 2)[:6]).tolist()
     uid = "two-worker-user-1"
-    apps = [create_app(settings(tmp_path / name, pg_url)) for name in ("a", "b")]
+    if store_url is None:
+        apps = [create_app(settings(tmp_path, None, sync_interval_s=0.2)) for _ in "ab"]
+    else:
+        apps = [create_app(settings(tmp_path / name, store_url)) for name in "ab"]
     with live_server(apps[0]) as (url_a, _), live_server(apps[1]) as (url_b, _):
         a, b = (httpx.Client(base_url=u, headers=headers, timeout=10) for u in (url_a, url_b))
         for client in (a, b):
@@ -207,5 +210,7 @@ def test_two_workers_on_one_store_serve_what_the_other_ingested(tmp_path: Path, 
         assert a.delete(f"/v1/users/{uid}").status_code == 200
         wait_for(lambda: uid not in served_b.model.dataset.users, 2.0)
         assert uid not in served_b._opted_out and items(b) == cold
+        if store_url is None:  # one state directory: one version, trained once and loaded by the other
+            assert [v["version"] for v in served_b.registry.versions()] == ["v0001"]
         a.close()
         b.close()
