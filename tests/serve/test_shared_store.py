@@ -214,3 +214,27 @@ def test_two_workers_on_one_store_serve_what_the_other_ingested(tmp_path: Path, 
             assert [v["version"] for v in served_b.registry.versions()] == ["v0001"]
         a.close()
         b.close()
+
+
+def test_serve_workers_share_the_settings_and_follow_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`socialrec serve --workers 2`: each uvicorn worker builds its app from the settings the
+    parent put in the environment, and syncs from the shared state directory's store."""
+    from socialrec.cli.main import build_parser
+    from socialrec.cli.serve_cmd import serve_settings
+    from socialrec.errors import ConfigError
+    from socialrec.serve.app import WORKER_SETTINGS_ENV, encode_settings, worker_app
+
+    args = build_parser().parse_args(["serve", "--dataset", "synthetic", "--state-dir", str(tmp_path), "--workers", "2"])
+    s = serve_settings(args)
+    assert s.sync_every == 0.2 and s.store is None
+    one = build_parser().parse_args(["serve", "--dataset", "synthetic", "--state-dir", str(tmp_path)])
+    assert serve_settings(one).sync_every is None  # a lone process on SQLite polls nothing
+    monkeypatch.delenv(WORKER_SETTINGS_ENV, raising=False)
+    with pytest.raises(ConfigError, match="--workers"):
+        worker_app()
+    monkeypatch.setenv(WORKER_SETTINGS_ENV, encode_settings(s))
+    app = worker_app()
+    assert app.state.service.settings == s
+    app.state.service.stop()
+    with pytest.raises(ConfigError, match="PostgreSQL URL"):
+        settings(tmp_path, "mysql://nope")
