@@ -5,9 +5,10 @@ Everything goes through the product: `socialrec serve` processes (started as a u
 `LocalService`) on the synthetic dataset serving `--model itemknn`, a throwaway PostgreSQL server
 (`socialrec.serve.pg_local`, fsync on), HTTP requests with an API key.
 
-- Ingestion: POST /v1/events (the HTTP batch endpoint) in batches of 100 events (likes and views of
-  catalog items by dataset users, no text), from 1 client and from 4 concurrent clients, against
-  one service on the SQLite store and one on the PostgreSQL store; events per second of
+- Ingestion: POST /v1/events (the HTTP batch endpoint) in batches of 100 events (likes, views and
+  clicks of catalog items by dataset users, no text), from 1 client and from 4 concurrent
+  clients, against one service process on the SQLite store and one on the PostgreSQL store, then
+  against `--workers 2` (two processes on one port and one store); events per second of
   acknowledged (committed) events.
 - Propagation: two services on one PostgreSQL store, separate state directories (as two hosts).
   Per trial a fresh user likes 6 items of one planted community through service A; service B is
@@ -45,14 +46,18 @@ SERVE_ARGS = ["--dataset", "synthetic", "--model", "itemknn"]
 BATCH = 100
 
 
-def _wait_ready(service: LocalService, timeout: float = 600.0) -> None:
+def _wait_ready(service: LocalService, timeout: float = 600.0, workers: int = 1) -> None:
+    """Until /readyz answers 200 (with several workers on the port: 10 times in a row)."""
     import httpx
 
     deadline = time.time() + timeout
+    in_a_row = 0
     while time.time() < deadline:
         try:
-            if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200:
+            in_a_row = in_a_row + 1 if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200 else 0
+            if in_a_row >= (1 if workers == 1 else 10):
                 return
+            continue
         except httpx.HTTPError:
             pass
         if service.proc.poll() is not None:
@@ -135,10 +140,12 @@ def propagation(a: LocalService, b: LocalService, trials: int) -> list[float]:
 
 def table(result: dict[str, Any]) -> str:
     ing = result["ingestion"]
-    rows = ["| store | clients | events | seconds | events/s |", "|---|---|---|---|---|"]
+    rows = ["| store | service processes (`--workers`) | clients | events | seconds | events/s |",
+            "|---|---|---|---|---|---|"]
     for backend in ("sqlite", "postgresql"):
         for run in ing[backend]:
-            rows.append(f"| {backend} | {run['clients']} | {run['events']} | {run['seconds']:.2f} | {run['events_per_s']:.0f} |")
+            rows.append(f"| {backend} | {run['workers']} | {run['clients']} | {run['events']} | {run['seconds']:.2f} "
+                        f"| {run['events_per_s']:.0f} |")
     p = result["propagation"]
     return "\n".join([
         f"Machine: {result['machine']} (shared with other jobs: absolute numbers are noisy; compare within the run).",
@@ -175,14 +182,18 @@ def main() -> int:
     with LocalPostgres(fsync=True) as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for backend in ("sqlite", "postgresql"):
-            store = pg.create_database("ingest") if backend == "postgresql" else None
-            (root / backend).mkdir()
-            with LocalService(SERVE_ARGS, root / backend, store=store) as service:
-                _wait_ready(service)
-                ingestion(service, 10, 1, f"warm-{backend}")
-                result["ingestion"][backend] = [ingestion(service, args.batches, clients, f"{backend}-{clients}")
-                                                for clients in (1, 4)]
-            print(backend, result["ingestion"][backend], flush=True)
+            result["ingestion"][backend] = []
+            for workers in (1, 2):
+                store = pg.create_database(f"ingest{workers}") if backend == "postgresql" else None
+                state = root / f"{backend}-{workers}"
+                state.mkdir()
+                with LocalService(SERVE_ARGS + ["--workers", str(workers)], state, store=store) as service:
+                    _wait_ready(service, workers=workers)
+                    ingestion(service, 10, 4, f"warm-{backend}")
+                    for clients in ((1, 4) if workers == 1 else (4,)):
+                        run = ingestion(service, args.batches, clients, f"{backend}-{workers}-{clients}")
+                        result["ingestion"][backend].append({"workers": workers, **run})
+                print(backend, result["ingestion"][backend], flush=True)
         # keys live in the shared store: A's key works on B too
         url = pg.create_database("shared")
         (root / "a").mkdir()

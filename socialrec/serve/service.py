@@ -272,9 +272,9 @@ class Service:
     def sync_from_store(self) -> dict[str, int]:
         """Apply what other processes wrote to the shared store since the last sync: a version
         they trained (same state directory), their events (folded in through the model's online
-        update, as this process's own), erasures (the users are forgotten by the served model)
-        and consent changes. Returns how many of each were applied."""
-        done = {"version": 0, "events": 0, "erased": 0, "consent": 0}
+        update, as this process's own), erasures (the users are forgotten by the served model),
+        consent changes and new catalog items. Returns how many of each were applied."""
+        done = {"version": 0, "events": 0, "erased": 0, "consent": 0, "items": 0}
         model = self.model
         if model is None:
             return done
@@ -297,7 +297,19 @@ class Service:
                     done["events"] = len(foreign)
         done["erased"] = self._sync_erasures()
         done["consent"] = self._sync_consent()
+        done["items"] = self._sync_catalog()
         return done
+
+    def _sync_catalog(self) -> int:
+        """Catalog items other processes added (PUT /v1/items): events on them are accepted here
+        too (the model ranks them from its next version, as on the process that added them)."""
+        count = self.store.item_count()
+        if count == len(self._upserted):
+            return 0
+        ids = {item_id for item_id, _, _ in self.store.items()}
+        added = len(ids - self._upserted)
+        self._upserted |= ids
+        return added
 
     def _sync_erasures(self) -> int:
         """Forget, in the served model, the users another process erased (known by their hash:
@@ -544,10 +556,13 @@ class Service:
                 self.model.observe(new)
                 if self.settings.sync_every is not None:
                     self._own_seqs.update(e.seq for e in new)
+        kinds: dict[str, int] = {}
         for e in new:
-            self.metrics.events.labels(e.kind).inc()
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
             if e.kind == "click" and e.item_id is not None:
                 self.metrics.clicked(e.user_id, e.item_id, e.ts)
+        for kind, n in kinds.items():
+            self.metrics.events.labels(kind).inc(n)
         if duplicates:
             self.metrics.duplicates.inc(duplicates)
         return len(new), duplicates, refused

@@ -334,6 +334,9 @@ class EventStore:
     def items(self) -> list[tuple[str, str, str]]:
         return [tuple(r) for r in self._rows("SELECT item_id, title, text FROM items ORDER BY updated")]  # type: ignore[misc]
 
+    def item_count(self) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM items")[0][0])
+
     def item(self, item_id: str) -> tuple[str, str] | None:
         rows = self._rows("SELECT title, text FROM items WHERE item_id = ?", (item_id,))
         return (rows[0][0], rows[0][1]) if rows else None

@@ -166,7 +166,7 @@ def test_retried_batch_is_idempotent_over_http(tmp_path: Path, store_url: str | 
 def test_two_workers_on_one_store_serve_what_the_other_ingested(tmp_path: Path, store_url: str | None) -> None:
     """Two services on one store, over HTTP: on PostgreSQL with separate state directories (as on
     two hosts), on SQLite sharing one (as `serve --workers 2`). Likes posted to A change B's next
-    list within 2 s; an opt-out and an erasure posted to A hold on B too."""
+    list within 2 s; a catalog item, an opt-out and an erasure posted to A hold on B too."""
     from socialrec.ingest.datasets.synthetic import load_synthetic, synthetic_truth
     from socialrec.serve.app import create_app
     from socialrec.serve.auth import KeyStore
@@ -204,6 +204,11 @@ def test_two_workers_on_one_store_serve_what_the_other_ingested(tmp_path: Path, 
         assert float(np.mean(truth.item_topic[ds.items.to_index(got)] == 2)) >= 0.7
 
         served_b = apps[1].state.service
+        assert a.put("/v1/items/new-item-77", json={"title": "A new item"}).status_code == 200  # added through A
+        wait_for(lambda: served_b.known_item("new-item-77"), 2.0)
+        r = b.post("/v1/events", json={"events": [{"event_id": "on-new", "user_id": "user_0001", "kind": "view",
+                                                   "item_id": "new-item-77"}]})
+        assert r.json() == {"accepted": 1, "duplicates": 0}  # B takes events on it
         assert a.put(f"/v1/users/{uid}/consent", json={"personalization": False}).status_code == 200
         wait_for(lambda: served_b.model.is_excluded(uid), 2.0)
         assert items(b) == cold  # the anonymous list
