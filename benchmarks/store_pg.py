@@ -160,7 +160,7 @@ def table(result: dict[str, Any]) -> str:
         f"Cross-worker propagation: two services on one PostgreSQL store (separate state directories, as two "
         f"hosts; each folds in the other's events every {result['sync_interval_s']} s). An event batch posted to "
         f"A changed B's next list after p50 {p['p50_s']:.3f} s, max {p['max_s']:.3f} s over {p['trials']} trials "
-        f"(target: within 2 s).",
+        f"(target: within {p['target_s']:g} s).",
     ])
 
 
@@ -177,7 +177,7 @@ def main() -> int:
     from socialrec.serve.settings import ServeSettings
 
     sync = ServeSettings(store="postgresql://localhost/db").sync_every
-    result: dict[str, Any] = {"machine": describe(), "batch": BATCH, "sync_interval_s": sync,
+    result: dict[str, Any] = {"machine": describe(), "batch": BATCH, "sync_interval_s": sync, "target_events_per_s": 5000,
                               "ingestion": {}, "propagation": {}}
     with LocalPostgres(fsync=True) as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -202,7 +202,7 @@ def main() -> int:
             _wait_ready(a)
             _wait_ready(b)
             seconds = propagation(a, b, args.trials)
-        result["propagation"] = {"trials": len(seconds), "p50_s": float(np.median(seconds)),
+        result["propagation"] = {"trials": len(seconds), "target_s": 2.0, "p50_s": float(np.median(seconds)),
                                  "max_s": float(np.max(seconds)), "seconds": seconds}
         print(result["propagation"], flush=True)
     RESULTS.mkdir(exist_ok=True)
