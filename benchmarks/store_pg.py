@@ -103,6 +103,17 @@ def ingestion(service: LocalService, n_batches: int, clients: int, prefix: str) 
             "events_per_s": round(n_batches * BATCH / seconds, 1)}
 
 
+def erasure(service: LocalService) -> dict[str, float]:
+    """Seconds for DELETE /v1/users/{id} (the store's part rewrites the tables on PostgreSQL)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {service.key}"}
+    start = time.perf_counter()
+    r = httpx.delete(f"{service.url}/v1/users/user_0001", headers=headers, timeout=120)
+    r.raise_for_status()
+    return {"seconds": round(time.perf_counter() - start, 3), "events_deleted": r.json()["events_deleted"]}
+
+
 def propagation(a: LocalService, b: LocalService, trials: int) -> list[float]:
     """Seconds from posting likes to A until B serves a changed list, per trial."""
     import httpx
@@ -157,6 +168,10 @@ def table(result: dict[str, Any]) -> str:
         "",
         *rows,
         "",
+        "Erasure of one user (DELETE /v1/users/{id}, after the runs above; on PostgreSQL it rewrites the event "
+        "table, `VACUUM FULL`): " + ", ".join(f"{b} {result['erasure'][b]['seconds']:.2f} s" for b in ("sqlite", "postgresql"))
+        + ".",
+        "",
         f"Cross-worker propagation: two services on one PostgreSQL store (separate state directories, as two "
         f"hosts; each folds in the other's events every {result['sync_interval_s']} s). An event batch posted to "
         f"A changed B's next list after p50 {p['p50_s']:.3f} s, max {p['max_s']:.3f} s over {p['trials']} trials "
@@ -178,7 +193,7 @@ def main() -> int:
 
     sync = ServeSettings(store="postgresql://localhost/db").sync_every
     result: dict[str, Any] = {"machine": describe(), "batch": BATCH, "sync_interval_s": sync, "target_events_per_s": 5000,
-                              "ingestion": {}, "propagation": {}}
+                              "ingestion": {}, "erasure": {}, "propagation": {}}
     with LocalPostgres(fsync=True) as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for backend in ("sqlite", "postgresql"):
@@ -193,6 +208,8 @@ def main() -> int:
                     for clients in ((1, 4) if workers == 1 else (4,)):
                         run = ingestion(service, args.batches, clients, f"{backend}-{workers}-{clients}")
                         result["ingestion"][backend].append({"workers": workers, **run})
+                    if workers == 1:
+                        result["erasure"][backend] = erasure(service)
                 print(backend, result["ingestion"][backend], flush=True)
         # keys live in the shared store: A's key works on B too
         url = pg.create_database("shared")
