@@ -243,3 +243,18 @@ def test_serve_workers_share_the_settings_and_follow_the_store(tmp_path: Path, m
     app.state.service.stop()
     with pytest.raises(ConfigError, match="PostgreSQL URL"):
         settings(tmp_path, "mysql://nope")
+
+
+def test_a_missing_driver_names_the_extra_and_urls_hide_their_password(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    import sys
+
+    from socialrec.errors import MissingDependencyError
+    from socialrec.serve.database import redact
+    from socialrec.serve.store import EventStore
+
+    assert redact("postgresql://app:s3cret@db:5432/x") == "postgresql://app:***@db:5432/x"
+    assert redact("postgresql://app@db/x") == "postgresql://app@db/x"
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'socialrec\[postgres\]'"):
+        EventStore(tmp_path, url="postgresql://app:s3cret@db:5432/x")
