@@ -74,8 +74,31 @@ def _batches(prefix: str, n: int) -> list[list[dict[str, Any]]]:
             for b in range(n)]
 
 
-def ingestion(service: LocalService, n_batches: int, clients: int, prefix: str) -> dict[str, float]:
-    """Events per second through POST /v1/events from ``clients`` concurrent clients."""
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process and its children so far (0 without one)."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def ingestion(service: LocalService, n_batches: int, clients: int, prefix: str,
+              postmaster: int | None = None) -> dict[str, float]:
+    """Events per second through POST /v1/events from ``clients`` concurrent clients, and the CPU
+    seconds the service processes (and the PostgreSQL server) spent meanwhile."""
     import httpx
 
     batches = _batches(prefix, n_batches)
@@ -91,16 +114,21 @@ def ingestion(service: LocalService, n_batches: int, clients: int, prefix: str) 
                 accepted[c] += r.json()["accepted"]
 
     threads = [threading.Thread(target=send, args=(c,)) for c in range(clients)]
+    cpu_service, cpu_db = _cpu_seconds(service.proc.pid), _cpu_seconds(postmaster)
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.perf_counter() - start
+    cpu_service, cpu_db = _cpu_seconds(service.proc.pid) - cpu_service, _cpu_seconds(postmaster) - cpu_db
     if sum(accepted) != n_batches * BATCH:
         raise RuntimeError(f"accepted {sum(accepted)} of {n_batches * BATCH} events")
-    return {"clients": clients, "events": n_batches * BATCH, "seconds": round(seconds, 3),
-            "events_per_s": round(n_batches * BATCH / seconds, 1)}
+    events = n_batches * BATCH
+    return {"clients": clients, "events": events, "seconds": round(seconds, 3),
+            "events_per_s": round(events / seconds, 1), "service_cpu_s": round(cpu_service, 3),
+            "postgres_cpu_s": round(cpu_db, 3),
+            "events_per_cpu_s": round(events / max(cpu_service + cpu_db, 1e-9), 1)}
 
 
 def erasure(service: LocalService) -> dict[str, float]:
@@ -151,12 +179,13 @@ def propagation(a: LocalService, b: LocalService, trials: int) -> list[float]:
 
 def table(result: dict[str, Any]) -> str:
     ing = result["ingestion"]
-    rows = ["| store | service processes (`--workers`) | clients | events | seconds | events/s |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| store | service processes (`--workers`) | clients | events | seconds | events/s | CPU s (service + PostgreSQL) "
+            "| events per CPU second |", "|---|---|---|---|---|---|---|---|"]
     for backend in ("sqlite", "postgresql"):
         for run in ing[backend]:
             rows.append(f"| {backend} | {run['workers']} | {run['clients']} | {run['events']} | {run['seconds']:.2f} "
-                        f"| {run['events_per_s']:.0f} |")
+                        f"| {run['events_per_s']:.0f} | {run['service_cpu_s']:.2f} + {run['postgres_cpu_s']:.2f} "
+                        f"| {run['events_per_cpu_s']:.0f} |")
     p = result["propagation"]
     return "\n".join([
         f"Machine: {result['machine']} (shared with other jobs: absolute numbers are noisy; compare within the run).",
@@ -196,6 +225,7 @@ def main() -> int:
                               "ingestion": {}, "erasure": {}, "propagation": {}}
     with LocalPostgres(fsync=True) as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
         for backend in ("sqlite", "postgresql"):
             result["ingestion"][backend] = []
             for workers in (1, 2):
@@ -206,7 +236,8 @@ def main() -> int:
                     _wait_ready(service, workers=workers)
                     ingestion(service, 10, 4, f"warm-{backend}")
                     for clients in ((1, 4) if workers == 1 else (4,)):
-                        run = ingestion(service, args.batches, clients, f"{backend}-{workers}-{clients}")
+                        run = ingestion(service, args.batches, clients, f"{backend}-{workers}-{clients}",
+                                        postmaster if backend == "postgresql" else None)
                         result["ingestion"][backend].append({"workers": workers, **run})
                     if workers == 1:
                         result["erasure"][backend] = erasure(service)
