@@ -78,8 +78,6 @@ class Transaction:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._cur.execute(self._db.sql(sql), self._params(params))
-        if self._db.postgres:  # in pipeline mode the result (and its description) arrives on fetching
-            return [tuple(r) for r in self._cur.fetchall()]
         return [tuple(r) for r in self._cur.fetchall()] if self._cur.description else []
 
 
@@ -151,20 +149,14 @@ class Database:
                 return int(cur.rowcount)
 
     @contextmanager
-    def transaction(self, *, pipeline: bool = False) -> Iterator[Transaction]:
+    def transaction(self) -> Iterator[Transaction]:
         """One transaction, committed when the block ends, rolled back when it raises. On SQLite
-        it takes the write lock at once (``BEGIN IMMEDIATE``). ``pipeline``: on PostgreSQL, send
-        BEGIN and the statements together instead of one round trip each (a statement's row
-        count is then unknown: only `Transaction.rows` answers)."""
+        it takes the write lock at once (``BEGIN IMMEDIATE``)."""
         with self.lock:
             con = self._connection()
             if self.postgres:
-                if pipeline:
-                    with con.pipeline(), con.transaction(), con.cursor() as cur:
-                        yield Transaction(self, cur)
-                else:
-                    with con.transaction(), con.cursor() as cur:
-                        yield Transaction(self, cur)
+                with con.transaction(), con.cursor() as cur:
+                    yield Transaction(self, cur)
                 return
             cur = con.cursor()
             cur.execute("BEGIN IMMEDIATE")
@@ -174,6 +166,18 @@ class Database:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
+
+    def pipelined(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[Any, ...]]:
+        """PostgreSQL: run ``statements`` in one transaction sent in one round trip (BEGIN, the
+        statements and COMMIT pipelined); returns the last statement's rows once committed."""
+        with self.lock:
+            con = self._connection()
+            with con.pipeline(), con.cursor() as cur:
+                with con.transaction():
+                    for sql, params in statements:
+                        cur.execute(self.sql(sql), tuple(params) or None)
+                rows = cur.fetchall()  # after COMMIT: the pipeline syncs here
+            return [tuple(r) for r in rows]
 
     def advisory_lock(self, tx: Transaction, key: int) -> None:
         """Hold a PostgreSQL advisory lock until ``tx`` ends (nothing on SQLite, whose

@@ -258,10 +258,10 @@ class EventStore:
         columns = [list(col) for col in zip(*fresh)]
         types = ("text", "text", "text", "text", "text", "float8", "text", "float8")
         arrays = ", ".join(f"?::{t}[]" for t in types)
-        with self.db.transaction(pipeline=True) as tx:
-            self.db.advisory_lock(tx, _APPEND_LOCK)  # sequence numbers commit in order
-            got = tx.rows(f"INSERT INTO events ({_COLUMNS}) SELECT * FROM unnest({arrays}) "
-                          "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq", columns)
+        # One round trip: BEGIN, the advisory lock (sequence numbers commit in order), the insert, COMMIT.
+        got = self.db.pipelined([("SELECT pg_advisory_xact_lock(?)", (_APPEND_LOCK,)),
+                                 (f"INSERT INTO events ({_COLUMNS}) SELECT * FROM unnest({arrays}) "
+                                  "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq", columns)])
         return {eid: int(seq) for eid, seq in got}
 
     def upsert_item(self, item_id: str, title: str, text: str) -> None:
