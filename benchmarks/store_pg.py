@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -187,8 +188,11 @@ def table(result: dict[str, Any]) -> str:
                         f"| {run['events_per_s']:.0f} | {run['service_cpu_s']:.2f} + {run['postgres_cpu_s']:.2f} "
                         f"| {run['events_per_cpu_s']:.0f} |")
     p = result["propagation"]
+    load = result.get("load_average_1min", {"start": "?", "end": "?"})
     return "\n".join([
-        f"Machine: {result['machine']} (shared with other jobs: absolute numbers are noisy; compare within the run).",
+        f"Machine: {result['machine']}, shared with other jobs (1-minute load average {load['start']} at the start, "
+        f"{load['end']} at the end, on 2 cores): absolute numbers are noisy, compare within the run; the CPU "
+        "seconds (user + system of the service processes and of the PostgreSQL server) are what the work itself costs.",
         "Command: `PYTHONPATH=. .venv/bin/python benchmarks/store_pg.py` (raw numbers: results/store-pg.json). "
         "Services: `socialrec serve --dataset synthetic --model itemknn`, on the SQLite store or "
         "`--store postgresql://...` (a throwaway local PostgreSQL 15 server, fsync on).",
@@ -222,7 +226,8 @@ def main() -> int:
 
     sync = ServeSettings(store="postgresql://localhost/db").sync_every
     result: dict[str, Any] = {"machine": describe(), "batch": BATCH, "sync_interval_s": sync, "target_events_per_s": 5000,
-                              "ingestion": {}, "erasure": {}, "propagation": {}}
+                              "ingestion": {}, "erasure": {}, "propagation": {},
+                              "load_average_1min": {"start": round(os.getloadavg()[0], 1)}}
     with LocalPostgres(fsync=True) as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
@@ -253,6 +258,7 @@ def main() -> int:
         result["propagation"] = {"trials": len(seconds), "target_s": 2.0, "p50_s": float(np.median(seconds)),
                                  "max_s": float(np.max(seconds)), "seconds": seconds}
         print(result["propagation"], flush=True)
+    result["load_average_1min"]["end"] = round(os.getloadavg()[0], 1)
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     replace_section("STORE-PG", "Shared event store on PostgreSQL (issue 27)", table(result))
