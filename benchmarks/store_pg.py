@@ -191,7 +191,7 @@ def table(result: dict[str, Any]) -> str:
     load = result.get("load_average_1min", {"start": "?", "end": "?"})
     return "\n".join([
         f"Machine: {result['machine']}, shared with other jobs (1-minute load average {load['start']} at the start, "
-        f"{load['end']} at the end, on 2 cores): absolute numbers are noisy, compare within the run; the CPU "
+        f"{load['end']} at the end, on {os.cpu_count()} cores): absolute numbers are noisy, compare within the run; the CPU "
         "seconds (user + system of the service processes and of the PostgreSQL server) are what the work itself costs.",
         "Command: `PYTHONPATH=. .venv/bin/python benchmarks/store_pg.py` (raw numbers: results/store-pg.json). "
         "Services: `socialrec serve --dataset synthetic --model itemknn`, on the SQLite store or "
