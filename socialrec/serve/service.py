@@ -313,38 +313,40 @@ class Service:
 
     def _sync_erasures(self) -> int:
         """Forget, in the served model, the users another process erased (known by their hash:
-        the ids the model holds and the opted-out ones are hashed to find them)."""
+        the ids the model holds and the opted-out ones are hashed to find them). While this
+        process trains a version it waits (the version might hold them): it runs after the swap."""
         count = self.store.erased_count()
-        if count == self._erased_seen:
-            return 0
-        hashes = self.store.erased_hashes()
-        fresh = hashes - self._erased_known
-        self._erased_seen, self._erased_known = count, hashes
-        if not fresh:
+        if count == self._erased_seen or not self._train_lock.acquire(blocking=False):
             return 0
         from socialrec.privacy.erasure import tombstone
 
         found = 0
-        with self._train_lock, self.ingest_lock:
-            model = self.model
-            candidates = set(self._opted_out)
-            if model is not None:
-                candidates |= {str(u) for u in model.dataset.users.external_ids}
-            for user_id in candidates:
-                user_hash = pseudonym(user_id, self.salt)
-                if user_hash not in fresh:
-                    continue
-                found += 1
-                self._opted_out.discard(user_id)
-                if model is not None and user_id in model.dataset.users:
-                    model.forget_user(user_id, tombstone(user_hash))
-                for source in self.user_data.values():
-                    source.erase(user_id)
-                self.metrics.forget_user(user_id)
-                self.log.info("user %s was erased by another process: forgotten here too", user_hash)
-            if found and model is not None and model.trained and self.registry.current() == model.version:
-                self.registry.save(model)  # the saved current version forgets them too
-                self.registry.delete_except(model.version)
+        try:
+            hashes = self.store.erased_hashes()
+            fresh = hashes - self._erased_known
+            with self.ingest_lock:
+                model = self.model
+                candidates = set(self._opted_out)
+                if model is not None and fresh:
+                    candidates |= {str(u) for u in model.dataset.users.external_ids}
+                for user_id in candidates if fresh else ():
+                    user_hash = pseudonym(user_id, self.salt)
+                    if user_hash not in fresh:
+                        continue
+                    found += 1
+                    self._opted_out.discard(user_id)
+                    if model is not None and user_id in model.dataset.users:
+                        model.forget_user(user_id, tombstone(user_hash))
+                    for source in self.user_data.values():
+                        source.erase(user_id)
+                    self.metrics.forget_user(user_id)
+                    self.log.info("user %s was erased by another process: forgotten here too", user_hash)
+                if found and model is not None and model.trained and self.registry.current() == model.version:
+                    self.registry.save(model)  # the saved current version forgets them too
+                    self.registry.delete_except(model.version)
+            self._erased_seen, self._erased_known = count, hashes
+        finally:
+            self._train_lock.release()
         if found:
             secure_state(self.state_dir)
         return found
