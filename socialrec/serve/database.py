@@ -162,10 +162,10 @@ class Database:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield Transaction(self, cur)
+                cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-            cur.execute("COMMIT")
 
     def pipelined(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[Any, ...]]:
         """PostgreSQL: run ``statements`` in one transaction sent in one round trip (BEGIN, the
