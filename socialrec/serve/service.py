@@ -78,6 +78,18 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+class _Ticket:
+    """One request's batch in a group commit: its events, then what became of them."""
+
+    __slots__ = ("events", "done", "new", "error")
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.done = False
+        self.new: list[Event] = []
+        self.error: BaseException | None = None
+
+
 def secure_state(state_dir: Path) -> None:
     """Owner-only permissions on everything the service keeps (events, keys, models, logs,
     embeddings): directories 0700, files 0600. Run after anything that creates files."""
@@ -191,6 +203,8 @@ class Service:
         self.metrics = ServiceMetrics()
         self.embedding_dir = str(self.state_dir / "embeddings")
         self.ingest_lock = threading.RLock()
+        self._waiting: list[_Ticket] = []  # batches waiting to be committed together (`_append`)
+        self._waiting_lock = threading.Lock()
         self.model: ServedModel | None = None
         self.not_ready_reason = "the first model is being prepared"
         self._dataset: Any = None
@@ -552,12 +566,7 @@ class Service:
             refused, events = len(events) - len(kept), kept
         if self.scrubber is not None:  # outside the lock: other writers need not wait for it
             events = [{**e, "text": self.clean_text(e["text"])} if e.get("text") else e for e in events]
-        with self.ingest_lock:
-            new, duplicates = self.store.append(events)
-            if self.model is not None and new:
-                self.model.observe(new)
-                if self.settings.sync_every is not None:
-                    self._own_seqs.update(e.seq for e in new)
+        new, duplicates = self._append(events)
         kinds: dict[str, int] = {}
         for e in new:
             kinds[e.kind] = kinds.get(e.kind, 0) + 1
@@ -568,6 +577,36 @@ class Service:
         if duplicates:
             self.metrics.duplicates.inc(duplicates)
         return len(new), duplicates, refused
+
+    def _append(self, events: list[dict[str, Any]]) -> tuple[list[Event], int]:
+        """Store a batch and queue it for the model; (new events, duplicates). Group commit:
+        batches that arrive while another is being committed wait for the ingest lock together,
+        and the first of them to get it commits all of them in one transaction (each request
+        still returns only after its events are committed)."""
+        ticket = _Ticket(events)
+        with self._waiting_lock:
+            self._waiting.append(ticket)
+        with self.ingest_lock:
+            if not ticket.done:
+                with self._waiting_lock:
+                    group, self._waiting = self._waiting, []
+                try:
+                    new, _ = self.store.append([e for t in group for e in t.events])
+                except BaseException as exc:
+                    for t in group:
+                        t.error, t.done = exc, True
+                    raise
+                by_id = {e.event_id: e for e in new}
+                for t in group:  # an event id goes to the first batch of the group that holds it
+                    t.new = [ev for ev in (by_id.pop(e["event_id"], None) for e in t.events) if ev is not None]
+                    t.done = True
+                if self.model is not None and new:
+                    self.model.observe(new)
+                    if self.settings.sync_every is not None:
+                        self._own_seqs.update(e.seq for e in new)
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.new, len(events) - len(ticket.new)
 
     def upsert_item(self, item_id: str, title: str, text: str, *, vectors: dict[str, list[float]] | None = None) -> bool:
         """Add or update a catalog item. With ``vectors`` (modality name -> numbers) a new item is

@@ -258,3 +258,32 @@ def test_a_missing_driver_names_the_extra_and_urls_hide_their_password(monkeypat
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
     with pytest.raises(MissingDependencyError, match=r"pip install 'socialrec\[postgres\]'"):
         EventStore(tmp_path, url="postgresql://app:s3cret@db:5432/x")
+
+
+def test_concurrent_batches_are_committed_together_and_each_counts_its_own(tmp_path: Path,
+                                                                           store_url: str | None) -> None:
+    """Group commit: batches arriving at once share transactions, and every request still gets
+    its own accepted and duplicate counts (an id sent by two requests is accepted once)."""
+    from socialrec.serve.service import Service
+
+    svc = Service(settings(tmp_path, store_url, train_on_start=False, scrub_pii=False))
+    results: list[tuple[int, int, int]] = []
+    lock = threading.Lock()
+
+    def send(t: int) -> None:
+        for b in range(5):
+            # ids e0..e59 per round: every id is sent by two threads
+            batch = [{"event_id": f"g{b}-{(t // 2) * 20 + i}", "user_id": f"user_{i:04d}", "kind": "view",
+                      "item_id": f"item_{i:04d}"} for i in range(20)]
+            got = svc.ingest(batch)
+            with lock:
+                results.append(got)
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(a for a, _, _ in results) == 300 and sum(d for _, d, _ in results) == 300
+    assert svc.store.count() == 300 and len({e.event_id for e in svc.store.events()}) == 300
+    svc.stop()
