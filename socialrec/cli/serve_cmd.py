@@ -16,6 +16,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL",
                        help="SQLite fsync policy of the event store (FULL: every commit)")
+    _store_argument(serve)
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="serve from N processes on one port, sharing the store and the state directory: each "
+                            "folds in the events the others stored (--sync-every)")
+    serve.add_argument("--sync-every", type=float, default=None, metavar="SECONDS",
+                       help="how often a process folds in what other processes stored (default: 0.2 with --store "
+                            "or --workers > 1; off for a lone process on SQLite)")
     serve.add_argument("--retrain-every", type=float, default=None, metavar="SECONDS",
                        help="also retrain on a schedule")
     serve.add_argument("--cors-origin", action="append", default=[], help="allow this CORS origin (default: CORS off)")
@@ -71,32 +78,44 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     create.add_argument("--state-dir", type=Path, default=Path("state"))
     create.add_argument("--name", default="")
     create.add_argument("--rate", type=float, default=None, help="requests per second for this key")
+    _store_argument(create)
     lst = ksub.add_parser("list", help="list keys (ids and scopes, never secrets)")
     lst.add_argument("--state-dir", type=Path, default=Path("state"))
+    _store_argument(lst)
     rev = ksub.add_parser("revoke", help="revoke a key by id")
     rev.add_argument("key_id")
     rev.add_argument("--state-dir", type=Path, default=Path("state"))
+    _store_argument(rev)
 
 
-def run_server(settings: object, host: str, port: int) -> None:
+STORE_ENV = "SOCIALREC_STORE"
+
+
+def _store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=os.environ.get(STORE_ENV) or None, metavar="URL",
+                        help="keep events, API keys, consent and erasure records in this PostgreSQL database "
+                             f"(postgresql://user:password@host:port/db; default ${STORE_ENV}, else SQLite files in "
+                             "--state-dir); needs: pip install 'socialrec[postgres]'")
+
+
+def run_server(settings: object, host: str, port: int, workers: int = 1) -> None:
+    """Serve ``settings`` on host:port from one process, or from ``workers`` processes sharing
+    the port (uvicorn's workers; each builds its own service through `serve.app.worker_app`)."""
     try:
         import uvicorn
     except ImportError as exc:
         from socialrec.errors import MissingDependencyError
 
         raise MissingDependencyError("uvicorn", "serve", "The HTTP service") from exc
-    from threadpoolctl import threadpool_limits
+    from socialrec.serve.app import WORKER_SETTINGS_ENV, create_app, encode_settings, one_blas_thread
 
-    from socialrec.serve.app import create_app
-
-    # One BLAS thread: requests are tiny matrix-vector products, and a multi-threaded BLAS spins
-    # its threads against the event loop and each other (measured: 14.8 ms -> 1.4 ms per LastFM
-    # recommendation on 2 cores).
-    import numpy  # noqa: F401 - threadpoolctl limits only the BLAS libraries already loaded
-    import scipy.linalg  # noqa: F401
-
-    threadpool_limits(1, "blas")
     # access_log off: uvicorn would log raw paths, which hold user ids; the app logs route templates.
+    if workers > 1:
+        os.environ[WORKER_SETTINGS_ENV] = encode_settings(settings)
+        uvicorn.run("socialrec.serve.app:worker_app", factory=True, host=host, port=port, workers=workers,
+                    access_log=False, log_level="warning")
+        return
+    one_blas_thread()
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")  # type: ignore[arg-type]
 
 
@@ -111,8 +130,13 @@ def serve_settings(args: argparse.Namespace) -> object:
         holdout = HoldoutConfig(args.holdout, seed=args.seed, friends_masked=args.friends_masked)
     elif args.friends_masked:
         raise ValueError("--friends-masked needs --holdout PROTOCOL (the edges are masked with that split's seed)")
-    return ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data,
-                         synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    sync_every = args.sync_every
+    if sync_every is None and args.workers > 1:
+        sync_every = 0.2  # the processes share one SQLite state directory (or a PostgreSQL store)
+    return ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data, store=args.store,
+                         sync_interval_s=sync_every, synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
                          cors_origins=tuple(args.cors_origin), model=ModelConfig(args.model, channels=channels),
                          holdout=holdout, retention_days=args.retention_days, scrub_pii=not args.no_scrub,
                          scrub_dataset_text=args.scrub_text, llm_backend=args.llm, llm_url=args.llm_url,
@@ -135,7 +159,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         print(f"warning: stored user text is NOT encrypted at rest: {ENV_VAR} is not set ({NEW_KEY_HELP})",
               file=sys.stderr, flush=True)
-    run_server(settings, args.host, args.port)
+    if args.store:
+        from socialrec.serve.database import redact
+
+        print(f"event store: {redact(args.store)} ({args.workers} worker(s) on it here)", flush=True)
+    run_server(settings, args.host, args.port, workers=args.workers)
     return 0
 
 
@@ -157,10 +185,11 @@ class LocalService:
     """`socialrec serve` in a child process on a free local port with a fresh key (for replay
     and the benchmarks); stopped on exit from the ``with`` block."""
 
-    def __init__(self, serve_args: list[str], state_dir: Path, data: str | None = None) -> None:
-        self.serve_args = serve_args
+    def __init__(self, serve_args: list[str], state_dir: Path, data: str | None = None, store: str | None = None) -> None:
+        self.serve_args = serve_args + (["--store", store] if store else [])
         self.state_dir = Path(state_dir)
         self.data = data
+        self.store = store
 
     def __enter__(self) -> "LocalService":
         import socket
@@ -171,7 +200,7 @@ class LocalService:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        keys = KeyStore(self.state_dir)
+        keys = KeyStore(self.state_dir, url=self.store)
         self.key = keys.create(["read", "write", "admin"], name="local")
         keys.close()
         cmd = [sys.executable, "-m", "socialrec"] + (["--data", self.data] if self.data else []) + [
@@ -236,7 +265,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     from socialrec.serve.auth import KeyStore, parse_scopes
 
-    store = KeyStore(args.state_dir)
+    store = KeyStore(args.state_dir, url=args.store)
     try:
         if args.keys_command == "create":
             key = store.create(parse_scopes(args.scopes), name=args.name, rate_per_second=args.rate)

@@ -4,6 +4,9 @@ per-key token-bucket rate limit.
 A key is ``sr_<id>_<secret>``: the id (8 hex characters) finds the row, the secret (32 random
 bytes, URL-safe) is what proves possession. A 256-bit random secret needs no slow password hash:
 SHA-256 of it cannot be inverted or guessed, and verification stays a microsecond.
+
+Keys live beside the events: in ``state_dir/keys.sqlite3``, or in the PostgreSQL store every
+service process shares (``url``), so a key created or revoked once holds for all of them.
 """
 
 from __future__ import annotations
@@ -11,18 +14,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from socialrec.errors import ConfigError
+from socialrec.serve.database import Database, check_store_url
 
 # export: read everything held about a user (GET /v1/users/{id}/export), for the platform's
 # account-settings back end; no other scope implies it.
 SCOPES = ("read", "write", "admin", "export")
 FILENAME = "keys.sqlite3"
+_OPEN_LOCK = 0x5EC1A102  # PostgreSQL advisory lock: creating the table
 
 
 @dataclass(frozen=True)
@@ -46,26 +50,31 @@ def parse_scopes(text: str) -> tuple[str, ...]:
 
 
 class KeyStore:
-    """Keys in ``state_dir/keys.sqlite3``. A verified key is cached in memory by hash for
-    ``cache_seconds``: a key revoked by another process (`socialrec keys revoke`) stops working
-    within that time."""
+    """Keys in ``state_dir/keys.sqlite3``, or in the PostgreSQL database at ``url``. A verified
+    key is cached in memory by hash for ``cache_seconds``: a key revoked by another process
+    (`socialrec keys revoke`) stops working within that time."""
 
-    def __init__(self, state_dir: str | Path, cache_seconds: float = 0.5) -> None:
+    def __init__(self, state_dir: str | Path, cache_seconds: float = 0.5, *, url: str | None = None) -> None:
+        check_store_url(url, "the key store's url")
         self.cache_seconds = cache_seconds
-        self.path = Path(state_dir) / FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path: Path | None = None
+        if url is not None:
+            self.db = Database.postgres(url)
+        else:
+            self.path = Path(state_dir) / FILENAME
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = Database.sqlite(self.path)
+        real = "DOUBLE PRECISION" if self.db.postgres else "REAL"
+        with self.db.transaction() as tx:
+            self.db.advisory_lock(tx, _OPEN_LOCK)
+            tx.execute(f"CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, "
+                       f"scopes TEXT NOT NULL, rate {real}, name TEXT NOT NULL, created {real} NOT NULL, "
+                       "revoked INTEGER NOT NULL DEFAULT 0)")
         self._lock = threading.Lock()
-        self._con = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        with self._con:
-            self._con.execute(
-                "CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, "
-                "scopes TEXT NOT NULL, rate REAL, name TEXT NOT NULL, created REAL NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)")
         self._cache: dict[str, tuple[ApiKey, float]] = {}  # hash -> (key, when it must be checked again)
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        self.db.close()
 
     def create(self, scopes: tuple[str, ...] | list[str], *, name: str = "", rate_per_second: float | None = None) -> str:
         """A new key; the returned string is the only time the secret exists outside a hash."""
@@ -76,20 +85,18 @@ class KeyStore:
             raise ConfigError(f"rate_per_second must be > 0, got {rate_per_second}")
         key_id = secrets.token_hex(4)
         secret = secrets.token_urlsafe(32)
-        with self._lock, self._con:
-            self._con.execute("INSERT INTO keys (key_id, secret_sha256, scopes, rate, name, created) VALUES (?, ?, ?, ?, ?, ?)",
-                              (key_id, _hash(secret), ",".join(sorted(set(scopes))), rate_per_second, name, time.time()))
+        self.db.execute("INSERT INTO keys (key_id, secret_sha256, scopes, rate, name, created) VALUES (?, ?, ?, ?, ?, ?)",
+                        (key_id, _hash(secret), ",".join(sorted(set(scopes))), rate_per_second, name, time.time()))
         return f"sr_{key_id}_{secret}"
 
     def revoke(self, key_id: str) -> bool:
-        with self._lock, self._con:
-            n = self._con.execute("UPDATE keys SET revoked = 1 WHERE key_id = ?", (key_id,)).rowcount
+        n = self.db.execute("UPDATE keys SET revoked = 1 WHERE key_id = ?", (key_id,))
+        with self._lock:
             self._cache = {h: kt for h, kt in self._cache.items() if kt[0].key_id != key_id}
         return n == 1
 
     def list(self) -> list[dict[str, object]]:
-        with self._lock:
-            rows = self._con.execute("SELECT key_id, scopes, rate, name, created, revoked FROM keys ORDER BY created").fetchall()
+        rows = self.db.rows("SELECT key_id, scopes, rate, name, created, revoked FROM keys ORDER BY created")
         return [{"key_id": r[0], "scopes": r[1].split(","), "rate_per_second": r[2], "name": r[3], "created": r[4],
                  "revoked": bool(r[5])} for r in rows]
 
@@ -103,9 +110,9 @@ class KeyStore:
         now = time.monotonic()
         if cached is not None and cached[0].key_id == parts[1] and now < cached[1]:
             return cached[0]
-        with self._lock:
-            row = self._con.execute("SELECT secret_sha256, scopes, rate, name FROM keys WHERE key_id = ? AND revoked = 0",
-                                    (parts[1],)).fetchone()
+        found = self.db.rows("SELECT secret_sha256, scopes, rate, name FROM keys WHERE key_id = ? AND revoked = 0",
+                             (parts[1],))
+        row = found[0] if found else None
         if row is None or not hmac.compare_digest(row[0], digest):
             self._cache.pop(digest, None)
             return None

@@ -17,6 +17,14 @@ anonymous list; opting back in folds what is held about them in at once. Events 
 encrypted when ``SOCIALREC_DATA_KEY`` is set (`socialrec.privacy.encryption`), and the service
 says at start-up (log, /readyz) whether it is.
 
+Several processes on one store (``socialrec serve --workers N``, or hosts sharing a PostgreSQL
+store): each serves its own copy of the model and, every ``sync_interval_s``, folds in what the
+others stored (`sync_from_store`): the events with a sequence number above the last it applied
+(through the same online update as its own events), consent changes, erasures (the user is
+forgotten by its model too) and, when they share a state directory, a version another process
+trained. Processes sharing a state directory train one at a time (a file lock), and the first
+version trained is loaded by the others rather than trained again.
+
 Personal data (issue 24): with ``scrub_pii`` (on by default) every piece of user text is scrubbed
 here, as it enters (`ingest`: event comments; `upsert_user`: profile bio, and the name replaced
 whole by ``<PERSON>``), before the store sees it, so what is stored, encrypted, exported, folded
@@ -35,7 +43,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +61,33 @@ from socialrec.serve.settings import ServeSettings
 from socialrec.serve.store import EventStore
 
 LOGGER = "socialrec.serve"
+TRAIN_LOCK = "train.lock"
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` held by this process until the block ends (other processes
+    sharing the state directory wait)."""
+    import fcntl
+
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class _Ticket:
+    """One request's batch in a group commit: its events, then what became of them."""
+
+    __slots__ = ("events", "done", "new", "error")
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.done = False
+        self.new: list[Event] = []
+        self.error: BaseException | None = None
 
 
 def secure_state(state_dir: Path) -> None:
@@ -141,9 +177,11 @@ class Service:
         self.state_dir = settings.state_path
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log = service_logger(self.state_dir)
-        self.salt = load_salt(self.state_dir)
         cipher = cipher_from_env(environ)
-        self.store = EventStore(self.state_dir, synchronous=settings.synchronous, cipher=cipher)
+        self.store = EventStore(self.state_dir, synchronous=settings.synchronous, cipher=cipher, url=settings.store)
+        # One salt for every process on a shared store: they must name an erased user alike.
+        self.salt = self.store.shared_salt() or load_salt(self.state_dir)
+        self.log.info("event store: %s", self.store.location)
         if cipher is None:
             self.log.warning("stored user text is NOT encrypted at rest: %s is not set", DATA_KEY_VAR)
         else:
@@ -159,12 +197,14 @@ class Service:
         self._trends: dict[tuple[str, float, int], dict[str, Any]] = {}
         self._trends_lock = threading.Lock()
         self.user_data["chat"] = self.chat.sessions
-        self.keys = KeyStore(self.state_dir)
+        self.keys = KeyStore(self.state_dir, url=settings.store)
         self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
         self.registry = ModelRegistry(self.state_dir, keep=settings.max_versions)
         self.metrics = ServiceMetrics()
         self.embedding_dir = str(self.state_dir / "embeddings")
         self.ingest_lock = threading.RLock()
+        self._waiting: list[_Ticket] = []  # batches waiting to be committed together (`_append`)
+        self._waiting_lock = threading.Lock()
         self.model: ServedModel | None = None
         self.not_ready_reason = "the first model is being prepared"
         self._dataset: Any = None
@@ -174,6 +214,12 @@ class Service:
         self._threads: list[threading.Thread] = []
         self.started = time.time()
         self._upserted = {item_id for item_id, _, _ in self.store.items()}  # catalog items since the dataset
+        # What this process has applied from the store: every event up to _applied_seq (its own
+        # later ones are in _own_seqs, already folded in), the erasure records, the opted-out set.
+        self._applied_seq = 0
+        self._own_seqs: set[int] = set()
+        self._erased_seen = self.store.erased_count()
+        self._erased_known = self.store.erased_hashes() if self._erased_seen else set()
         self.last_sweep: dict[str, Any] | None = None
         if settings.retention_days is not None:
             self.sweep_retention()
@@ -197,6 +243,8 @@ class Service:
         if self.settings.retention_days is not None:
             self._spawn(self._sweeper, "socialrec-retention")
         self._spawn(self._learn, "socialrec-learner")
+        if self.settings.sync_every is not None:
+            self._spawn(self._follow_store, "socialrec-store-sync")
 
     def _sweeper(self) -> None:
         while not self._stop.wait(self.settings.retention_sweep_s):
@@ -227,6 +275,115 @@ class Service:
                 except Exception:
                     self.log.exception("folding events into the served model failed; they stay stored")
 
+    def _follow_store(self) -> None:
+        every = self.settings.sync_every or 0.2
+        while not self._stop.wait(every):
+            try:
+                self.sync_from_store()
+            except Exception:
+                self.log.exception("syncing from the shared store failed; the next sync tries again")
+
+    def sync_from_store(self) -> dict[str, int]:
+        """Apply what other processes wrote to the shared store since the last sync: a version
+        they trained (same state directory), their events (folded in through the model's online
+        update, as this process's own), erasures (the users are forgotten by the served model),
+        consent changes and new catalog items. Returns how many of each were applied."""
+        done = {"version": 0, "events": 0, "erased": 0, "consent": 0, "items": 0}
+        model = self.model
+        if model is None:
+            return done
+        current = self.registry.current()
+        if current is not None and model.trained and current > model.version and not self._train_lock.locked():
+            with self._train_lock:
+                if self.model is model:
+                    self.activate(self.registry.load(current, self.settings.dataset, self.served_data()))
+                    done["version"] = 1
+            return done
+        with self.ingest_lock:
+            model = self.model
+            new = self.store.events(after_seq=self._applied_seq, with_text=False)
+            if new:
+                foreign = [e for e in new if e.seq not in self._own_seqs]
+                self._applied_seq = new[-1].seq
+                self._own_seqs = {s for s in self._own_seqs if s > self._applied_seq}
+                if model is not None and foreign:
+                    model.observe(foreign)
+                    done["events"] = len(foreign)
+        done["erased"] = self._sync_erasures()
+        done["consent"] = self._sync_consent()
+        done["items"] = self._sync_catalog()
+        return done
+
+    def _sync_catalog(self) -> int:
+        """Catalog items other processes added (PUT /v1/items): events on them are accepted here
+        too (the model ranks them from its next version, as on the process that added them)."""
+        count = self.store.item_count()
+        if count == len(self._upserted):
+            return 0
+        ids = {item_id for item_id, _, _ in self.store.items()}
+        added = len(ids - self._upserted)
+        self._upserted |= ids
+        return added
+
+    def _sync_erasures(self) -> int:
+        """Forget, in the served model, the users another process erased (known by their hash:
+        the ids the model holds and the opted-out ones are hashed to find them). While this
+        process trains a version it waits (the version might hold them): it runs after the swap."""
+        count = self.store.erased_count()
+        if count == self._erased_seen or not self._train_lock.acquire(blocking=False):
+            return 0
+        from socialrec.privacy.erasure import tombstone
+
+        found = 0
+        try:
+            hashes = self.store.erased_hashes()
+            fresh = hashes - self._erased_known
+            with self.ingest_lock:
+                model = self.model
+                candidates = set(self._opted_out)
+                if model is not None and fresh:
+                    candidates |= {str(u) for u in model.dataset.users.external_ids}
+                for user_id in candidates if fresh else ():
+                    user_hash = pseudonym(user_id, self.salt)
+                    if user_hash not in fresh:
+                        continue
+                    found += 1
+                    self._opted_out.discard(user_id)
+                    if model is not None and user_id in model.dataset.users:
+                        model.forget_user(user_id, tombstone(user_hash))
+                    for source in self.user_data.values():
+                        source.erase(user_id)
+                    self.metrics.forget_user(user_id)
+                    self.log.info("user %s was erased by another process: forgotten here too", user_hash)
+                if found and model is not None and model.trained and self.registry.current() == model.version:
+                    self.registry.save(model)  # the saved current version forgets them too
+                    self.registry.delete_except(model.version)
+            self._erased_seen, self._erased_known = count, hashes
+        finally:
+            self._train_lock.release()
+        if found:
+            secure_state(self.state_dir)
+        return found
+
+    def _sync_consent(self) -> int:
+        """Apply the opt-outs and opt-ins other processes stored."""
+        changed = 0
+        with self.ingest_lock:  # set_consent writes the store and the set under this lock
+            stored = self.store.opted_out()
+            model = self.model
+            for user_id in stored - self._opted_out:
+                self._opted_out.add(user_id)
+                if model is not None:
+                    model.exclude_user(user_id)
+                changed += 1
+            for user_id in self._opted_out - stored:
+                self._opted_out.discard(user_id)
+                changed += 1
+                choice = self.store.consent(user_id)
+                if model is not None and choice is not None and choice[0]:
+                    model.include_user(user_id, self._history(user_id))
+        return changed
+
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
@@ -247,7 +404,7 @@ class Service:
                                          if self.settings.train_on_start else
                                          "serving the popularity fallback: no model trained (POST /v1/admin/retrain)")
             if self.settings.train_on_start:
-                self.retrain()
+                self.retrain(reuse_saved=True)
         except Exception as exc:  # a failed first training leaves the popularity fallback serving
             self.not_ready_reason = f"training the first model failed ({type(exc).__name__}); serving popularity"
             self.log.exception("initial training failed; serving the popularity fallback")
@@ -299,7 +456,10 @@ class Service:
             for user_id in list(self._opted_out):  # opted out while the lists were warmed
                 served.exclude_user(user_id)
             hidden = [e for e in self.store.events(with_text=False) if e.kind == "hide" and e.seq <= through]
-            served.observe(hidden + self.store.events(after_seq=through, with_text=False))
+            later = self.store.events(after_seq=through, with_text=False)
+            served.observe(hidden + later)
+            self._applied_seq = later[-1].seq if later else through
+            self._own_seqs = set()
             served.flush()
             for user_id in sorted((trained_without or set()) - self._opted_out):  # opted back in meanwhile
                 served.include_user(user_id, self._history(user_id))
@@ -352,10 +512,17 @@ class Service:
         out = set(self._opted_out) if opted_out is None else opted_out
         return lambda user_id: user_id in out or erased(user_id)
 
-    def retrain(self) -> ServedModel:
+    def retrain(self, *, reuse_saved: bool = False) -> ServedModel:
         """Fit a new version on the dataset plus all stored events (without erased and opted-out
-        users), save it, swap it in."""
-        with self._train_lock:
+        users), save it, swap it in. Processes sharing the state directory train one at a time;
+        ``reuse_saved``: serve the current saved version instead when there is one (another
+        process trained it while this one waited)."""
+        with self._train_lock, _file_lock(self.state_dir / TRAIN_LOCK):
+            current = self.registry.current() if reuse_saved else None
+            if current is not None:
+                served = self.registry.load(current, self.settings.dataset, self.served_data())
+                self.activate(served)
+                return served
             version = self.registry.next_version()
             opted_out = set(self._opted_out)
             served = train_served_model(self.dataset(), self.store, self.settings.model, version,
@@ -407,17 +574,47 @@ class Service:
             refused, events = len(events) - len(kept), kept
         if self.scrubber is not None:  # outside the lock: other writers need not wait for it
             events = [{**e, "text": self.clean_text(e["text"])} if e.get("text") else e for e in events]
-        with self.ingest_lock:
-            new, duplicates = self.store.append(events)
-            if self.model is not None and new:
-                self.model.observe(new)
+        new, duplicates = self._append(events)
+        kinds: dict[str, int] = {}
         for e in new:
-            self.metrics.events.labels(e.kind).inc()
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
             if e.kind == "click" and e.item_id is not None:
                 self.metrics.clicked(e.user_id, e.item_id, e.ts)
+        for kind, n in kinds.items():
+            self.metrics.events.labels(kind).inc(n)
         if duplicates:
             self.metrics.duplicates.inc(duplicates)
         return len(new), duplicates, refused
+
+    def _append(self, events: list[dict[str, Any]]) -> tuple[list[Event], int]:
+        """Store a batch and queue it for the model; (new events, duplicates). Group commit:
+        batches that arrive while another is being committed wait for the ingest lock together,
+        and the first of them to get it commits all of them in one transaction (each request
+        still returns only after its events are committed)."""
+        ticket = _Ticket(events)
+        with self._waiting_lock:
+            self._waiting.append(ticket)
+        with self.ingest_lock:
+            if not ticket.done:
+                with self._waiting_lock:
+                    group, self._waiting = self._waiting, []
+                try:
+                    new, _ = self.store.append([e for t in group for e in t.events])
+                except BaseException as exc:
+                    for t in group:
+                        t.error, t.done = exc, True
+                    raise
+                by_id = {e.event_id: e for e in new}
+                for t in group:  # an event id goes to the first batch of the group that holds it
+                    t.new = [ev for ev in (by_id.pop(e["event_id"], None) for e in t.events) if ev is not None]
+                    t.done = True
+                if self.model is not None and new:
+                    self.model.observe(new)
+                    if self.settings.sync_every is not None:
+                        self._own_seqs.update(e.seq for e in new)
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.new, len(events) - len(ticket.new)
 
     def upsert_item(self, item_id: str, title: str, text: str, *, vectors: dict[str, list[float]] | None = None) -> bool:
         """Add or update a catalog item. With ``vectors`` (modality name -> numbers) a new item is

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from socialrec.errors import ConfigError
+from socialrec.serve.database import check_store_url
 from socialrec.serve.engine import ModelConfig
 
 SYNCHRONOUS = ("FULL", "NORMAL")
@@ -43,6 +44,14 @@ class ServeSettings:
 
     dataset: dataset name the model is trained on (see ``socialrec datasets``).
     state_dir: where the event store, API keys, model versions, embeddings and logs live.
+    store: a PostgreSQL URL (``postgresql://user:password@host:port/database``; the ``postgres``
+        extra) holding the events, API keys, consent and erasure records that several service
+        processes and hosts share; None: the embedded SQLite files in ``state_dir``.
+    sync_interval_s: how often this process folds in the events other processes stored (every
+        event with a sequence number above the last it applied), and their consent changes,
+        erasures and newly trained versions. None: every 0.2 s on a PostgreSQL store, never on
+        SQLite (set it when several processes share one SQLite state directory:
+        ``socialrec serve --workers N`` does).
     data: data directory of the dataset loaders (None: $SOCIALREC_DATA, else ../shared/data).
     dataset_options: keyword arguments of the dataset loader, as (key, value) pairs.
     model: which library model each version fits (`ModelConfig`: the hybrid by default).
@@ -104,6 +113,8 @@ class ServeSettings:
     dataset: str = "synthetic"
     state_dir: str = "state"
     data: str | None = None
+    store: str | None = None
+    sync_interval_s: float | None = None
     dataset_options: tuple[tuple[str, Any], ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
     holdout: HoldoutConfig | None = None
@@ -137,6 +148,9 @@ class ServeSettings:
     llm_key_env: str = "SOCIALREC_LLM_KEY"
 
     def __post_init__(self) -> None:
+        check_store_url(self.store, "ServeSettings.store")
+        if self.sync_interval_s is not None and not self.sync_interval_s > 0:
+            raise ConfigError(f"ServeSettings.sync_interval_s must be > 0 seconds or None, got {self.sync_interval_s}")
         if self.synchronous not in SYNCHRONOUS:
             raise ConfigError(f"ServeSettings.synchronous must be one of {SYNCHRONOUS}, got {self.synchronous!r}")
         for name in ("max_body_bytes", "max_batch", "max_versions"):
@@ -168,6 +182,13 @@ class ServeSettings:
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir)
+
+    @property
+    def sync_every(self) -> float | None:
+        """Seconds between two syncs from the store (None: this process is its only writer)."""
+        if self.sync_interval_s is not None:
+            return self.sync_interval_s
+        return 0.2 if self.store is not None else None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ServeSettings":

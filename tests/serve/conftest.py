@@ -94,3 +94,35 @@ def live_server(app: Any) -> Iterator[tuple[str, int]]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# --- PostgreSQL: a throwaway server per test session (socialrec.serve.pg_local) -------------
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A real PostgreSQL server started from Debian's binaries (`make test` installs them);
+    skipped, saying why, where psycopg or the binaries are missing or the server cannot start."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'socialrec[postgres]'")
+    from socialrec.serve.pg_local import LocalPostgres
+
+    try:
+        # fsync off: the tests kill service processes, never the machine; commits stay synchronous.
+        server = LocalPostgres(fsync=False).start()
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"no PostgreSQL server for the store tests: {exc}")
+    yield server
+    server.stop()
+
+
+_databases = iter(range(1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> str:
+    """The URL of a new empty database on the session's server."""
+    return str(pg_server.create_database(f"t{next(_databases)}"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Each store backend in turn: None (the SQLite files in the state directory) or a PostgreSQL URL."""
+    return None if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))

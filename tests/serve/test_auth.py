@@ -268,7 +268,7 @@ def test_the_store_serves_other_threads(store: KeyStore) -> None:
 
 def test_the_store_waits_30_seconds_for_a_lock_held_by_another_process(store: KeyStore) -> None:
     # The connection's busy timeout: another process writing (`socialrec keys create`) is waited for.
-    assert store._con.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+    assert store.db.rows("PRAGMA busy_timeout") == [(30000,)]
 
 
 def test_the_key_file_schema_keeps_its_column_names(store: KeyStore) -> None:

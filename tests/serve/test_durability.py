@@ -1,4 +1,5 @@
-"""A real server process killed with SIGKILL mid-stream keeps every acknowledged event exactly once."""
+"""A real server process killed with SIGKILL mid-stream keeps every acknowledged event exactly once,
+on each store backend (SQLite in the state directory, a real PostgreSQL server)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ SERVER = textwrap.dedent("""
     from socialrec.serve.app import create_app
     from socialrec.serve.settings import ServeSettings
     settings = ServeSettings(dataset="synthetic", state_dir=sys.argv[1],
-                             train_on_start=False)
+                             train_on_start=False, store=sys.argv[3] or None)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[2]), access_log=False, log_level="warning")
 """)
 
@@ -33,10 +34,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(state: Path, port: int) -> subprocess.Popen[bytes]:
+def start(state: Path, port: int, store: str | None = None) -> subprocess.Popen[bytes]:
     log = state / "server-stderr.txt"
     with open(log, "ab") as err:
-        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(state), str(port)],
+        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(state), str(port), store or ""],
                                 stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -50,14 +51,27 @@ def start(state: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"server did not start: {log.read_text()}")
 
 
-def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path: Path) -> None:
+def stored_event_ids(state: Path, store: str | None) -> list[str]:
+    """Every event id in the store, read straight from the database (not through the service)."""
+    if store is None:
+        con = sqlite3.connect(state / "events.sqlite3")
+        ids = [row[0] for row in con.execute("SELECT event_id FROM events")]
+        con.close()
+        return ids
+    import psycopg
+
+    with psycopg.connect(store) as con:
+        return [row[0] for row in con.execute("SELECT event_id FROM events")]
+
+
+def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path: Path, store_url: str | None) -> None:
     from socialrec.serve.auth import KeyStore
 
-    keys = KeyStore(tmp_path)
+    keys = KeyStore(tmp_path, url=store_url)
     headers = {"Authorization": f"Bearer {keys.create(['write', 'read'])}"}
     keys.close()
     port = free_port()
-    proc = start(tmp_path, port)
+    proc = start(tmp_path, port, store_url)
     acked: list[str] = []
     stop = threading.Event()
 
@@ -82,20 +96,18 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path: Path) -> None:
     proc.wait()
     stop.set()
     writer.join()
-    assert len(acked) >= 500
+    assert len(acked) >= 500, f"only {len(acked)} events acknowledged before the kill"
 
-    proc = start(tmp_path, port)  # same state directory: it must open cleanly after the crash
+    proc = start(tmp_path, port, store_url)  # same state directory: it must open cleanly after the crash
     try:
         r = httpx.get(f"http://127.0.0.1:{port}/v1/users/user_0001/activity?limit=5", headers=headers)
         assert r.status_code == 200 and r.json()["events"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    con = sqlite3.connect(tmp_path / "events.sqlite3")
-    stored = [row[0] for row in con.execute("SELECT event_id FROM events")]
-    con.close()
+    stored = stored_event_ids(tmp_path, store_url)
     counts: dict[str, int] = {}
     for e in stored:
         counts[e] = counts.get(e, 0) + 1
-    assert all(counts.get(e) == 1 for e in acked)
+    assert all(counts.get(e) == 1 for e in acked), [e for e in acked if counts.get(e) != 1][:5]
     assert max(counts.values()) == 1
