@@ -70,6 +70,13 @@ class _Guard:
                     raise _TooLarge()
             return message
 
+        if _has_nul(scope):
+            # No store keeps a NUL character (PostgreSQL refuses it): say so instead of failing later.
+            response = _json({"detail": "the path or query contains a NUL character (%00); ids and parameters "
+                                        "must be plain text"}, 422)
+            await response(scope, receive, send_wrapper)
+            self.service.metrics.observe_request("unmatched", scope["method"], 422, time.perf_counter() - start)
+            return
         try:
             if too_big:
                 raise _TooLarge()
@@ -88,6 +95,11 @@ class _Guard:
         self.service.metrics.observe_request(template, scope["method"], status["code"], seconds)
         if self.service.settings.log_requests and template not in ("/healthz", "/readyz", "/metrics", "/v1/admin/stats"):
             self.service.log.info("%s %s %d %.1fms", scope["method"], template, status["code"], seconds * 1000)
+
+
+def _has_nul(scope: dict[str, Any]) -> bool:
+    query = scope.get("query_string") or b""
+    return "\x00" in scope.get("path", "") or b"%00" in query.lower() or b"\x00" in query
 
 
 class _TooLarge(Exception):

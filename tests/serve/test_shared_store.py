@@ -287,3 +287,31 @@ def test_concurrent_batches_are_committed_together_and_each_counts_its_own(tmp_p
     assert sum(a for a, _, _ in results) == 300 and sum(d for _, d, _ in results) == 300
     assert svc.store.count() == 300 and len({e.event_id for e in svc.store.events()}) == 300
     svc.stop()
+
+
+def test_nul_characters_get_a_422_and_store_nothing_on_either_backend(tmp_path: Path, store_url: str | None) -> None:
+    """PostgreSQL refuses NUL in text; the API says so for every store (a 422, never a 500)."""
+    from fastapi.testclient import TestClient
+
+    from socialrec.serve.app import create_app
+    from socialrec.serve.auth import KeyStore
+
+    s = settings(tmp_path, store_url, train_on_start=False)
+    keys = KeyStore(tmp_path, url=store_url)
+    headers = {"Authorization": f"Bearer {keys.create(['write', 'read'])}"}
+    keys.close()
+    bad = [{"event_id": "nul-1", "user_id": "user\x000050", "kind": "view", "item_id": "item_0001"},
+           {"event_id": "nul-2", "user_id": "user_0050", "kind": "comment", "item_id": "item_0001", "text": "a\x00b"},
+           {"event_id": "nul\x003", "user_id": "user_0050", "kind": "view", "item_id": "item_0001"}]
+    with TestClient(create_app(s), raise_server_exceptions=False) as client:
+        for event in bad:
+            r = client.post("/v1/events", json={"events": [event]}, headers=headers)
+            assert r.status_code == 422 and "NUL" in r.text, (event, r.status_code, r.text)
+        r = client.put("/v1/users/user_0050", json={"name": "x\x00y", "text": ""}, headers=headers)
+        assert r.status_code == 422, r.text
+        for path in ("/v1/users/user%000050/recommendations", "/v1/users/user_0050/recommendations?k=1%00",
+                     "/v1/users/user%000050/export"):
+            r = client.get(path, headers=headers)
+            assert r.status_code == 422 and "NUL" in r.text, (path, r.status_code, r.text)
+        store = client.app.state.service.store
+        assert store._rows("SELECT COUNT(*) FROM events")[0][0] == 0
