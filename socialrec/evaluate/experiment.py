@@ -102,7 +102,6 @@ def tune_and_test(
     chosen model on test once. Without validation data the first grid point is used.
     ``halving``: a `Halving`, None (every point fitted fully and judged on every validation user),
     or "auto" (`auto_halving`)."""
-    train = split.train_data()
     has_valid = len(split.valid) > 0
     candidates = spec.candidates() if has_valid else spec.candidates()[:1]
     if isinstance(halving, str):
