@@ -159,7 +159,8 @@ def part_lastfm_sampled(models: list[str]) -> None:
     ds = load("lastfm-recbole")
     split = make_split(ds, "random-811", seed=0)
     exact = json.loads((HERE / "results" / "social-lastfm-recbole.json").read_text())
-    out = {}
+    previous = HERE / "results" / "scale-lastfm-sampled.json"
+    out = json.loads(previous.read_text())["models"] if previous.exists() else {}  # models run before
     for name in models:
         spec = model_specs()[name]
         chosen = exact["models"][name]["params"]
