@@ -155,10 +155,13 @@ class _PropagationModel(BaseRecommender):
     def _fit(self, train: TrainData) -> None:
         from socialrec.represent.finetune import torch_threads
 
-        sampled = self.loss == "full-softmax" and self.sampled_above is not None and train.n_items > self.sampled_above
-        threads = self.num_threads if self.num_threads is not None or not sampled else 1
+        threads = self.num_threads if self.num_threads is not None or not self._sampled(train.n_items) else 1
         with torch_threads(threads):
             self._fit_loop(train)
+
+    def _sampled(self, n_items: int) -> bool:
+        """Whether "full-softmax" trains with the sampled softmax on a catalogue of this size."""
+        return self.loss == "full-softmax" and self.sampled_above is not None and n_items > self.sampled_above
 
     def _fit_loop(self, train: TrainData) -> None:
         self._check_params()
@@ -181,7 +184,7 @@ class _PropagationModel(BaseRecommender):
         valid = train.valid_items
         if valid is not None:
             valid = validation_sample(sp.csr_matrix(valid), self.valid_users, self.random_state)
-        self.sampled_ = self.loss == "full-softmax" and self.sampled_above is not None and n_i > self.sampled_above
+        self.sampled_ = self._sampled(n_i)
         if self.sampled_:
             if self.sampled_negatives < 1:
                 raise ValueError(f"sampled_negatives must be >= 1, got {self.sampled_negatives}")
