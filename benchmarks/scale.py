@@ -212,7 +212,7 @@ def readme() -> None:
     if "lastfm-sampled" in docs:
         for name, m in docs["lastfm-sampled"]["models"].items():
             lines.append(f"| LastFM `{name}` with the sampled softmax forced: NDCG@10 | {m['ndcg@10']:.4f} "
-                         f"(exact {m['exact_ndcg@10']}) | within 3% | "
+                         f"(exact {m['exact_ndcg@10']}) | within 3 percent of exact | "
                          f"{'yes' if m['relative_to_exact'] is not None and m['relative_to_exact'] >= -0.03 else 'no'} "
                          f"| results/scale-lastfm-sampled.json |")
     lines += ["", NOTES]
