@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["hits_matrix", "intra_list_diversity", "ndcg_at_k", "rank_top_k"]
+__all__ = ["hits_matrix", "intra_list_diversity", "ndcg_at_k", "rank_top_k", "top_k_masked"]
 
 # Bound on the number of elements of the temporary arrays built per chunk.
 _CHUNK_ELEMENTS = 4_000_000
@@ -205,3 +205,122 @@ def intra_list_diversity(
         total = np.where(pairs, dis, 0.0).sum(axis=(1, 2))
         out[start:start + chunk] = np.divide(total, count, out=np.full(len(t), np.nan), where=count > 0)
     return out
+
+
+# --------------------------------------------------------------------------- top-k with masking, at scale
+
+
+def _masked_keys(exclude: sp.csr_matrix | None, n: int, n_items: int) -> np.ndarray:
+    """Sorted keys ``row * n_items + item`` of the excluded (row, item) pairs."""
+    if exclude is None or exclude.nnz == 0:
+        return np.empty(0, dtype=np.int64)
+    ex = sp.csr_matrix(exclude)
+    if ex.shape != (n, n_items):
+        raise ValueError(f"exclude must have shape ({n}, {n_items}) (one row per score row), got {ex.shape}")
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(ex.indptr))
+    return np.unique(rows * n_items + ex.indices.astype(np.int64))
+
+
+def _is_in(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    if sorted_keys.size == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[pos] == keys
+
+
+def _rank_candidates(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int, k: int,
+                     rng: np.random.Generator | None) -> np.ndarray:
+    """`rank_top_k` over per-row candidate lists given as flat (row, column, value) arrays sorted by
+    row then column; columns left out count as excluded. Returns (n, k) column indices."""
+    counts = np.bincount(rows, minlength=n)
+    width = max(int(counts.max()) if n else 0, 1)
+    pos = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    dense = np.full((n, width), -np.inf, dtype=vals.dtype if np.issubdtype(vals.dtype, np.floating) else np.float64)
+    dense[rows, pos] = vals
+    col_of = np.full((n, width), -1, dtype=np.int64)
+    col_of[rows, pos] = cols
+    top = rank_top_k(dense, k, rng=rng)
+    return np.where(top >= 0, np.take_along_axis(col_of, np.maximum(top, 0), axis=1), -1)
+
+
+def top_k_masked(scores: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None,
+                 rng: np.random.Generator | None = None, sample_every: int = 16) -> np.ndarray:
+    """`rank_top_k` of ``scores`` with the stored entries of ``exclude`` (one sparse row per score
+    row) excluded, without copying or fully partitioning the score matrix.
+
+    The same lists as masking the excluded entries with ``-inf`` and calling `rank_top_k`, and the
+    same tie-breaking: deterministic (lower index first) with ``rng=None``, uniformly random with
+    ``rng`` (from another stream than `rank_top_k` over the full rows). How: the k-th best allowed
+    score among every ``sample_every``-th column is a lower bound of the row's k-th best allowed
+    score, so every item that can make the list (ties included) scores at least that; one pass
+    keeps those candidates and `rank_top_k` orders them. A broadcast row (``np.broadcast_to``: every
+    user scored alike, e.g. popularity) is ranked once for all rows. ``scores`` is only read.
+    """
+    s = np.asarray(scores)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n_users, n_items), got shape {s.shape}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if sample_every < 1:
+        raise ValueError(f"sample_every must be >= 1, got {sample_every}")
+    if not np.issubdtype(s.dtype, np.floating):
+        s = s.astype(np.float64)
+    n, m = s.shape
+    keys = _masked_keys(exclude, n, m)
+    if n == 0 or m == 0:
+        return np.full((n, k), -1, dtype=np.int64)
+    if n > 1 and s.strides[0] == 0:
+        return _top_k_shared_row(s[0], n, k, keys, rng)
+    n_sample = -(-m // sample_every)
+    if sample_every == 1 or n_sample <= 2 * k:
+        dense = np.array(s, dtype=s.dtype)  # small catalogue: mask a copy
+        dense[np.isnan(dense)] = -np.inf
+        if keys.size:
+            dense.ravel()[keys] = -np.inf
+        return rank_top_k(dense, k, rng=rng)
+    # Lower bound per row: the k-th best allowed score among the sampled columns.
+    sample = np.array(s[:, ::sample_every], dtype=s.dtype)
+    sample[np.isnan(sample)] = -np.inf
+    if keys.size:
+        r, c = np.divmod(keys, m)
+        on = c % sample_every == 0
+        sample[r[on], c[on] // sample_every] = -np.inf
+    kk = min(k, n_sample)
+    bound = np.partition(sample, n_sample - kk, axis=1)[:, n_sample - kk]
+    out = np.full((n, k), -1, dtype=np.int64)
+    loose = ~(bound > -np.inf)  # fewer than k allowed sampled items: the row is ranked in full
+    tight = np.flatnonzero(~loose)
+    if tight.size:
+        part = s if tight.size == n else s[tight]  # no copy in the usual case
+        rows, cols = np.nonzero(part >= bound[tight, None])
+        rows = tight[rows]
+        keep = ~_is_in(rows * m + cols, keys)
+        rows, cols = rows[keep], cols[keep]
+        out[tight] = _rank_candidates(np.searchsorted(tight, rows), cols, s[rows, cols], len(tight), k, rng)
+    for row in np.flatnonzero(loose):
+        dense = np.array(s[row:row + 1], dtype=s.dtype)
+        dense[np.isnan(dense)] = -np.inf
+        lo, hi = np.searchsorted(keys, [row * m, (row + 1) * m])
+        dense[0, keys[lo:hi] - row * m] = -np.inf
+        out[row] = rank_top_k(dense, k, rng=rng)[0]
+    return out
+
+
+def _top_k_shared_row(row: np.ndarray, n: int, k: int, keys: np.ndarray, rng: np.random.Generator | None
+                      ) -> np.ndarray:
+    """`top_k_masked` when every row is ``row``: only items scoring at least the
+    (k + most excluded in a row)-th best can make any list, ties included."""
+    m = row.shape[0]
+    r = np.where(np.isnan(row), -np.inf, row)
+    most = int(np.bincount(keys // m, minlength=n).max()) if keys.size else 0
+    depth = min(m, k + most)
+    bound = np.partition(r, m - depth)[m - depth]
+    cand = np.flatnonzero(r >= bound)
+    sub = np.broadcast_to(r[cand], (n, len(cand))).copy()
+    if keys.size:
+        kr, kc = np.divmod(keys, m)
+        pos = np.searchsorted(cand, kc)
+        hit = (pos < len(cand)) & (cand[np.minimum(pos, len(cand) - 1)] == kc)
+        sub[kr[hit], pos[hit]] = -np.inf
+    top = rank_top_k(sub, k, rng=rng)
+    return np.where(top >= 0, cand[np.maximum(top, 0)], -1)

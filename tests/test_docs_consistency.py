@@ -49,6 +49,7 @@ SOURCES = {
     "EXPORT": ["export-*.json"],
     "SEQUENTIAL": ["sequential-*.json"],
     "MULTIMODAL": ["multimodal-*.json"],
+    "SCALE": ["scale-*.json"],
 }
 
 NUMBER = re.compile(r"(?<![\w.@/=#<>≤≥-])(?<![<>≤≥] )(?<![<>]= )([+-]?)(\d[\d,]*\.\d+|\.\d+|\d[\d,]*)(\s?)(%|x(?![\w-])|×|ms\b|s\b|min\b)?")

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from socialrec.engine import LocalEngine, RayEngine, ThreadSettings, make_engine
-from socialrec.evaluate.engine_tasks import TopCandidates, share_split
+from socialrec.evaluate.engine_tasks import share_split
 from socialrec.evaluate.experiment import ModelSpec, tune_and_test
 from socialrec.ingest.datasets.synthetic import load_synthetic
 from socialrec.ingest.split import random_split
-from socialrec.topk import rank_top_k
 
 # Ray Data's own DataContext warns about its own deprecated settings when it starts.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")
@@ -25,22 +24,27 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")
 # ----------------------------------------------------------------------------- without Ray
 
 
-def test_top_candidates_rank_exactly_as_the_full_scores() -> None:
-    """Ranking the reduced matrix draws the same numbers and returns the same lists, with ties
-    (integer scores), excluded items (-inf), NaN and rows with fewer allowed items than k."""
-    rng = np.random.default_rng(3)
-    for trial in range(200):
-        n, m, k = int(rng.integers(1, 12)), int(rng.integers(1, 60)), int(rng.integers(1, 25))
-        scores = rng.integers(0, 4, size=(n, m)).astype(np.float32)
-        scores[rng.random((n, m)) < 0.3] = -np.inf
-        scores[rng.random((n, m)) < 0.05] = np.nan
-        if trial % 7 == 0:
-            scores[0, :] = -np.inf
-        expected = rank_top_k(scores, k, rng=np.random.default_rng(trial))
-        reduced = TopCandidates.of(scores, k)
-        got = rank_top_k(reduced.dense(), k, rng=np.random.default_rng(trial))
-        np.testing.assert_array_equal(got, expected)
-        assert reduced.values.size <= np.isfinite(scores).sum()
+def test_chunks_ranked_in_pieces_equal_one_ranking_with_ties() -> None:
+    """Chunks handed out in pieces (as to workers) and ranked there give the same lists and
+    metrics as ranking in this process: each chunk draws its ties from its own generator.
+    Popularity ties many items, so a wrong chunk number would change the draws."""
+    from socialrec.evaluate.engine_tasks import engine_ranker
+    from socialrec.evaluate.protocol import evaluate, masks_for
+    from socialrec.retrieve.popular import MostPopular
+
+    split = random_split(load_synthetic(), seed=0)
+    model = MostPopular().fit(split.train_data())
+    mask = masks_for(split, "test")
+    direct = evaluate(model, split, part="test", ks=(5, 10), seed=4, batch_size=37)
+    for workers in (1, 3):
+        engine = LocalEngine()
+        engine.workers = workers  # type: ignore[misc]  # more pieces than one
+        ranker = engine_ranker(engine, model, mask, 10, 4)
+        pieces = evaluate(None, split, part="test", ks=(5, 10), seed=4, batch_size=37, rank_chunks=ranker)
+        np.testing.assert_array_equal(pieces.top_items, direct.top_items)
+        assert pieces.mean() == direct.mean()
+    shifted = evaluate(model, split, part="test", ks=(10,), seed=5, batch_size=37)
+    assert not np.array_equal(shifted.top_items, direct.top_items)  # the draws do depend on the seed
 
 
 def test_local_engine_and_options() -> None:

@@ -3,11 +3,19 @@
 When scoring a part, the items the user had in the parts before it are masked (training for
 validation; training and validation for test). Ties are broken at random with a seeded
 generator, so a model that gives many items the same score never benefits from item order.
+
+Users are ranked in chunks (`rank_chunk`: score, mask, top-k; chunk ``c`` draws its ties from
+``numpy.random.default_rng((seed, c))``), so the lists do not depend on how many threads or
+workers rank the chunks: `rank_users` scores the chunks in order in the calling thread (a model
+is never called concurrently) while a thread pool selects the top-k of the chunks already scored.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +24,12 @@ from tqdm.auto import tqdm
 
 from socialrec.evaluate import metrics as M
 from socialrec.ingest.split import Split, check_no_leakage
+from socialrec.topk import top_k_masked
 from socialrec.types import Recommender
 
 DEFAULT_METRICS = ("recall", "ndcg", "precision", "mrr", "hit", "map")
+# Score-matrix elements per chunk when the chunk size is automatic (64 MiB of float32).
+CHUNK_ELEMENTS = 1 << 24
 
 
 @dataclass
@@ -49,17 +60,78 @@ def masks_for(split: Split, part: str) -> sp.csr_matrix:
     return mask
 
 
-def masked_scores(model: Recommender, mask: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
-    """The model's float32 scores for ``users`` with their ``mask`` items at -inf: what ranking reads."""
-    scores = np.asarray(model.score(users), dtype=np.float32).copy()
-    r, c = mask[users].nonzero()
-    scores[r, c] = -np.inf
-    return scores
+def chunk_rows(n_items: int, batch_size: int | None = None) -> int:
+    """Users per chunk: ``batch_size``, else as many as keep a chunk's scores near
+    `CHUNK_ELEMENTS` (between 16 and 1024). A function of the catalogue size only, so the
+    chunks (and their tie draws) are the same on every machine."""
+    if batch_size is not None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        return int(batch_size)
+    return int(min(1024, max(16, CHUNK_ELEMENTS // max(1, n_items))))
 
 
-# Scores batches elsewhere (on other processes): maps the list of user batches to their
-# `masked_scores`, in order.
-BatchScorer = Callable[[list[np.ndarray]], Iterable[np.ndarray]]
+def default_threads() -> int:
+    """Top-k threads of `rank_users`: the CPUs this process may use, at most 4."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cpus))
+
+
+def rank_chunk(model: Recommender, users: np.ndarray, mask: sp.csr_matrix, k: int, *, seed: int,
+               chunk: int) -> np.ndarray:
+    """Top-``k`` items of ``users`` (chunk number ``chunk`` of a ranking) with their ``mask`` rows
+    excluded, ties drawn from ``default_rng((seed, chunk))``: (len(users), k) item indices."""
+    return _top_k(np.asarray(model.score(users), dtype=np.float32), mask[users], k, seed, chunk)
+
+
+def _top_k(scores: np.ndarray, exclude: sp.csr_matrix, k: int, seed: int, chunk: int) -> np.ndarray:
+    return top_k_masked(scores, k, exclude=exclude, rng=np.random.default_rng((seed, chunk)))
+
+
+def rank_users(model: Recommender, users: np.ndarray, mask: sp.csr_matrix, k: int, *, seed: int = 0,
+               batch_size: int | None = None, threads: int | None = None, progress: bool = False,
+               desc: str = "ranking") -> np.ndarray:
+    """`rank_chunk` over ``users`` in chunks of `chunk_rows` users: (len(users), k) item indices.
+
+    The model scores one chunk at a time in this thread; up to ``threads`` (default
+    `default_threads`) chunks are in top-k selection on a thread pool meanwhile, so memory stays
+    at about threads + 1 chunks of scores. The result does not depend on ``threads``."""
+    users = np.asarray(users, dtype=np.int64)
+    rows = chunk_rows(mask.shape[1], batch_size)
+    n_threads = default_threads() if threads is None else int(threads)
+    if n_threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    tops = np.empty((len(users), k), dtype=np.int64)
+    starts = range(0, len(users), rows)
+    bar = tqdm(total=len(starts), desc=desc, disable=not progress, leave=False)
+    if n_threads == 1:
+        for c, start in enumerate(starts):
+            tops[start:start + rows] = rank_chunk(model, users[start:start + rows], mask, k, seed=seed, chunk=c)
+            bar.update()
+        bar.close()
+        return tops
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        for c, start in enumerate(starts):
+            batch = users[start:start + rows]
+            scores = np.asarray(model.score(batch), dtype=np.float32)
+            pending.append((start, pool.submit(_top_k, scores, mask[batch], k, seed, c)))
+            while len(pending) > n_threads:
+                done_start, future = pending.popleft()
+                top = future.result()
+                tops[done_start:done_start + len(top)] = top
+                bar.update()
+        for done_start, future in pending:
+            top = future.result()
+            tops[done_start:done_start + len(top)] = top
+            bar.update()
+    bar.close()
+    return tops
+
+
+# Ranks chunks of users elsewhere (on other processes): maps the list of user chunks, chunk c
+# being the c-th `chunk_rows` users, to their `rank_chunk` results, in order.
+ChunkRanker = Callable[[list[np.ndarray]], Iterable[np.ndarray]]
 
 
 def evaluate(
@@ -70,20 +142,23 @@ def evaluate(
     ks: tuple[int, ...] = (10, 20),
     metrics: tuple[str, ...] = DEFAULT_METRICS,
     seed: int = 0,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     item_categories: np.ndarray | None = None,
     progress: bool = False,
     users: np.ndarray | None = None,
-    score_batches: BatchScorer | None = None,
+    threads: int | None = None,
+    rank_chunks: ChunkRanker | None = None,
 ) -> EvalResult:
     """Rank all items for every user with held-out items in ``part``; compute metrics at ``ks``.
 
-    Beyond-accuracy metrics at the largest k are added to ``extras``: coverage, gini, novelty,
-    and intra-list diversity when ``item_categories`` are given.
+    Users are ranked by `rank_users` (chunks of ``batch_size`` users, automatic by default;
+    ``threads`` top-k threads). Beyond-accuracy metrics at the largest k are added to
+    ``extras``: coverage, gini, novelty, and intra-list diversity when ``item_categories`` are
+    given.
 
-    ``score_batches`` scores the user batches in place of ``model`` (which may then be None):
-    for an engine that scores them on other processes. Ranking, tie-breaking and metrics stay
-    here, batch by batch, so the results equal this function's with the model itself.
+    ``rank_chunks`` ranks the chunks in place of ``model`` (which may then be None): for an
+    engine that ranks them on other processes. Each chunk draws its ties from its own seeded
+    generator (`rank_chunk`), so the results equal this function's with the model itself.
     """
     truth = split.matrix(part)
     mask = masks_for(split, part)
@@ -92,19 +167,16 @@ def evaluate(
     eval_users = np.flatnonzero(n_relevant_all > 0) if users is None else np.asarray(users)
     eval_users = eval_users[n_relevant_all[eval_users] > 0]
     kmax = max(ks)
-    rng = np.random.default_rng(seed)
-    tops = np.empty((len(eval_users), kmax), dtype=np.int64)
-    starts = range(0, len(eval_users), batch_size)
-    batches = [eval_users[start:start + batch_size] for start in starts]
-    if score_batches is None:
+    if rank_chunks is None:
         if model is None:
-            raise ValueError("evaluate needs a model, or score_batches to score the users elsewhere")
-        scored: Iterable[np.ndarray] = (masked_scores(model, mask, batch) for batch in batches)
+            raise ValueError("evaluate needs a model, or rank_chunks to rank the users elsewhere")
+        tops = rank_users(model, eval_users, mask, kmax, seed=seed, batch_size=batch_size, threads=threads,
+                          progress=progress, desc=f"ranking {part}")
     else:
-        scored = score_batches(batches)
-    for start, batch, scores in tqdm(zip(starts, batches, scored), total=len(batches), desc=f"ranking {part}",
-                                     disable=not progress, leave=False):
-        tops[start:start + len(batch)] = M.rank_top_k(scores, kmax, rng=rng)
+        rows = chunk_rows(mask.shape[1], batch_size)
+        chunks = [eval_users[start:start + rows] for start in range(0, len(eval_users), rows)]
+        ranked = list(rank_chunks(chunks))
+        tops = np.concatenate(ranked) if ranked else np.empty((0, kmax), dtype=np.int64)
     hits = M.hits_matrix(tops, truth, eval_users)
     n_rel = n_relevant_all[eval_users]
     per_user: dict[str, np.ndarray] = {}

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from socialrec.errors import MissingDependencyError
 from socialrec import topk as M
-from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy, mask_rows
+from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
 
 
 def _torch() -> Any:
@@ -59,23 +59,40 @@ def _info_nce(torch: Any, a: Any, b: Any, rows: Any, temperature: float) -> Any:
 
 
 def validation_ndcg(user_emb: np.ndarray, item_emb: np.ndarray, train: sp.csr_matrix, valid: sp.csr_matrix,
-                    k: int = 10, batch: int = 1024) -> float:
+                    k: int = 10, batch: int | None = None) -> float:
     """Mean NDCG@k on validation of embedding dot products (see `validation_ndcg_of`)."""
     return validation_ndcg_of(lambda b: user_emb[b] @ item_emb.T, train, valid, k, batch)
 
 
-def validation_ndcg_of(score: Any, train: sp.csr_matrix, valid: sp.csr_matrix, k: int = 10, batch: int = 1024) -> float:
+def validation_batch(n_items: int) -> int:
+    """Users per validation chunk: 1,024 up to 32,768 items, then about 16M scores per chunk."""
+    return 1024 if n_items <= 32_768 else max(16, (1 << 24) // n_items)
+
+
+def validation_ndcg_of(score: Any, train: sp.csr_matrix, valid: sp.csr_matrix, k: int = 10,
+                       batch: int | None = None) -> float:
     """Mean NDCG@k on validation of a ``score(users) -> (n, n_items)`` function, training items
     masked (deterministic ties: for choosing among a model's own settings, never reported)."""
     users = np.flatnonzero(np.diff(valid.indptr) > 0)
+    batch = validation_batch(train.shape[1]) if batch is None else batch
     total = 0.0
     for start in range(0, len(users), batch):
         b = users[start:start + batch]
-        scores = np.asarray(score(b))  # a fresh array from the model: masked in place
-        mask_rows(scores, train, b)
-        hits = M.hits_matrix(M.rank_top_k(scores, k), valid, b)
+        top = M.top_k_masked(np.asarray(score(b)), k, exclude=train[b])
+        hits = M.hits_matrix(top, valid, b)
         total += float(M.ndcg_at_k(hits, np.diff(valid.indptr)[b], k).sum())
     return total / max(1, len(users))
+
+
+def validation_sample(valid: sp.csr_matrix, n_users: int | None, seed: int) -> sp.csr_matrix:
+    """``valid`` with the rows of at most ``n_users`` of its users (a seeded random choice) kept
+    and the others emptied; unchanged when it has no more users than that (or n_users is None)."""
+    users = np.flatnonzero(np.diff(valid.indptr) > 0)
+    if n_users is None or len(users) <= n_users:
+        return valid
+    keep = np.zeros(valid.shape[0], dtype=bool)
+    keep[np.random.default_rng((seed, 2)).choice(users, size=n_users, replace=False)] = True
+    return sp.csr_matrix(sp.diags(keep.astype(valid.dtype)) @ valid)
 
 
 class _PropagationModel(BaseRecommender):
@@ -95,6 +112,15 @@ class _PropagationModel(BaseRecommender):
     random_state: int
     device: str
     verbose: bool
+    # Above this many items "full-softmax" trains with the sampled softmax (LightGCN and the social
+    # model take it as a constructor argument; None: never), with this many shared negatives.
+    sampled_above: int | None = None
+    sampled_negatives: int = 4096
+    sampled_batch_size: int = 2048
+    sampled_epochs: int = 20
+    num_threads: int | None = None
+    # Early stopping judges at most this many validation users (a seeded sample); None: all.
+    valid_users: int | None = None
 
     def _graph(self, train: TrainData) -> sp.csr_matrix:
         """The normalised (n_users + n_items) square propagation matrix."""
@@ -127,6 +153,17 @@ class _PropagationModel(BaseRecommender):
             raise ValueError(f"n_layers must be >= 0, got {self.n_layers}")
 
     def _fit(self, train: TrainData) -> None:
+        from socialrec.represent.finetune import torch_threads
+
+        threads = self.num_threads if self.num_threads is not None or not self._sampled(train.n_items) else 1
+        with torch_threads(threads):
+            self._fit_loop(train)
+
+    def _sampled(self, n_items: int) -> bool:
+        """Whether "full-softmax" trains with the sampled softmax on a catalogue of this size."""
+        return self.loss == "full-softmax" and self.sampled_above is not None and n_items > self.sampled_above
+
+    def _fit_loop(self, train: TrainData) -> None:
         self._check_params()
         torch = _torch()
         # On the model's device: a CPU generator cannot draw into CUDA tensors. On the CPU this is
@@ -145,12 +182,20 @@ class _PropagationModel(BaseRecommender):
         coo = train.user_items.tocoo()
         pos_u, pos_i = coo.row.astype(np.int64), coo.col.astype(np.int64)
         valid = train.valid_items
+        if valid is not None:
+            valid = validation_sample(sp.csr_matrix(valid), self.valid_users, self.random_state)
+        self.sampled_ = self._sampled(n_i)
+        if self.sampled_:
+            if self.sampled_negatives < 1:
+                raise ValueError(f"sampled_negatives must be >= 1, got {self.sampled_negatives}")
+            self._proposal = _proposal(torch, train.user_items, self.device)
         best = (-1.0, None, 0)
         best_state: dict[str, Any] = {}
         bad_rounds = 0
         self.history_: list[dict[str, float]] = []
         start = time.perf_counter()
-        epochs = tqdm(range(1, self.epochs + 1), desc=type(self).__name__, disable=not self.verbose, leave=False)
+        n_epochs = min(self.epochs, self.sampled_epochs) if self.sampled_ else self.epochs
+        epochs = tqdm(range(1, n_epochs + 1), desc=type(self).__name__, disable=not self.verbose, leave=False)
         user_items = train.user_items.tocsr()
         active_users = np.flatnonzero(np.diff(user_items.indptr) > 0)
         for epoch in epochs:
@@ -187,6 +232,7 @@ class _PropagationModel(BaseRecommender):
         self.seconds_per_epoch_ = self.train_seconds_ / max(1, len(self.history_))
         self.user_factors_, self.item_factors_ = best[1]
         del self._emb, self._adj, self._gen
+        self.__dict__.pop("_proposal", None)
         self.__dict__.pop("_friend_mean", None)  # a training-time tensor, not part of the fitted model
 
     def _pairs_epoch(self, torch: Any, opt: Any, rng: np.random.Generator, pos_u: np.ndarray, pos_i: np.ndarray,
@@ -231,13 +277,12 @@ class _PropagationModel(BaseRecommender):
         Exact, not sampled: affordable when items x users-per-batch fits in memory."""
         order = rng.permutation(active_users)
         total = 0.0
-        for s in range(0, len(order), self.batch_size):
-            b = order[s:s + self.batch_size]
+        batch_size = self.sampled_batch_size if self.sampled_ else self.batch_size
+        for s in range(0, len(order), batch_size):
+            b = order[s:s + batch_size]
             all_emb, cl_view = self._forward(torch)
             users = torch.from_numpy(b.astype(np.int64)).to(self.device)
             u_n = torch.nn.functional.normalize(all_emb[users], dim=-1)
-            i_n = torch.nn.functional.normalize(all_emb[n_u:], dim=-1)
-            log_p = torch.log_softmax(u_n @ i_n.T / self.temperature, dim=1)
             rows = user_items[b]
             counts = np.diff(rows.indptr)
             row_of = torch.from_numpy(np.repeat(np.arange(len(b)), counts).astype(np.int64)).to(self.device)
@@ -246,13 +291,43 @@ class _PropagationModel(BaseRecommender):
             # binary data; play or view counts, when the matrix carries them, count for more).
             sums = np.add.reduceat(rows.data, rows.indptr[:-1]) if rows.nnz else np.zeros(len(b))
             weight = torch.from_numpy((rows.data / np.repeat(sums, counts)).astype(np.float32)).to(self.device)
-            main = -(log_p[row_of, cols] * weight).sum() / len(b)
+            if self.sampled_:
+                log_p_pos = self._sampled_log_p(torch, all_emb, u_n, rows, row_of, cols, n_u)
+            else:
+                i_n = torch.nn.functional.normalize(all_emb[n_u:], dim=-1)
+                log_p_pos = torch.log_softmax(u_n @ i_n.T / self.temperature, dim=1)[row_of, cols]
+            main = -(log_p_pos * weight).sum() / len(b)
             reg = self._emb.weight[users].pow(2).sum() / len(b) + self._emb.weight[n_u:].pow(2).sum() / user_items.shape[1]
             # The batch's items for the contrastive term, at most 4,096 (its logits are items x items).
             items_in_batch = torch.from_numpy(np.unique(rows.indices)[:4096].astype(np.int64)).to(self.device)
             total += self._step(torch, opt, main + self.l2 * reg, all_emb, cl_view, users, n_u + items_in_batch,
                                 self._emb.weight[users], users) * len(b)
         return total
+
+    def _sampled_log_p(self, torch: Any, all_emb: Any, u_n: Any, rows: sp.csr_matrix, row_of: Any, cols: Any,
+                       n_u: int) -> Any:
+        """Sampled softmax with logQ correction (Bengio & Senecal 2008; Yi et al. 2019) in place
+        of the softmax over every item: each positive competes with ``sampled_negatives`` items
+        drawn for the whole batch from the proposal q (`_proposal`), every logit less log of its
+        expected count under q; a drawn item that is one of the user's own positives is left out
+        (an accidental hit). Returns the log-probability of each positive (row_of, cols)."""
+        n_i = rows.shape[1]
+        q, log_q = self._proposal
+        neg = torch.multinomial(q, self.sampled_negatives, replacement=True, generator=self._gen)
+        log_count = log_q + float(np.log(self.sampled_negatives))
+        pos_e = torch.nn.functional.normalize(all_emb[n_u + cols], dim=-1)
+        neg_e = torch.nn.functional.normalize(all_emb[n_u + neg], dim=-1)
+        pos_logit = (u_n[row_of] * pos_e).sum(-1) / self.temperature - log_count[cols]
+        neg_logit = u_n @ neg_e.T / self.temperature - log_count[neg][None, :]
+        # Accidental hits: (row, drawn column) pairs that are the row's positives.
+        keys = np.repeat(np.arange(rows.shape[0], dtype=np.int64), np.diff(rows.indptr)) * n_i + rows.indices
+        drawn = neg.cpu().numpy()
+        query = np.arange(rows.shape[0], dtype=np.int64)[:, None] * n_i + drawn[None, :]
+        pos = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+        hit = torch.from_numpy(keys[pos] == query if len(keys) else np.zeros(query.shape, dtype=bool)).to(u_n.device)
+        neg_logit = neg_logit.masked_fill(hit, float("-inf"))
+        rest = torch.logsumexp(neg_logit, dim=1)[row_of]
+        return pos_logit - torch.logaddexp(pos_logit, rest)
 
     def _forward(self, torch: Any) -> tuple[Any, Any]:
         """All final embeddings, and the contrastive view when contrastive regularisation is on."""
@@ -361,6 +436,17 @@ class _PropagationModel(BaseRecommender):
         return agg
 
 
+def _proposal(torch: Any, user_items: sp.csr_matrix, device: str) -> tuple[Any, Any]:
+    """The sampled softmax's proposal over items and its log: half uniform, half in proportion to
+    the item's training users (popular items are the informative negatives; the uniform half
+    keeps every item drawable)."""
+    counts = np.diff(sp.csr_matrix(user_items).tocsc().indptr).astype(np.float64)
+    n_i = len(counts)
+    q = 0.5 / n_i + (0.5 * counts / counts.sum() if counts.sum() > 0 else 0.5 / n_i)
+    q_t = torch.from_numpy(q.astype(np.float32)).to(device)
+    return q_t, torch.log(q_t)
+
+
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
@@ -389,6 +475,18 @@ _COMMON_DOC = """
         the first-layer embeddings of the batch's users and items.
 """
 
+_SCALE_DOC = """    sampled_above: with "full-softmax", a catalogue of more items than this trains with the sampled
+        softmax instead (``sampled_negatives`` negatives per batch from a half-uniform, half-
+        popularity proposal, logQ-corrected; ``sampled_`` says which ran); None: always exact.
+    sampled_batch_size, sampled_epochs: users per batch and most epochs with the sampled softmax
+        (each step propagates over the whole graph, so larger batches cost little more).
+    valid_users: early stopping judges at most this many validation users (a seeded sample);
+        None: all of them.
+    num_threads: torch threads while fitting; None: torch's setting for the exact softmax, 1 for
+        the sampled one (its small products: on the shared 2-core machine an epoch took 7x
+        longer with torch's default threads, which spin-wait for each other).
+"""
+
 
 class LightGCN(_PropagationModel):
     __doc__ = ("LightGCN (He et al. 2020): linear propagation over the user-item graph. Defaults were "
@@ -397,13 +495,15 @@ class LightGCN(_PropagationModel):
                "lastfm-recbole.json) against .185 for BPR with XSimGCL-style contrastive regularisation, "
                "the earlier default (results/social-train-time-lastfm-recbole.json). In exploratory "
                "runs (not recorded) temperature mattered most, and contrastive terms and a third layer "
-               "hurt. It stops after 30-60 epochs.\n" + _COMMON_DOC)
+               "hurt. It stops after 30-60 epochs.\n" + _COMMON_DOC + _SCALE_DOC)
 
     def __init__(self, embedding_dim: int = 128, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
                  loss: str = "full-softmax", n_negatives: int = 256, temperature: float = 0.15,
                  batch_size: int = 256, epochs: int = 300, patience: int = 5, eval_every: int = 1,
                  random_state: int = 0, device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1,
-                 cl_weight: float = 0.0, cl_temperature: float = 0.2) -> None:
+                 cl_weight: float = 0.0, cl_temperature: float = 0.2, sampled_above: int | None = 100_000,
+                 sampled_negatives: int = 4096, sampled_batch_size: int = 2048, sampled_epochs: int = 20,
+                 valid_users: int | None = 3000, num_threads: int | None = None) -> None:
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
         self.learning_rate = learning_rate
@@ -421,6 +521,12 @@ class LightGCN(_PropagationModel):
         self.noise_eps = noise_eps
         self.cl_weight = cl_weight
         self.cl_temperature = cl_temperature
+        self.sampled_above = sampled_above
+        self.sampled_negatives = sampled_negatives
+        self.sampled_batch_size = sampled_batch_size
+        self.sampled_epochs = sampled_epochs
+        self.valid_users = valid_users
+        self.num_threads = num_threads
 
     def _graph(self, train: TrainData) -> sp.csr_matrix:
         r = train.user_items.astype(np.float32)
@@ -483,7 +589,7 @@ class SocialLightGCN(LightGCN):
         "``social_readout`` times the mean of their friends' final vectors.\n" + _COMMON_DOC
         + "    social_weight: weight of user-user edges relative to user-item edges in propagation.\n"
         + "    social_readout: weight of the friends' mean at the read-out (0 disables).\n"
-        + _NEIGHBOURHOOD_DOC)
+        + _NEIGHBOURHOOD_DOC + _SCALE_DOC)
 
     def __init__(self, embedding_dim: int = 128, n_layers: int = 2, learning_rate: float = 0.005, l2: float = 1e-4,
                  loss: str = "full-softmax", n_negatives: int = 256, temperature: float = 0.15,
@@ -491,10 +597,13 @@ class SocialLightGCN(LightGCN):
                  random_state: int = 0, device: str = "cpu", verbose: bool = False, noise_eps: float = 0.1,
                  cl_weight: float = 0.0, cl_temperature: float = 0.2, social_weight: float = 0.3, social_readout: float = 0.0,
                  neighborhood_weight: float = 0.0, neighborhood_grid: tuple[float, ...] = (), neighbors: int = 200,
-                 neighborhood_shrink: float = 10.0, neighborhood_trust: float = 0.2) -> None:
+                 neighborhood_shrink: float = 10.0, neighborhood_trust: float = 0.2,
+                 sampled_above: int | None = 100_000, sampled_negatives: int = 4096, sampled_batch_size: int = 2048,
+                 sampled_epochs: int = 20, valid_users: int | None = 3000, num_threads: int | None = None) -> None:
         super().__init__(embedding_dim, n_layers, learning_rate, l2, loss, n_negatives, temperature, batch_size,
                          epochs, patience, eval_every, random_state, device, verbose, noise_eps, cl_weight,
-                         cl_temperature)
+                         cl_temperature, sampled_above, sampled_negatives, sampled_batch_size, sampled_epochs,
+                         valid_users, num_threads)
         self.social_weight = social_weight
         self.social_readout = social_readout
         self.neighborhood_weight = neighborhood_weight
@@ -521,7 +630,9 @@ class SocialLightGCN(LightGCN):
                                                  shrink=self.neighborhood_shrink, trust=self.neighborhood_trust)
         valid = train.valid_items
         if len(set(weights)) > 1 and valid is not None and valid.nnz:
-            # Chosen like the epoch: on validation NDCG@10, after training (no refit per weight).
+            # Chosen like the epoch: on validation NDCG@10 (the same user sample), after training
+            # (no refit per weight).
+            valid = validation_sample(sp.csr_matrix(valid), self.valid_users, self.random_state)
             self.neighborhood_validation_ = {}
             for w in sorted(set(weights)):
                 self.neighborhood_weight_ = w

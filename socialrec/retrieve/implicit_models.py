@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from socialrec.errors import MissingDependencyError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
@@ -91,12 +92,52 @@ class ALS(_FactorModel):
         self.random_state = random_state
         self.num_threads = num_threads
 
+    # Resumable training (successive halving in `evaluate.experiment` trains grid points in steps).
+    budget_param = "iterations"
+
     def _fit(self, train: TrainData) -> None:
+        self._fit_iterations(train, self.iterations)
+
+    def _fit_iterations(self, train: TrainData, iterations: int) -> None:
         implicit = _implicit()
         self._fit_implicit(lambda: implicit.cpu.als.AlternatingLeastSquares(
             factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, random_state=self.random_state,
+            iterations=iterations, random_state=self.random_state,
             num_threads=self.num_threads), train)
+        self.iterations_done_ = iterations
+
+    def fit_to(self, train: TrainData, iterations: int) -> "ALS":
+        """Train to ``iterations`` ALS sweeps in all: a fitted model trained on the same matrix
+        with fewer sweeps continues from its factors (implicit keeps factors it already has), which
+        gives the factors of one fit with ``iterations`` sweeps; otherwise it fits from scratch.
+        The ``iterations`` hyperparameter is left as constructed. Returns self."""
+        if iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        if not isinstance(train, TrainData):
+            train = TrainData.from_matrix(train)
+        done = getattr(self, "iterations_done_", 0)
+        model = getattr(self, "model_", None)
+        same = hasattr(self, "user_items_") and self.user_items_.shape == train.user_items.shape and (
+            self.user_items_ != sp.csr_matrix(train.user_items)).nnz == 0
+        if model is None or not same or done > iterations:
+            self._fit_fresh(train, iterations)
+            return self
+        if done < iterations:
+            from threadpoolctl import threadpool_limits
+
+            model.iterations = iterations - done
+            with threadpool_limits(1, "blas"):
+                model.fit(train.user_items.astype(np.float32), show_progress=False)
+            self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+            self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+            self.iterations_done_ = iterations
+        return self
+
+    def _fit_fresh(self, train: TrainData, iterations: int) -> None:
+        if train.user_items.nnz == 0:
+            raise ValueError("ALS.fit_to got a user-item matrix with no interactions")
+        self._set_training_matrix(train.user_items)
+        self._fit_iterations(train, iterations)
 
     def _fold_in_users(self, users: np.ndarray, social: Any) -> None:
         model = getattr(self, "model_", None)

@@ -61,6 +61,29 @@ class TestSocialLightGCNFullSoftmax(RecommenderContract):
         return _social_train(data, cls.users_per_block)
 
 
+class TestLightGCNSampledSoftmax(RecommenderContract):
+    # The sampled softmax forced on the contract's small catalogue (sampled_above=0): what a catalogue
+    # above the threshold trains with. Fold-in as in the exact softmax (same cosine read-out).
+    fold_in_refold_change = 0.8
+
+    def make(self) -> BaseRecommender:
+        return LightGCN(n_layers=2, loss="full-softmax", temperature=0.2, cl_weight=0.0, sampled_above=0,
+                        sampled_negatives=32, sampled_batch_size=16, **{**FAST, "batch_size": 16})
+
+
+class TestSocialLightGCNSampledSoftmax(RecommenderContract):
+    fold_in_refold_change = 0.8
+
+    def make(self) -> BaseRecommender:
+        return SocialLightGCN(n_layers=2, loss="full-softmax", temperature=0.2, social_weight=0.5, cl_weight=0.0,
+                              sampled_above=0, sampled_negatives=32, sampled_batch_size=16,
+                              **{**FAST, "batch_size": 16})
+
+    @classmethod
+    def train_data(cls, data: sp.csr_matrix) -> TrainData:
+        return _social_train(data, cls.users_per_block)
+
+
 class TestSocialLightGCN(RecommenderContract):
     # A fold-in aggregates the items' fitted vectors ("aggregate"), not the trained user vector:
     # re-folding an unchanged user moved their scores by 19% of the largest (measured), their

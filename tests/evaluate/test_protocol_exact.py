@@ -120,12 +120,19 @@ def test_the_default_part_is_test_and_the_default_seed_is_zero() -> None:
     a = evaluate(flat, split, ks=(3,))
     np.testing.assert_array_equal(a.top_items, evaluate(flat, split, part="test", ks=(3,), seed=0).top_items)
     np.testing.assert_array_equal(a.top_items, evaluate(flat, split, ks=(3,)).top_items)
-    # the same draw as ranking every user at once with a generator seeded 0
+    # the users form one chunk (number 0): the same draw as ranking them at once with a generator
+    # seeded (seed, chunk) = (0, 0)
     mask = masks_for(split, "test")
     scores = np.zeros((len(a.users), N_ITEMS), dtype=np.float32)
     r, c = mask[a.users].nonzero()
     scores[r, c] = -np.inf
-    np.testing.assert_array_equal(a.top_items, rank_top_k(scores, 3, rng=np.random.default_rng(0)))
+    np.testing.assert_array_equal(a.top_items, rank_top_k(scores, 3, rng=np.random.default_rng((0, 0))))
+    # a later chunk draws from its own generator, whatever the number of threads
+    one = evaluate(flat, split, ks=(3,), batch_size=1, threads=1).top_items
+    np.testing.assert_array_equal(one, evaluate(flat, split, ks=(3,), batch_size=1, threads=3).top_items)
+    for c, row in enumerate(one):
+        expected = rank_top_k(scores[c:c + 1], 3, rng=np.random.default_rng((0, c)))
+        np.testing.assert_array_equal(row[None, :], expected)
 
 
 def test_batches_cover_every_user_once() -> None:
