@@ -9,34 +9,27 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MAX_BATCH = 1000
 
 
+# Ids may not contain NUL characters (no store keeps them); stated in the OpenAPI document.
+NO_NUL = r"^[^\x00]*$"
+
+
 class Strict(BaseModel):
     """A request body: unknown fields are refused (422), as are strings that are not valid
-    Unicode (pydantic's own check)."""
+    Unicode (pydantic's own check) and ids with a NUL character; free text loses its NULs."""
 
     model_config = ConfigDict(extra="forbid")
 
-    @field_validator("*", mode="after")
+    @field_validator("text", "title", "name", "message", mode="after", check_fields=False)
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # No store keeps a NUL character (PostgreSQL refuses it): a 422 that says so, not a 500.
-        if _contains_nul(value):
-            raise ValueError("contains a NUL character (\\u0000); send plain text")
-        return value
-
-
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, (list, tuple)):
-        return any(_contains_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    return False
+    def _drop_nul(cls, value: Any) -> Any:
+        # Free text loses its NUL characters (no store keeps them: PostgreSQL refuses them);
+        # ids with one are refused by their pattern (NO_NUL).
+        return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 class _EventBase(Strict):
-    event_id: str = Field(min_length=1, max_length=128, description="client-chosen unique id: a retried batch is idempotent")
-    user_id: str = Field(min_length=1, max_length=128)
+    event_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL, description="client-chosen unique id: a retried batch is idempotent")
+    user_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     timestamp: float | None = Field(default=None, ge=0, le=1e11, description="unix seconds (default: now)")
 
 
@@ -44,18 +37,18 @@ class _EventBase(Strict):
 # fields each kind needs, so a request valid by the schema is one the server accepts.
 class ItemEvent(_EventBase):
     kind: Literal["view", "click", "like", "share", "purchase", "hide"]
-    item_id: str = Field(min_length=1, max_length=128)
+    item_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
 
 
 class RatingEvent(_EventBase):
     kind: Literal["rating"]
-    item_id: str = Field(min_length=1, max_length=128)
+    item_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     value: float = Field(ge=1.0, le=5.0, description="rating value, 1..5")
 
 
 class CommentEvent(_EventBase):
     kind: Literal["comment"]
-    item_id: str = Field(min_length=1, max_length=128)
+    item_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     text: str | None = Field(default=None, max_length=5000,
                              description="comment text; personal data in it is replaced by typed placeholders "
                                          "(<EMAIL>, <PHONE>, <PERSON> ...) before it is stored (scrub_pii)")
@@ -63,7 +56,7 @@ class CommentEvent(_EventBase):
 
 class SocialEvent(_EventBase):
     kind: Literal["follow", "unfollow"]
-    target_user_id: str = Field(min_length=1, max_length=128, description="the user followed or unfollowed "
+    target_user_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL, description="the user followed or unfollowed "
                                                                           "(a user following themself changes nothing)")
 
 
@@ -342,7 +335,7 @@ class ExportOut(BaseModel):
 
 
 class ChatIn(Strict):
-    session_id: str | None = Field(default=None, min_length=1, max_length=64,
+    session_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL,
                                    description="a session_id from an earlier answer; omit to start a session")
     message: str = Field(min_length=1, max_length=2000, description="what the user says (English or Chinese)")
     k: int = Field(default=10, ge=1, le=50, description="items to return")

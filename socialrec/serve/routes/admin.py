@@ -27,7 +27,7 @@ def retrain(wait: bool = Query(False, description="answer when the new version s
 
 
 @router.get("/v1/admin/jobs/{job_id}", response_model=S.RetrainOut, responses={404: {"description": "unknown job"}})
-def job(job_id: str = Path(min_length=1, max_length=64), svc: Any = Depends(service)) -> Any:
+def job(job_id: str = Path(min_length=1, max_length=64, pattern=S.NO_NUL), svc: Any = Depends(service)) -> Any:
     j = svc.jobs.get(job_id)
     if j is None:
         raise HTTPException(404, f"no retraining job {job_id!r}")

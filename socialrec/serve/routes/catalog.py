@@ -11,8 +11,8 @@ from socialrec.serve.deps import ADMIN, AUTH_RESPONSES, BODY_RESPONSES, WRITE, s
 from socialrec.serve.responses import json_response
 
 router = APIRouter(responses={**AUTH_RESPONSES, **BODY_RESPONSES})
-UserId = Path(min_length=1, max_length=128)
-ItemId = Path(min_length=1, max_length=128)
+UserId = Path(min_length=1, max_length=128, pattern=S.NO_NUL)
+ItemId = Path(min_length=1, max_length=128, pattern=S.NO_NUL)
 
 
 @router.put("/v1/items/{item_id}", response_model=S.ItemUpserted, tags=["catalog"], dependencies=[WRITE],

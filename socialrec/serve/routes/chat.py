@@ -15,8 +15,8 @@ from socialrec.serve.deps import AUTH_RESPONSES, BODY_RESPONSES, MODEL_RESPONSES
 from socialrec.serve.responses import json_response
 
 router = APIRouter(tags=["chat"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
-UserId = Path(min_length=1, max_length=128)
-ItemId = Path(min_length=1, max_length=128)
+UserId = Path(min_length=1, max_length=128, pattern=S.NO_NUL)
+ItemId = Path(min_length=1, max_length=128, pattern=S.NO_NUL)
 
 
 @router.post("/v1/users/{user_id}/chat", response_model=S.ChatOut, dependencies=[READ],

@@ -27,7 +27,7 @@ def post_events(batch: S.EventBatch, svc: Any = Depends(service)) -> Any:
 
 
 @router.get("/v1/users/{user_id}/activity", response_model=S.ActivityOut, tags=["users"], dependencies=[READ])
-def activity(user_id: str = Path(min_length=1, max_length=128), limit: int = Query(20, ge=1, le=200),
+def activity(user_id: str = Path(min_length=1, max_length=128, pattern=S.NO_NUL), limit: int = Query(20, ge=1, le=200),
              svc: Any = Depends(service)) -> Any:
     events = svc.store.events(user_id=user_id, limit=limit, newest_first=True)
     return json_response({"user_id": user_id, "events": [

@@ -14,7 +14,7 @@ from socialrec.serve.export import export_user
 from socialrec.serve.responses import json_response
 
 router = APIRouter(tags=["users"], responses=AUTH_RESPONSES)
-UserId = Path(min_length=1, max_length=128)
+UserId = Path(min_length=1, max_length=128, pattern=S.NO_NUL)
 
 
 @router.get("/v1/users/{user_id}/export", response_model=S.ExportOut, dependencies=[EXPORT],

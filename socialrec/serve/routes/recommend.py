@@ -19,8 +19,8 @@ from socialrec.serve.deps import AUTH_RESPONSES, MODEL_RESPONSES, READ, authoriz
 from socialrec.serve.responses import bool_param, int_param, invalid, json_response, unexplained_body
 
 router = APIRouter(tags=["recommend"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
-UserId = Path(min_length=1, max_length=128)
-ItemId = Path(min_length=1, max_length=128)
+UserId = Path(min_length=1, max_length=128, pattern=S.NO_NUL)
+ItemId = Path(min_length=1, max_length=128, pattern=S.NO_NUL)
 PATH = "/v1/users/{user_id}/recommendations"
 
 _fragments: dict[tuple[str, str], str] = {}  # (item_id, title) -> its JSON object up to the score
