@@ -22,6 +22,16 @@ _CHUNK_ELEMENTS = 4_000_000
 # --------------------------------------------------------------------------- ranking / hits
 
 
+def _score_matrix(scores: np.ndarray, k: int) -> np.ndarray:
+    """``scores`` as a 2-D float array (integers become float64), checked together with ``k``."""
+    s = np.asarray(scores)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n_users, n_items), got shape {s.shape}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return s if np.issubdtype(s.dtype, np.floating) else s.astype(np.float64)
+
+
 def rank_top_k(scores: np.ndarray, k: int, *, rng: np.random.Generator | None = None) -> np.ndarray:
     """Indices of the ``k`` best-scored items per row, best first; ``(n, n_items) -> (n, k)`` int64.
 
@@ -31,13 +41,7 @@ def rank_top_k(scores: np.ndarray, k: int, *, rng: np.random.Generator | None = 
     held-out item never benefits from its index; with ``rng=None`` the lower item index wins
     (deterministic, for serving). O(n_items) per row (partition, no full sort).
     """
-    s = np.asarray(scores)
-    if s.ndim != 2:
-        raise ValueError(f"scores must be 2-D (n_users, n_items), got shape {s.shape}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if not np.issubdtype(s.dtype, np.floating):
-        s = s.astype(np.float64)
+    s = _score_matrix(scores, k)
     n, m = s.shape
     out = np.full((n, k), -1, dtype=np.int64)
     if n == 0 or m == 0:
@@ -256,15 +260,9 @@ def top_k_masked(scores: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = 
     keeps those candidates and `rank_top_k` orders them. A broadcast row (``np.broadcast_to``: every
     user scored alike, e.g. popularity) is ranked once for all rows. ``scores`` is only read.
     """
-    s = np.asarray(scores)
-    if s.ndim != 2:
-        raise ValueError(f"scores must be 2-D (n_users, n_items), got shape {s.shape}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    s = _score_matrix(scores, k)
     if sample_every < 1:
         raise ValueError(f"sample_every must be >= 1, got {sample_every}")
-    if not np.issubdtype(s.dtype, np.floating):
-        s = s.astype(np.float64)
     n, m = s.shape
     keys = _masked_keys(exclude, n, m)
     if n == 0 or m == 0:

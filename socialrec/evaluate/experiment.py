@@ -117,10 +117,9 @@ def fit_point(point: GridPoint, split: Split) -> tuple[dict[str, Any], BaseRecom
         res = evaluate(model, split, part="valid", ks=point.valid_ks, seed=point.seed)
         score = res.mean()[point.select_by]
     entry: dict[str, Any] = {"params": point.params, point.select_by: score, "fit_seconds": fit_seconds}
-    # What the model chose inside fit on validation (best epoch, blend weight), when it says.
-    choices = getattr(model, "fit_choices", None)
-    if callable(choices):
-        entry["fit_choices"] = choices()
+    choices = _choices(model)
+    if choices is not None:
+        entry["fit_choices"] = choices
     return entry, model
 
 

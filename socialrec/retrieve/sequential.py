@@ -328,10 +328,13 @@ class SASRec(BaseRecommender):
         self.user_vectors_[~has] = self.empty_user_vector_
         self.fit_seconds_ = time.perf_counter() - start
 
-    def _train(self, torch: Any, net: Any, features: Any, keys: sp.csr_matrix, valid: sp.csr_matrix) -> list[dict]:
-        rng = np.random.default_rng(self.random_state)
-        counts = np.diff(keys.indptr)
-        users = np.flatnonzero(counts >= 2)
+    def _training_data(self, torch: Any, keys: sp.csr_matrix, valid: sp.csr_matrix, rng: np.random.Generator
+                       ) -> tuple[Any, Any, np.ndarray, np.ndarray, Any, np.ndarray, list[Any]]:
+        """What both training stages read: next-item inputs and targets of every user with at
+        least two items, their lengths, the popularity proposal of the sampled softmax and its
+        log-Q correction, and the validation users (at most ``eval_users``, drawn from ``rng``)
+        with their sequences, sorted by length so that batches carry little padding."""
+        users = np.flatnonzero(np.diff(keys.indptr) >= 2)
         seqs = user_sequences(keys, users, self.max_len + 1)
         inputs, targets = torch.from_numpy(seqs[:, :-1]), torch.from_numpy(seqs[:, 1:])
         lengths = (seqs[:, 1:] > 0).sum(axis=1)
@@ -341,9 +344,14 @@ class SASRec(BaseRecommender):
         eval_users = np.flatnonzero(np.diff(valid.indptr) > 0)
         if self.eval_users is not None and len(eval_users) > self.eval_users:
             eval_users = np.sort(rng.choice(eval_users, self.eval_users, replace=False))
-        eval_users = eval_users[np.argsort(np.diff(keys.indptr)[eval_users], kind="stable")]  # little padding
+        eval_users = eval_users[np.argsort(np.diff(keys.indptr)[eval_users], kind="stable")]
         eval_seqs = [torch.from_numpy(_trim(user_sequences(keys, eval_users[lo:lo + 1024], self.max_len)))
                      for lo in range(0, len(eval_users), 1024)]
+        return inputs, targets, lengths, sample_p, log_q, eval_users, eval_seqs
+
+    def _train(self, torch: Any, net: Any, features: Any, keys: sp.csr_matrix, valid: sp.csr_matrix) -> list[dict]:
+        rng = np.random.default_rng(self.random_state)
+        inputs, targets, lengths, sample_p, log_q, eval_users, eval_seqs = self._training_data(torch, keys, valid, rng)
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.l2)
         history: list[dict] = []
         best: tuple[float, int, dict] | None = None
@@ -430,21 +438,9 @@ class SASRec(BaseRecommender):
         """Stage 2: the LM and the sequence model together; returns the kept epoch's item text
         vectors (stage 1's when no stage-2 epoch beat it)."""
         rng = np.random.default_rng(self.random_state + 1)
-        counts = np.diff(keys.indptr)
-        users = np.flatnonzero(counts >= 2)
-        seqs = user_sequences(keys, users, self.max_len + 1)
-        inputs, targets = torch.from_numpy(seqs[:, :-1]), torch.from_numpy(seqs[:, 1:])
-        lengths = (seqs[:, 1:] > 0).sum(axis=1)
-        popularity = np.asarray(keys.astype(bool).sum(axis=0)).ravel().astype(np.float64) + 1.0
-        sample_p = popularity / popularity.sum()
-        log_q = torch.from_numpy(np.log(sample_p * self.n_negatives)).float().to(self.device)
-        eval_users = np.flatnonzero(np.diff(valid.indptr) > 0)
-        if self.eval_users is not None and len(eval_users) > self.eval_users:
-            eval_users = np.sort(np.random.default_rng(self.random_state).choice(eval_users, self.eval_users,
-                                                                                 replace=False))
-        eval_users = eval_users[np.argsort(np.diff(keys.indptr)[eval_users], kind="stable")]
-        eval_seqs = [torch.from_numpy(_trim(user_sequences(keys, eval_users[lo:lo + 1024], self.max_len)))
-                     for lo in range(0, len(eval_users), 1024)]
+        # Stage 1's validation users: drawn by a generator seeded as stage 1's was.
+        inputs, targets, lengths, sample_p, log_q, eval_users, eval_seqs = self._training_data(
+            torch, keys, valid, np.random.default_rng(self.random_state))
         has_text = torch.from_numpy(self.has_text_).to(self.device)
         lm_params = [p for p in tower.parameters() if p.requires_grad]
         lr = self.lm_learning_rate if self.lm_learning_rate is not None else (1e-3 if self.mode == "lora" else 3e-5)
@@ -462,7 +458,7 @@ class SASRec(BaseRecommender):
             net.train()
             total = 0.0
             for _ in range(self.lm_steps):
-                rows = rng.choice(len(users), min(self.lm_batch_users, len(users)), replace=False)
+                rows = rng.choice(len(lengths), min(self.lm_batch_users, len(lengths)), replace=False)
                 width = int(lengths[rows].max())
                 b = torch.from_numpy(rows)
                 x, y = inputs[b, -width:].to(self.device), targets[b, -width:].to(self.device)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from socialrec.errors import ConfigError
-from socialrec.serve.database import Database, check_store_url
+from socialrec.serve.database import Database
 
 # export: read everything held about a user (GET /v1/users/{id}/export), for the platform's
 # account-settings back end; no other scope implies it.
@@ -55,15 +55,8 @@ class KeyStore:
     (`socialrec keys revoke`) stops working within that time."""
 
     def __init__(self, state_dir: str | Path, cache_seconds: float = 0.5, *, url: str | None = None) -> None:
-        check_store_url(url, "the key store's url")
         self.cache_seconds = cache_seconds
-        self.path: Path | None = None
-        if url is not None:
-            self.db = Database.postgres(url)
-        else:
-            self.path = Path(state_dir) / FILENAME
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = Database.sqlite(self.path)
+        self.db, self.path = Database.open(url, state_dir, FILENAME, what="key store")
         real = "DOUBLE PRECISION" if self.db.postgres else "REAL"
         with self.db.transaction() as tx:
             self.db.advisory_lock(tx, _OPEN_LOCK)

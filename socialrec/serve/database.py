@@ -92,6 +92,19 @@ class Database:
         self._con = connect()
 
     @classmethod
+    def open(cls, url: str | None, state_dir: str | Path, filename: str, *, what: str,
+             pragmas: Sequence[str] = ()) -> tuple["Database", Path | None]:
+        """The PostgreSQL database at ``url``, or (``url`` None) the SQLite file ``filename`` in
+        ``state_dir`` with its ``pragmas``: ``(database, the file or None)``. ``what`` names the
+        store in the error a URL that is not PostgreSQL's gets."""
+        check_store_url(url, f"the {what}'s url")
+        if url is not None:
+            return cls.postgres(url), None
+        path = Path(state_dir) / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls.sqlite(path, pragmas=pragmas), path
+
+    @classmethod
     def sqlite(cls, path: Path, *, pragmas: Sequence[str] = ()) -> "Database":
         def connect() -> Any:
             con = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)

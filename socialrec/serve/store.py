@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from socialrec.serve.database import Database, check_store_url
+from socialrec.serve.database import Database
 
 FILENAME = "events.sqlite3"
 
@@ -133,15 +133,9 @@ class EventStore:
 
     def __init__(self, state_dir: str | Path, *, synchronous: str = "FULL", cipher: Any = None,
                  url: str | None = None) -> None:
-        check_store_url(url, "the event store's url")
         self.cipher = cipher
-        self.path: Path | None = None
-        if url is not None:
-            self.db = Database.postgres(url)
-        else:
-            self.path = Path(state_dir) / FILENAME
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = Database.sqlite(self.path, pragmas=(f"synchronous={synchronous}", "secure_delete=ON"))
+        self.db, self.path = Database.open(url, state_dir, FILENAME, what="event store",
+                                           pragmas=(f"synchronous={synchronous}", "secure_delete=ON"))
         self.location = self.db.where
         try:
             self._open()
