@@ -72,9 +72,12 @@ class Halving:
 
 
 def auto_halving(split: Split, n_points: int) -> Halving | None:
-    """The default: `Halving()` when the grid has more than two points and one validation pass
-    scores more than `HALVING_ABOVE` (user, item) pairs, else None (every point on every user)."""
-    if n_points <= 2:
+    """The default: `Halving()` when the grid has more than one point and one validation pass
+    scores more than `HALVING_ABOVE` (user, item) pairs, else None (every point on every user).
+    With two points the loser is judged on `Halving.first_users` users only and the winner on
+    twice as many: the graph models' two temperatures on a 300k-item catalogue were judged on
+    20,000 users each before, a minute per pass on 2 cores."""
+    if n_points < 2:
         return None
     n_valid_users = int((np.diff(split.matrix("valid").indptr) > 0).sum())
     return Halving() if n_valid_users * split.dataset.n_items > HALVING_ABOVE else None

@@ -92,9 +92,11 @@ def test_a_resumable_model_trains_in_steps_to_its_full_budget() -> None:
     assert len(models[2.0].scored) == 10 + 20 + 40 + N_USERS
 
 
-def test_auto_halving_only_for_big_problems_and_grids() -> None:
+def test_auto_halving_only_for_big_problems_and_grids(monkeypatch: pytest.MonkeyPatch) -> None:
     split = _split()
     assert auto_halving(split, 8) is None  # 40 users x 30 items
+    monkeypatch.setattr("socialrec.evaluate.experiment.HALVING_ABOVE", 0)  # as if the catalogue were huge
+    assert auto_halving(split, 2) == Halving() and auto_halving(split, 1) is None
     with pytest.raises(ValueError, match="eta"):
         Halving(eta=1)
 

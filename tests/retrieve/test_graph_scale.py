@@ -46,3 +46,38 @@ def test_the_sampled_softmax_runs_above_the_threshold_only(above: int | None, sa
     # the right answer is known: the user's own block
     own = (ids // 20) == (np.arange(60) % 2)[:, None]
     assert own.mean() > 0.9
+
+
+def test_the_scipy_propagator_gives_torch_sparse_values_and_gradients() -> None:
+    import torch
+
+    from socialrec.retrieve.graph_models import _propagator
+
+    graph = sp.random(30, 30, density=0.2, format="csr", random_state=2, dtype=np.float32)  # not symmetric
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
+    outs = []
+    for use_scipy in (True, False):
+        leaf = x.clone().requires_grad_(True)
+        product = _propagator(torch, graph, "cpu", scipy=use_scipy)
+        y = product(product(leaf))
+        (y * torch.arange(120.0).reshape(30, 4)).sum().backward()
+        outs.append((y.detach().numpy(), leaf.grad.numpy()))
+    np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-5, atol=1e-5)
+    # by hand: d sum(W * (G G x)) / dx = G.T G.T W
+    w = np.arange(120.0).reshape(30, 4)
+    np.testing.assert_allclose(outs[0][1], graph.T @ (graph.T @ w), rtol=1e-4)
+
+
+def test_accidental_hits_mark_exactly_the_rows_own_items_among_the_draws() -> None:
+    from socialrec.retrieve.graph_models import _accidental_hits
+
+    rows = sp.csr_matrix(np.array([[1, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 1, 1, 0, 1]], dtype=np.float32))
+    drawn = np.array([2, 4, 2, 3, 0])  # duplicates happen: drawn with replacement
+    expected = np.array([[True, False, True, False, True],
+                         [False, False, False, False, False],
+                         [True, True, True, False, False]])
+    np.testing.assert_array_equal(_accidental_hits(rows, drawn), expected)
+    big = sp.random(40, 500, density=0.05, format="csr", random_state=0)
+    draws = np.random.default_rng(1).integers(0, 500, size=300)
+    np.testing.assert_array_equal(_accidental_hits(big, draws), big.toarray()[:, draws] != 0)
