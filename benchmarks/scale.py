@@ -167,7 +167,8 @@ def part_lastfm_sampled(models: list[str]) -> None:
         chosen = {k: tuple(v) if isinstance(v, list) else v for k, v in chosen.items()}
 
         def make(_make=spec.make, _chosen=chosen):  # type: ignore[no-untyped-def]
-            return _make(sampled_above=0, sampled_batch_size=256, sampled_epochs=300, **_chosen)
+            # The exact run's patience (5) too: the sampled default (2) is for big catalogues.
+            return _make(sampled_above=0, sampled_batch_size=256, sampled_epochs=300, sampled_patience=5, **_chosen)
 
         t0 = time.perf_counter()
         o = tune_and_test(ModelSpec(name, make), split, ks=(10, 20), seed=0, progress=False)
