@@ -236,14 +236,14 @@ judged on 1,000 validation users and the winner on 2,000, instead of all 20,000 
 Graph models switch to the sampled softmax above 100,000 items (below it, LastFM, their code path
 and numbers are unchanged). What made them fit in 10 minutes: (1) the propagation runs on scipy's
 CSR product in both passes (a custom autograd function; the backward is the transposed product),
-2.3x faster than torch's sparse COO product forward and backward on this graph, single-threaded;
+over twice as fast as torch's sparse COO product forward and backward on this graph;
 (2) accidental hits of the sampled negatives are looked up per stored item among the sorted draws
 instead of per draw among the items; (3) `sampled_patience=2`: on this catalogue (and a 60k-item
 one) validation NDCG@10 peaks after the first epoch's ten steps and falls in each later epoch, so
 the fit stops after two epochs without progress instead of five; (4) the social model's seven
 neighbourhood weights share one score product per chunk of validation users. Their NDCG@10 here is
-below ALS's for `lightgcn` (the learned embeddings barely train on 2.7 training interactions per
-item) and above it for `social`, whose parameter-free neighbourhood term (weight chosen on
+below ALS's for `lightgcn` (the learned embeddings barely train on under three training interactions
+per item) and above it for `social`, whose parameter-free neighbourhood term (weight chosen on
 validation) carries the signal. The lastfm-sampled rows force the sampled softmax on LastFM at the
 exact run's chosen settings and patience: slightly below the exact softmax there, which is why
 LastFM-sized catalogues keep it. Rows and the load average each ran under are in the results
