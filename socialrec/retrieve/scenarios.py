@@ -623,22 +623,30 @@ class AdapterSeq(SASRec):
     def _tunes_lm(self) -> bool:
         return False  # the text encoder stays frozen; only the backbone and its adapters train
 
-    def _fit(self, train: TrainData) -> None:
-        self._check_params()
-        start = time.perf_counter()
+    def domain_data(self, train: TrainData, user_share: float = 1.0) -> tuple[DomainData, sp.csr_matrix, np.ndarray]:
+        """What a backbone learns from in ``train`` at ``user_share`` of its users: (the domain's
+        data, every user's sequence keys, the users learnt from). The item texts go through
+        this model's encoder (cached)."""
         text = self._text_features(train)
         if text is None:
             raise DataError(f"scenario {self.scenario!r} has no item texts: a shared backbone reads items through "
                             "their text", fix="Load a dataset with item titles, names, tags or genres")
-        keys = sequence_keys(train.dataset, self.user_items_)
+        user_items = sp.csr_matrix(train.user_items)
+        keys = sequence_keys(train.dataset, user_items)
         valid = train.valid_items
         fit_keys = keys
         if valid is None or valid.nnz == 0:
             fit_keys, valid = _hold_out_newest(keys)
         valid = sp.csr_matrix(valid, dtype=np.float32)
-        learn = share_users(fit_keys, float(self.user_share), self.random_state) if self.mode != "zero-shot" \
-            else np.zeros(0, np.int64)
-        data = DomainData(keep_rows(fit_keys, learn), keep_rows(valid, learn), text)
+        learn = share_users(fit_keys, float(user_share), self.random_state)
+        return DomainData(keep_rows(fit_keys, learn), keep_rows(valid, learn), text), keys, learn
+
+    def _fit(self, train: TrainData) -> None:
+        self._check_params()
+        start = time.perf_counter()
+        share = 0.0 if self.mode == "zero-shot" else float(self.user_share)
+        data, keys, learn = self.domain_data(TrainData(self.user_items_, train.dataset, train.valid_items), share)
+        text = data.text
         backbone = self.backbone
         ids: np.ndarray | None = None
         self.history_ = []
