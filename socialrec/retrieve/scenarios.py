@@ -74,6 +74,19 @@ def share_users(keys: sp.csr_matrix, share: float, seed: int) -> np.ndarray:
     return np.sort(rng.choice(users, size=min(n, len(users)), replace=False))
 
 
+def popularity_features(counts: np.ndarray) -> np.ndarray:
+    """(n_items, 2) float32 features of each item's count of users in a domain's histories that
+    mean the same in every domain: log(1 + count) over log(1 + the largest count), and the share
+    of the domain's items with a smaller count (ties share the middle)."""
+    c = np.asarray(counts, dtype=np.float64)
+    if not len(c):
+        return np.zeros((0, 2), np.float32)
+    top = np.log1p(c.max()) or 1.0
+    order = np.sort(c)
+    below = (np.searchsorted(order, c, side="left") + np.searchsorted(order, c, side="right")) / (2.0 * len(c))
+    return np.stack([np.log1p(c) / top, below], axis=1).astype(np.float32)
+
+
 def keep_rows(matrix: sp.spmatrix, rows: np.ndarray) -> sp.csr_matrix:
     """``matrix`` with only ``rows`` kept (the other rows emptied), same shape."""
     keep = np.zeros(matrix.shape[0], dtype=np.float64)
@@ -177,8 +190,8 @@ class SharedBackbone(HasParams):
         NDCG@10 of the domains (at most ``eval_users`` validation users per domain).
     text_only_share: share of the training steps whose item table leaves the id embeddings out.
     lora_rank, lora_alpha, lora_targets: each adapter. adapter_learning_rate, adapter_epochs,
-        adapter_patience, adapter_steps: an adapter's training (an epoch is at least
-        ``adapter_steps`` steps, so that a domain with few users still gets steps).
+        adapter_patience: an adapter's training. min_steps: an epoch (of the backbone or an
+        adapter) is at least this many steps, so that a domain with few users still gets steps.
     random_state, num_threads (torch's CPU threads while training; None: torch's), progress.
     """
 
@@ -187,7 +200,7 @@ class SharedBackbone(HasParams):
                  epochs: int = 30, patience: int = 3, eval_users: int | None = 1000, text_only_share: float = 0.5,
                  lora_rank: int = 3, lora_alpha: float = 6.0, lora_targets: tuple[str, ...] = LORA_TARGETS,
                  adapter_learning_rate: float = 0.003, adapter_epochs: int = 30, adapter_patience: int = 3,
-                 adapter_steps: int = 20, random_state: int = 0, num_threads: int | None = 1,
+                 min_steps: int = 20, random_state: int = 0, num_threads: int | None = 1,
                  progress: bool = False) -> None:
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
@@ -207,14 +220,14 @@ class SharedBackbone(HasParams):
         self.adapter_learning_rate = adapter_learning_rate
         self.adapter_epochs = adapter_epochs
         self.adapter_patience = adapter_patience
-        self.adapter_steps = adapter_steps
+        self.min_steps = min_steps
         self.random_state = random_state
         self.num_threads = num_threads
         self.progress = progress
 
     def _check_params(self) -> None:
         for name in ("embedding_dim", "n_layers", "n_heads", "max_len", "batch_size", "n_negatives", "epochs",
-                     "patience", "lora_rank", "adapter_epochs", "adapter_patience", "adapter_steps"):
+                     "patience", "lora_rank", "adapter_epochs", "adapter_patience", "min_steps"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.embedding_dim % self.n_heads:
@@ -327,7 +340,7 @@ class SharedBackbone(HasParams):
                 ids[name] = emb
             params = list(self.net_.parameters()) + [p for e in ids.values() for p in e.parameters()]
             self.history_ = self._train(torch, domains, ids, params, adapter=None, lr=self.learning_rate,
-                                        epochs=self.epochs, patience=self.patience, min_steps=1,
+                                        epochs=self.epochs, patience=self.patience, min_steps=self.min_steps,
                                         text_only_share=self.text_only_share)
         self.domain_ids_ = {n: e.weight.detach().numpy().copy() for n, e in ids.items()}
         self.domain_items_ = {n: _trained_items(dom) for n, dom in domains.items()}
@@ -358,7 +371,7 @@ class SharedBackbone(HasParams):
                 p.requires_grad_("lora_" in n and f".{key}." in f"{n}.")
             history = self._train(torch, {name: domain}, {name: emb}, lora + list(emb.parameters()), adapter=name,
                                   lr=self.adapter_learning_rate, epochs=self.adapter_epochs,
-                                  patience=self.adapter_patience, min_steps=self.adapter_steps, text_only_share=0.0)
+                                  patience=self.adapter_patience, min_steps=self.min_steps, text_only_share=0.0)
             for p in self.net_.parameters():
                 p.requires_grad_(False)
         self.net_.eval()
@@ -553,6 +566,9 @@ class AdapterSeq(SASRec):
         output over their histories) or "scratch" (a backbone trained on this domain alone).
     user_share: share of the users fit learns from (`share_users`, seeded by ``random_state``);
         every user's history is read when they are scored.
+    popularity_features: an item's features are its text vector and two features of how many
+        users have it in their training history (`popularity_features`): what makes sense in any
+        domain, so the backbone carries "popular items come first" to a domain it never saw.
     text_encoder, encoder_object, cache, max_reviews: the item texts' frozen encoder, as lm-seq's.
     The remaining arguments are the `SharedBackbone`'s, used when this model trains one.
 
@@ -563,18 +579,20 @@ class AdapterSeq(SASRec):
     fold_in = "aggregate"
 
     def __init__(self, backbone: SharedBackbone | None = None, scenario: str = "default", mode: str = "adapter",
-                 user_share: float = 1.0, text_encoder: str | None = "minilm-onnx", encoder_object: Any = None,
+                 user_share: float = 1.0, popularity_features: bool = True,
+                 text_encoder: str | None = "minilm-onnx", encoder_object: Any = None,
                  cache: bool = True, max_reviews: int = 0, embedding_dim: int = 64, n_layers: int = 2,
                  n_heads: int = 2, max_len: int = 50, dropout: float = 0.2, learning_rate: float = 0.003,
                  batch_size: int = 128, n_negatives: int = 512, epochs: int = 30, patience: int = 3,
                  eval_users: int | None = 1000, text_only_share: float = 0.5, lora_rank: int = 3,
                  lora_alpha: float = 6.0, adapter_learning_rate: float = 0.003, adapter_epochs: int = 30,
-                 adapter_patience: int = 3, adapter_steps: int = 20, random_state: int = 0,
+                 adapter_patience: int = 3, min_steps: int = 20, random_state: int = 0,
                  num_threads: int | None = 1, progress: bool = False) -> None:
         self.backbone = backbone
         self.scenario = scenario
         self.mode = mode
         self.user_share = user_share
+        self.popularity_features = popularity_features
         self.text_encoder = text_encoder
         self.encoder_object = encoder_object
         self.cache = cache
@@ -596,7 +614,7 @@ class AdapterSeq(SASRec):
         self.adapter_learning_rate = adapter_learning_rate
         self.adapter_epochs = adapter_epochs
         self.adapter_patience = adapter_patience
-        self.adapter_steps = adapter_steps
+        self.min_steps = min_steps
         self.random_state = random_state
         self.num_threads = num_threads
         self.progress = progress
@@ -639,6 +657,9 @@ class AdapterSeq(SASRec):
             fit_keys, valid = _hold_out_newest(keys)
         valid = sp.csr_matrix(valid, dtype=np.float32)
         learn = share_users(fit_keys, float(user_share), self.random_state)
+        if self.popularity_features:
+            counts = np.diff(sp.csc_matrix(user_items).indptr)
+            text = np.hstack([text, popularity_features(counts)])
         return DomainData(keep_rows(fit_keys, learn), keep_rows(valid, learn), text), keys, learn
 
     def _fit(self, train: TrainData) -> None:
@@ -705,6 +726,8 @@ class AdapterSeq(SASRec):
 
         ids, texts = check_new_items(self, item_ids, texts, "a scenario model")
         feats = self._encode_texts(list(texts))
+        if self.popularity_features:  # nobody has a new item yet
+            feats = np.hstack([feats, np.zeros((len(texts), 2), np.float32)])
         rows = self.backbone_.item_table(self.adapter_, None, feats)[1:]
         index = append_items(self, ids, rows)
         self.text_features_ = np.vstack([self.text_features_, feats])

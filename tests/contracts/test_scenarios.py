@@ -15,7 +15,7 @@ pytest.importorskip("peft")
 from socialrec.retrieve.scenarios import AdapterSeq  # noqa: E402
 
 FAST = dict(embedding_dim=32, n_layers=1, n_heads=1, dropout=0.0, learning_rate=0.01, batch_size=16, epochs=20,
-            patience=20, adapter_epochs=5, adapter_steps=5, adapter_patience=5, text_only_share=0.0,
+            patience=20, adapter_epochs=5, min_steps=5, adapter_patience=5, text_only_share=0.0,
             num_threads=1, random_state=0)
 
 
