@@ -140,6 +140,8 @@ def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = S
     settings = dict(settings or {})
     if target in sources:
         raise ValueError(f"the target {target!r} is also a source; transfer goes to a domain the backbone never saw")
+    for n in (*sources, target):
+        domain(n)  # an unknown name fails before any loading
     for s in shots:
         if not 0.0 <= float(s) <= 1.0:
             raise ValueError(f"shots are shares of the target's users in [0, 1], got {s}")
@@ -226,6 +228,8 @@ def run_scenarios(names: Sequence[str], *, seed: int = 0, data: str | None = Non
     settings = dict(settings or {})
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"give each domain once, got {list(names)}")
+    for n in names:
+        domain(n)  # an unknown name fails before any loading
     start = time.perf_counter()
     splits = {n: domain_split(n, data=data, max_users=max_users, seed=seed) for n in names}
     t0 = time.perf_counter()
