@@ -253,18 +253,21 @@ def run_scenarios(names: Sequence[str], *, seed: int = 0, data: str | None = Non
             "separate": {**s, "fit_choices": separate.fit_choices(), "fit_seconds": round(t3 - t2, 1)},
             "adapter_param_share": round(adapter.adapter_parameters() / backbone.backbone_parameters(), 6),
             "adapter_vs_separate": round(a["ndcg@10"] / s["ndcg@10"], 4) if s["ndcg@10"] else None,
-            "id_embedding_parameters": int(adapter.ids_.size) if adapter.ids_ is not None else 0}
+            "id_embedding_parameters": adapter.id_parameters_}
         adapters.append(adapter)
         separates.append(separate)
         if progress:
             print(f"  {n}: adapter {a['ndcg@10']:.4f} separate {s['ndcg@10']:.4f}", flush=True)
+    for m in (*adapters, *separates):  # what serving does not read
+        m.backbone_.release_training_state()
     enc = encoder_mb(settings.get("text_encoder", "minilm-onnx"))
     shared_models, separate_models = pickled_mb(adapters), pickled_mb(separates)
     doc["memory_mb"] = {"shared": round(shared_models + enc, 3), "separate": round(separate_models + len(names) * enc, 3)}
     doc["memory_detail"] = {
-        "how": "pickled size of the fitted models served together (an object they share, the backbone, counted "
-               "once) plus the text encoder's weights file once per backbone (each separate model loads its own "
-               "to place new items from text)",
+        "how": "pickled size of the fitted models served together (item and user vectors, histories, the network; "
+               "an object they share, the backbone, counted once; what only training reads dropped) plus the text "
+               "encoder's weights file once per backbone (each separate model's service loads its own to place new "
+               "items from text)",
         "text_encoder_mb": round(enc, 3), "shared_models_mb": round(shared_models, 3),
         "separate_models_mb": round(separate_models, 3),
         "backbone_parameters": backbone.backbone_parameters(),

@@ -296,6 +296,12 @@ class SharedBackbone(HasParams):
                 self.peft_.add_adapter(key, self._lora_config())
         self.adapters_ = {**{k: v for k, v in adapters.items() if k != name}, name: key}
 
+    def release_training_state(self) -> None:
+        """Drop what only training reads (the pretraining's id embeddings of each domain): a served
+        backbone needs its network and adapters alone. A later adapter then starts its ids at zero."""
+        self.__dict__.pop("domain_ids_", None)
+        self.__dict__.pop("domain_items_", None)
+
     # --- sizes -----------------------------------------------------------------------
     def backbone_parameters(self) -> int:
         """Parameters of the shared backbone (text projection, positions, layers), adapters not counted."""
@@ -677,7 +683,7 @@ class AdapterSeq(SASRec):
         if self.mode == "scratch":
             ids, adapter = backbone.domain_ids_[self.scenario], None
         elif self.mode == "adapter":
-            init = backbone.domain_ids_.get(self.scenario)
+            init = getattr(backbone, "domain_ids_", {}).get(self.scenario)
             if init is not None and init.shape[0] != data.n_items + 1:
                 raise DataError(f"the backbone learnt scenario {self.scenario!r} with {init.shape[0] - 1} items, "
                                 f"the data has {data.n_items}", fix="Give this scenario's own data, or another name")
@@ -694,11 +700,11 @@ class AdapterSeq(SASRec):
         if ids is not None:
             ids = ids.copy()
             ids[1:][~trained] = 0.0  # an untrained id embedding carries no signal: the item is its text
-        self.ids_ = ids
-        self.text_features_ = text
+        # What serving needs: the item vectors (ids + projected texts), not the ids or texts themselves.
+        self.id_parameters_ = 0 if ids is None else int(ids[1:].size)
+        self.text_features_ = None
         self.keys_ = keys
-        self.item_table_ = backbone.item_table(adapter, ids, text)
-        self.item_vectors_ = self.item_table_[1:].copy()
+        self.item_vectors_ = backbone.item_table(adapter, ids, text)[1:].copy()
         self.user_vectors_ = self._user_vectors(np.arange(self.n_users_))
         has = np.diff(keys.indptr) > 0
         self.empty_user_vector_ = self.user_vectors_[has].mean(axis=0) if has.any() else self.user_vectors_[0] * 0
@@ -707,7 +713,8 @@ class AdapterSeq(SASRec):
         self.fit_seconds_ = time.perf_counter() - start
 
     def _user_vectors(self, users: np.ndarray, batch: int = 2048) -> np.ndarray:
-        return self.backbone_.user_vectors(self.adapter_, self.keys_, users, self.item_table_)
+        table = np.vstack([np.zeros((1, self.item_vectors_.shape[1]), np.float32), self.item_vectors_])
+        return self.backbone_.user_vectors(self.adapter_, self.keys_, users, table)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_vectors_[users] @ self.item_vectors_.T
@@ -730,10 +737,6 @@ class AdapterSeq(SASRec):
             feats = np.hstack([feats, np.zeros((len(texts), 2), np.float32)])
         rows = self.backbone_.item_table(self.adapter_, None, feats)[1:]
         index = append_items(self, ids, rows)
-        self.text_features_ = np.vstack([self.text_features_, feats])
-        self.item_table_ = np.vstack([self.item_table_, rows])
-        if self.ids_ is not None:
-            self.ids_ = np.vstack([self.ids_, np.zeros((len(ids), self.ids_.shape[1]), self.ids_.dtype)])
         self.keys_ = grow_columns(self.keys_, self.n_items_)
         return index
 
