@@ -156,12 +156,13 @@ def _scenario_lines(doc: dict[str, Any]) -> list[str]:
         ok_quality &= ratio is not None and ratio >= TARGETS["adapter_vs_separate_min"]
         ok_share &= row["adapter_param_share"] <= TARGETS["adapter_share_max"]
         lines.append(f"| {name} | {doc['protocols'][name]} | {row['adapter']['ndcg@10']:.4f} | "
-                     f"{row['separate']['ndcg@10']:.4f} | {ratio:.3f} | {row['adapter_param_share']:.4f} |")
+                     f"{row['separate']['ndcg@10']:.4f} | {'n/a' if ratio is None else f'{ratio:.3f}'} | "
+                     f"{row['adapter_param_share']:.4f} |")
     m, d = doc["memory_mb"], doc["memory_detail"]
     lines += ["", f"Memory of serving the three domains: one backbone {m['shared']:.1f} MB, three separate models "
               f"{m['separate']:.1f} MB ({doc['memory_ratio']:.2f}x; {d['how']}; the text encoder is "
               f"{d['text_encoder_mb']:.1f} MB of it, the models themselves {d['shared_models_mb']:.1f} MB vs "
-              f"{d['separate_models_mb']:.1f} MB: per-domain id embeddings, item text vectors and user vectors dominate, "
+              f"{d['separate_models_mb']:.1f} MB: per-domain item vectors, user vectors and histories dominate, "
               f"the backbone has {d['backbone_parameters']:,} parameters).", "",
               "Targets: each adapter <= 10% of the backbone's parameters: " + ("met" if ok_share else "not met")
               + "; within 2% of the separate model on every domain: " + ("met" if ok_quality else "not met")
@@ -187,7 +188,7 @@ def readme() -> None:
         "target's item texts and each user's history: zero-shot), the same model trained from scratch on the share, "
         "EASE and ALS fitted on the share (grid chosen on the share's validation items) with the other users folded "
         "in, and popularity counted over all the target's training histories (what every model reads at test "
-        "time, so the same at every share). Items are their frozen MiniLM title vector plus two popularity "
+        "time, so the same at every share). Items are their frozen MiniLM text vector (titles; artist names and tags; titles and genres) plus two popularity "
         "features of the domain's histories; each domain has its own id embeddings.",
     ]
     for target, doc in docs.items():
