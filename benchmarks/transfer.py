@@ -120,7 +120,8 @@ def _transfer_lines(target: str, doc: dict[str, Any]) -> list[str]:
     shots = doc["shots"]
     lines = ["", f"**{target}** from {' + '.join(doc['sources'])} (results/transfer-{target}.json; protocol "
              f"{doc['protocol']}, {doc['n_users'][target]:,} users of the target; test NDCG@10, full ranking):", "",
-             "| share of users | " + " | ".join(MODELS) + " | users learnt from |", "|---|" + "---:|" * (len(MODELS) + 1)]
+             "| share of users | " + " | ".join(MODELS) + " | users learnt from |",
+             "|---|" + "---:|" * (len(MODELS) + 1)]
     for s, row in shots.items():
         lines.append(f"| {s} | " + " | ".join(_cell(row[m]) for m in MODELS) + f" | {row.get('n_learn_users', 0):,} |")
     verdict = []
@@ -168,7 +169,8 @@ def _scenario_lines(doc: dict[str, Any]) -> list[str]:
               f"the backbone has {d['backbone_parameters']:,} parameters).", "",
               "Targets: each adapter <= 10% of the backbone's parameters: " + ("met" if ok_share else "not met")
               + "; within 2% of the separate model on every domain: " + ("met" if ok_quality else "not met")
-              + f"; less than half the memory: {'met' if doc['memory_ratio'] < TARGETS['memory_ratio_max'] else 'not met'}."]
+              + "; less than half the memory: "
+              + ("met" if doc["memory_ratio"] < TARGETS["memory_ratio_max"] else "not met") + "."]
     return lines
 
 
@@ -178,11 +180,13 @@ def readme() -> None:
     png = plot(docs)
     machine = next((d.get("machine") for d in [*docs.values(), scen] if d and d.get("machine")), describe())
     lines = [
-        "Run: `nice -n 5 .venv/bin/python benchmarks/transfer.py --run NAME` (the product's `socialrec evaluate-transfer` "
+        "Run: `nice -n 5 .venv/bin/python benchmarks/transfer.py --run NAME` (the product's "
+        "`socialrec evaluate-transfer` "
         "and `socialrec evaluate-scenarios`, default settings; raw numbers in the results files named below, each "
         f"with its command). Machine: {machine}: times are noisy.",
         "",
-        "Protocol: each domain is split by its own protocol (leave-one-out where interactions have times: amazon-games, "
+        "Protocol: each domain is split by its own protocol (leave-one-out where interactions have times: "
+        "amazon-games, "
         "movielens-100k; a random 80/10/10 split for lastfm, which has none); amazon-games is a seeded sample of "
         "2,000 of its 50,546 users (`--max-users 2000`: what the shared 2-core machine afforded), all 16,859 items "
         "stay candidates. The target's test users are ranked over all items. Per share of the target's users: the "
@@ -190,7 +194,8 @@ def readme() -> None:
         "target's item texts and each user's history: zero-shot), the same model trained from scratch on the share, "
         "EASE and ALS fitted on the share (grid chosen on the share's validation items) with the other users folded "
         "in, and popularity counted over all the target's training histories (what every model reads at test "
-        "time, so the same at every share). Items are their frozen MiniLM text vector (titles; artist names and tags; titles and genres) plus two popularity "
+        "time, so the same at every share). Items are their frozen MiniLM text vector (titles; artist names and "
+        "tags; titles and genres) plus two popularity "
         "features of the domain's histories; each domain has its own id embeddings.",
     ]
     for target, doc in docs.items():

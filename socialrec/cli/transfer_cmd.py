@@ -16,7 +16,8 @@ def _shots(text: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated shares like 0,0.01,0.05,0.2,1.0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated shares like 0,0.01,0.05,0.2,1.0, got {text!r}") from None
     if not values or min(values) < 0 or max(values) > 1:
         raise argparse.ArgumentTypeError(f"shots are shares of the target's users in [0, 1], got {text!r}")
     return values

@@ -187,7 +187,8 @@ def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = S
         doc["shots"][_shot_key(shot)] = row
         if progress:
             print(f"  shot {_shot_key(shot)}: " + ", ".join(
-                f"{k} {v['ndcg@10']:.4f}" for k, v in row.items() if isinstance(v, dict) and v.get("ndcg@10") is not None),
+                f"{k} {v['ndcg@10']:.4f}" for k, v in row.items()
+                if isinstance(v, dict) and v.get("ndcg@10") is not None),
                 flush=True)
     doc["seconds"] = round(time.perf_counter() - start, 1)
     return doc
@@ -262,7 +263,8 @@ def run_scenarios(names: Sequence[str], *, seed: int = 0, data: str | None = Non
         m.backbone_.release_training_state()
     enc = encoder_mb(settings.get("text_encoder", "minilm-onnx"))
     shared_models, separate_models = pickled_mb(adapters), pickled_mb(separates)
-    doc["memory_mb"] = {"shared": round(shared_models + enc, 3), "separate": round(separate_models + len(names) * enc, 3)}
+    doc["memory_mb"] = {"shared": round(shared_models + enc, 3),
+                        "separate": round(separate_models + len(names) * enc, 3)}
     doc["memory_detail"] = {
         "how": "pickled size of the fitted models served together (item and user vectors, histories, the network; "
                "an object they share, the backbone, counted once; what only training reads dropped) plus the text "

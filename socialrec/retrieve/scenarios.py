@@ -354,7 +354,8 @@ class SharedBackbone(HasParams):
         self.pretrain_seconds_ = time.perf_counter() - start
         return self
 
-    def add_adapter(self, name: str, domain: DomainData, ids: np.ndarray | None = None) -> tuple[np.ndarray, list[dict]]:
+    def add_adapter(self, name: str, domain: DomainData,
+                    ids: np.ndarray | None = None) -> tuple[np.ndarray, list[dict]]:
         """Train scenario ``name``'s adapter (added, or replaced when it exists) with the domain's id
         embeddings (``ids``, (n_items + 1, dim); None: zeros), the backbone frozen. Returns the
         trained id embeddings and the training history."""
@@ -512,7 +513,8 @@ class SharedBackbone(HasParams):
             t = torch.from_numpy(_padded(text))
             return self.net_.table(None if ids is None else torch.from_numpy(np.asarray(ids, np.float32)), t).numpy()
 
-    def user_vectors(self, scenario: str | None, keys: sp.csr_matrix, users: np.ndarray, table: np.ndarray) -> np.ndarray:
+    def user_vectors(self, scenario: str | None, keys: sp.csr_matrix, users: np.ndarray,
+                     table: np.ndarray) -> np.ndarray:
         """(len(users), dim) float32: ``scenario``'s network over each user's newest items."""
         self._check_pretrained("user_vectors")
         torch = _torch()
