@@ -190,7 +190,8 @@ class SharedBackbone(HasParams):
         NDCG@10 of the domains (at most ``eval_users`` validation users per domain).
     text_only_share: share of the training steps whose item table leaves the id embeddings out.
     lora_rank, lora_alpha, lora_targets: each adapter. adapter_learning_rate, adapter_epochs,
-        adapter_patience: an adapter's training. min_steps: an epoch (of the backbone or an
+        adapter_patience: an adapter's training (epoch 0, the adapter untrained, is a candidate of
+        the early stopping too). min_steps: an epoch (of the backbone or an
         adapter) is at least this many steps, so that a domain with few users still gets steps.
     random_state, num_threads (torch's CPU threads while training; None: torch's), progress.
     """
@@ -397,6 +398,12 @@ class SharedBackbone(HasParams):
         opt = torch.optim.Adam(params, lr=lr)
         history: list[dict] = []
         best: tuple[float, int, Any] | None = None
+        if adapter is not None:
+            # Epoch 0, the adapter untrained (LoRA's B is zero: the backbone as it is), is a candidate
+            # too: with few users, training may only make validation worse.
+            scores = [self._validation_ndcg(torch, dom, ids[n].weight, adapter) for n, dom in domains.items()]
+            best = (float(np.mean(scores)), 0, copy.deepcopy([p.detach().clone() for p in params]))
+            history.append({"stage": "adapter", "epoch": 0, "valid_ndcg@10": best[0]})
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             self.net_.train()
