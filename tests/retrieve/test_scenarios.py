@@ -172,3 +172,15 @@ def test_zero_shot_needs_a_backbone_and_modes_are_checked(source: TrainData) -> 
         AdapterSeq(mode="other", encoder_object=ENCODER).fit(source)
     with pytest.raises(ValueError, match="user_share must be > 0"):
         AdapterSeq(mode="adapter", user_share=0.0, encoder_object=ENCODER).fit(source)
+
+
+def test_an_adapter_that_only_hurts_keeps_the_backbone_as_it_is(backbone: SharedBackbone) -> None:
+    # A learning rate far too large ruins every trained epoch: the early stopping keeps epoch 0,
+    # where the new adapter is the backbone itself, so the model ranks exactly as zero-shot does.
+    target = topic_domain("film", [4, 4, 4, 20], 15, 6, seed=1)
+    common = dict(FAST, backbone=backbone, encoder_object=ENCODER, cache=False)
+    zero = AdapterSeq(**common, scenario="films-0", mode="zero-shot").fit(target)
+    ruined = AdapterSeq(**{**common, "adapter_learning_rate": 5.0}, scenario="films-x", user_share=0.25).fit(target)
+    assert ruined.fit_choices()["kept_epochs"] == [0]
+    users = np.arange(target.n_users)
+    np.testing.assert_array_equal(ruined.recommend(users, k=5)[0], zero.recommend(users, k=5)[0])
