@@ -153,10 +153,12 @@ def _scenario_lines(doc: dict[str, Any]) -> list[str]:
              "against the same model trained on each domain alone; test NDCG@10.", "",
              "| domain | protocol | adapter | separate | adapter / separate | adapter parameters / backbone |",
              "|---|---|---:|---:|---:|---:|"]
-    ok_quality, ok_share = True, True
+    ok_quality, ok_share, short = True, True, []
     for name, row in doc["domains"].items():
         ratio = row["adapter_vs_separate"]
-        ok_quality &= ratio is not None and ratio >= TARGETS["adapter_vs_separate_min"]
+        if ratio is None or ratio < TARGETS["adapter_vs_separate_min"]:
+            ok_quality = False
+            short.append(f"{name} ({'n/a' if ratio is None else f'{ratio:.3f}'})")
         ok_share &= row["adapter_param_share"] <= TARGETS["adapter_share_max"]
         lines.append(f"| {name} | {doc['protocols'][name]} | {row['adapter']['ndcg@10']:.4f} | "
                      f"{row['separate']['ndcg@10']:.4f} | {'n/a' if ratio is None else f'{ratio:.3f}'} | "
@@ -168,7 +170,8 @@ def _scenario_lines(doc: dict[str, Any]) -> list[str]:
               f"{d['separate_models_mb']:.1f} MB: per-domain item vectors, user vectors and histories dominate, "
               f"the backbone has {d['backbone_parameters']:,} parameters).", "",
               "Targets: each adapter <= 10% of the backbone's parameters: " + ("met" if ok_share else "not met")
-              + "; within 2% of the separate model on every domain: " + ("met" if ok_quality else "not met")
+              + "; no more than 2% below the separate model on every domain: "
+              + ("met" if ok_quality else "not met, short on " + ", ".join(short))
               + "; less than half the memory: "
               + ("met" if doc["memory_ratio"] < TARGETS["memory_ratio_max"] else "not met") + "."]
     return lines
@@ -204,6 +207,18 @@ def readme() -> None:
         lines += ["", "The curve over the shares of the target's users (both directions): results/transfer-curve.png."]
     if scen is not None:
         lines += _scenario_lines(scen)
+    if docs:
+        lines += ["", "Where transfer does not help: zero-shot stays below popularity in both directions (popularity "
+                  "counts every target history, and the backbone learnt from the sources ranks by text and its "
+                  "popularity features at once); with few target users the adapter is below EASE and ALS trained on "
+                  "the same share, and on amazon-games below the same model trained from scratch as well (only at "
+                  "the full share does the pretrained backbone catch up there). It helps most with all of the "
+                  "target's users, and in the scenarios run the shared backbone beats separate training on lastfm "
+                  "and movielens-100k. lastfm's interactions have no times, so its 'sequences' follow the data's "
+                  "order: a weak source for a sequence model. The adapter's early stopping keeps epoch 0 (the "
+                  "backbone as it is) when validation says training only hurts; that candidate was added after a "
+                  "first run showed the smallest share's adapter below zero-shot on test, and it is chosen on "
+                  "validation alone."]
     replace_section("TRANSFER", "Transfer and scenarios: one backbone, adapters per domain", "\n".join(lines))
 
 
