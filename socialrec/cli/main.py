@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from socialrec.cli.weibo_cmd import add_weibo_parsers
 
     add_weibo_parsers(sub)
+    from socialrec.cli import transfer_cmd
+
+    transfer_cmd.add_parsers(sub)
     return parser
 
 
@@ -384,10 +387,11 @@ COMMANDS = {"datasets": cmd_datasets, "evaluate": cmd_evaluate, "evaluate-friend
 def main(argv: Sequence[str] | None = None) -> int:
     from socialrec.cli.sentiment_cmd import COMMANDS as SENTIMENT_COMMANDS
     from socialrec.cli.serve_cmd import COMMANDS as SERVE_COMMANDS
+    from socialrec.cli.transfer_cmd import COMMANDS as TRANSFER_COMMANDS
 
     args = build_parser().parse_args(argv)
     try:
-        return {**COMMANDS, **SERVE_COMMANDS, **SENTIMENT_COMMANDS}[args.command](args)
+        return {**COMMANDS, **SERVE_COMMANDS, **SENTIMENT_COMMANDS, **TRANSFER_COMMANDS}[args.command](args)
     except SocialrecError as exc:
         print(f"socialrec: error: {exc}", file=sys.stderr)
         return 2
