@@ -54,13 +54,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from socialrec.errors import MissingDependencyError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
+from socialrec.retrieve.dp_mf import PrivacySpent
 
 ACCOUNTANTS = ("analytic", "prv", "rdp")
 
@@ -114,7 +114,7 @@ def composed_epsilon(noise_multipliers: list[tuple[float, int]], delta: float, a
 
 
 def ridge_user_vectors(rows: sp.csr_matrix, items: np.ndarray, l2: float) -> np.ndarray:
-    """Each row's least-squares vector against fixed item vectors: argmin_x |r - V x|^2 + l2 |x|^2,
+    """Each row's least-squares vector against fixed item vectors V: argmin_x |r - V x|^2 + l2 |x|^2,
     i.e. (V^T V + l2 I)^-1 V^T r, for every row r of ``rows`` (n_rows x n_items) at once."""
     items = np.asarray(items, dtype=np.float64)
     gram = items.T @ items + l2 * np.eye(items.shape[1])
@@ -153,9 +153,9 @@ class DPALS(BaseRecommender):
 
     fold_in = "solve"
 
-    def __init__(self, target_epsilon: float | None = 8.0, delta: float | None = None, factors: int = 32,
-                 iterations: int = 5, user_l2: float = 1.0, item_l2: float = 10.0, max_items: int | None = 1000,
-                 popularity_share: float = 0.1, gram_share: float = 0.1, accountant: str = "analytic",
+    def __init__(self, target_epsilon: float | None = 8.0, delta: float | None = None, factors: int = 16,
+                 iterations: int = 3, user_l2: float = 0.1, item_l2: float = 30.0, max_items: int | None = 1000,
+                 popularity_share: float = 0.3, gram_share: float = 0.1, accountant: str = "analytic",
                  random_state: int = 0) -> None:
         self.target_epsilon = target_epsilon
         self.delta = delta
@@ -287,10 +287,11 @@ class DPALS(BaseRecommender):
         grown[users] = ridge_user_vectors(rows, self.item_factors_[head], self.user_l2)
         self.user_factors_ = grown
 
-    def privacy_spent(self) -> tuple[float, float]:
-        """(epsilon, delta) of the released item side, a record being a user; (inf, 0) without DP."""
+    def privacy_spent(self) -> PrivacySpent:
+        """(epsilon, delta) of the released item side, a record being a user (``unit`` "user");
+        (inf, 0) with ``unit`` None without DP."""
         self._check_fitted("privacy_spent")
-        return float(self.epsilon_), float(self.delta_)
+        return PrivacySpent(float(self.epsilon_), float(self.delta_), None if self.target_epsilon is None else "user")
 
     # --- scoring ---------------------------------------------------------------------
     def _score(self, users: np.ndarray) -> np.ndarray:
