@@ -122,6 +122,22 @@ def ridge_user_vectors(rows: sp.csr_matrix, items: np.ndarray, l2: float) -> np.
     return np.linalg.solve(gram, rhs.T).T
 
 
+def user_statistics(rows: sp.csr_matrix, items: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """One sweep's sufficient statistics before noise (steps 2a-2c of the module docstring): the
+    Gram matrix G = sum_u z_u z_u^T and the cross moments B = sum_u w_u z_u r_u^T (factors x
+    items), z_u the unit-norm ridge vector of binary row r_u against ``items``, w_u = 1 / sqrt(|r_u|).
+    Each user adds at most Frobenius norm 1 to each of them."""
+    r = sp.csr_matrix(rows, dtype=np.float64, copy=True)
+    r.data[:] = 1.0
+    users = ridge_user_vectors(r, items, l2)
+    norms = np.linalg.norm(users, axis=1)
+    z = np.divide(users, norms[:, None], out=np.zeros_like(users), where=norms[:, None] > 0)
+    per_user = np.diff(r.indptr)
+    weight = np.zeros(r.shape[0])
+    weight[per_user > 0] = per_user[per_user > 0] ** -0.5
+    return z.T @ z, np.asarray((sp.diags(weight) @ r).T @ z).T
+
+
 def _unit_rows(rows: sp.csr_matrix) -> sp.csr_matrix:
     r = sp.csr_matrix(rows, dtype=np.float64, copy=True)
     r.data[:] = 1.0
@@ -232,9 +248,6 @@ class DPALS(BaseRecommender):
         n_head = n_all if self.max_items is None else min(int(self.max_items), n_all)
         self.head_items_ = np.sort(np.argsort(-counts, kind="stable")[:n_head]).astype(np.int64)
         rows = sp.csr_matrix(history[:, self.head_items_])
-        per_user = np.diff(rows.indptr)
-        weight = np.zeros(n_users)
-        weight[per_user > 0] = per_user[per_user > 0] ** -0.5
         k = self.factors
         items = rng.normal(0.0, 1.0 / math.sqrt(k), size=(n_head, k))
         upper = np.triu_indices(k)
@@ -242,11 +255,7 @@ class DPALS(BaseRecommender):
         s_gram = self.noise_multiplier_ / math.sqrt(self.gram_share) if private else 0.0
         s_cross = self.noise_multiplier_ / math.sqrt(1.0 - self.gram_share) if private else 0.0
         for _ in range(self.iterations):
-            users = ridge_user_vectors(rows, items, self.user_l2)
-            norms = np.linalg.norm(users, axis=1)
-            z = np.divide(users, norms[:, None], out=np.zeros_like(users), where=norms[:, None] > 0)
-            gram = z.T @ z
-            cross = np.asarray((sp.diags(weight) @ rows).T @ z).T  # factors x head items
+            gram, cross = user_statistics(rows, items, self.user_l2)
             if private:
                 g = np.zeros((k, k))
                 g[upper] = noise.normal(0.0, s_gram, size=len(upper[0]))
