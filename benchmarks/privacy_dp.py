@@ -36,6 +36,7 @@ from _readme import replace_section  # noqa: E402
 from socialrec.evaluate.protocol import evaluate  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
+from socialrec.retrieve.dp_als import DPALS  # noqa: E402
 from socialrec.retrieve.dp_mf import DPMF, MF  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -94,6 +95,21 @@ GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {  # datas
 }
 
 
+# dp-als (private alternating least squares, user level, exact Gaussian accountant; unit "als"):
+# (grid of its non-private twin `als-twin`, grid of dp-als at each epsilon), chosen on validation.
+ALS_GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
+    "lastfm": ([{"factors": f, "iterations": it, "item_l2": il, "user_l2": ul} for f in (16, 32, 64)
+                for it in (3, 5, 10) for il in (1.0, 10.0, 30.0) for ul in (0.1, 1.0)],
+               [{"factors": f, "iterations": it, "item_l2": il, "user_l2": ul} for f in (16, 32)
+                for it in (2, 3, 5) for il in (10.0, 30.0, 100.0) for ul in (0.1, 1.0)]),
+    # 50k users: fits take seconds, so a smaller grid, with the head size in it.
+    "amazon-games": ([{"factors": f, "iterations": 5, "item_l2": il, "max_items": m} for f in (32, 64)
+                      for il in (1.0, 10.0) for m in (1000, 3000)],
+                     [{"factors": f, "iterations": it, "item_l2": il, "max_items": m} for f in (16, 32)
+                      for it in (2, 3) for il in (30.0, 100.0) for m in (1000, 3000)]),
+}
+
+
 def _ndcg(model: Any, split: Any, part: str, users: np.ndarray | None) -> Any:
     return evaluate(model, split, part=part, ks=(10, 20), users=users)
 
@@ -125,7 +141,7 @@ def tune(make: Any, grid: list[dict[str, Any]], split: Any, users: np.ndarray | 
     entry["epsilon_spent"] = None if math.isinf(eps) else round(eps, 4)
     entry["delta"] = delta
     entry["privacy_unit"] = model.privacy_spent().unit
-    if isinstance(model, DPMF):
+    if isinstance(model, DPMF) or (isinstance(model, DPALS) and model.target_epsilon is not None):
         entry["noise_multiplier"] = round(model.noise_multiplier_, 4)
         entry["steps"] = model.steps_
         entry["popularity_noise"] = round(model.popularity_noise_, 4)
@@ -167,9 +183,24 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
             out["models"][key]["base"] = DP_INTERACTION_BASE
         elif key in old:
             out["models"][key] = old[key]
+    als_twin, dp_als = ALS_GRIDS.get(name, (None, None))
+    if "als" in units and als_twin is not None:
+        print("  als-twin (dp-als without noise)", flush=True)
+        out["models"]["als-twin"] = tune(lambda **p: DPALS(target_epsilon=None, **p), als_twin, split, users, train)
+    elif "als-twin" in old:
+        out["models"]["als-twin"] = old["als-twin"]
+    for eps in EPSILONS:
+        key = f"dp-als eps={eps:g}"
+        if "als" in units and dp_als is not None and eps in epsilons:
+            print(f"  dp-als (user unit) epsilon {eps:g}", flush=True)
+            out["models"][key] = tune(lambda **p: DPALS(target_epsilon=eps, **p), dp_als, split, users, train)
+        elif key in old:
+            out["models"][key] = old[key]
     base = out["models"]["mf"]["ndcg@10"]
     for key, entry in out["models"].items():
         entry["retention"] = round(entry["ndcg@10"] / base, 4) if base > 0 else None
+        if key.startswith("dp-als") and "als-twin" in out["models"]:
+            entry["retention_vs_twin"] = round(entry["ndcg@10"] / out["models"]["als-twin"]["ndcg@10"], 4)
     return out
 
 
@@ -188,6 +219,9 @@ def plot(doc: dict[str, Any], path: Path) -> None:
             ys = [d["models"][f"dp-mf-interaction eps={e:g}"]["ndcg@10"] for e in EPSILONS]
             ax.plot(xs, ys, marker="s", linestyle=":", color=line.get_color(),
                     label=f"dp-mf interaction-level, {name}")
+        if all(f"dp-als eps={e:g}" in d["models"] for e in EPSILONS):
+            ys = [d["models"][f"dp-als eps={e:g}"]["ndcg@10"] for e in EPSILONS]
+            ax.plot(xs, ys, marker="^", linestyle="-.", color=line.get_color(), label=f"dp-als user-level, {name}")
         ax.axhline(d["models"]["mf"]["ndcg@10"], color=line.get_color(), linestyle="--", label=f"mf (no DP), {name}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("epsilon (delta = 1/n_users user-level, 1/n_interactions interaction-level)")
@@ -289,7 +323,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="lastfm,amazon-games")
     parser.add_argument("--users", type=int, default=5000, help="evaluate a seeded sample of this many users")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--units", default="user,interaction",
+    parser.add_argument("--units", default="user,interaction,als",
                         help="privacy units to run (rows of a unit not run are kept from the JSON)")
     parser.add_argument("--epsilons", default=",".join(f"{e:g}" for e in EPSILONS),
                         help="epsilons to run (rows at other epsilons are kept from the JSON, with the base "
@@ -315,7 +349,9 @@ def main() -> None:
     doc.update({"machine": describe(), "seed": args.seed, "epsilons": list(EPSILONS), "mf_base": MF_BASE,
                 "dp_base": DP_BASE, "dp_interaction_base": DP_INTERACTION_BASE,
                 "interaction_probes_eps8": INTERACTION_PROBES, "user_probes_eps8": USER_PROBES,
-                "grids": {k: {"mf": g[0], "dp-mf": g[1], "dp-mf-interaction": INTERACTION_GRIDS.get(k)}
+                "grids": {k: {"mf": g[0], "dp-mf": g[1], "dp-mf-interaction": INTERACTION_GRIDS.get(k),
+                              "als-twin": ALS_GRIDS.get(k, (None, None))[0],
+                              "dp-als": ALS_GRIDS.get(k, (None, None))[1]}
                           for k, g in GRIDS.items()}})
     doc.setdefault("datasets", {})
     for name in args.datasets.split(","):

@@ -48,6 +48,10 @@ Privacy (sketch). A record is a **user** with all of their interactions (add/rem
   validation data is a further use of the data that this accounting does not cover.
 
 Fold-in changes no released parameter and so spends no budget; a refit is a new release.
+The noise comes from numpy's seeded generator (``random_state``), which makes fits repeatable
+but is not a cryptographically secure source: a deployment that fears an attacker predicting
+the noise should draw ``random_state`` from ``os.urandom``. numpy and scipy only; the "prv" and
+"rdp" accountants need Opacus (extra ``privacy-dp``).
 """
 
 from __future__ import annotations
