@@ -130,3 +130,14 @@ def test_bad_parameters_are_refused(planted: sp.csr_matrix) -> None:
                        ({"max_items": 0}, "max_items")):
         with pytest.raises(ValueError, match=match):
             DPALS(**bad).fit(planted)
+
+
+def test_the_model_table_knows_dp_als_and_its_twin(planted: sp.csr_matrix) -> None:
+    from socialrec.evaluate.suite import model_specs
+
+    specs = model_specs(quick=True)
+    dp, twin = specs["dp-als"].make(), specs["als-twin"].make()
+    assert isinstance(dp, DPALS) and dp.target_epsilon == 8.0 and dp.delta is None
+    assert isinstance(twin, DPALS) and twin.target_epsilon is None
+    eps, delta = dp.fit(planted).privacy_spent()
+    assert eps <= 8.0 and delta == pytest.approx(1.0 / planted.shape[0])
