@@ -6,12 +6,16 @@ out), full ranking over all items with training (and, at test, validation) items
   epsilon (user-level, delta = 1 / n_users, RDP accountant), each with its hyperparameters
   chosen from a small grid on the validation part (NDCG@10), then evaluated on test once;
 - the spent (epsilon, delta) the accountant reports, DP-SGD's noise multiplier and steps;
-- fit wall time; the retention ratio dp-mf NDCG@10 / mf NDCG@10.
+- fit wall time; the retention ratio dp-mf NDCG@10 / mf NDCG@10;
+- dp-als (private alternating least squares, user level, `socialrec.retrieve.dp_als`) at each
+  epsilon and its non-private twin als-twin (the same model without noise), each tuned on its own
+  grid on validation (``--units als``); their retention is also against mf.
 The grid is tuned separately per epsilon. Choosing among private fits on validation is itself
 a use of the data that the accountant does not count (as in most DP benchmarks); the grid is
 kept small for that reason as well as for the 2-core machine.
 
     PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py [--datasets lastfm,amazon-games] [--users 5000]
+        [--units user,interaction,als] [--epsilons 1,2,4,8] [--reuse-mf]
     PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py --readme-only   # plot and table from the JSON
 
 Writes benchmarks/results/privacy-dp.json, privacy-dp.png and a README section.
