@@ -51,4 +51,3 @@ class TestDPMFInteraction(RecommenderContract):
     def make(self) -> BaseRecommender:
         return DPMF(target_epsilon=100.0, max_grad_norm=1.0, privacy_unit="interaction",
                     **{**FAST, "batch_size": 64})
-
