@@ -170,6 +170,7 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
     if reuse_mf and "mf" in old:
         print("  mf: kept from the results file (--reuse-mf)", flush=True)
         out["models"]["mf"] = old["mf"]
+        out["mf_reused"] = True
     else:
         print("  mf", flush=True)
         out["models"]["mf"] = tune(lambda **p: MF(**{**MF_BASE, **p}), mf_grid, split, users, train)
@@ -273,7 +274,9 @@ def readme_block(doc: dict[str, Any]) -> str:
         users = d["evaluated_users"]
         lines.append(f"**{name}** ({d['protocol']}, {d['n_users']:,} users, {d['n_items']:,} items; "
                      f"evaluated users: {users}; the whole row of fits, grids included, took "
-                     f"{d.get('wall_seconds', float('nan')):.0f} s)")
+                     f"{d.get('wall_seconds', float('nan')):.0f} s"
+                     + ("; mf's row kept from the previous run of this script, `--reuse-mf`, and not in that time"
+                        if d.get("mf_reused") else "") + ")")
         lines.append("")
         lines.append("| model | epsilon spent | NDCG@10 [95% CI] | Recall@10 | retention vs mf | fit s | chosen |")
         lines.append("|---|---|---|---|---|---|---|")
