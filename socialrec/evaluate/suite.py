@@ -63,7 +63,7 @@ DP_MF_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("fac
 DP_MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
     ("target_epsilon", 8.0), ("privacy_unit", "interaction"), ("factors", 16), ("epochs", 40),
     ("batch_size", 32768), ("learning_rate", 0.1), ("max_grad_norm", 1.0), ("init_std", 0.1), ("max_items", 1000),
-    ("learn_bias", False), ("accountant", "prv"), ("average", 0.9))
+    ("learn_bias", False), ("accountant", "prv"), ("average", 0.95))
 # dp-als: private alternating least squares (user level, epsilon 8, delta 1/n_users, the exact
 # Gaussian accountant; each user's vector solved from their own history: joint DP), settings
 # chosen on LastFM's validation NDCG@10 (benchmarks/privacy_dp.py); als-twin is the same model
