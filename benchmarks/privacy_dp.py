@@ -311,7 +311,7 @@ def readme_block(doc: dict[str, Any]) -> str:
                      "evaluate` stays user-level; the interaction unit is the separate model `dp-mf-interaction`. "
                      "Rows differ in their base settings (`base` in the JSON): the epsilon-8 row uses the current "
                      "base, the PRV accountant (a tighter account of the same mechanism, so DP-SGD adds less noise "
-                     "for the same epsilon) and the moving average of the iterates with decay 0.9 (post-processing "
+                     "for the same epsilon) and the moving average of the iterates with decay 0.95 (0.9 before the latest probes; post-processing "
                      "of the noisy iterates: no budget spent); the rows at epsilon 1, 2 and 4 were run before with "
                      "the RDP accountant and the last iterate, choosing 20 or 40 epochs, and were not rerun (a fit "
                      "took over 20 minutes on the shared machine). What chose the change, at epsilon 8 on validation "
