@@ -6,12 +6,16 @@ out), full ranking over all items with training (and, at test, validation) items
   epsilon (user-level, delta = 1 / n_users, RDP accountant), each with its hyperparameters
   chosen from a small grid on the validation part (NDCG@10), then evaluated on test once;
 - the spent (epsilon, delta) the accountant reports, DP-SGD's noise multiplier and steps;
-- fit wall time; the retention ratio dp-mf NDCG@10 / mf NDCG@10.
+- fit wall time; the retention ratio dp-mf NDCG@10 / mf NDCG@10;
+- dp-als (private alternating least squares, user level, `socialrec.retrieve.dp_als`) at each
+  epsilon and its non-private twin als-twin (the same model without noise), each tuned on its own
+  grid on validation (``--units als``); their retention is also against mf.
 The grid is tuned separately per epsilon. Choosing among private fits on validation is itself
 a use of the data that the accountant does not count (as in most DP benchmarks); the grid is
 kept small for that reason as well as for the 2-core machine.
 
     PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py [--datasets lastfm,amazon-games] [--users 5000]
+        [--units user,interaction,als] [--epsilons 1,2,4,8] [--reuse-mf]
     PYTHONPATH=. .venv/bin/python benchmarks/privacy_dp.py --readme-only   # plot and table from the JSON
 
 Writes benchmarks/results/privacy-dp.json, privacy-dp.png and a README section.
@@ -36,6 +40,7 @@ from _readme import replace_section  # noqa: E402
 from socialrec.evaluate.protocol import evaluate  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
+from socialrec.retrieve.dp_als import DPALS  # noqa: E402
 from socialrec.retrieve.dp_mf import DPMF, MF  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +65,7 @@ DP_BASE: dict[str, Any] = {"factors": 16, "batch_size": None, "learning_rate": 0
 DP_INTERACTION_BASE: dict[str, Any] = {"privacy_unit": "interaction", "factors": 16, "learning_rate": 0.1,
                                        "max_grad_norm": 1.0, "init_std": 0.1, "max_items": 1000,
                                        "learn_bias": False, "batch_size": 32768, "accountant": "prv",
-                                       "average": 0.9}
+                                       "average": 0.95}
 # The same for the user unit (DP_BASE with the epsilon-8 row's choice: 300 items, 50 epochs, frozen
 # biases, tied vectors): neither helped.
 USER_PROBES: list[dict[str, Any]] = [
@@ -78,11 +83,25 @@ INTERACTION_PROBES: list[dict[str, Any]] = [
     {"change": {"accountant": "prv", "average": 0.9}, "valid_ndcg@10": 0.1557, "noise_multiplier": 2.346},
     {"change": {"accountant": "prv", "max_grad_norm": 0.3}, "valid_ndcg@10": 0.1517, "noise_multiplier": 2.346},
 ]
+# Later probes from the current base (DP_INTERACTION_BASE, epochs 40), the same validation part,
+# single fits at epsilon 8 on the shared machine; "user_l2" is the ridge of the user solve at
+# scoring (post-processing: the same fit re-scored). Only a moving average with decay 0.95 scored
+# (slightly) higher, so the base now uses it (the epsilon-8 row was rerun with it).
+INTERACTION_PROBES_CURRENT: list[dict[str, Any]] = [
+    {"change": {}, "valid_ndcg@10": 0.1557},
+    {"change": {"user_l2": 0.03}, "valid_ndcg@10": 0.1489},
+    {"change": {"user_l2": 0.3}, "valid_ndcg@10": 0.1475},
+    {"change": {"epochs": 60}, "valid_ndcg@10": 0.1549},
+    {"change": {"learning_rate": 0.2}, "valid_ndcg@10": 0.1448},
+    {"change": {"learning_rate": 0.2, "user_l2": 0.03}, "valid_ndcg@10": 0.15},
+    {"change": {"max_grad_norm": 2.0}, "valid_ndcg@10": 0.1541},
+    {"change": {"average": 0.95}, "valid_ndcg@10": 0.1561},
+]
 INTERACTION_GRIDS: dict[str, list[dict[str, Any]]] = {"lastfm": [{"epochs": 40}]}
 GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {  # dataset: (mf grid, dp-mf grid)
-    # mf also tries the moving average of its iterates (decay 0.9), as dp-mf-interaction uses it.
+    # mf also tries the moving average of its iterates (decay 0.9, 0.95), as dp-mf-interaction uses it.
     "lastfm": ([{"max_items": m, "tied": t, "average": a} for m in (300, 1000, 3000) for t in (False, True)
-                for a in (0.0, 0.9)],
+                for a in (0.0, 0.9, 0.95)],
                [{"max_items": m, "epochs": e, "learn_bias": b, "tied": t} for m in (300, 1000) for e in (20, 50)
                 for b in (True, False) for t in (False, True)]),
     # 50k users: a fit costs ~20x LastFM's, so a smaller grid. With this many users a batch of
@@ -91,6 +110,21 @@ GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {  # datas
                      [{"max_items": m, "epochs": 10, "batch_size": 2048, "tied": t} for m in (1000, 3000)
                       for t in (False, True)]
                      + [{"max_items": 1000, "epochs": 10, "batch_size": 2048, "tied": True, "learn_bias": False}]),
+}
+
+
+# dp-als (private alternating least squares, user level, exact Gaussian accountant; unit "als"):
+# (grid of its non-private twin `als-twin`, grid of dp-als at each epsilon), chosen on validation.
+ALS_GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
+    "lastfm": ([{"factors": f, "iterations": it, "item_l2": il, "user_l2": ul} for f in (16, 32, 64)
+                for it in (3, 5, 10) for il in (1.0, 10.0, 30.0) for ul in (0.1, 1.0)],
+               [{"factors": f, "iterations": it, "item_l2": il, "user_l2": ul} for f in (16, 32)
+                for it in (2, 3, 5) for il in (10.0, 30.0, 100.0) for ul in (0.1, 1.0)]),
+    # 50k users: fits take seconds, so a smaller grid, with the head size in it.
+    "amazon-games": ([{"factors": f, "iterations": 5, "item_l2": il, "max_items": m} for f in (32, 64)
+                      for il in (1.0, 10.0) for m in (1000, 3000)],
+                     [{"factors": f, "iterations": it, "item_l2": il, "max_items": m} for f in (16, 32)
+                      for it in (2, 3) for il in (30.0, 100.0) for m in (1000, 3000)]),
 }
 
 
@@ -125,7 +159,7 @@ def tune(make: Any, grid: list[dict[str, Any]], split: Any, users: np.ndarray | 
     entry["epsilon_spent"] = None if math.isinf(eps) else round(eps, 4)
     entry["delta"] = delta
     entry["privacy_unit"] = model.privacy_spent().unit
-    if isinstance(model, DPMF):
+    if isinstance(model, DPMF) or (isinstance(model, DPALS) and model.target_epsilon is not None):
         entry["noise_multiplier"] = round(model.noise_multiplier_, 4)
         entry["steps"] = model.steps_
         entry["popularity_noise"] = round(model.popularity_noise_, 4)
@@ -133,7 +167,8 @@ def tune(make: Any, grid: list[dict[str, Any]], split: Any, users: np.ndarray | 
 
 
 def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, ...],
-                previous: dict[str, Any] | None = None, epsilons: tuple[float, ...] = EPSILONS) -> dict[str, Any]:
+                previous: dict[str, Any] | None = None, epsilons: tuple[float, ...] = EPSILONS,
+                reuse_mf: bool = False) -> dict[str, Any]:
     ds = load(name)
     protocol = PROTOCOLS[name]
     split = make_split(ds, protocol, seed=seed)
@@ -144,10 +179,15 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
     print(f"{name} ({protocol}): {ds.n_users:,} users, {ds.n_items:,} items; split {split.sizes()}", flush=True)
     out: dict[str, Any] = {"protocol": protocol, "n_users": ds.n_users, "n_items": ds.n_items,
                            "evaluated_users": "all" if users is None else int(len(users)), "models": {}}
-    print("  mf", flush=True)
     mf_grid, dp_grid = GRIDS[name]
-    out["models"]["mf"] = tune(lambda **p: MF(**{**MF_BASE, **p}), mf_grid, split, users, train)
     old = (previous or {}).get("models", {})
+    if reuse_mf and "mf" in old:
+        print("  mf: kept from the results file (--reuse-mf)", flush=True)
+        out["models"]["mf"] = old["mf"]
+        out["mf_reused"] = True
+    else:
+        print("  mf", flush=True)
+        out["models"]["mf"] = tune(lambda **p: MF(**{**MF_BASE, **p}), mf_grid, split, users, train)
     for eps in EPSILONS:
         key = f"dp-mf eps={eps:g}"
         if "user" in units and eps in epsilons:
@@ -167,9 +207,24 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
             out["models"][key]["base"] = DP_INTERACTION_BASE
         elif key in old:
             out["models"][key] = old[key]
+    als_twin, dp_als = ALS_GRIDS.get(name, (None, None))
+    if "als" in units and als_twin is not None:
+        print("  als-twin (dp-als without noise)", flush=True)
+        out["models"]["als-twin"] = tune(lambda **p: DPALS(target_epsilon=None, **p), als_twin, split, users, train)
+    elif "als-twin" in old:
+        out["models"]["als-twin"] = old["als-twin"]
+    for eps in EPSILONS:
+        key = f"dp-als eps={eps:g}"
+        if "als" in units and dp_als is not None and eps in epsilons:
+            print(f"  dp-als (user unit) epsilon {eps:g}", flush=True)
+            out["models"][key] = tune(lambda **p: DPALS(target_epsilon=eps, **p), dp_als, split, users, train)
+        elif key in old:
+            out["models"][key] = old[key]
     base = out["models"]["mf"]["ndcg@10"]
     for key, entry in out["models"].items():
         entry["retention"] = round(entry["ndcg@10"] / base, 4) if base > 0 else None
+        if key.startswith("dp-als") and "als-twin" in out["models"]:
+            entry["retention_vs_twin"] = round(entry["ndcg@10"] / out["models"]["als-twin"]["ndcg@10"], 4)
     return out
 
 
@@ -188,6 +243,9 @@ def plot(doc: dict[str, Any], path: Path) -> None:
             ys = [d["models"][f"dp-mf-interaction eps={e:g}"]["ndcg@10"] for e in EPSILONS]
             ax.plot(xs, ys, marker="s", linestyle=":", color=line.get_color(),
                     label=f"dp-mf interaction-level, {name}")
+        if all(f"dp-als eps={e:g}" in d["models"] for e in EPSILONS):
+            ys = [d["models"][f"dp-als eps={e:g}"]["ndcg@10"] for e in EPSILONS]
+            ax.plot(xs, ys, marker="^", linestyle="-.", color=line.get_color(), label=f"dp-als user-level, {name}")
         ax.axhline(d["models"]["mf"]["ndcg@10"], color=line.get_color(), linestyle="--", label=f"mf (no DP), {name}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("epsilon (delta = 1/n_users user-level, 1/n_interactions interaction-level)")
@@ -218,12 +276,21 @@ def readme_block(doc: dict[str, Any]) -> str:
              "their own history (joint DP). Base settings of each row in the JSON (`base`). "
              "mf is the same model and training without clipping or noise. Hyperparameters per row chosen on "
              "validation NDCG@10 (grids in the script); test evaluated once. Full ranking, seen items masked. "
-             "amazon-games has user-level rows only (the interaction-level grid was run on LastFM alone).", ""]
+             "amazon-games has user-level rows only (the interaction-level grid was run on LastFM alone). "
+             "dp-als (rows `dp-als eps=...`, `socialrec.retrieve.dp_als.DPALS`): private alternating least squares "
+             "in the style of Chien et al. (ICML 2021), USER level (a record is a user), delta = 1/n_users: each "
+             "sweep releases the item side's sufficient statistics (Gram matrix and cross moments of the users' "
+             "unit-norm vectors, each user adding at most norm 1) with Gaussian noise, the exact Gaussian "
+             "accountant composes the head release and the sweeps, and each user's vector is solved in closed "
+             "form from their own history against the private item vectors (joint DP). als-twin is the same "
+             "model without noise, tuned on its own grid; `retention_vs_twin` in the JSON is dp-als / als-twin.", ""]
     for name, d in doc["datasets"].items():
         users = d["evaluated_users"]
         lines.append(f"**{name}** ({d['protocol']}, {d['n_users']:,} users, {d['n_items']:,} items; "
                      f"evaluated users: {users}; the whole row of fits, grids included, took "
-                     f"{d.get('wall_seconds', float('nan')):.0f} s)")
+                     f"{d.get('wall_seconds', float('nan')):.0f} s"
+                     + ("; mf's row kept from the previous run of this script, `--reuse-mf`, and not in that time"
+                        if d.get("mf_reused") else "") + ")")
         lines.append("")
         lines.append("| model | epsilon spent | NDCG@10 [95% CI] | Recall@10 | retention vs mf | fit s | chosen |")
         lines.append("|---|---|---|---|---|---|---|")
@@ -244,17 +311,50 @@ def readme_block(doc: dict[str, Any]) -> str:
                      "evaluate` stays user-level; the interaction unit is the separate model `dp-mf-interaction`. "
                      "Rows differ in their base settings (`base` in the JSON): the epsilon-8 row uses the current "
                      "base, the PRV accountant (a tighter account of the same mechanism, so DP-SGD adds less noise "
-                     "for the same epsilon) and the moving average of the iterates with decay 0.9 (post-processing "
+                     "for the same epsilon) and the moving average of the iterates with decay 0.95 (0.9 before the latest probes; post-processing "
                      "of the noisy iterates: no budget spent); the rows at epsilon 1, 2 and 4 were run before with "
                      "the RDP accountant and the last iterate, choosing 20 or 40 epochs, and were not rerun (a fit "
                      "took over 20 minutes on the shared machine). What chose the change, at epsilon 8 on validation "
                      "(single fits, `interaction_probes_eps8` in the JSON): validation NDCG@10 "
                      + ", ".join(f"{_describe_change(p['change'])} {p['valid_ndcg@10']:.4f}"
                                  for p in doc.get("interaction_probes_eps8", []))
-                     + f" (mf: {lastfm['models']['mf']['valid_ndcg@10']:.4f}). The old base's settings can be far from "
+                     + f" (mf: {lastfm['models']['mf']['valid_ndcg@10']:.4f}). Later probes from the current base "
+                     "(`interaction_probes_eps8_current`; user_l2 is the ridge of the users' solve, re-scored on the "
+                     "same fit): " + ", ".join(f"{_describe_change(p['change']).replace('old base', 'current base')} "
+                                              f"{p['valid_ndcg@10']:.4f}"
+                                              for p in doc.get("interaction_probes_eps8_current", []))
+                     + "; only the average with decay 0.95 scored higher, by less than a single fit's noise, and "
+                     "validation's choice was followed: the epsilon-8 row was rerun with it. The old base's settings can be far from "
                      "best at small epsilon: at epsilon 1 (noise multiplier ~15 on a learning rate of 0.1) training "
                      "collapses, below the user-level row. Users are scored with vectors solved from their own "
                      "history (joint DP); the noisy trained user embeddings score much worse.")
+        lines.append("")
+    als = [e for k, e in (lastfm or {}).get("models", {}).items() if k.startswith("dp-als eps")]
+    if als:
+        best_a = max(als, key=lambda e: e["retention"])
+        twin = lastfm["models"].get("als-twin")
+        lines.append(f"dp-als on LastFM (user level): it {'reaches' if best_a['retention'] >= 0.9 else 'does not reach'} "
+                     f"90% of mf at epsilon <= 8: at best {best_a['retention']:.1%} (epsilon "
+                     f"{best_a['epsilon_spent']:.2f}, delta {best_a['delta']:.2g})"
+                     + (f", {best_a['retention_vs_twin']:.1%} of its own non-private twin als-twin (NDCG@10 "
+                        f"{twin['ndcg@10']:.4f}, itself {twin['retention']:.1%} of mf)" if twin else "")
+                     + ". It is the best user-level model here (dp-mf's best user-level row: "
+                     + f"{max(e['retention'] for k, e in lastfm['models'].items() if k.startswith('dp-mf eps')):.1%}). "
+                     "Validation chose few sweeps (2-3: each sweep is one more release to pay for), 16 factors at "
+                     "epsilon >= 2 (the noise is spread over fewer dimensions) and an item ridge of 10 to 100; the twin, "
+                     "without noise, chose more factors and sweeps.")
+        lines.append("")
+    if lastfm is not None:
+        units = {"user (dp-mf)": "dp-mf eps", "user (dp-als)": "dp-als eps", "interaction (dp-mf-interaction)":
+                 "dp-mf-interaction eps"}
+        reach = []
+        for unit, prefix in units.items():
+            rows = [e for k, e in lastfm["models"].items() if k.startswith(prefix) and e["epsilon_spent"] <= 8.0]
+            if rows:
+                top = max(e["retention"] for e in rows)
+                reach.append(f"{unit} {top:.1%} ({'reaches' if top >= 0.9 else 'does not reach'} 90%)")
+        lines.append("Which unit reaches the target (>= 90% of mf's test NDCG@10 on LastFM at epsilon <= 8): "
+                     + "; ".join(reach) + ".")
         lines.append("")
     if lastfm is not None:
         best = max((e for k, e in lastfm["models"].items() if k.startswith("dp-mf eps")), key=lambda e: e["retention"])
@@ -289,18 +389,21 @@ def main() -> None:
     parser.add_argument("--datasets", default="lastfm,amazon-games")
     parser.add_argument("--users", type=int, default=5000, help="evaluate a seeded sample of this many users")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--units", default="user,interaction",
+    parser.add_argument("--units", default="user,interaction,als",
                         help="privacy units to run (rows of a unit not run are kept from the JSON)")
     parser.add_argument("--epsilons", default=",".join(f"{e:g}" for e in EPSILONS),
                         help="epsilons to run (rows at other epsilons are kept from the JSON, with the base "
                              "settings they were run with)")
+    parser.add_argument("--reuse-mf", action="store_true",
+                        help="keep the mf row of the JSON (same code, same seed) instead of tuning it again")
     parser.add_argument("--readme-only", action="store_true", help="redraw the plot and README from the JSON")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "privacy-dp.json"
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     if args.readme_only:
-        doc.update({"interaction_probes_eps8": INTERACTION_PROBES, "user_probes_eps8": USER_PROBES})
+        doc.update({"interaction_probes_eps8": INTERACTION_PROBES, "user_probes_eps8": USER_PROBES,
+                    "interaction_probes_eps8_current": INTERACTION_PROBES_CURRENT})
         path.write_text(json.dumps(doc, indent=2))
         plot(doc, RESULTS / "privacy-dp.png")
         replace_section("PRIVACY-DP", "Differentially private training (dp-mf): utility-privacy curve",
@@ -315,14 +418,17 @@ def main() -> None:
     doc.update({"machine": describe(), "seed": args.seed, "epsilons": list(EPSILONS), "mf_base": MF_BASE,
                 "dp_base": DP_BASE, "dp_interaction_base": DP_INTERACTION_BASE,
                 "interaction_probes_eps8": INTERACTION_PROBES, "user_probes_eps8": USER_PROBES,
-                "grids": {k: {"mf": g[0], "dp-mf": g[1], "dp-mf-interaction": INTERACTION_GRIDS.get(k)}
+                "interaction_probes_eps8_current": INTERACTION_PROBES_CURRENT,
+                "grids": {k: {"mf": g[0], "dp-mf": g[1], "dp-mf-interaction": INTERACTION_GRIDS.get(k),
+                              "als-twin": ALS_GRIDS.get(k, (None, None))[0],
+                              "dp-als": ALS_GRIDS.get(k, (None, None))[1]}
                           for k, g in GRIDS.items()}})
     doc.setdefault("datasets", {})
     for name in args.datasets.split(","):
         start = time.perf_counter()
         doc["datasets"][name] = run_dataset(name, args.users, args.seed, tuple(args.units.split(",")),
                                             doc["datasets"].get(name),
-                                            tuple(float(e) for e in args.epsilons.split(",")))
+                                            tuple(float(e) for e in args.epsilons.split(",")), args.reuse_mf)
         doc["datasets"][name]["wall_seconds"] = round(time.perf_counter() - start, 1)
         path.write_text(json.dumps(doc, indent=2))
     plot(doc, RESULTS / "privacy-dp.png")

@@ -38,7 +38,7 @@ SOCIAL = ("lightgcn", "social", "socialmf", "social-proof")
 # Weights of the social model's neighbourhood term tried on validation after training (0 is
 # always among them): LastFM picks 0, Ciao a large weight (benchmarks/results/social-*.json).
 NEIGHBOURHOOD_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-PRIVATE = ("mf", "dp-mf", "dp-mf-interaction")
+PRIVATE = ("mf", "dp-mf", "dp-mf-interaction", "dp-als", "als-twin")
 # hybrid-rumour's policy: what `socialrec rumours --model hybrid --select-on held-out` chose on
 # weibo-ced's validation users the hybrid did not learn from (benchmarks/results/
 # weibo-rumours-hybrid-heldout.json; the hybrid trains its ranker on the validation items, so the
@@ -63,7 +63,15 @@ DP_MF_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("fac
 DP_MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
     ("target_epsilon", 8.0), ("privacy_unit", "interaction"), ("factors", 16), ("epochs", 40),
     ("batch_size", 32768), ("learning_rate", 0.1), ("max_grad_norm", 1.0), ("init_std", 0.1), ("max_items", 1000),
-    ("learn_bias", False), ("accountant", "prv"), ("average", 0.9))
+    ("learn_bias", False), ("accountant", "prv"), ("average", 0.95))
+# dp-als: private alternating least squares (user level, epsilon 8, delta 1/n_users, the exact
+# Gaussian accountant; each user's vector solved from their own history: joint DP), settings
+# chosen on LastFM's validation NDCG@10 (benchmarks/privacy_dp.py); als-twin is the same model
+# and settings without noise (its own validation choice).
+DP_ALS_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("factors", 16), ("iterations", 3),
+                                                   ("user_l2", 0.1), ("item_l2", 30.0), ("max_items", 1000))
+ALS_TWIN_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", None), ("factors", 64), ("iterations", 5),
+                                                     ("user_l2", 1.0), ("item_l2", 10.0), ("max_items", 1000))
 
 
 def _graph_specs() -> dict[str, ModelSpec]:
@@ -118,12 +126,17 @@ def _graph_specs() -> dict[str, ModelSpec]:
     dp_mf = Lazy("socialrec.retrieve.dp_mf", "DPMF", DP_MF_DEFAULTS)
     # dp-mf is user-level (a record is a user); dp-mf-interaction is the weaker interaction level.
     dp_mf_interaction = Lazy("socialrec.retrieve.dp_mf", "DPMF", DP_MF_INTERACTION_DEFAULTS)
+    # Private ALS (numpy and scipy only): user-level DP item vectors, users solved in closed form.
+    dp_als = Lazy("socialrec.retrieve.dp_als", "DPALS", DP_ALS_DEFAULTS)
+    als_twin = Lazy("socialrec.retrieve.dp_als", "DPALS", ALS_TWIN_DEFAULTS)
 
     # Graph models stop early on validation NDCG@10, so their grids stay small.
     return {
         "mf": ModelSpec("mf", mf),
         "dp-mf": ModelSpec("dp-mf", dp_mf),
         "dp-mf-interaction": ModelSpec("dp-mf-interaction", dp_mf_interaction),
+        "dp-als": ModelSpec("dp-als", dp_als),
+        "als-twin": ModelSpec("als-twin", als_twin),
         "lightgcn": ModelSpec("lightgcn", lightgcn, {"temperature": [0.12, 0.15]}),
         # The neighbourhood weight is chosen inside fit on validation (no refit per weight).
         "social": ModelSpec("social", social, {"temperature": [0.12, 0.15], "social_weight": [0.3],
