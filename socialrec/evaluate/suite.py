@@ -79,6 +79,11 @@ def _graph_specs() -> dict[str, ModelSpec]:
 
         return HybridRecommender(**params)  # type: ignore[arg-type]
 
+    def hybrid_seq(**params: object) -> BaseRecommender:
+        from socialrec.rank.hybrid import HybridRecommender
+
+        return HybridRecommender(add_channels=("lm-seq",), **params)  # type: ignore[arg-type]
+
     def content(**params: object) -> BaseRecommender:
         from socialrec.retrieve.content import ContentRecommender
 
@@ -170,6 +175,9 @@ def _graph_specs() -> dict[str, ModelSpec]:
         # The full pipeline: every channel the data supports, LambdaRank trained on the validation
         # items, default diversity re-ranking. No grid: it learns its blend from validation itself.
         "hybrid": ModelSpec("hybrid", hybrid),
+        # The hybrid with the sequential channel lm-seq beside the channels the data supports
+        # (extra `torch`; benchmarks/sequential.py).
+        "hybrid-seq": ModelSpec("hybrid-seq", hybrid_seq),
         # The hybrid whose lists demote likely rumours (needs labelled post texts, as weibo-ced has;
         # `socialrec rumours --model hybrid` traces the trade-off and chooses the weight on validation).
         # No grid: validation NDCG alone would always choose weight 0.
