@@ -98,6 +98,28 @@ def lm_modes(name: str, dataset: str, n_users: int, seed: int) -> dict[str, Any]
     return got
 
 
+def loo_valid(name: str, n_users: int, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Choosing settings on leave-one-out: the model table's ``name`` with ``params`` fitted on the
+    training rows of a seeded sample of ``n_users`` users; its own validation NDCG@10 (early
+    stopping's measure, at most 5,000 of the sample's validation users). No test item is read."""
+    import numpy as np
+
+    from socialrec.evaluate.suite import resolve
+    from socialrec.ingest.datasets import load
+    from socialrec.ingest.split import Split, make_split
+
+    ds = load("amazon-games")
+    split = make_split(ds, "loo", seed=seed)
+    users = np.sort(np.random.default_rng(seed).choice(ds.n_users, n_users, replace=False))
+    of = ds.interactions["user"].to_numpy()
+    keep = {p: split.rows(p)[np.isin(of[split.rows(p)], users)] for p in ("train", "valid", "test")}
+    split = Split(ds, keep["train"], keep["valid"], keep["test"], "loo", seed)
+    model = resolve([name])[0].make(**params)
+    t0 = time.perf_counter()
+    model.fit(split.train_data())
+    return {"fit_seconds": round(time.perf_counter() - t0, 1), "n_users": int(n_users), "fit_choices": model.fit_choices()}
+
+
 def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: str = "amazon-games",
         params: dict[str, Any] | None = None) -> None:
     params = params or {}
@@ -115,7 +137,12 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: 
             _merge(modes_out(dataset), "modes", name, got)
             print(f"modes {name}: {json.dumps({k: v for k, v in got.items() if 'ndcg' in k})}", flush=True)
             continue
-        if protocol == "cold-item-valid":  # choosing settings: the validation items, never the test ones
+        if protocol == "loo-valid":
+            got = loo_valid(name, n_users, seed, params)
+            cmd = (f"benchmarks/sequential.py --protocol loo-valid --users {n_users} --models {name} "
+                   f"--params '{json.dumps(params)}'")
+            name = f"{name} {json.dumps(params, sort_keys=True)}"
+        elif protocol == "cold-item-valid":  # choosing settings: the validation items, never the test ones
             got = cold_item(name, seed, part="valid", params=params)
             cmd = f"benchmarks/sequential.py --protocol cold-item-valid --models {name} --params '{json.dumps(params)}'"
             name = f"{name} {json.dumps(params, sort_keys=True)}"
@@ -238,6 +265,14 @@ def readme() -> None:
             ch = m.get("fit_choices") or {}
             lines.append(f"| {name} | {m['ndcg@20']:.4f} | {m['recall@20']:.4f} | {ch.get('best_epoch', '')} | "
                          f"{m['fit_seconds']:.0f} |")
+    if doc.get("loo-valid"):
+        lines += ["", "Choosing lm-seq's settings on leave-one-out **validation** (`--protocol loo-valid --users 10000`: "
+                  "the training rows of 10,000 sampled users, the model's own early-stopping validation NDCG@10; no "
+                  "test item read):", "", "| model and settings | valid NDCG@10 | kept epoch | fit s |", "|---|---:|---:|---:|"]
+        for name, m in sorted(doc["loo-valid"].items(), key=lambda kv: kv[1]["fit_choices"]["best_valid_ndcg@10"]):
+            ch = m["fit_choices"]
+            lines.append(f"| {name} | {ch['best_valid_ndcg@10']:.4f} | {ch['best_epoch']} | "
+                         + (f"{m['fit_seconds']:.0f} |" if m.get("fit_seconds") else "stopped by hand, still rising |"))
     lines += _modes_lines() + _cold_user_lines(doc.get("cold-user", {}))
     lines += _targets(doc)
     replace_section("SEQUENTIAL", "Sequential recommenders: amazon-games (sasrec, lm-seq)", "\n".join(lines))
@@ -367,10 +402,11 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item", "cold-item-valid", "modes", "cold-user"),
+    parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item", "cold-item-valid", "loo-valid", "modes",
+                                               "cold-user"),
                         default=None)
     parser.add_argument("--params", default="{}", help="--protocol cold-item-valid: JSON constructor overrides")
-    parser.add_argument("--users", type=int, default=0, help="--protocol modes: users sampled (0: all)")
+    parser.add_argument("--users", type=int, default=0, help="--protocol modes / loo-valid: users sampled (0: all)")
     parser.add_argument("--dataset", default="amazon-games", help="--protocol modes: the dataset")
     parser.add_argument("--models", default="sasrec,lm-seq", help="comma-separated model-table names")
     parser.add_argument("--seed", type=int, default=0)
