@@ -10,7 +10,12 @@ stopped early on validation NDCG@10.
 lm-seq (``text_encoder`` set): an item's vector is its id embedding plus a learned projection
 of its text's embedding by a frozen sentence encoder (MiniLM), as UniSRec fuses text and ids; an
 item without training interactions (its id embedding untrained) and a new item with text
-(`partial_fit_items`, at once) get their vector from their text alone. Without item
+(`partial_fit_items`, at once) get their vector from their text alone, in training and
+validation as in serving; ``item_dropout`` drops that share of the other items' id embeddings
+each training step, so the text learns to place items by itself (the cold-start path). With
+``text_match_half_life`` a user's score for an item also adds a learned weight times the cosine
+of the item's text vector with the recency-weighted mean text vector of the user's sequence
+(user and item vectors carry that part after the sequence part). Without item
 texts it falls back to ids and says so (`TextFallbackWarning`, ``text_used_`` False).
 
 Fine-tuning the language model (``mode`` "lora" or "full", and/or ``dapt``): the item texts go
