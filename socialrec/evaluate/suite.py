@@ -152,6 +152,9 @@ def _graph_specs() -> dict[str, ModelSpec]:
         # lm-seq fine-tuning MiniLM (extra `tune`): LoRA on all 6 layers, all 6 layers' weights, or
         # masked-language-model pretraining on the item texts then LoRA; the CPU step budget is
         # SASRec's lm_epochs x lm_steps (benchmarks/sequential.py --protocol modes).
+        # lm-seq with the text match (recency-weighted text vector of the sequence against each
+        # item's text); it lowered amazon-games' leave-one-out validation (benchmarks/sequential.py).
+        "lm-seq-text": ModelSpec("lm-seq-text", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("text_match_half_life", 5.0)))),
         "lm-seq-lora": ModelSpec("lm-seq-lora", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "lora")))),
         "lm-seq-full": ModelSpec("lm-seq-full", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "full")))),
         "lm-seq-dapt": ModelSpec("lm-seq-dapt", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "lora"), ("dapt", True)))),
