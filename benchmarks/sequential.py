@@ -14,11 +14,17 @@ Every number comes from the product's own evaluation, the functions behind
   training; the model table's default model fitted on its training part and measured exactly as
   benchmarks/content.py measures the content model (same 5,000 sampled test users; "cold
   candidates": each user's cold test items ranked among all cold test items; and full ranking).
+- ``--protocol cold-item-valid`` / ``loo-valid``: choosing settings (``--params`` overrides the
+  model table's defaults) on validation only: the cold validation items (5,000 sampled
+  validation users, seed 1, as benchmarks/content.py tunes), or leave-one-out's validation items
+  of ``--users`` sampled users (the model's own early-stopping NDCG@10). No test item is read.
 Each run merges its models into benchmarks/results/sequential-amazon-games.json (so models can
 run one at a time), and the README section is rebuilt from that file.
 
     nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol llmrank --models sasrec
-    nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol loo --models sasrec,ease
+    nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol loo --models sasrec,ease,hybrid-seq
+    nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol loo-valid --users 10000 --models lm-seq \
+        --params '{"item_dropout": 0.5, "text_match_half_life": null}'
     .venv/bin/python benchmarks/sequential.py --readme-only
 
 ``--protocol modes`` compares lm-seq's language-model modes (frozen, LoRA on all 6 MiniLM layers,
