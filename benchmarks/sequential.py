@@ -410,8 +410,8 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
              if str(n) in next(iter(cold.values())).get("cold_user_curve", {})}
     lines += ["", "Users measured per n (a user needs more than n items): "
               + ", ".join(f"n={n}: {u:,}" for n, u in users.items()) + "."
-              + ("" if {"lm-seq", "hybrid"} <= set(cold) else " lm-seq and the hybrid were not run on this protocol yet "
-                 "(each fit costs tens of minutes on the shared machine).")]
+              + "".join(f" {n} was not run on this protocol yet (its fit costs tens of minutes on the shared machine)."
+                        for n in ("lm-seq", "hybrid-seq") if n not in cold)]
     return lines
 
 
