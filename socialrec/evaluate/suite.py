@@ -87,6 +87,11 @@ def _graph_specs() -> dict[str, ModelSpec]:
 
         return HybridRecommender(**params)  # type: ignore[arg-type]
 
+    def hybrid_seq(**params: object) -> BaseRecommender:
+        from socialrec.rank.hybrid import HybridRecommender
+
+        return HybridRecommender(add_channels=("lm-seq",), **params)  # type: ignore[arg-type]
+
     def content(**params: object) -> BaseRecommender:
         from socialrec.retrieve.content import ContentRecommender
 
@@ -160,6 +165,11 @@ def _graph_specs() -> dict[str, ModelSpec]:
         # lm-seq fine-tuning MiniLM (extra `tune`): LoRA on all 6 layers, all 6 layers' weights, or
         # masked-language-model pretraining on the item texts then LoRA; the CPU step budget is
         # SASRec's lm_epochs x lm_steps (benchmarks/sequential.py --protocol modes).
+        # lm-seq with the text match (recency-weighted text vector of the sequence against each
+        # item's text): on amazon-games it raised the cold items' validation NDCG@20 (0.0875 -> 0.1067)
+        # and lowered leave-one-out's validation NDCG@10 (benchmarks/sequential.py), so it is an entry
+        # for cold-start-heavy catalogs, not lm-seq's default.
+        "lm-seq-text": ModelSpec("lm-seq-text", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("text_match_half_life", 5.0)))),
         "lm-seq-lora": ModelSpec("lm-seq-lora", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "lora")))),
         "lm-seq-full": ModelSpec("lm-seq-full", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "full")))),
         "lm-seq-dapt": ModelSpec("lm-seq-dapt", Lazy(seq, "SASRec", (*LM_SEQ_DEFAULTS, ("mode", "lora"), ("dapt", True)))),
@@ -183,6 +193,9 @@ def _graph_specs() -> dict[str, ModelSpec]:
         # The full pipeline: every channel the data supports, LambdaRank trained on the validation
         # items, default diversity re-ranking. No grid: it learns its blend from validation itself.
         "hybrid": ModelSpec("hybrid", hybrid),
+        # The hybrid with the sequential channel lm-seq beside the channels the data supports
+        # (extra `torch`; benchmarks/sequential.py).
+        "hybrid-seq": ModelSpec("hybrid-seq", hybrid_seq),
         # The hybrid whose lists demote likely rumours (needs labelled post texts, as weibo-ced has;
         # `socialrec rumours --model hybrid` traces the trade-off and chooses the weight on validation).
         # No grid: validation NDCG alone would always choose weight 0.

@@ -164,6 +164,9 @@ class HybridRecommender(BaseRecommender):
     sentiment: add item sentiment and mood x sentiment features (the seed's g(E(u), c)); None
         turns them on when users or reviews have text and the `sentiment` extra is installed.
     seed: sampling seed.
+    add_channels: channels added after ``channels`` (or after those the data supports), e.g.
+        ("lm-seq",) for the sequential channel, which no data gets by default (its fit costs
+        tens of CPU minutes on a catalog of 17k items).
     """
 
     _chunk = 256
@@ -178,8 +181,10 @@ class HybridRecommender(BaseRecommender):
                  diversity_space: str = "auto",
                  max_ranker_users: int = 8000, ranker_bags: int = 1, ranker_refit: bool = False,
                  holdout_fraction: float = 0.1, holdout: str = "random",
-                 sentiment: bool | None = None, seed: int = 0, progress: bool = False) -> None:
+                 sentiment: bool | None = None, seed: int = 0, progress: bool = False,
+                 add_channels: Sequence[str] = ()) -> None:
         self.channels = channels
+        self.add_channels = tuple(add_channels)
         self.channel_params = channel_params
         self.quotas = quotas
         self.learn_quotas = learn_quotas
@@ -205,6 +210,7 @@ class HybridRecommender(BaseRecommender):
     # --- fitting -------------------------------------------------------------------------
     def _make_retriever(self, train: TrainData) -> MultiChannelRetriever:
         names = tuple(self.channels) if self.channels is not None else default_channels(train)
+        names += tuple(n for n in self.add_channels if n not in names)
         params = dict(self.channel_params or {})
         unknown = set(params) - set(names)
         if unknown:

@@ -79,7 +79,12 @@ _SEQ = "socialrec.retrieve.sequential"
 # CPU minutes (not compared with the full softmax on validation); one torch thread, measured
 # faster than two on the shared 2-core machine.
 SASREC_DEFAULTS: tuple[tuple[str, Any], ...] = (("loss", "sampled-softmax"), ("num_threads", 1))
-LM_SEQ_DEFAULTS: tuple[tuple[str, Any], ...] = (*SASREC_DEFAULTS, ("text_encoder", "minilm-onnx"))
+# lm-seq drops half the id embeddings per training step (item_dropout): chosen on amazon-games'
+# validation, both its cold items' (--protocol cold-item-valid) and leave-one-out's on a
+# 10,000-user sample (--protocol loo-valid, benchmarks/sequential.py); the text match lowered the
+# latter, so it is off.
+LM_SEQ_DEFAULTS: tuple[tuple[str, Any], ...] = (*SASREC_DEFAULTS, ("text_encoder", "minilm-onnx"),
+                                                ("item_dropout", 0.5))
 
 CHANNELS: Mapping[str, ChannelKind] = {c.name: c for c in (
     # ItemKNN before EASE: where both are there, explanations cite ItemKNN's sparse similarities.

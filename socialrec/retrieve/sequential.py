@@ -10,7 +10,12 @@ stopped early on validation NDCG@10.
 lm-seq (``text_encoder`` set): an item's vector is its id embedding plus a learned projection
 of its text's embedding by a frozen sentence encoder (MiniLM), as UniSRec fuses text and ids; an
 item without training interactions (its id embedding untrained) and a new item with text
-(`partial_fit_items`, at once) get their vector from their text alone. Without item
+(`partial_fit_items`, at once) get their vector from their text alone, in training and
+validation as in serving; ``item_dropout`` drops that share of the other items' id embeddings
+each training step, so the text learns to place items by itself (the cold-start path). With
+``text_match_half_life`` a user's score for an item also adds a learned weight times the cosine
+of the item's text vector with the recency-weighted mean text vector of the user's sequence
+(user and item vectors carry that part after the sequence part). Without item
 texts it falls back to ids and says so (`TextFallbackWarning`, ``text_used_`` False).
 
 Fine-tuning the language model (``mode`` "lora" or "full", and/or ``dapt``): the item texts go
@@ -87,8 +92,9 @@ def user_sequences(keys: sp.csr_matrix, users: np.ndarray, length: int) -> np.nd
 
 
 def _network(torch: Any, n_items: int, dim: int, max_len: int, n_layers: int, n_heads: int, dropout: float,
-             text_dim: int) -> Any:
+             text_dim: int, match_half_life: float | None = None) -> Any:
     nn = torch.nn
+    match = bool(text_dim) and match_half_life is not None
 
     class SASRecNet(nn.Module):  # type: ignore[misc, name-defined]
         """Item table (ids, plus projected text when ``text_dim``), positions, causal encoder."""
@@ -107,11 +113,18 @@ def _network(torch: Any, n_items: int, dim: int, max_len: int, n_layers: int, n_
                                                norm_first=True, activation="gelu")
             self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(dim)
+            # Text match: the sequence's recency-weighted mean text vector, scaled by a learned
+            # weight, is matched against each item's unit text vector (`recent_text`).
+            self.match_log_scale = nn.Parameter(torch.tensor(float(np.log(5.0)))) if match else None
 
-        def table(self, text_features: Any) -> Any:
-            """(n_items + 1, dim) item vectors; row 0 is the padding item (zero)."""
+        def table(self, text_features: Any, id_keep: Any = None) -> Any:
+            """(n_items + 1, dim) item vectors; row 0 is the padding item (zero). ``id_keep``:
+            an (n_items + 1,) 0/1 vector; a 0 drops that item's id embedding, leaving its text's
+            projection alone (items without training interactions, and id dropout in training)."""
             w = self.item.weight
             if self.text is not None:
+                if id_keep is not None:
+                    w = w * id_keep[:, None]
                 w = w + self.text(text_features)
             return w
 
@@ -127,6 +140,19 @@ def _network(torch: Any, n_items: int, dim: int, max_len: int, n_layers: int, n_
             blocked = causal[None] | ~(real[:, None, :] | eye[None])
             blocked = blocked.repeat_interleave(n_heads, dim=0)
             return self.norm(self.encoder(x, mask=blocked))
+
+        def recent_text(self, seqs: Any, unit_text: Any) -> Any:
+            """(batch, length, text_dim): at each position, the mean of the unit text vectors
+            (``unit_text``, row 0 the padding's zeros) of the sequence up to it, weighted by a
+            half-life of ``match_half_life`` positions, times the learned match weight."""
+            length = seqs.shape[1]
+            pos = torch.arange(length, device=seqs.device, dtype=unit_text.dtype)
+            age = pos[:, None] - pos[None, :]
+            decay = torch.where(age >= 0, 0.5 ** (age.clamp(min=0) / float(match_half_life)), torch.zeros_like(age))
+            real = (seqs > 0).to(unit_text.dtype)
+            weights = decay[None] * real[:, None, :]  # (batch, query position, key position)
+            total = weights.sum(-1, keepdim=True).clamp(min=1e-12)
+            return (weights / total) @ unit_text[seqs] * self.match_log_scale.exp()
 
     return SASRecNet()
 
@@ -165,6 +191,15 @@ class SASRec(BaseRecommender):
         initialisation, dropout and sampling. device: "cpu" or "cuda". num_threads: torch's CPU
         threads while fitting and encoding users (None: torch's setting; 1 is much faster on a
         machine whose cores other jobs keep busy).
+    item_dropout (lm-seq): the share of items whose id embedding each training step drops, so
+        that the item's text projection alone must place it; this is what an item without
+        training interactions (a cold item) always gets, in training, validation and serving.
+        0 trains the text projection only beside the ids.
+    text_match_half_life (lm-seq): None, or a user's score for an item adds a learned weight times
+        the cosine between the item's text vector and the recency-weighted mean text vector of
+        the user's sequence (weights halve every ``text_match_half_life`` positions back): the
+        full text vector's detail (a sequel's title) that a projection to ``embedding_dim``
+        loses. User and item vectors then carry the text part after the sequence part.
 
     Online updates ("aggregate"): a user's vector is the frozen network's output over their
     sequence, recomputed from their new row at once (items they kept keep their order, new items
@@ -182,7 +217,8 @@ class SASRec(BaseRecommender):
                  lm_batch_users: int = 64, lm_items: int = 64, lm_learning_rate: float | None = None,
                  lora_rank: int = 8, lora_alpha: float = 16.0, dapt_steps: int = 100, dapt_batch_size: int = 32,
                  dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
-                 device: str = "cpu", num_threads: int | None = None, progress: bool = False) -> None:
+                 device: str = "cpu", num_threads: int | None = None, progress: bool = False,
+                 item_dropout: float = 0.0, text_match_half_life: float | None = None) -> None:
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
@@ -218,6 +254,8 @@ class SASRec(BaseRecommender):
         self.device = device
         self.num_threads = num_threads
         self.progress = progress
+        self.item_dropout = item_dropout
+        self.text_match_half_life = text_match_half_life
 
     def _check_params(self) -> None:
         if self.loss not in LOSSES:
@@ -228,8 +266,11 @@ class SASRec(BaseRecommender):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.embedding_dim % self.n_heads:
             raise ValueError(f"embedding_dim ({self.embedding_dim}) must be a multiple of n_heads ({self.n_heads})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "item_dropout"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.text_match_half_life is not None and not float(self.text_match_half_life) > 0:
+            raise ValueError(f"text_match_half_life must be None or > 0, got {self.text_match_half_life}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         for name in ("lm_max_length", "lm_epochs", "lm_steps", "lm_batch_users", "lm_items", "lora_rank",
@@ -306,6 +347,9 @@ class SASRec(BaseRecommender):
         fit_keys = keys
         if valid is None or valid.nnz == 0:
             fit_keys, valid = _hold_out_newest(keys)
+        # Items nobody had in the fitted sequences: their id embeddings would be untrained, so their
+        # text alone places them (in training, validation and serving alike).
+        self.text_only_items_ = np.flatnonzero(np.diff(sp.csc_matrix(fit_keys).indptr) == 0)
         with torch.random.fork_rng(devices=[]), torch_threads(self.num_threads):
             torch.manual_seed(self.random_state)
             self.n_fit_items_ = self.n_items_  # rows of the network's item table (new items come after)
@@ -353,6 +397,8 @@ class SASRec(BaseRecommender):
         rng = np.random.default_rng(self.random_state)
         inputs, targets, lengths, sample_p, log_q, eval_users, eval_seqs = self._training_data(torch, keys, valid, rng)
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.l2)
+        keep = self._id_keep(torch, features)
+        text = _match_text(torch, net, features)
         history: list[dict] = []
         best: tuple[float, int, dict] | None = None
         for epoch in range(1, self.epochs + 1):
@@ -363,13 +409,14 @@ class SASRec(BaseRecommender):
                 b = torch.from_numpy(batch)
                 width = int(lengths[batch].max())  # left padding beyond the batch's longest is cut
                 x, y = inputs[b, -width:].to(self.device), targets[b, -width:].to(self.device)
-                loss = self._loss(torch, net, net.table(features), x, y, rng, sample_p, log_q)
+                loss = self._loss(torch, net, net.table(features, self._id_dropped(torch, keep, rng)), x, y, rng,
+                                  sample_p, log_q, text)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 total += float(loss.detach())
                 steps += 1
-            ndcg = self._validation_ndcg(torch, net, features, eval_seqs, eval_users, keys, valid)
+            ndcg = self._validation_ndcg(torch, net, features, eval_seqs, eval_users, keys, valid, keep, text)
             record = {"stage": "sequence", "epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg@10": ndcg,
                       "seconds": time.perf_counter() - t0}
             history.append(record)
@@ -386,9 +433,14 @@ class SASRec(BaseRecommender):
         return history
 
     def _loss(self, torch: Any, net: Any, table: Any, x: Any, y: Any, rng: np.random.Generator,
-              sample_p: np.ndarray, log_q: Any) -> Any:
-        """Next-item loss over every real position of the padded batch ``x`` -> ``y``."""
-        h = net(x, table)[y > 0]
+              sample_p: np.ndarray, log_q: Any, text: Any = None) -> Any:
+        """Next-item loss over every real position of the padded batch ``x`` -> ``y`` (``text``:
+        the unit text vectors of the text match, or None)."""
+        h = net(x, table)
+        if text is not None:
+            h = torch.cat([h, net.recent_text(x, text)], -1)
+            table = torch.cat([table, text], 1)
+        h = h[y > 0]
         t = y[y > 0] - 1
         if self.loss == "full-softmax":
             return torch.nn.functional.cross_entropy(h @ table[1:].T, t)
@@ -442,6 +494,7 @@ class SASRec(BaseRecommender):
         inputs, targets, lengths, sample_p, log_q, eval_users, eval_seqs = self._training_data(
             torch, keys, valid, np.random.default_rng(self.random_state))
         has_text = torch.from_numpy(self.has_text_).to(self.device)
+        keep = self._id_keep(torch, features)
         lm_params = [p for p in tower.parameters() if p.requires_grad]
         lr = self.lm_learning_rate if self.lm_learning_rate is not None else (1e-3 if self.mode == "lora" else 3e-5)
         opt = torch.optim.Adam([{"params": list(net.parameters()), "lr": self.learning_rate * 0.2},
@@ -468,7 +521,8 @@ class SASRec(BaseRecommender):
                 idx = torch.from_numpy(touched)
                 fresh = tower(idx) * has_text[idx.to(self.device)][:, None]
                 feats = cached.index_put((idx.to(self.device) + 1,), fresh)
-                loss = self._loss(torch, net, net.table(feats), x, y, rng, sample_p, log_q)
+                loss = self._loss(torch, net, net.table(feats, self._id_dropped(torch, keep, rng)), x, y, rng,
+                                  sample_p, log_q, _match_text(torch, net, feats))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -478,7 +532,8 @@ class SASRec(BaseRecommender):
             features = tower.encode_all() * self.has_text_[:, None]
             refresh_s = time.perf_counter() - t1
             cached = torch.from_numpy(np.vstack([pad, features])).to(self.device)
-            ndcg = self._validation_ndcg(torch, net, cached, eval_seqs, eval_users, keys, valid)
+            ndcg = self._validation_ndcg(torch, net, cached, eval_seqs, eval_users, keys, valid, keep,
+                                         _match_text(torch, net, cached))
             record = {"stage": self.mode, "epoch": epoch, "loss": total / self.lm_steps, "valid_ndcg@10": ndcg,
                       "train_seconds": round(train_s, 1), "refresh_seconds": round(refresh_s, 1),
                       "seconds": time.perf_counter() - t0}
@@ -501,17 +556,33 @@ class SASRec(BaseRecommender):
         self.lm_weights_ = {k: v.cpu().numpy().copy() for k, v in best[1].items()} if kept_epoch else None
         return best[2]
 
+    def _id_keep(self, torch: Any, features: Any, device: str | None = None) -> Any:
+        """(n_items + 1,) float: 0 for the items placed by their text alone, else 1; None
+        without text (every item is its id embedding)."""
+        if features is None:
+            return None
+        keep = np.ones(self.n_fit_items_ + 1, dtype=np.float32)
+        keep[self.text_only_items_ + 1] = 0.0
+        return torch.from_numpy(keep).to(device or self.device)
+
+    def _id_dropped(self, torch: Any, keep: Any, rng: np.random.Generator) -> Any:
+        """One training step's ``keep`` with a further ``item_dropout`` share of ids dropped."""
+        if keep is None or not self.item_dropout:
+            return keep
+        kept = rng.random(len(keep)) >= self.item_dropout
+        return keep * torch.from_numpy(kept.astype(np.float32)).to(self.device)
+
     def _validation_ndcg(self, torch: Any, net: Any, features: Any, seqs: Any, users: np.ndarray,
-                         keys: sp.csr_matrix, valid: sp.csr_matrix) -> float:
+                         keys: sp.csr_matrix, valid: sp.csr_matrix, keep: Any = None, text: Any = None) -> float:
         from socialrec.retrieve.graph_models import validation_ndcg_of
 
         if not len(users):
             return 0.0
         net.eval()
         with torch.no_grad():
-            table = net.table(features)
-            vectors = np.vstack([net(x.to(self.device), table)[:, -1].cpu().numpy() for x in seqs])
-            items = table[1:].cpu().numpy()
+            table = net.table(features, keep)
+            vectors = np.vstack([_last_state(torch, net, x.to(self.device), table, text).cpu().numpy() for x in seqs])
+            items = (table if text is None else torch.cat([table, text], 1))[1:].cpu().numpy()
         pos = np.full(keys.shape[0], -1, dtype=np.int64)
         pos[users] = np.arange(len(users))
         restricted = sp.diags((pos >= 0).astype(np.float32)) @ valid
@@ -539,7 +610,7 @@ class SASRec(BaseRecommender):
 
     def _build_network(self, torch: Any, text_dim: int | None) -> Any:
         return _network(torch, self.n_fit_items_, self.embedding_dim, self.max_len, self.n_layers, self.n_heads,
-                        self.dropout, text_dim or 0)
+                        self.dropout, text_dim or 0, getattr(self, "text_match_half_life", None))
 
     # --- scoring ---------------------------------------------------------------------
     def _refresh_item_vectors(self) -> None:
@@ -547,25 +618,28 @@ class SASRec(BaseRecommender):
         with torch.no_grad():
             feats = None if self.text_features_ is None else torch.from_numpy(
                 np.vstack([np.zeros((1, self.text_features_.shape[1])), self.text_features_]))
-            self.item_table_ = self.net_.table(feats).numpy()  # float64, row 0 = padding
-            if feats is not None:
-                # An item nobody had in training has an untrained id embedding: its text alone places it.
-                cold = np.flatnonzero(np.diff(sp.csc_matrix(self.user_items_).indptr) == 0)
-                self.item_table_[cold + 1] = self.net_.text(feats[cold + 1]).numpy()
-        self.item_vectors_ = self.item_table_[1:].astype(np.float32)
+            keep = self._id_keep(torch, feats, "cpu")
+            # An item nobody had in training has an untrained id embedding: its text alone places it.
+            self.item_table_ = self.net_.table(feats, None if keep is None else keep.double()).numpy()  # row 0 = padding
+            text = _match_text(torch, self.net_, feats)
+        self.match_text_ = None if text is None else text.numpy()  # unit text vectors, row 0 = padding
+        vectors = self.item_table_ if text is None else np.hstack([self.item_table_, self.match_text_])
+        self.item_vectors_ = vectors[1:].astype(np.float32)
 
     def _user_vectors(self, users: np.ndarray, batch: int = 2048) -> np.ndarray:
         """The network's output at the newest position for each user's sequence (float32)."""
         torch = _torch()
-        out = np.zeros((len(users), self.embedding_dim), dtype=np.float32)
+        out = np.zeros((len(users), self.item_vectors_.shape[1]), dtype=np.float32)
         table = torch.from_numpy(self.item_table_)
+        match = getattr(self, "match_text_", None)
+        text = None if match is None else torch.from_numpy(match)
         counts = np.minimum(np.diff(self.keys_.indptr)[users], self.max_len)
         order = np.argsort(counts, kind="stable")  # similar lengths together: little padding
         with torch.no_grad(), torch_threads(self.num_threads):
             for lo in range(0, len(users), batch):
                 rows = order[lo:lo + batch]
                 seqs = torch.from_numpy(_trim(user_sequences(self.keys_, users[rows], self.max_len)))
-                out[rows] = self.net_(seqs, table)[:, -1].numpy()
+                out[rows] = _last_state(torch, self.net_, seqs, table, text).numpy()
         return out
 
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -582,6 +656,9 @@ class SASRec(BaseRecommender):
         out = {"best_epoch": self.best_epoch_, "best_valid_ndcg@10": round(float(self.best_valid_ndcg_), 6),
                "text_used": self.text_used_,
                "sequence_epoch_seconds": round(float(np.mean([r["seconds"] for r in epochs])), 1) if epochs else None}
+        scale = getattr(self.net_, "match_log_scale", None)
+        if scale is not None:
+            out["text_match_weight"] = round(float(scale.detach().exp()), 4)
         if self._tunes_lm:
             lm = [r for r in self.history_ if r.get("stage", "sequence") != "sequence"]
             out.update(mode=self.mode, dapt=bool(self.dapt), lm=dict(getattr(self, "lm_log_", {})),
@@ -653,12 +730,34 @@ class SASRec(BaseRecommender):
         ids, texts = check_new_items(self, item_ids, texts, "lm-seq")
         feats = self._lm_encode(list(texts)) if self._tunes_lm else self._encode_texts(list(texts))
         with torch.no_grad():
-            new_rows = self.net_.text(torch.from_numpy(feats.astype(np.float64))).numpy()
-        index = append_items(self, ids, new_rows)
+            new_feats = torch.from_numpy(feats.astype(np.float64))
+            new_rows = self.net_.text(new_feats).numpy()
+            text = _match_text(torch, self.net_, new_feats)
+        vectors = new_rows if text is None else np.hstack([new_rows, text.numpy()])
+        index = append_items(self, ids, vectors)
         self.text_features_ = np.vstack([self.text_features_, feats])
         self.item_table_ = np.vstack([self.item_table_, new_rows])
+        if text is not None:
+            self.match_text_ = np.vstack([self.match_text_, text.numpy()])
         self.keys_ = grow_columns(self.keys_, self.n_items_)
         return index
+
+
+def _match_text(torch: Any, net: Any, features: Any) -> Any:
+    """The unit text vectors the text match compares (rows of ``features``), or None when the
+    network has no text match."""
+    if features is None or getattr(net, "match_log_scale", None) is None:
+        return None
+    return torch.nn.functional.normalize(features, dim=1)
+
+
+def _last_state(torch: Any, net: Any, seqs: Any, table: Any, text: Any) -> Any:
+    """A user vector: the network's output at the newest position of each padded sequence, with
+    the weighted recent text vector after it when ``text`` (the text match) is given."""
+    h = net(seqs, table)[:, -1]
+    if text is None:
+        return h
+    return torch.cat([h, net.recent_text(seqs, text)[:, -1]], -1)
 
 
 def _trim(seqs: np.ndarray) -> np.ndarray:

@@ -77,3 +77,11 @@ class TestLMSeqLoRA(TestLMSeq):
 
         return SASRec(**FAST, mode="lora", dapt=True, dapt_steps=5, dapt_batch_size=8, lm_epochs=2, lm_steps=5,
                       lm_batch_users=16, lm_items=16, lm_max_length=16, backbone=TINY)
+
+
+class TestLMSeqTextMatch(TestLMSeq):
+    # lm-seq with id dropout and the text match: user and item vectors carry the text part.
+    def make(self) -> BaseRecommender:
+        from tests.retrieve.test_content import ENCODER
+
+        return SASRec(**FAST, encoder_object=ENCODER, cache=False, item_dropout=0.5, text_match_half_life=3.0)

@@ -55,3 +55,20 @@ def test_the_hybrid_cites_the_users_newest_items() -> None:
                     assert f"you recently played {reason.evidence['item']['name']}" in rec.sentence or \
                         len(rec.reasons) > 2
     assert cited >= 10
+
+
+def test_add_channels_puts_the_sequential_channel_beside_the_given_ones() -> None:
+    # hybrid-seq's route: add_channels joins the channels (given, or those the data supports)
+    # without repeating one; the sequential channel learns the cycle and ranks the next item.
+    ds = _chains()
+    split = make_split(ds, "loo", seed=0)
+    model = HybridRecommender(channels=("itemknn",), add_channels=("sasrec", "itemknn"),
+                              channel_params={"sasrec": SASREC}, n_candidates=8)
+    model.fit(split.train_data())
+    assert list(model.retriever_.models_) == ["itemknn", "sasrec"]
+    sasrec = model.retriever_.models_["sasrec"]
+    users = np.arange(0, 240, 4)
+    ids, _ = sasrec.recommend(users, k=1)
+    newest = np.array([sasrec.recent_items(int(u), 1)[0] for u in users])
+    # The next item on the cycle is the validation item, never a training one: nothing masks it.
+    assert np.mean(ids[:, 0] == (newest + 1) % N_ITEMS) >= 0.9

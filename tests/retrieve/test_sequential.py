@@ -147,3 +147,44 @@ def test_bad_lm_settings_are_refused() -> None:
         SASRec(mode="qlora").fit(m)
     with pytest.raises(ValueError, match="lm_steps must be >= 1"):
         SASRec(mode="lora", lm_steps=0).fit(m)
+
+
+def _topic_dataset(n_users: int = 80, per_topic: int = 6, seed: int = 0) -> tuple["object", np.ndarray]:
+    """Two topics of ``per_topic`` items (titles from tests/retrieve/test_content's TOPICS);
+    each user walks their own topic's items in order; the last item of each topic has no
+    interaction at all (a cold item). Returns the dataset and each user's topic."""
+    from tests.retrieve.test_content import TOPICS
+
+    rng = np.random.default_rng(seed)
+    topic = rng.integers(2, size=n_users)
+    rows = [(str(u), str(topic[u] * per_topic + (s + t) % (per_topic - 1)), float(t))
+            for u, s in enumerate(rng.integers(per_topic - 1, size=n_users)) for t in range(4)]
+    inter = pd.DataFrame(rows, columns=["user", "item", "timestamp"])
+    n_items = 2 * per_topic
+    items = pd.DataFrame({"id": [str(i) for i in range(n_items)],
+                          "title": [f"{TOPICS[i // per_topic]} item{i}" for i in range(n_items)]})
+    return build_dataset("topics", inter, users=pd.DataFrame({"id": [str(u) for u in range(n_users)]}),
+                         items=items), topic
+
+
+def test_a_cold_item_is_its_text_alone_in_training_and_serving() -> None:
+    # The items nobody had (5 and 11) are placed by their text's projection (their untrained id
+    # embeddings are dropped everywhere, as item_dropout drops others' in training): a user of
+    # a topic ranks that topic's cold item above the other topic's.
+    from tests.retrieve.test_content import ENCODER
+
+    ds, topic = _topic_dataset()
+    model = SASRec(**FAST, encoder_object=ENCODER, cache=False, item_dropout=0.5, text_match_half_life=2.0)
+    model.fit(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+    cold = np.array([int(ds.items.to_index("5")), int(ds.items.to_index("11"))])
+    assert sorted(model.text_only_items_.tolist()) == sorted(cold.tolist())
+    import torch
+
+    with torch.no_grad():
+        alone = model.net_.text(torch.from_numpy(model.text_features_[cold].astype(np.float64))).numpy()
+    np.testing.assert_allclose(model.item_vectors_[cold, :model.embedding_dim], alone, rtol=1e-5, atol=1e-6)
+    scores = model.user_vectors_ @ model.item_vectors_[cold].T
+    right = np.where(topic == 0, scores[:, 0] > scores[:, 1], scores[:, 1] > scores[:, 0])
+    assert right.mean() >= 0.95
+    assert model.fit_choices()["text_match_weight"] > 0
+    assert model.item_vectors_.shape[1] == model.embedding_dim + ENCODER.dim
