@@ -64,7 +64,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import MissingDependencyError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
-from socialrec.retrieve.dp_mf import PrivacySpent
+from socialrec.retrieve.dp_mf import PrivacySpent, _normalised_rows
 
 ACCOUNTANTS = ("analytic", "prv", "rdp")
 
@@ -140,15 +140,6 @@ def user_statistics(rows: sp.csr_matrix, items: np.ndarray, l2: float) -> tuple[
     weight = np.zeros(r.shape[0])
     weight[per_user > 0] = per_user[per_user > 0] ** -0.5
     return z.T @ z, np.asarray((sp.diags(weight) @ r).T @ z).T
-
-
-def _unit_rows(rows: sp.csr_matrix) -> sp.csr_matrix:
-    r = sp.csr_matrix(rows, dtype=np.float64, copy=True)
-    r.data[:] = 1.0
-    n = np.diff(r.indptr)
-    scale = np.zeros(len(n))
-    scale[n > 0] = n[n > 0] ** -0.5
-    return sp.csr_matrix(sp.diags(scale) @ r)
 
 
 class DPALS(BaseRecommender):
@@ -245,7 +236,7 @@ class DPALS(BaseRecommender):
         self._calibrate(n_users)
         rng = np.random.default_rng(self.random_state)
         noise = np.random.default_rng([self.random_state, 1])
-        counts = np.asarray(_unit_rows(history).sum(axis=0)).ravel()
+        counts = np.asarray(_normalised_rows(history).sum(axis=0)).ravel()
         if self.target_epsilon is not None:
             counts = counts + noise.normal(0.0, self.popularity_noise_, size=n_all)
         self.item_popularity_ = counts.astype(np.float32)
