@@ -87,6 +87,13 @@ def popularity_features(counts: np.ndarray) -> np.ndarray:
     return np.stack([np.log1p(c) / top, below], axis=1).astype(np.float32)
 
 
+def new_item_features(counts: np.ndarray, n_new: int) -> np.ndarray:
+    """(n_new, 2) `popularity_features` of items nobody has yet, beside items with ``counts``:
+    0 on the log scale, and the share of items below a count of 0 (none) plus half of those
+    tied at 0 (the new item included), as the fitted items' features are computed."""
+    return np.tile(popularity_features(np.append(np.asarray(counts), 0))[-1], (n_new, 1))
+
+
 def keep_rows(matrix: sp.spmatrix, rows: np.ndarray) -> sp.csr_matrix:
     """``matrix`` with only ``rows`` kept (the other rows emptied), same shape."""
     keep = np.zeros(matrix.shape[0], dtype=np.float64)
@@ -742,8 +749,8 @@ class AdapterSeq(SASRec):
 
         ids, texts = check_new_items(self, item_ids, texts, "a scenario model")
         feats = self._encode_texts(list(texts))
-        if self.popularity_features:  # nobody has a new item yet
-            feats = np.hstack([feats, np.zeros((len(texts), 2), np.float32)])
+        if self.popularity_features:  # nobody has a new item yet: a count of 0 among the domain's counts
+            feats = np.hstack([feats, new_item_features(np.diff(sp.csc_matrix(self.user_items_).indptr), len(texts))])
         rows = self.backbone_.item_table(self.adapter_, None, feats)[1:]
         index = append_items(self, ids, rows)
         self.keys_ = grow_columns(self.keys_, self.n_items_)

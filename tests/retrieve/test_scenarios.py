@@ -184,3 +184,12 @@ def test_an_adapter_that_only_hurts_keeps_the_backbone_as_it_is(backbone: Shared
     assert ruined.fit_choices()["kept_epochs"] == [0]
     users = np.arange(target.n_users)
     np.testing.assert_array_equal(ruined.recommend(users, k=5)[0], zero.recommend(users, k=5)[0])
+
+
+def test_a_new_item_has_the_popularity_features_of_a_count_of_zero() -> None:
+    from socialrec.retrieve.scenarios import new_item_features
+
+    # counts 0, 0, 3, 5 and the new item's 0: three tied at 0 of five -> (0 + 3) / (2 * 5) = 0.3
+    np.testing.assert_allclose(new_item_features(np.array([0, 0, 3, 5]), 2), [[0.0, 0.3], [0.0, 0.3]])
+    # nobody below it and no other zero: only half of itself
+    np.testing.assert_allclose(new_item_features(np.array([2, 7]), 1), [[0.0, 1 / 6]], rtol=1e-6)
