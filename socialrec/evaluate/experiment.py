@@ -76,7 +76,7 @@ def auto_halving(split: Split, n_points: int) -> Halving | None:
     scores more than `HALVING_ABOVE` (user, item) pairs, else None (every point on every user).
     With two points the loser is judged on `Halving.first_users` users only and the winner on
     twice as many: the graph models' two temperatures on a 300k-item catalogue were judged on
-    20,000 users each before, a minute per pass on 2 cores."""
+    20,000 users each before."""
     if n_points < 2:
         return None
     n_valid_users = int((np.diff(split.matrix("valid").indptr) > 0).sum())

@@ -105,6 +105,14 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return out
 
 
+def encode_input(texts: Sequence[str], batch_size: int, dim: int) -> tuple[list[str], np.ndarray]:
+    """What every `encode` starts with: the checked texts and the zeroed (n, dim) output."""
+    items = check_texts(texts)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return items, np.zeros((len(items), dim), dtype=np.float32)
+
+
 class BatchedEncoder:
     """Base of the encoders here: validates input, orders texts by length (longest first, as
     sentence-transformers does, so a batch pads little), runs `_encode_batch` per batch behind a
@@ -125,10 +133,7 @@ class BatchedEncoder:
         return np.argsort([-len(t) for t in texts], kind="stable")
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        items = check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        items, out = encode_input(texts, batch_size, self.dim)
         if not items:
             return out
         order = self.batch_order(items)
@@ -358,10 +363,7 @@ class EngineEncoder:
         self.dim = encoder.dim
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        items = check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        items, out = encode_input(texts, batch_size, self.dim)
         if not items:
             return out
         order = np.asarray(self.encoder.batch_order(items))  # type: ignore[attr-defined]

@@ -464,8 +464,9 @@ def _accidental_hits(rows: sp.csr_matrix, drawn: np.ndarray) -> np.ndarray:
 
 def _propagator(torch: Any, graph: sp.csr_matrix, device: str, *, scipy: bool) -> Any:
     """``x -> graph @ x`` with gradients. With ``scipy`` on the CPU, scipy's CSR products serve
-    both passes (forward ``graph @ x``, backward ``graph.T @ g``): 2.3x faster than torch's sparse COO forward and backward on a 320k-node graph, single-threaded
-    (measured). Otherwise torch's sparse product, as before (the exact-softmax path's numbers
+    both passes (forward ``graph @ x``, backward ``graph.T @ g``): faster than torch's sparse COO
+    forward and backward on the CPU, one of the changes behind benchmarks/scale.py's lightgcn
+    and social rows. Otherwise torch's sparse product, as before (the exact-softmax path's numbers
     stay bitwise the same)."""
     if not (scipy and torch.device(device).type == "cpu"):
         adj = _to_torch_sparse(torch, graph, device)
@@ -533,7 +534,7 @@ _SCALE_DOC = """    sampled_above: with "full-softmax", a catalogue of more item
         (and a 60k-item one) validation NDCG@10 peaked after about ten steps at the default
         learning rate (the first epoch) and fell in each later epoch; a 4x larger batch peaked
         later and lower, and learning rates of 0.001 and 0.0005 rose slowly to lower peaks.
-        Each epoch costs a minute there, so two without progress are enough to stop.
+        Epochs are the cost there, so two without progress are enough to stop.
     valid_users: early stopping judges at most this many validation users (a seeded sample);
         None: all of them.
     num_threads: torch threads while fitting; None: torch's setting for the exact softmax, 1 for
