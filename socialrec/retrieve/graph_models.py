@@ -73,7 +73,7 @@ def validation_ndcg_of(score: Any, train: sp.csr_matrix, valid: sp.csr_matrix, k
                        batch: int | None = None) -> float:
     """Mean NDCG@k on validation of a ``score(users) -> (n, n_items)`` function, training items
     masked (deterministic ties: for choosing among a model's own settings, never reported)."""
-    return validation_ndcg_each(lambda b: [score(b)], train, valid, k, batch)[0]
+    return (validation_ndcg_each(lambda b: [score(b)], train, valid, k, batch) or [0.0])[0]
 
 
 def validation_ndcg_each(scores: Any, train: sp.csr_matrix, valid: sp.csr_matrix, k: int = 10,
@@ -83,17 +83,14 @@ def validation_ndcg_each(scores: Any, train: sp.csr_matrix, valid: sp.csr_matrix
     once per chunk of users."""
     users = np.flatnonzero(np.diff(valid.indptr) > 0)
     batch = validation_batch(train.shape[1]) if batch is None else batch
-    totals: list[float] = []
+    totals: list[float] = []  # per candidate; empty without validation users
     for start in range(0, len(users), batch):
         b = users[start:start + batch]
         exclude = train[b]
-        for c, candidate in enumerate(scores(b)):
-            top = M.top_k_masked(np.asarray(candidate), k, exclude=exclude)
-            hits = M.hits_matrix(top, valid, b)
-            if c == len(totals):
-                totals.append(0.0)
-            totals[c] += float(M.ndcg_at_k(hits, np.diff(valid.indptr)[b], k).sum())
-    return [total / max(1, len(users)) for total in totals] if totals else [0.0]
+        sums = [float(M.ndcg_at_k(M.hits_matrix(M.top_k_masked(np.asarray(candidate), k, exclude=exclude), valid, b),
+                                  np.diff(valid.indptr)[b], k).sum()) for candidate in scores(b)]
+        totals = sums if not totals else [t + s for t, s in zip(totals, sums)]
+    return [total / len(users) for total in totals]
 
 
 def validation_sample(valid: sp.csr_matrix, n_users: int | None, seed: int) -> sp.csr_matrix:
