@@ -81,3 +81,20 @@ def test_accidental_hits_mark_exactly_the_rows_own_items_among_the_draws() -> No
     big = sp.random(40, 500, density=0.05, format="csr", random_state=0)
     draws = np.random.default_rng(1).integers(0, 500, size=300)
     np.testing.assert_array_equal(_accidental_hits(big, draws), big.toarray()[:, draws] != 0)
+
+
+def test_the_sampled_softmax_stops_after_sampled_patience_rounds_without_progress() -> None:
+    train = _blocks()
+    rng = np.random.default_rng(5)
+    own_block = (np.arange(60) % 2) * 20 + rng.integers(0, 20, 60)
+    valid = sp.csr_matrix((np.ones(60, dtype=np.float32), (np.arange(60), own_block)), shape=(60, 40))
+    valid = sp.csr_matrix(valid - valid.multiply(train.user_items))  # held-out items only
+    valid.eliminate_zeros()
+    data = TrainData(user_items=train.user_items, valid_items=valid)
+    model = LightGCN(embedding_dim=8, epochs=40, temperature=0.2, learning_rate=0.05, sampled_above=10,
+                     sampled_negatives=16, sampled_batch_size=16, patience=40, sampled_patience=1,
+                     sampled_epochs=40).fit(data)
+    scores = [r["valid_ndcg@10"] for r in model.history_]
+    assert len(scores) < 40  # patience (40) alone would have run every epoch
+    # one round without progress ends it: every epoch but the last improved on the best so far
+    assert all(b > a for a, b in zip(scores[:-2], scores[1:-1])) and scores[-1] <= max(scores[:-1])
