@@ -60,7 +60,7 @@ def _load() -> dict[str, Any]:
     return json.loads(OUT.read_text()) if OUT.exists() else {"dataset": "amazon-games", "llmrank": {}, "loo": {}}
 
 
-def _merge(path: Path, protocol: str, name: str, got: dict[str, Any]) -> None:
+def _merge(path: Path, protocol: str, name: str, got: dict[str, Any], dataset: str = "amazon-games") -> None:
     """Read-modify-write under a lock: runs of several models may finish at the same time."""
     import fcntl
     import tempfile
@@ -68,7 +68,8 @@ def _merge(path: Path, protocol: str, name: str, got: dict[str, Any]) -> None:
     path.parent.mkdir(exist_ok=True)
     with open(Path(tempfile.gettempdir()) / f"{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        doc = json.loads(path.read_text()) if path.exists() else {"dataset": "amazon-games"}
+        doc = json.loads(path.read_text()) if path.exists() else {}
+        doc["dataset"] = dataset
         doc.setdefault(protocol, {})[name] = got
         path.write_text(json.dumps(doc, indent=2, default=str))
 
@@ -77,10 +78,12 @@ def modes_out(dataset: str) -> Path:
     return HERE / "results" / f"sequential-modes-{dataset}.json"
 
 
-def lm_modes(name: str, dataset: str, n_users: int, seed: int) -> dict[str, Any]:
+def lm_modes(name: str, dataset: str, n_users: int, seed: int, params: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     """One model of the modes comparison: the product's tune_and_test (`socialrec evaluate`) on
     the leave-one-out split, restricted to a seeded sample of ``n_users`` users when that is
-    fewer than the dataset has (0: every user)."""
+    fewer than the dataset has (0: every user); ``params`` override the model table's defaults
+    (choosing settings: read the row's validation numbers only)."""
     import numpy as np
 
     from socialrec.evaluate.experiment import ModelSpec, results_document, tune_and_test
@@ -97,11 +100,34 @@ def lm_modes(name: str, dataset: str, n_users: int, seed: int) -> dict[str, Any]
         keep = {p: split.rows(p)[np.isin(of[split.rows(p)], users)] for p in ("train", "valid", "test")}
         split = Split(ds, keep["train"], keep["valid"], keep["test"], "loo", seed)
     spec = resolve([name])[0]
-    logged = ModelSpec(name, lambda **p: spec.make(progress=True, **p), spec.grid)
-    outcome = tune_and_test(logged, split, ks=(10, 20), seed=seed, progress=False)
+    made: list[Any] = []
+
+    def make(**p: Any) -> Any:
+        made.append(spec.make(progress=True, **{**(params or {}), **p}))
+        return made[-1]
+
+    outcome = tune_and_test(ModelSpec(name, make, spec.grid), split, ks=(10, 20), seed=seed, progress=False)
     got = results_document(ds.name, "loo", seed, [outcome])["models"][name]
-    got.update(n_users=int(len(users)), fit_choices=outcome.tuning[0].get("fit_choices"))
+    skip = ("backbone", "encoder_object", "progress")
+    got.update(n_users=int(len(users)), fit_choices=outcome.tuning[0].get("fit_choices"),
+               model_params={k: v for k, v in made[-1].get_params().items() if k not in skip} if made else None)
     return got
+
+
+def modes_valid(name: str, dataset: str, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Choosing settings for the modes comparison: the model table's ``name`` with ``params``
+    fitted on the leave-one-out split's training rows (every user); its own validation NDCG@10
+    (early stopping's measure, and stage 2's). No test item is read."""
+    from socialrec.evaluate.suite import resolve
+    from socialrec.ingest.datasets import load
+    from socialrec.ingest.split import make_split
+
+    split = make_split(load(dataset), "loo", seed=seed)
+    model = resolve([name])[0].make(progress=True, **params)
+    t0 = time.perf_counter()
+    model.fit(split.train_data())
+    return {"fit_seconds": round(time.perf_counter() - t0, 1), "fit_choices": model.fit_choices(),
+            "history": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in model.history_]}
 
 
 def loo_valid(name: str, n_users: int, seed: int, params: dict[str, Any]) -> dict[str, Any]:
@@ -135,12 +161,23 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: 
     doc = _load()
     for name in models:  # one model at a time: a finished model is kept even if a later one fails
         t0, cpu0 = time.perf_counter(), time.process_time()
+        if protocol == "modes-valid":  # choosing settings: validation only, no test item read
+            got = modes_valid(name, dataset, seed, params)
+            got.update(command=f"benchmarks/sequential.py --protocol modes-valid --dataset {dataset} --models {name} "
+                               f"--params '{json.dumps(params)}'", machine=describe())
+            name = f"{name} {json.dumps(params, sort_keys=True)}"
+            _merge(modes_out(dataset), "modes-valid", name, got, dataset)
+            print(f"modes-valid {name}: {json.dumps(got['fit_choices'])}", flush=True)
+            continue
         if protocol == "modes":
+            if params:
+                raise SystemExit("--protocol modes measures the model table's defaults (it reads test); choose "
+                                 "settings with --protocol modes-valid --params ...")
             got = lm_modes(name, dataset, n_users, seed)
             got.update(command=f"benchmarks/sequential.py --protocol modes --dataset {dataset} --users {n_users} "
-                               f"--models {name}",
+                               f"--models {name}" + (f" --params '{json.dumps(params)}'" if params else ""),
                        seconds_with_tuning=round(time.perf_counter() - t0, 1), machine=describe())
-            _merge(modes_out(dataset), "modes", name, got)
+            _merge(modes_out(dataset), "modes", name, got, dataset)
             print(f"modes {name}: {json.dumps({k: v for k, v in got.items() if 'ndcg' in k})}", flush=True)
             continue
         if protocol == "loo-valid":
@@ -421,7 +458,7 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item", "cold-item-valid", "loo-valid", "modes",
-                                               "cold-user"),
+                                               "modes-valid", "cold-user"),
                         default=None)
     parser.add_argument("--params", default="{}", help="--protocol cold-item-valid: JSON constructor overrides")
     parser.add_argument("--users", type=int, default=0, help="--protocol modes / loo-valid: users sampled (0: all)")

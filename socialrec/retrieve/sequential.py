@@ -167,7 +167,10 @@ class SASRec(BaseRecommender):
         probability). learning_rate, l2 (Adam weight decay), batch_size (users per step).
     epochs, patience, eval_users: at most ``epochs`` passes; stop after ``patience`` epochs
         without a better validation NDCG@10 (measured on at most ``eval_users`` users, a seeded
-        sample) and keep the best epoch. Validation items come from the training data; without
+        sample) and keep the best epoch. min_epoch_steps: an epoch repeats passes over the
+        users (each freshly shuffled) until it has at least this many steps, so that on a small
+        dataset (a pass of a few batches) early stopping does not judge a handful of steps; a
+        dataset with that many batches per pass is unaffected. Validation items come from the training data; without
         them, each user's newest training item (users with 3 or more) is the stopping target, not
         trained on, and stays in the user's sequence when the model serves them.
     text_encoder: None for ids only (sasrec); an encoder name (`socialrec.represent.encoders`)
@@ -218,7 +221,8 @@ class SASRec(BaseRecommender):
                  lora_rank: int = 8, lora_alpha: float = 16.0, dapt_steps: int = 100, dapt_batch_size: int = 32,
                  dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
                  device: str = "cpu", num_threads: int | None = None, progress: bool = False,
-                 item_dropout: float = 0.0, text_match_half_life: float | None = None) -> None:
+                 item_dropout: float = 0.0, text_match_half_life: float | None = None,
+                 min_epoch_steps: int = 1) -> None:
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
@@ -256,12 +260,13 @@ class SASRec(BaseRecommender):
         self.progress = progress
         self.item_dropout = item_dropout
         self.text_match_half_life = text_match_half_life
+        self.min_epoch_steps = min_epoch_steps
 
     def _check_params(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         for name in ("max_len", "embedding_dim", "n_layers", "n_heads", "batch_size", "epochs", "patience",
-                     "n_negatives"):
+                     "n_negatives", "min_epoch_steps"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.embedding_dim % self.n_heads:
@@ -405,7 +410,7 @@ class SASRec(BaseRecommender):
             t0 = time.perf_counter()
             net.train()
             total, steps = 0.0, 0
-            for batch in _length_batches(lengths, self.batch_size, rng):
+            for batch in _epoch_batches(lengths, self.batch_size, rng, self.min_epoch_steps):
                 b = torch.from_numpy(batch)
                 width = int(lengths[batch].max())  # left padding beyond the batch's longest is cut
                 x, y = inputs[b, -width:].to(self.device), targets[b, -width:].to(self.device)
@@ -601,6 +606,7 @@ class SASRec(BaseRecommender):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         weights = state.pop("_net_weights", None)
+        state.setdefault("min_epoch_steps", 1)  # saved before the setting existed
         self.__dict__.update(state)
         if weights is not None:
             self.net_ = self._build_network(_torch(), None if self.text_features_ is None
@@ -774,6 +780,16 @@ def _length_batches(lengths: np.ndarray, size: int, rng: np.random.Generator) ->
     order = np.lexsort((rng.random(len(lengths)), lengths))
     batches = [order[lo:lo + size] for lo in range(0, len(order), size)]
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _epoch_batches(lengths: np.ndarray, size: int, rng: np.random.Generator, min_steps: int) -> list[np.ndarray]:
+    """One epoch's batches (`_length_batches`): passes over the rows, fresh each, until there
+    are at least ``min_steps`` batches (one pass when a pass has that many)."""
+    out: list[np.ndarray] = []
+    while True:
+        out += _length_batches(lengths, size, rng)
+        if len(out) >= min_steps or not len(lengths):
+            return out
 
 
 def _hold_out_newest(keys: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
