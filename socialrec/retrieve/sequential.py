@@ -423,7 +423,7 @@ class SASRec(BaseRecommender):
                 steps += 1
             ndcg = self._validation_ndcg(torch, net, features, eval_seqs, eval_users, keys, valid, keep, text)
             record = {"stage": "sequence", "epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg@10": ndcg,
-                      "seconds": time.perf_counter() - t0}
+                      "seconds": time.perf_counter() - t0, "steps": steps}
             history.append(record)
             if self.progress:
                 print(f"    sasrec epoch {epoch}: loss {record['loss']:.4f} valid ndcg@10 {ndcg:.4f} "

@@ -95,6 +95,17 @@ def test_bad_settings_are_refused() -> None:
         SASRec(embedding_dim=10, n_heads=4).fit(m)
 
 
+def test_an_epoch_of_a_small_dataset_has_at_least_min_epoch_steps() -> None:
+    ds = chain_dataset(n_users=40)
+    train = TrainData(user_items=ds.user_item_matrix(), dataset=ds)
+    one_pass = SASRec(**{**FAST, "epochs": 2, "batch_size": 16}).fit(train)
+    assert [r["steps"] for r in one_pass.history_] == [3, 3]  # 40 users in batches of 16
+    longer = SASRec(**{**FAST, "epochs": 2, "batch_size": 16}, min_epoch_steps=7).fit(train)
+    assert [r["steps"] for r in longer.history_] == [9, 9]  # whole passes until >= 7 steps
+    with pytest.raises(ValueError, match="min_epoch_steps must be >= 1"):
+        SASRec(min_epoch_steps=0).fit(train)
+
+
 def test_fine_tuning_keeps_stage_one_unless_validation_rises_and_leaves_the_backbone_alone() -> None:
     pytest.importorskip("peft")
     pytest.importorskip("transformers")
