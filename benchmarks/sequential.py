@@ -383,54 +383,90 @@ def _modes_table(path: Path) -> list[str]:
     lines = ["", f"Language-model modes of lm-seq on {dataset} (`--protocol modes --dataset {dataset}`): leave-one-out, "
              f"{first['n_test_users']:,} test users (of {first['n_users']:,} users in the split), full ranking over all items, each "
              f"model tuned and tested by the product (`socialrec evaluate`'s tune_and_test) with the model table's defaults "
-             f"(results/{path.name}). "
+             f"(results/{path.name}, each row with the model's constructor settings). "
              "Stage 1 trains the sequence model over the untouched LM's item vectors; stage 2 (LoRA / full) trains the "
-             "LM with it for the stated step budget and keeps an epoch only if validation NDCG@10 rises. Seconds per "
-             "epoch are wall time on the shared machine (its load was high and varied: compare within a row)."
-             + ("" if all("lm_seq_defaults" in m for m in modes.values()) else
-                " Rows without recorded lm-seq defaults were run before item_dropout became lm-seq's default (0 then)."),
+             "LM with it for the stated step budget (lm_epochs x lm_steps steps of lm_batch_users users, lm_items items "
+             "re-encoded with gradient per step; DAPT adds dapt_steps masked-language-model steps first) and keeps an "
+             "epoch only if validation NDCG@10 rises. Seconds per epoch are wall time on the shared machine (its load "
+             "was high and varied: compare within a row).",
              "",
              "| model | test NDCG@10 | test Recall@10 | valid NDCG@10 after stage 1 | after stage 2 | kept LM epoch | "
              "LM steps (budget) | s / sequence epoch | s / LM epoch | fit s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in sorted(modes.items(), key=lambda kv: kv[1]["ndcg@10"]):
-        ch = m.get("fit_choices") or {}
-        lm = ch.get("lm") or {}
-        stage1 = lm.get("stage1_valid_ndcg", ch.get("best_valid_ndcg@10"))
-        lines.append(
-            f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {stage1:.4f} | "
+        lines.append(_modes_row(name, m))
+    lines += _modes_verdict(modes, doc.get("modes-valid", {}))
+    if doc.get("modes-valid"):
+        lines += ["", f"Choosing settings on {dataset}'s **validation** items only (`--protocol modes-valid --params ...`: "
+                  "the model table's entry with the given overrides fitted on the training rows; its own early-stopping "
+                  "and stage-2 validation NDCG@10; no test item read). Sequence epochs: the steps of each early-stopping "
+                  "round.", "",
+                  "| model and settings | valid NDCG@10 after stage 1 | after stage 2 | kept epoch (sequence / LM) | "
+                  "steps per sequence epoch | fit s |", "|---|---:|---:|---:|---:|---:|"]
+        for name, m in sorted(doc["modes-valid"].items()):
+            ch = m["fit_choices"]
+            lm = ch.get("lm") or {}
+            steps = [r["steps"] for r in m.get("history", []) if r.get("stage", "sequence") == "sequence" and "steps" in r]
+            lines.append(f"| {name} | {lm.get('stage1_valid_ndcg', ch['best_valid_ndcg@10']):.4f} | "
+                         + (f"{lm['valid_ndcg']:.4f} | " if "valid_ndcg" in lm else "| ")
+                         + f"{ch['best_epoch']}" + (f" / {lm['kept_lm_epoch']}" if "kept_lm_epoch" in lm else "")
+                         + f" | {steps[0] if steps else ''} | {m['fit_seconds']:.0f} |")
+    old = doc.get("superseded", {})
+    if old:
+        lines += ["", "Superseded rows (other defaults than today's; kept for the record, not compared with the rows "
+                  "above):", "", "| model (why superseded) | test NDCG@10 | test Recall@10 | valid NDCG@10 after stage 1 | "
+                  "after stage 2 | kept LM epoch | LM steps (budget) | s / sequence epoch | s / LM epoch | fit s |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, m in sorted(old.items()):
+            lines.append(_modes_row(f"{m['model']} ({m['why']})", m))
+    return lines
+
+
+def _modes_row(name: str, m: dict[str, Any]) -> str:
+    ch = m.get("fit_choices") or {}
+    lm = ch.get("lm") or {}
+    stage1 = lm.get("stage1_valid_ndcg", ch.get("best_valid_ndcg@10"))
+    return (f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {stage1:.4f} | "
             + (f"{lm['valid_ndcg']:.4f} | {lm['kept_lm_epoch']} | {ch['lm_step_budget']} | " if "valid_ndcg" in lm
                else "| | | ")
             + (f"{ch['sequence_epoch_seconds']:.0f} | " if ch.get("sequence_epoch_seconds") else "| ")
             + (f"{ch['lm_epoch_seconds']:.0f} | " if ch.get("lm_epoch_seconds") else "| ")
             + f"{m['fit_seconds']:.0f} |")
-    return lines + _modes_verdict(modes)
 
 
-def _modes_verdict(modes: dict[str, Any]) -> list[str]:
+def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
     """What the modes table says about the targets (LoRA >= 1.15x frozen; does full / DAPT add)."""
     head = []
     if {"lm-seq", "sasrec"} <= set(modes):
         head = [f"Here lm-seq with the frozen encoder / sasrec test NDCG@10 = "
                 f"{modes['lm-seq']['ndcg@10'] / modes['sasrec']['ndcg@10']:.2f}x."]
     if "lm-seq" not in modes or "lm-seq-lora" not in modes:
-        return ["", " ".join(head + ["LoRA, full fine-tuning and MLM pretraining then LoRA: no run finished on this dataset (on the shared "
-                "machine each job got a few percent of a core; the runs were stopped at the session's deadline, the LoRA "
-                "one still in stage 1), so the targets LoRA >= 1.15x frozen and whether full / DAPT add anything are "
-                "not measured."])]
-    frozen, lora = modes["lm-seq"]["ndcg@10"], modes["lm-seq-lora"]["ndcg@10"]
-    ratio = lora / frozen if frozen else float("nan")
-    lm = (modes["lm-seq-lora"].get("fit_choices") or {}).get("lm") or {}
+        return ["", " ".join(head + ["LoRA, full fine-tuning and MLM pretraining then LoRA: not measured with today's "
+                                     "defaults on this dataset."])]
+    frozen, lora = modes["lm-seq"], modes["lm-seq-lora"]
+    ratio = lora["ndcg@10"] / frozen["ndcg@10"] if frozen["ndcg@10"] else float("nan")
+    vratio = lora["valid_ndcg@10"] / frozen["valid_ndcg@10"] if frozen["valid_ndcg@10"] else float("nan")
+    lm = (lora.get("fit_choices") or {}).get("lm") or {}
     out = [f"LoRA / frozen test NDCG@10: {ratio:.2f}x (target 1.15x: {'met' if ratio >= 1.15 else 'not met'}); "
-           f"within the LoRA fit, stage 2 moved validation NDCG@10 from {lm.get('stage1_valid_ndcg', float('nan')):.4f} "
-           f"to {lm.get('valid_ndcg', float('nan')):.4f}, more than it gave on test."]
+           f"validation NDCG@10 {vratio:.2f}x; within the LoRA fit, stage 2 moved validation NDCG@10 from "
+           f"{lm.get('stage1_valid_ndcg', float('nan')):.4f} to {lm.get('valid_ndcg', float('nan')):.4f}"
+           + (" (no stage-2 epoch beat stage 1, so the LoRA fit is its stage 1)." if not lm.get("kept_lm_epoch") else ".")]
+    control = [(n, m) for n, m in valid.items() if n.startswith("lm-seq-lora ") and '"lm_learning_rate": 0' in n]
+    for n, m in control:
+        c = (m["fit_choices"].get("lm") or {})
+        out.append(f"Control on validation (`{n}`: the same stage 2 with the LM's learning rate 0, i.e. the sequence "
+                   f"model trained on over the untouched LM): stage 2 moved validation NDCG@10 from "
+                   f"{c.get('stage1_valid_ndcg', float('nan')):.4f} to {c.get('valid_ndcg', float('nan')):.4f}.")
     for name, what in (("lm-seq-full", "full fine-tuning"), ("lm-seq-dapt", "MLM pretraining then LoRA")):
         if name in modes:
-            r = modes[name]["ndcg@10"] / lora if lora else float("nan")
-            out.append(f"{what} / LoRA: {r:.2f}x ({'adds' if r > 1.0 else 'adds nothing'} beyond LoRA).")
+            m = modes[name]
+            r = m["ndcg@10"] / lora["ndcg@10"] if lora["ndcg@10"] else float("nan")
+            rv = m["valid_ndcg@10"] / lora["valid_ndcg@10"] if lora["valid_ndcg@10"] else float("nan")
+            adds = r > 1.0 and rv > 1.0
+            out.append(f"{what} / LoRA: test {r:.2f}x, validation {rv:.2f}x ("
+                       + ("adds something beyond LoRA" if adds else "adds nothing beyond LoRA") + ").")
         else:
-            out.append(f"{what}: not measured (its run was stopped: at a few percent of a core it could not finish "
-                       "before the session's deadline).")
+            out.append(f"{what}: not measured with today's defaults (the shared machine's time ran out).")
     return ["", " ".join(head + out)]
 
 

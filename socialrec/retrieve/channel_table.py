@@ -77,8 +77,13 @@ _KNN, _IMPLICIT, _GRAPH = "socialrec.retrieve.knn", "socialrec.retrieve.implicit
 _SEQ = "socialrec.retrieve.sequential"
 # sasrec / lm-seq channel defaults: the sampled softmax keeps a fit on a 17k-item catalog within
 # CPU minutes (not compared with the full softmax on validation); one torch thread, measured
-# faster than two on the shared 2-core machine.
-SASREC_DEFAULTS: tuple[tuple[str, Any], ...] = (("loss", "sampled-softmax"), ("num_threads", 1))
+# faster than two on the shared 2-core machine. An epoch has at least 32 steps: on movielens-100k
+# (4 batches a pass) early stopping after 3 epochs of 4 steps stopped lm-seq at validation NDCG@10
+# 0.0202 and sasrec at 0.0651; with 32-step epochs they passed 0.061 and 0.082 on validation
+# (benchmarks/sequential.py --protocol modes-valid). No change where a pass has 32 batches or more
+# (amazon-games: about 200).
+SASREC_DEFAULTS: tuple[tuple[str, Any], ...] = (("loss", "sampled-softmax"), ("num_threads", 1),
+                                                ("min_epoch_steps", 32))
 # lm-seq drops half the id embeddings per training step (item_dropout): chosen on amazon-games'
 # validation, both its cold items' (--protocol cold-item-valid) and leave-one-out's on a
 # 10,000-user sample (--protocol loo-valid, benchmarks/sequential.py); the text match lowered the
