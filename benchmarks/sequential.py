@@ -394,8 +394,9 @@ def _modes_table(path: Path) -> list[str]:
              "LM steps (budget) | s / sequence epoch | s / LM epoch | fit s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in sorted(modes.items(), key=lambda kv: kv[1]["ndcg@10"]):
-        lines.append(_modes_row(name, m))
+        lines.append(_modes_row(name if "model_params" in m else f"{name} (older defaults: before min_epoch_steps)", m))
     lines += _modes_verdict(modes, doc.get("modes-valid", {}))
+    old = doc.get("superseded", {})
     if doc.get("modes-valid"):
         lines += ["", f"Choosing settings on {dataset}'s **validation** items only (`--protocol modes-valid --params ...`: "
                   "the model table's entry with the given overrides fitted on the training rows; its own early-stopping "
@@ -403,15 +404,20 @@ def _modes_table(path: Path) -> list[str]:
                   "round.", "",
                   "| model and settings | valid NDCG@10 after stage 1 | after stage 2 | kept epoch (sequence / LM) | "
                   "steps per sequence epoch | fit s |", "|---|---:|---:|---:|---:|---:|"]
-        for name, m in sorted(doc["modes-valid"].items()):
+        rows = dict(sorted(doc["modes-valid"].items()))
+        rows.update({f"{n} (the model table's default: its row above)": m for n, m in sorted(modes.items())
+                     if "model_params" in m})
+        rows.update({f"{m['model']} ({m['why']})": m for m in old.values()})
+        for name, m in rows.items():
             ch = m["fit_choices"]
             lm = ch.get("lm") or {}
-            steps = [r["steps"] for r in m.get("history", []) if r.get("stage", "sequence") == "sequence" and "steps" in r]
+            steps = (m.get("model_params") or {}).get("min_epoch_steps") or next(
+                (r["steps"] for r in m.get("history", []) if r.get("stage", "sequence") == "sequence" and "steps" in r),
+                None)
             lines.append(f"| {name} | {lm.get('stage1_valid_ndcg', ch['best_valid_ndcg@10']):.4f} | "
                          + (f"{lm['valid_ndcg']:.4f} | " if "valid_ndcg" in lm else "| ")
                          + f"{ch['best_epoch']}" + (f" / {lm['kept_lm_epoch']}" if "kept_lm_epoch" in lm else "")
-                         + f" | {steps[0] if steps else ''} | {m['fit_seconds']:.0f} |")
-    old = doc.get("superseded", {})
+                         + f" | {f'at least {steps}' if steps else 'one pass (4)'} | {m['fit_seconds']:.0f} |")
     if old:
         lines += ["", "Superseded rows (other defaults than today's; kept for the record, not compared with the rows "
                   "above):", "", "| model (why superseded) | test NDCG@10 | test Recall@10 | valid NDCG@10 after stage 1 | "
