@@ -35,6 +35,14 @@ test rows of those users only; full ranking over all items): a development-scale
 the shared 2-core machine affords, with wall time per epoch of each stage.
 
     nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol modes --users 5000 --models lm-seq-lora
+
+``--protocol modes-valid --params JSON`` chooses the modes' settings on validation only: the model
+table's entry with the overrides fitted on the leave-one-out training rows of every user, its own
+early-stopping and stage-2 validation NDCG@10 recorded (no test item read). Rows of the modes table
+measured with other defaults than today's are kept under "superseded" with the reason.
+
+    nice -n 5 .venv/bin/python benchmarks/sequential.py --protocol modes-valid --dataset movielens-100k \
+        --models lm-seq-lora --params '{"lm_learning_rate": 0.0}'
 """
 
 from __future__ import annotations
