@@ -398,9 +398,9 @@ def _modes_table(path: Path) -> list[str]:
              "epoch only if validation NDCG@10 rises. Seconds per epoch are wall time on the shared machine (its load "
              "was high and varied: compare within a row).",
              "",
-             "| model | test NDCG@10 | test Recall@10 | valid NDCG@10 after stage 1 | after stage 2 | kept LM epoch | "
-             "LM steps (budget) | s / sequence epoch | s / LM epoch | fit s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | test NDCG@10 | test Recall@10 | valid NDCG@10 after stage 1 | each stage-2 epoch | kept | kept LM "
+             "epoch | LM steps (budget) | s / sequence epoch | s / LM epoch | fit s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in sorted(modes.items(), key=lambda kv: kv[1]["ndcg@10"]):
         lines.append(_modes_row(name if "model_params" in m else f"{name} (older defaults: before min_epoch_steps)", m))
     lines += _modes_verdict(modes, doc.get("modes-valid", {}))
@@ -429,8 +429,8 @@ def _modes_table(path: Path) -> list[str]:
     if old:
         lines += ["", "Superseded rows (other defaults than today's; kept for the record, not compared with the rows "
                   "above):", "", "| model (why superseded) | test NDCG@10 | test Recall@10 | valid NDCG@10 after stage 1 | "
-                  "after stage 2 | kept LM epoch | LM steps (budget) | s / sequence epoch | s / LM epoch | fit s |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "each stage-2 epoch | kept | kept LM epoch | LM steps (budget) | s / sequence epoch | s / LM epoch | "
+                  "fit s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, m in sorted(old.items()):
             lines.append(_modes_row(f"{m['model']} ({m['why']})", m))
     return lines
@@ -441,6 +441,7 @@ def _modes_row(name: str, m: dict[str, Any]) -> str:
     lm = ch.get("lm") or {}
     stage1 = lm.get("stage1_valid_ndcg", ch.get("best_valid_ndcg@10"))
     return (f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {stage1:.4f} | "
+            + (" / ".join(f"{v:.4f}" for v in lm.get("epoch_valid_ndcg", [])) + " | " if "valid_ndcg" in lm else "| ")
             + (f"{lm['valid_ndcg']:.4f} | {lm['kept_lm_epoch']} | {ch['lm_step_budget']} | " if "valid_ndcg" in lm
                else "| | | ")
             + (f"{ch['sequence_epoch_seconds']:.0f} | " if ch.get("sequence_epoch_seconds") else "| ")
@@ -461,24 +462,38 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
     ratio = lora["ndcg@10"] / frozen["ndcg@10"] if frozen["ndcg@10"] else float("nan")
     vratio = lora["valid_ndcg@10"] / frozen["valid_ndcg@10"] if frozen["valid_ndcg@10"] else float("nan")
     lm = (lora.get("fit_choices") or {}).get("lm") or {}
+    epochs = " / ".join(f"{v:.4f}" for v in lm.get("epoch_valid_ndcg", []))
     out = [f"LoRA / frozen test NDCG@10: {ratio:.2f}x (target 1.15x: {'met' if ratio >= 1.15 else 'not met'}); "
-           f"validation NDCG@10 {vratio:.2f}x; within the LoRA fit, stage 2 moved validation NDCG@10 from "
-           f"{lm.get('stage1_valid_ndcg', float('nan')):.4f} to {lm.get('valid_ndcg', float('nan')):.4f}"
-           + (" (no stage-2 epoch beat stage 1, so the LoRA fit is its stage 1)." if not lm.get("kept_lm_epoch") else ".")]
+           f"validation NDCG@10 {vratio:.2f}x. Within the LoRA fit, stage 1 reached validation NDCG@10 "
+           f"{lm.get('stage1_valid_ndcg', float('nan')):.4f} and stage 2's epochs scored {epochs or 'nothing'}"
+           + (": none beat stage 1, so the LoRA fit is its stage 1 (the LoRA fit reads MiniLM through torch at "
+              "lm_max_length tokens, the frozen lm-seq through the ONNX encoder: their stage-1 vectors differ)."
+              if not lm.get("kept_lm_epoch") else f"; it kept epoch {lm['kept_lm_epoch']} ({lm['valid_ndcg']:.4f}).")]
     control = [(n, m) for n, m in valid.items() if n.startswith("lm-seq-lora ") and '"lm_learning_rate": 0' in n]
     for n, m in control:
         c = (m["fit_choices"].get("lm") or {})
         out.append(f"Control on validation (`{n}`: the same stage 2 with the LM's learning rate 0, i.e. the sequence "
-                   f"model trained on over the untouched LM): stage 2 moved validation NDCG@10 from "
-                   f"{c.get('stage1_valid_ndcg', float('nan')):.4f} to {c.get('valid_ndcg', float('nan')):.4f}.")
+                   f"model trained on over the untouched LM): its stage-2 epochs scored "
+                   + " / ".join(f"{v:.4f}" for v in c.get("epoch_valid_ndcg", []))
+                   + f" from the same stage 1's {c.get('stage1_valid_ndcg', float('nan')):.4f}: what stage 2 adds on "
+                   "validation comes from training the sequence model longer, and training the LM in it lowers it.")
+    for n, m in valid.items():
+        if n.startswith("lm-seq-lora ") and n not in dict(control):
+            c = (m["fit_choices"].get("lm") or {})
+            out.append(f"`{n}` (validation): stage 1 {c.get('stage1_valid_ndcg', float('nan')):.4f}, stage-2 epochs "
+                       + " / ".join(f"{v:.4f}" for v in c.get("epoch_valid_ndcg", [])) + ".")
     for name, what in (("lm-seq-full", "full fine-tuning"), ("lm-seq-dapt", "MLM pretraining then LoRA")):
         if name in modes:
             m = modes[name]
             r = m["ndcg@10"] / lora["ndcg@10"] if lora["ndcg@10"] else float("nan")
             rv = m["valid_ndcg@10"] / lora["valid_ndcg@10"] if lora["valid_ndcg@10"] else float("nan")
             adds = r > 1.0 and rv > 1.0
+            mlm = ((m.get("fit_choices") or {}).get("lm") or {}).get("dapt")
             out.append(f"{what} / LoRA: test {r:.2f}x, validation {rv:.2f}x ("
-                       + ("adds something beyond LoRA" if adds else "adds nothing beyond LoRA") + ").")
+                       + ("adds something beyond LoRA" if adds else "adds nothing beyond LoRA")
+                       + (f"; {mlm['steps']} MLM steps, loss {mlm['first_loss']:.2f} -> {mlm['last_loss']:.2f}, "
+                          f"{mlm['seconds']:.0f} s, left MiniLM's mean-pooled vectors worse for the sequence model"
+                          if mlm else "") + ").")
         else:
             out.append(f"{what}: not measured with today's defaults (the shared machine's time ran out).")
     return ["", " ".join(head + out)]

@@ -79,8 +79,8 @@ _SEQ = "socialrec.retrieve.sequential"
 # CPU minutes (not compared with the full softmax on validation); one torch thread, measured
 # faster than two on the shared 2-core machine. An epoch has at least 32 steps: on movielens-100k
 # (4 batches a pass) early stopping after 3 epochs of 4 steps stopped lm-seq at validation NDCG@10
-# 0.0202 and sasrec at 0.0651; with 32-step epochs they passed 0.061 and 0.082 on validation
-# (benchmarks/sequential.py --protocol modes-valid). No change where a pass has 32 batches or more
+# 0.0202 and sasrec at 0.0651; with 32-step epochs they reach 0.0964 and 0.1074 on validation
+# (benchmarks/sequential.py --protocol modes). No change where a pass has 32 batches or more
 # (amazon-games: about 200).
 SASREC_DEFAULTS: tuple[tuple[str, Any], ...] = (("loss", "sampled-softmax"), ("num_threads", 1),
                                                 ("min_epoch_steps", 32))

@@ -543,6 +543,7 @@ class SASRec(BaseRecommender):
                       "train_seconds": round(train_s, 1), "refresh_seconds": round(refresh_s, 1),
                       "seconds": time.perf_counter() - t0}
             self.history_.append(record)
+            self.lm_log_.setdefault("epoch_valid_ndcg", []).append(round(float(ndcg), 6))
             if self.progress:
                 print(f"    lm-seq {self.mode} epoch {epoch}: loss {record['loss']:.4f} valid ndcg@10 {ndcg:.4f} "
                       f"({record['train_seconds']:.1f}s steps, {record['refresh_seconds']:.1f}s refresh)", flush=True)
