@@ -125,7 +125,9 @@ def test_fine_tuning_keeps_stage_one_unless_validation_rises_and_leaves_the_back
         ch = model.fit_choices()
         assert ch["mode"] == mode and ch["text_used"] and ch["lm_step_budget"] == 6
         assert ch["lm"]["valid_ndcg"] >= ch["lm"]["stage1_valid_ndcg"]
-        assert len([r for r in model.history_ if r["stage"] == mode]) >= 1
+        stage2 = [r["valid_ndcg@10"] for r in model.history_ if r["stage"] == mode]
+        assert len(stage2) >= 1
+        assert ch["lm"]["epoch_valid_ndcg"] == [round(v, 6) for v in stage2]  # what the modes table reports
         # LoRA trains adapters only (a few thousand weights); full trains every layer's weights.
         n_lora = ch["lm"]["trainable_lm_parameters"]
         assert (n_lora < 3000) if mode == "lora" else (n_lora > 15000)
