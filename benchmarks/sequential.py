@@ -469,19 +469,23 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
            + (": none beat stage 1, so the LoRA fit is its stage 1 (the LoRA fit reads MiniLM through torch at "
               "lm_max_length tokens, the frozen lm-seq through the ONNX encoder: their stage-1 vectors differ)."
               if not lm.get("kept_lm_epoch") else f"; it kept epoch {lm['kept_lm_epoch']} ({lm['valid_ndcg']:.4f}).")]
-    control = [(n, m) for n, m in valid.items() if n.startswith("lm-seq-lora ") and '"lm_learning_rate": 0' in n]
+    control = [(n, m) for n, m in valid.items() if n.startswith("lm-seq-lora ")
+               and json.loads(n.removeprefix("lm-seq-lora ")) == {"lm_learning_rate": 0.0}]
     for n, m in control:
         c = (m["fit_choices"].get("lm") or {})
         out.append(f"Control on validation (`{n}`: the same stage 2 with the LM's learning rate 0, i.e. the sequence "
                    f"model trained on over the untouched LM): its stage-2 epochs scored "
                    + " / ".join(f"{v:.4f}" for v in c.get("epoch_valid_ndcg", []))
                    + f" from the same stage 1's {c.get('stage1_valid_ndcg', float('nan')):.4f}: what stage 2 adds on "
-                   "validation comes from training the sequence model longer, and training the LM in it lowers it.")
+                   "validation comes from training the sequence model longer, not from the LM.")
     for n, m in valid.items():
         if n.startswith("lm-seq-lora ") and n not in dict(control):
             c = (m["fit_choices"].get("lm") or {})
             out.append(f"`{n}` (validation): stage 1 {c.get('stage1_valid_ndcg', float('nan')):.4f}, stage-2 epochs "
-                       + " / ".join(f"{v:.4f}" for v in c.get("epoch_valid_ndcg", [])) + ".")
+                       + " / ".join(f"{v:.4f}" for v in c.get("epoch_valid_ndcg", []))
+                       + (f", kept epoch {c['kept_lm_epoch']}" if c.get("kept_lm_epoch") else ", none kept")
+                       + (" (another seed: stage 1 alone moves validation by as much as stage 2 ever did)"
+                          if "random_state" in n else "") + ".")
     for name, what in (("lm-seq-full", "full fine-tuning"), ("lm-seq-dapt", "MLM pretraining then LoRA")):
         if name in modes:
             m = modes[name]
@@ -489,6 +493,9 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
             rv = m["valid_ndcg@10"] / lora["valid_ndcg@10"] if lora["valid_ndcg@10"] else float("nan")
             adds = r > 1.0 and rv > 1.0
             mlm = ((m.get("fit_choices") or {}).get("lm") or {}).get("dapt")
+            lrs = [((x.get("fit_choices") or {}).get("lm") or {}).get("lm_learning_rate") for x in (m, lora)]
+            if name == "lm-seq-dapt" and lrs[0] != lrs[1]:
+                out.append(f"(The DAPT row's LoRA ran at LM learning rate {lrs[0]:g}, the LoRA row's at {lrs[1]:g}.)")
             out.append(f"{what} / LoRA: test {r:.2f}x, validation {rv:.2f}x ("
                        + ("adds something beyond LoRA" if adds else "adds nothing beyond LoRA")
                        + (f"; {mlm['steps']} MLM steps, loss {mlm['first_loss']:.2f} -> {mlm['last_loss']:.2f}, "
