@@ -484,6 +484,7 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
             out.append(f"`{n}` (validation): stage 1 {c.get('stage1_valid_ndcg', float('nan')):.4f}, stage-2 epochs "
                        + " / ".join(f"{v:.4f}" for v in c.get("epoch_valid_ndcg", []))
                        + (f", kept epoch {c['kept_lm_epoch']}" if c.get("kept_lm_epoch") else ", none kept")
+                       + f" (LM learning rate {c.get('lm_learning_rate', float('nan')):g})"
                        + (" (another seed: stage 1 alone moves validation by as much as stage 2 ever did)"
                           if "random_state" in n else "") + ".")
     for name, what in (("lm-seq-full", "full fine-tuning"), ("lm-seq-dapt", "MLM pretraining then LoRA")):
