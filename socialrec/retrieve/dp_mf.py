@@ -246,8 +246,8 @@ class MF(BaseRecommender):
                                      weight_decay=self.l2)
         # The sampler draws user indices on the CPU whatever the device.
         loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(torch.arange(n_users)), batch_size=self._batch_size(n_users),
-            shuffle=True, generator=torch.Generator().manual_seed(self.random_state))
+            _rows(torch, torch.arange(n_users)), batch_size=self._batch_size(n_users),
+            shuffle=True, generator=torch.Generator().manual_seed(self.random_state), collate_fn=_whole_batch)
         criterion = torch.nn.CrossEntropyLoss()  # soft targets: the user's target items, uniform
         model, optimizer, criterion, loader = self._privatise(module, optimizer, criterion, loader, n_users)
         self._run_epochs(model, optimizer, criterion, loader,
@@ -484,15 +484,15 @@ class DPMF(MF):
         position[self.head_items_] = np.arange(len(self.head_items_))
         # Every interaction is a record, the tail ones too (their target is ignored: zero loss, zero
         # gradient), so that the dataset size and the sampling rate do not depend on the head.
-        records = torch.utils.data.TensorDataset(torch.from_numpy(coo.row.astype(np.int64)),
-                                                 torch.from_numpy(position[coo.col]))
+        records = _rows(torch, torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(position[coo.col]))
         gen = torch.Generator(device=self.device).manual_seed(self.random_state)
         module = _interaction_module(torch, n_users, len(self.head_items_), self.factors, self.init_std, gen,
                                      self.device, self._initial_bias(counts[self.head_items_]), self.learn_bias)
         optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=self.learning_rate,
                                      weight_decay=self.l2)
         loader = torch.utils.data.DataLoader(records, batch_size=self._batch_size(n_records), shuffle=True,
-                                             generator=torch.Generator().manual_seed(self.random_state))
+                                             generator=torch.Generator().manual_seed(self.random_state),
+                                             collate_fn=_whole_batch)
         criterion = torch.nn.CrossEntropyLoss(ignore_index=_IGNORE)
         model, optimizer, criterion, loader = self._privatise(module, optimizer, criterion, loader, n_records)
         def interactions(batch: Any) -> tuple[Any, Any]:
@@ -629,6 +629,28 @@ class DPMF(MF):
 
 
 _IGNORE = -100  # CrossEntropyLoss' ignore_index: the target of an interaction with a tail item
+
+
+def _rows(torch: Any, *tensors: Any) -> Any:
+    """A TensorDataset that fetches a whole batch by one indexing (``__getitems__``) instead of one
+    row at a time: the same batches as the TensorDataset and default collation (the sampler is the
+    loader's, Poisson under Opacus), without the per-row Python loop that took a third of a fit
+    with 32,768-interaction batches. A batch comes back as ``[(column, ...)]`` ([] when the sampler
+    drew nothing, which Opacus' empty-batch collation handles); `_whole_batch` unwraps it."""
+
+    class Rows(torch.utils.data.TensorDataset):  # type: ignore[misc, name-defined]
+        def __getitems__(self, indices: list[int]) -> list[tuple[Any, ...]]:
+            if len(indices) == 0:
+                return []
+            index = torch.as_tensor(indices, dtype=torch.int64)
+            return [tuple(t[index] for t in self.tensors)]
+
+    return Rows(*tensors)
+
+
+def _whole_batch(batch: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Collation of `_rows`' batches: the one (column, ...) tuple."""
+    return batch[0]
 
 
 def _interaction_module(torch: Any, n_users: int, n_items: int, factors: int, init_std: float, gen: Any,
