@@ -98,6 +98,10 @@ INTERACTION_PROBES_CURRENT: list[dict[str, Any]] = [
     {"change": {"average": 0.95}, "valid_ndcg@10": 0.1561},
 ]
 INTERACTION_GRIDS: dict[str, list[dict[str, Any]]] = {"lastfm": [{"epochs": 40}]}
+# ``--seeds N``: on these datasets the chosen epsilon-8 interaction row is refitted with random_state
+# 1 .. N-1, beside mf's chosen setting at the same seeds, for the spread of the retention.
+SPREAD_DATASETS = ("lastfm",)
+SPREAD_EPSILON = 8.0
 GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {  # dataset: (mf grid, dp-mf grid)
     # mf also tries the moving average of its iterates (decay 0.9, 0.95), as dp-mf-interaction uses it.
     "lastfm": ([{"max_items": m, "tied": t, "average": a} for m in (300, 1000, 3000) for t in (False, True)
@@ -166,9 +170,30 @@ def tune(make: Any, grid: list[dict[str, Any]], split: Any, users: np.ndarray | 
     return entry
 
 
+def _test_ndcg(model: Any, split: Any, users: np.ndarray | None) -> float:
+    return round(float(_ndcg(model, split, "test", users).mean()["ndcg@10"]), 5)
+
+
+def seed_spread(make: Any, params: dict[str, Any], first: float, mf_ndcg: list[float], split: Any,
+                users: np.ndarray | None, train: Any, seeds: int) -> dict[str, Any]:
+    """The chosen setting refitted with ``random_state`` 1 .. seeds - 1 (0 is the row itself: its
+    test NDCG@10 is ``first``), each seed's test NDCG@10 divided by mf's at the same seed
+    (``mf_ndcg``, mf's chosen setting). The split stays the protocol's (seed 0); what varies is
+    everything a fit draws: initialisation, sampling, noise."""
+    ndcg = [first]
+    for s in range(1, seeds):
+        print(f"    seed {s}", flush=True)
+        ndcg.append(_test_ndcg(make(**{**params, "random_state": s}).fit(train), split, users))
+    ratios = [a / b for a, b in zip(ndcg, mf_ndcg)]
+    return {"seeds": list(range(seeds)), "ndcg@10": ndcg, "mf_ndcg@10": mf_ndcg[:seeds],
+            "retention": [round(r, 4) for r in ratios], "retention_mean": round(float(np.mean(ratios)), 4),
+            "retention_min": round(min(ratios), 4), "retention_max": round(max(ratios), 4),
+            "retention_sd": round(float(np.std(ratios, ddof=1)), 4) if seeds > 1 else 0.0}
+
+
 def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, ...],
                 previous: dict[str, Any] | None = None, epsilons: tuple[float, ...] = EPSILONS,
-                reuse_mf: bool = False) -> dict[str, Any]:
+                reuse_mf: bool = False, seeds: int = 1) -> dict[str, Any]:
     ds = load(name)
     protocol = PROTOCOLS[name]
     split = make_split(ds, protocol, seed=seed)
@@ -197,14 +222,27 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
             out["models"][key]["base"] = DP_BASE
         elif key in old:
             out["models"][key] = old[key]
+    mf_seeds: list[float] = []
+    if seeds > 1 and name in SPREAD_DATASETS:
+        mf_row = out["models"]["mf"]
+        mf_seeds = [mf_row["ndcg@10"]]
+        print(f"  mf over {seeds} seeds", flush=True)
+        for s in range(1, seeds):
+            mf_seeds.append(_test_ndcg(MF(**{**MF_BASE, **mf_row["params"], "random_state": s}).fit(train),
+                                       split, users))
+    spread: dict[str, Any] = dict((previous or {}).get("seed_spread", {}))
     for eps in EPSILONS:
         key = f"dp-mf-interaction eps={eps:g}"
         if "interaction" in units and name in INTERACTION_GRIDS and eps in epsilons:
             print(f"  dp-mf (interaction unit) epsilon {eps:g}", flush=True)
-            out["models"][key] = tune(
-                lambda **p: DPMF(target_epsilon=eps, **{**DP_INTERACTION_BASE, **p}), INTERACTION_GRIDS[name],
-                split, users, train)
+            make = lambda **p: DPMF(target_epsilon=eps, **{**DP_INTERACTION_BASE, **p})  # noqa: E731
+            out["models"][key] = tune(make, INTERACTION_GRIDS[name], split, users, train)
             out["models"][key]["base"] = DP_INTERACTION_BASE
+            spread.pop(key, None)  # a spread measured on an earlier fit of the row no longer applies
+            if mf_seeds and eps == SPREAD_EPSILON:
+                print(f"  {key} over {seeds} seeds", flush=True)
+                spread[key] = seed_spread(make, out["models"][key]["params"], out["models"][key]["ndcg@10"],
+                                          mf_seeds, split, users, train, seeds)
         elif key in old:
             out["models"][key] = old[key]
     als_twin, dp_als = ALS_GRIDS.get(name, (None, None))
@@ -220,6 +258,8 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
             out["models"][key] = tune(lambda **p: DPALS(target_epsilon=eps, **p), dp_als, split, users, train)
         elif key in old:
             out["models"][key] = old[key]
+    if spread:
+        out["seed_spread"] = spread
     base = out["models"]["mf"]["ndcg@10"]
     for key, entry in out["models"].items():
         entry["retention"] = round(entry["ndcg@10"] / base, 4) if base > 0 else None
@@ -396,6 +436,9 @@ def main() -> None:
                              "settings they were run with)")
     parser.add_argument("--reuse-mf", action="store_true",
                         help="keep the mf row of the JSON (same code, same seed) instead of tuning it again")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="refit the chosen epsilon-8 interaction row (LastFM) and mf with random_state "
+                             "0 .. N-1 and report the retention's mean and spread (1: no refits)")
     parser.add_argument("--readme-only", action="store_true", help="redraw the plot and README from the JSON")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
@@ -428,7 +471,8 @@ def main() -> None:
         start = time.perf_counter()
         doc["datasets"][name] = run_dataset(name, args.users, args.seed, tuple(args.units.split(",")),
                                             doc["datasets"].get(name),
-                                            tuple(float(e) for e in args.epsilons.split(",")), args.reuse_mf)
+                                            tuple(float(e) for e in args.epsilons.split(",")), args.reuse_mf,
+                                            args.seeds)
         doc["datasets"][name]["wall_seconds"] = round(time.perf_counter() - start, 1)
         path.write_text(json.dumps(doc, indent=2))
     plot(doc, RESULTS / "privacy-dp.png")

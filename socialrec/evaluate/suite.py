@@ -71,7 +71,7 @@ DP_MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
 DP_ALS_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("factors", 16), ("iterations", 3),
                                                    ("user_l2", 0.1), ("item_l2", 30.0), ("max_items", 1000))
 ALS_TWIN_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", None), ("factors", 64), ("iterations", 5),
-                                                     ("user_l2", 1.0), ("item_l2", 10.0), ("max_items", 1000))
+                                                     ("user_l2", 0.1), ("item_l2", 30.0), ("max_items", 1000))
 
 
 def _graph_specs() -> dict[str, ModelSpec]:
