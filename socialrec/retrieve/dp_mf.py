@@ -189,6 +189,9 @@ class MF(BaseRecommender):
         decay per step (0: the last iterate). For `DPMF` the average is post-processing of the
         noisy iterates (it reads nothing but them), so it spends no budget; it averages
         DP-SGD's noise over the last ~1 / (1 - average) steps.
+    lr_schedule: "constant" (``learning_rate`` throughout) or "cosine" (decayed from
+        ``learning_rate`` to 0 along a half cosine over all steps of training). A schedule fixed
+        in advance reads no data: it changes no privacy accounting.
     random_state: seeds initialisation, user sampling, input/target splits (and `DPMF`'s noise).
     device: "cpu" or "cuda".
     """
@@ -198,8 +201,8 @@ class MF(BaseRecommender):
     def __init__(self, factors: int = 64, learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20,
                  batch_size: int | None = 256, input_share: float = 0.5, init_std: float = 0.01,
                  max_items: int | None = None,
-                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, random_state: int = 0,
-                 device: str = "cpu") -> None:
+                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, lr_schedule: str = "constant",
+                 random_state: int = 0, device: str = "cpu") -> None:
         self.factors = factors
         self.learning_rate = learning_rate
         self.l2 = l2
@@ -211,6 +214,7 @@ class MF(BaseRecommender):
         self.learn_bias = learn_bias
         self.tied = tied
         self.average = average
+        self.lr_schedule = lr_schedule
         self.random_state = random_state
         self.device = device
 
@@ -225,6 +229,8 @@ class MF(BaseRecommender):
         if not 0.0 <= self.average < 1.0:
             raise ValueError(f"average (the decay of the moving average of the iterates) must be in [0, 1), "
                              f"got {self.average}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
     def _fit(self, train: TrainData) -> None:
         self._check_params()
@@ -266,9 +272,13 @@ class MF(BaseRecommender):
         self.history_: list[dict[str, float]] = []
         trained = [p for p in model.parameters() if p.requires_grad]
         averaged = [p.detach().clone() for p in trained] if self.average > 0 else []
+        total_steps, step = self.epochs * len(loader), 0
         for epoch in range(self.epochs):
             total, steps = 0.0, 0
             for batch in loader:
+                for group in optimizer.param_groups:
+                    group["lr"] = self.learning_rate * _lr_factor(self.lr_schedule, step, total_steps)
+                step += 1
                 inputs, targets = make_batch(batch)
                 with warnings.catch_warnings():
                     # Opacus' hooks see inputs that need no gradient (the data): torch says so each step.
@@ -389,6 +399,15 @@ class MF(BaseRecommender):
 
 
 PRIVACY_UNITS = ("user", "interaction")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _lr_factor(schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``total_steps``, as a share of the initial one:
+    1 throughout ("constant"), or a half cosine from 1 at the first step towards 0 ("cosine")."""
+    if schedule == "constant" or total_steps <= 1:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
 
 
 class DPMF(MF):
@@ -423,11 +442,12 @@ class DPMF(MF):
                  user_l2: float = 0.1, factors: int = 64,
                  learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20, batch_size: int | None = 256,
                  input_share: float = 0.5, init_std: float = 0.01, max_items: int | None = None,
-                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, random_state: int = 0,
-                 device: str = "cpu") -> None:
+                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, lr_schedule: str = "constant",
+                 random_state: int = 0, device: str = "cpu") -> None:
         super().__init__(factors=factors, learning_rate=learning_rate, l2=l2, epochs=epochs, batch_size=batch_size,
                          input_share=input_share, init_std=init_std, max_items=max_items, learn_bias=learn_bias,
-                         tied=tied, average=average, random_state=random_state, device=device)
+                         tied=tied, average=average, lr_schedule=lr_schedule, random_state=random_state,
+                         device=device)
         self.target_epsilon = target_epsilon
         self.delta = delta
         self.max_grad_norm = max_grad_norm
