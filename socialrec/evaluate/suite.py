@@ -59,10 +59,11 @@ DP_MF_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("fac
 # dp-mf-interaction: the WEAKER interaction-level unit (a record is one (user, item) interaction;
 # it does not protect a user's whole history), epsilon 8, delta min(1/n_interactions, 1/n_users);
 # settings chosen on LastFM's validation NDCG@10 (benchmarks/privacy_dp.py): the PRV accountant
-# (less noise for the same epsilon) and the moving average of the iterates (post-processing).
+# (less noise for the same epsilon), the moving average of the iterates (post-processing) and an
+# 850-item head.
 DP_MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
     ("target_epsilon", 8.0), ("privacy_unit", "interaction"), ("factors", 16), ("epochs", 40),
-    ("batch_size", 32768), ("learning_rate", 0.1), ("max_grad_norm", 1.0), ("init_std", 0.1), ("max_items", 1000),
+    ("batch_size", 32768), ("learning_rate", 0.1), ("max_grad_norm", 1.0), ("init_std", 0.1), ("max_items", 850),
     ("learn_bias", False), ("accountant", "prv"), ("average", 0.95))
 # dp-als: private alternating least squares (user level, epsilon 8, delta 1/n_users, the exact
 # Gaussian accountant; each user's vector solved from their own history: joint DP), settings
@@ -71,7 +72,7 @@ DP_MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
 DP_ALS_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("factors", 16), ("iterations", 3),
                                                    ("user_l2", 0.1), ("item_l2", 30.0), ("max_items", 1000))
 ALS_TWIN_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", None), ("factors", 64), ("iterations", 5),
-                                                     ("user_l2", 1.0), ("item_l2", 10.0), ("max_items", 1000))
+                                                     ("user_l2", 0.1), ("item_l2", 30.0), ("max_items", 1000))
 
 
 def _graph_specs() -> dict[str, ModelSpec]:

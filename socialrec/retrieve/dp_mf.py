@@ -189,6 +189,9 @@ class MF(BaseRecommender):
         decay per step (0: the last iterate). For `DPMF` the average is post-processing of the
         noisy iterates (it reads nothing but them), so it spends no budget; it averages
         DP-SGD's noise over the last ~1 / (1 - average) steps.
+    lr_schedule: "constant" (``learning_rate`` throughout) or "cosine" (decayed from
+        ``learning_rate`` to 0 along a half cosine over all steps of training). A schedule fixed
+        in advance reads no data: it changes no privacy accounting.
     random_state: seeds initialisation, user sampling, input/target splits (and `DPMF`'s noise).
     device: "cpu" or "cuda".
     """
@@ -198,8 +201,8 @@ class MF(BaseRecommender):
     def __init__(self, factors: int = 64, learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20,
                  batch_size: int | None = 256, input_share: float = 0.5, init_std: float = 0.01,
                  max_items: int | None = None,
-                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, random_state: int = 0,
-                 device: str = "cpu") -> None:
+                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, lr_schedule: str = "constant",
+                 random_state: int = 0, device: str = "cpu") -> None:
         self.factors = factors
         self.learning_rate = learning_rate
         self.l2 = l2
@@ -211,6 +214,7 @@ class MF(BaseRecommender):
         self.learn_bias = learn_bias
         self.tied = tied
         self.average = average
+        self.lr_schedule = lr_schedule
         self.random_state = random_state
         self.device = device
 
@@ -225,6 +229,8 @@ class MF(BaseRecommender):
         if not 0.0 <= self.average < 1.0:
             raise ValueError(f"average (the decay of the moving average of the iterates) must be in [0, 1), "
                              f"got {self.average}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
     def _fit(self, train: TrainData) -> None:
         self._check_params()
@@ -246,8 +252,8 @@ class MF(BaseRecommender):
                                      weight_decay=self.l2)
         # The sampler draws user indices on the CPU whatever the device.
         loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(torch.arange(n_users)), batch_size=self._batch_size(n_users),
-            shuffle=True, generator=torch.Generator().manual_seed(self.random_state))
+            _rows(torch, torch.arange(n_users)), batch_size=self._batch_size(n_users),
+            shuffle=True, generator=torch.Generator().manual_seed(self.random_state), collate_fn=_whole_batch)
         criterion = torch.nn.CrossEntropyLoss()  # soft targets: the user's target items, uniform
         model, optimizer, criterion, loader = self._privatise(module, optimizer, criterion, loader, n_users)
         self._run_epochs(model, optimizer, criterion, loader,
@@ -266,9 +272,13 @@ class MF(BaseRecommender):
         self.history_: list[dict[str, float]] = []
         trained = [p for p in model.parameters() if p.requires_grad]
         averaged = [p.detach().clone() for p in trained] if self.average > 0 else []
+        total_steps, step = self.epochs * len(loader), 0
         for epoch in range(self.epochs):
             total, steps = 0.0, 0
             for batch in loader:
+                for group in optimizer.param_groups:
+                    group["lr"] = self.learning_rate * _lr_factor(self.lr_schedule, step, total_steps)
+                step += 1
                 inputs, targets = make_batch(batch)
                 with warnings.catch_warnings():
                     # Opacus' hooks see inputs that need no gradient (the data): torch says so each step.
@@ -389,6 +399,15 @@ class MF(BaseRecommender):
 
 
 PRIVACY_UNITS = ("user", "interaction")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _lr_factor(schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``total_steps``, as a share of the initial one:
+    1 throughout ("constant"), or a half cosine from 1 at the first step towards 0 ("cosine")."""
+    if schedule == "constant" or total_steps <= 1:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
 
 
 class DPMF(MF):
@@ -423,11 +442,12 @@ class DPMF(MF):
                  user_l2: float = 0.1, factors: int = 64,
                  learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20, batch_size: int | None = 256,
                  input_share: float = 0.5, init_std: float = 0.01, max_items: int | None = None,
-                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, random_state: int = 0,
-                 device: str = "cpu") -> None:
+                 learn_bias: bool = True, tied: bool = False, average: float = 0.0, lr_schedule: str = "constant",
+                 random_state: int = 0, device: str = "cpu") -> None:
         super().__init__(factors=factors, learning_rate=learning_rate, l2=l2, epochs=epochs, batch_size=batch_size,
                          input_share=input_share, init_std=init_std, max_items=max_items, learn_bias=learn_bias,
-                         tied=tied, average=average, random_state=random_state, device=device)
+                         tied=tied, average=average, lr_schedule=lr_schedule, random_state=random_state,
+                         device=device)
         self.target_epsilon = target_epsilon
         self.delta = delta
         self.max_grad_norm = max_grad_norm
@@ -484,15 +504,15 @@ class DPMF(MF):
         position[self.head_items_] = np.arange(len(self.head_items_))
         # Every interaction is a record, the tail ones too (their target is ignored: zero loss, zero
         # gradient), so that the dataset size and the sampling rate do not depend on the head.
-        records = torch.utils.data.TensorDataset(torch.from_numpy(coo.row.astype(np.int64)),
-                                                 torch.from_numpy(position[coo.col]))
+        records = _rows(torch, torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(position[coo.col]))
         gen = torch.Generator(device=self.device).manual_seed(self.random_state)
         module = _interaction_module(torch, n_users, len(self.head_items_), self.factors, self.init_std, gen,
                                      self.device, self._initial_bias(counts[self.head_items_]), self.learn_bias)
         optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=self.learning_rate,
                                      weight_decay=self.l2)
         loader = torch.utils.data.DataLoader(records, batch_size=self._batch_size(n_records), shuffle=True,
-                                             generator=torch.Generator().manual_seed(self.random_state))
+                                             generator=torch.Generator().manual_seed(self.random_state),
+                                             collate_fn=_whole_batch)
         criterion = torch.nn.CrossEntropyLoss(ignore_index=_IGNORE)
         model, optimizer, criterion, loader = self._privatise(module, optimizer, criterion, loader, n_records)
         def interactions(batch: Any) -> tuple[Any, Any]:
@@ -629,6 +649,28 @@ class DPMF(MF):
 
 
 _IGNORE = -100  # CrossEntropyLoss' ignore_index: the target of an interaction with a tail item
+
+
+def _rows(torch: Any, *tensors: Any) -> Any:
+    """A TensorDataset that fetches a whole batch by one indexing (``__getitems__``) instead of one
+    row at a time: the same batches as the TensorDataset and default collation (the sampler is the
+    loader's, Poisson under Opacus), without the per-row Python loop that took a third of a fit
+    with 32,768-interaction batches. A batch comes back as ``[(column, ...)]`` ([] when the sampler
+    drew nothing, which Opacus' empty-batch collation handles); `_whole_batch` unwraps it."""
+
+    class Rows(torch.utils.data.TensorDataset):  # type: ignore[misc, name-defined]
+        def __getitems__(self, indices: list[int]) -> list[tuple[Any, ...]]:
+            if len(indices) == 0:
+                return []
+            index = torch.as_tensor(indices, dtype=torch.int64)
+            return [tuple(t[index] for t in self.tensors)]
+
+    return Rows(*tensors)
+
+
+def _whole_batch(batch: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Collation of `_rows`' batches: the one (column, ...) tuple."""
+    return batch[0]
 
 
 def _interaction_module(torch: Any, n_users: int, n_items: int, factors: int, init_std: float, gen: Any,

@@ -141,3 +141,22 @@ def test_the_model_table_knows_dp_als_and_its_twin(planted: sp.csr_matrix) -> No
     assert isinstance(twin, DPALS) and twin.target_epsilon is None
     eps, delta = dp.fit(planted).privacy_spent()
     assert eps <= 8.0 and delta == pytest.approx(1.0 / planted.shape[0])
+
+
+def test_the_model_table_defaults_are_the_benchmarks_validation_choices() -> None:
+    """What `socialrec evaluate --models dp-mf-interaction,dp-als,als-twin` runs is what
+    benchmarks/privacy_dp.py chose on LastFM's validation part for the epsilon-8 rows (and the
+    twin), so the README's numbers are the product's."""
+    import json
+    from pathlib import Path
+
+    from socialrec.evaluate.suite import ALS_TWIN_DEFAULTS, DP_ALS_DEFAULTS, DP_MF_INTERACTION_DEFAULTS
+
+    doc = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "privacy-dp.json").read_text())
+    rows = doc["datasets"]["lastfm"]["models"]
+    inter = rows["dp-mf-interaction eps=8"]
+    assert dict(DP_MF_INTERACTION_DEFAULTS) == {"target_epsilon": 8.0, **inter["base"], **inter["params"]}
+    assert {**DPALS().get_params(), **dict(DP_ALS_DEFAULTS)} == {**DPALS().get_params(), "target_epsilon": 8.0,
+                                                                 **rows["dp-als eps=8"]["params"]}
+    assert {**DPALS().get_params(), **dict(ALS_TWIN_DEFAULTS)} == {**DPALS().get_params(), "target_epsilon": None,
+                                                                   **rows["als-twin"]["params"]}

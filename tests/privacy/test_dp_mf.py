@@ -194,3 +194,23 @@ def test_average_returns_the_moving_average_of_the_iterates(planted: sp.csr_matr
     assert own_block_share(DPMF(target_epsilon=30.0, average=0.9, **FAST).fit(planted), planted) >= 0.9
     with pytest.raises(ValueError, match="average"):
         MF(**FAST, average=1.0).fit(planted)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_and_still_learns(planted: sp.csr_matrix) -> None:
+    """The schedule's known values; a one-step fit runs at the full rate (as the constant one
+    does) and a longer one differs from the constant schedule's; the cosine schedule learns the
+    blocks (non-private and private); an unknown schedule is refused."""
+    from socialrec.retrieve.dp_mf import _lr_factor
+
+    assert _lr_factor("constant", 7, 10) == 1.0
+    assert [_lr_factor("cosine", t, 4) for t in range(4)] == pytest.approx([1.0, 0.5 + 0.5 * math.cos(math.pi / 4),
+                                                                           0.5, 0.5 - 0.5 * math.cos(math.pi / 4)])
+    one = MF(**{**FAST, "epochs": 1, "batch_size": None}).fit(planted)  # one step
+    assert np.array_equal(MF(**{**FAST, "epochs": 1, "batch_size": None}, lr_schedule="cosine").fit(planted)
+                          .item_factors_, one.item_factors_)  # a single step runs at the full rate
+    constant, cosine = MF(**FAST).fit(planted), MF(**FAST, lr_schedule="cosine").fit(planted)
+    assert not np.allclose(constant.item_factors_, cosine.item_factors_)
+    assert own_block_share(cosine, planted) >= 0.95
+    assert own_block_share(DPMF(target_epsilon=30.0, lr_schedule="cosine", **FAST).fit(planted), planted) >= 0.9
+    with pytest.raises(ValueError, match="lr_schedule"):
+        MF(**FAST, lr_schedule="step").fit(planted)
