@@ -824,7 +824,7 @@ class AdapterSeq(SASRec):
         # What serving needs: the item vectors (ids + projected texts), not the ids or texts themselves.
         self.id_parameters_ = 0 if ids is None else int(ids[1:].size)
         self.text_features_ = None
-        self.keys_ = keys
+        self.keys_ = sp.csr_matrix(keys, dtype=np.float32)  # positions: exact in float32, half the bytes
         self.item_vectors_ = backbone.item_table(adapter, ids, text)[1:].copy()
         self.__dict__.pop("empty_user_vector_", None)
         vectors = self._user_vectors(np.arange(self.n_users_))
