@@ -218,6 +218,7 @@ def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = S
         if shot == 0.0:
             none = {"ndcg@10": None, "recall@10": None, "ci95": None, "note": "nothing to train on at shot 0"}
             row.update(scratch=none, ease=none, als=none)
+            row["zero_shot_parts"] = _zero_shot_parts(model, split, seed)
         else:
             scratch = AdapterSeq(**settings, scenario=target, mode="scratch", user_share=shot, random_state=seed,
                                  progress=progress).fit(train)
@@ -237,6 +238,21 @@ def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = S
                 flush=True)
     doc["seconds"] = round(time.perf_counter() - start, 1)
     return doc
+
+
+# What the zero-shot model's parts score alone on the target (reported, never chosen on): the
+# backbone's network without the prior, the popularity x text prior with the exponent chosen on the
+# sources, and the text similarity to the user's history alone (popularity only breaks its ties).
+TEXT_ONLY_EXPONENT = 1000.0
+
+
+def _zero_shot_parts(model: Any, split: Split, seed: int) -> dict[str, Any]:
+    chosen = model.fusion_
+    exponent = 0.0 if chosen is None else chosen[1]
+    parts = {"backbone alone": dict(prior=False), "popularity x text prior": dict(fusion=(0.0, exponent)),
+             "text similarity": dict(fusion=(0.0, TEXT_ONLY_EXPONENT))}
+    train = split.train_data()
+    return {name: _scored(model.clone(**params).fit(train), split, seed) for name, params in parts.items()}
 
 
 def _shot_key(shot: float) -> str:
