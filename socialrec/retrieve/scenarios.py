@@ -23,6 +23,12 @@ backbone trained on this domain alone, no adapter: the separately trained model)
 ``user_share`` < 1 it learns from a seeded share of the users (`share_users`: few-shot) while
 every user's history is still read when they are served.
 
+A scenario model's score is its network's fused with a text-popularity prior (`fused_scores`):
+the log of each item's count of users in the domain's histories, plus the log of the cosine between
+the user's recent item texts and the item's text to a power, plus the network's score
+standardised per user, weighted; the weights are chosen on validation (`AdapterSeq.fusion_table`),
+for a zero-shot model on the source domains alone (the backbone's ``zero_shot_fusion_``).
+
 torch and peft are optional (extras ``torch`` and ``tune``), imported when a model is fitted.
 """
 
