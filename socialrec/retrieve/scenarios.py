@@ -923,7 +923,7 @@ class AdapterSeq(SASRec):
             bb = self.backbone_.user_vectors(self.adapter_, keys, b, table) @ self.item_vectors_.T
             return fused_scores(bb, history_profiles(keys, b, text16, self.prior_history), text16, log_pop, cands)
 
-        train = sp.csr_matrix(keys, dtype=np.float32)
+        train = sp.csr_matrix(keys, dtype=np.float32, copy=True)  # a copy: ``keys`` keeps its order
         train.data[:] = 1.0
         batch = max(16, (1 << 25) // max(1, self.n_items_ * len(cands)))
         values = validation_ndcg_each(scores, train, valid, batch=batch)

@@ -62,6 +62,9 @@ def test_zero_shot_fusion_is_chosen_on_sources_and_beats_popularity_on_a_new_dom
     zero = AdapterSeq(**settings, backbone=backbone, scenario="film", mode="zero-shot",
                       random_state=0).fit(target.train_data())
     assert zero.fusion_ == fusion
+    order = zero.keys_.data.copy()  # scoring the fusions reads the histories' order and leaves it alone
+    zero.fusion_table(zero.keys_, target.train_data().valid_items)
+    np.testing.assert_array_equal(zero.keys_.data, order)
     from socialrec.evaluate.protocol import evaluate
 
     z = evaluate(zero, target, part="test", ks=(10,), metrics=("ndcg",)).mean()["ndcg@10"]
