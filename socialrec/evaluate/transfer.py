@@ -130,6 +130,46 @@ def pretrain_backbone(names: Sequence[str], splits: dict[str, Split], settings: 
     return maker.backbone_config().pretrain(domains)
 
 
+def choose_zero_shot_fusion(sources: Sequence[str], splits: dict[str, Split], settings: dict[str, Any], seed: int,
+                            progress: bool = False) -> tuple[tuple[float, float] | None, dict[str, Any]]:
+    """The fusion (`socialrec.retrieve.scenarios.fused_scores`) a zero-shot model uses on a domain
+    no source is, chosen on the sources alone, leave one source out: a backbone pretrained on the
+    other sources ranks the left-out source zero-shot, and every fusion candidate is scored on
+    that source's validation items; the candidate with the best mean validation NDCG@10 relative to
+    popularity on the same users (the candidate (0, 0)) over the left-out sources is chosen. With
+    one source there is no left-out source for the backbone: only the prior's text exponent is
+    chosen (backbone weight 0, a backbone that never saw the source's users being unavailable),
+    on the source itself. No target data is read. Returns (the fusion, the per-source table)."""
+    from socialrec.retrieve.scenarios import AdapterSeq, fusion_candidates
+
+    maker = AdapterSeq(**settings, random_state=seed)
+    weights = maker.backbone_weights if len(sources) > 1 else (0.0,)
+    cands = [c for c in fusion_candidates(weights, maker.text_exponents) if len(sources) > 1 or c is not None]
+    if (0.0, 0.0) not in cands:
+        cands.append((0.0, 0.0))
+    pop = cands.index((0.0, 0.0))
+    tables: dict[str, list[float]] = {}
+    for name in sources:
+        others = [n for n in sources if n != name] or [name]
+        backbone = pretrain_backbone(others, splits, settings, seed, progress)
+        train = splits[name].train_data()
+        if train.valid_items is None:
+            raise ValueError(f"source {name!r} has no validation items to choose the zero-shot fusion on")
+        model = AdapterSeq(**settings, backbone=backbone, scenario=name, mode="zero-shot", random_state=seed,
+                           progress=progress).fit(train)
+        tables[name] = [v for _, v in model.fusion_table(model.keys_, train.valid_items, cands)]
+        if progress:
+            print(f"  zero-shot fusion on {name} (backbone from {', '.join(others)}): popularity "
+                  f"{tables[name][pop]:.4f}, best {max(tables[name]):.4f}", flush=True)
+    lift = [float(np.mean([t[i] / t[pop] if t[pop] > 0 else t[i] for t in tables.values()]))
+            for i in range(len(cands))]
+    best = max(range(len(cands)), key=lambda i: (lift[i], -i))  # ties: the earlier candidate
+    label = ["backbone alone" if c is None else f"{c[0]:g},{c[1]:g}" for c in cands]
+    return cands[best], {"how": "leave one source out" if len(sources) > 1 else "the source itself, prior only",
+                         "chosen": label[best], "mean_lift_over_popularity": round(lift[best], 4),
+                         "valid_ndcg@10": {n: dict(zip(label, (round(v, 6) for v in t))) for n, t in tables.items()}}
+
+
 def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = SHOTS, *, seed: int = 0,
                  data: str | None = None, max_users: int | None = 5000, settings: dict[str, Any] | None = None,
                  progress: bool = False) -> dict[str, Any]:
@@ -150,6 +190,10 @@ def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = S
     t0 = time.perf_counter()
     backbone = pretrain_backbone(sources, splits, settings, seed, progress)
     pretrain_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fusion, fusion_doc = choose_zero_shot_fusion(sources, splits, settings, seed, progress)
+    backbone.zero_shot_fusion_ = fusion
+    fusion_doc["seconds"] = round(time.perf_counter() - t0, 1)
     split = splits[target]
     train = split.train_data()
     pop = _scored(MostPopular().fit(train), split, seed)
@@ -161,7 +205,8 @@ def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = S
                            "backbone": {"valid_ndcg@10": [r["valid_ndcg@10"] for r in backbone.history_
                                                           if r.get("stage") == "kept"],
                                         "parameters": backbone.backbone_parameters(),
-                                        "seconds": round(pretrain_s, 1)}}
+                                        "seconds": round(pretrain_s, 1)},
+                           "zero_shot_fusion": fusion_doc}
     for shot in shots:
         shot = float(shot)
         t1 = time.perf_counter()
@@ -173,6 +218,7 @@ def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = S
         if shot == 0.0:
             none = {"ndcg@10": None, "recall@10": None, "ci95": None, "note": "nothing to train on at shot 0"}
             row.update(scratch=none, ease=none, als=none)
+            row["zero_shot_parts"] = _zero_shot_parts(model, split, seed)
         else:
             scratch = AdapterSeq(**settings, scenario=target, mode="scratch", user_share=shot, random_state=seed,
                                  progress=progress).fit(train)
@@ -192,6 +238,21 @@ def run_transfer(sources: Sequence[str], target: str, shots: Sequence[float] = S
                 flush=True)
     doc["seconds"] = round(time.perf_counter() - start, 1)
     return doc
+
+
+# What the zero-shot model's parts score alone on the target (reported, never chosen on): the
+# backbone's network without the prior, the popularity x text prior with the exponent chosen on the
+# sources, and the text similarity to the user's history alone (popularity only breaks its ties).
+TEXT_ONLY_EXPONENT = 1000.0
+
+
+def _zero_shot_parts(model: Any, split: Split, seed: int) -> dict[str, Any]:
+    chosen = model.fusion_
+    exponent = 0.0 if chosen is None else chosen[1]
+    parts = {"backbone alone": dict(prior=False), "popularity x text prior": dict(fusion=(0.0, exponent)),
+             "text similarity": dict(fusion=(0.0, TEXT_ONLY_EXPONENT))}
+    train = split.train_data()
+    return {name: _scored(model.clone(**params).fit(train), split, seed) for name, params in parts.items()}
 
 
 def _shot_key(shot: float) -> str:

@@ -23,6 +23,12 @@ backbone trained on this domain alone, no adapter: the separately trained model)
 ``user_share`` < 1 it learns from a seeded share of the users (`share_users`: few-shot) while
 every user's history is still read when they are served.
 
+A scenario model's score is its network's fused with a text-popularity prior (`fused_scores`):
+the log of each item's count of users in the domain's histories, plus the log of the cosine between
+the user's recent item texts and the item's text to a power, plus the network's score
+standardised per user, weighted; the weights are chosen on validation (`AdapterSeq.fusion_table`),
+for a zero-shot model on the source domains alone (the backbone's ``zero_shot_fusion_``).
+
 torch and peft are optional (extras ``torch`` and ``tune``), imported when a model is fitted.
 """
 
@@ -100,6 +106,75 @@ def keep_rows(matrix: sp.spmatrix, rows: np.ndarray) -> sp.csr_matrix:
     keep[np.asarray(rows, dtype=np.int64)] = 1.0
     out = sp.csr_matrix(sp.diags(keep) @ sp.csr_matrix(matrix))
     out.eliminate_zeros()
+    return out
+
+
+# The text-popularity prior's candidates: (backbone weight, text exponent). See `AdapterSeq`.
+BACKBONE_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+TEXT_EXPONENTS = (0.0, 1.0, 2.0, 4.0, 7.0, 10.0, 15.0, 20.0)
+
+
+def fusion_candidates(backbone_weights: Sequence[float] = BACKBONE_WEIGHTS,
+                      text_exponents: Sequence[float] = TEXT_EXPONENTS) -> list[tuple[float, float] | None]:
+    """The fusions a scenario model chooses among: None (the backbone's score alone) first, then
+    every (backbone weight, text exponent) pair."""
+    return [None] + [(float(a), float(b)) for a in backbone_weights for b in text_exponents]
+
+
+def prior_text(text: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The prior's item text vectors: ``text`` (n_items, text_dim) made unit, projected on its
+    ``dim`` leading right singular vectors (uncentred), made unit again and stored as float16.
+    Returns (the (text_dim, dim) float32 basis, the (n_items, dim) float16 vectors); zero rows stay
+    zero."""
+    t = np.asarray(text, dtype=np.float32)
+    unit = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+    k = int(min(dim, *unit.shape)) if unit.size else 0
+    basis = (np.linalg.svd(unit, full_matrices=False)[2][:k].T if k else
+             np.zeros((t.shape[1], 0))).astype(np.float32)
+    return basis, project_text(text, basis)
+
+
+def project_text(text: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Text vectors through a `prior_text` basis: unit, projected, unit, float16."""
+    t = np.asarray(text, dtype=np.float32)
+    p = (t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)) @ basis
+    return (p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)).astype(np.float16)
+
+
+def history_profiles(keys: sp.csr_matrix, users: np.ndarray, text16: np.ndarray, n_newest: int) -> np.ndarray:
+    """(len(users), dim) float32 unit mean of the prior text vectors of each user's ``n_newest``
+    newest items (zero for a user without items)."""
+    seqs = user_sequences(sp.csr_matrix(keys), np.asarray(users, dtype=np.int64), int(n_newest))
+    t = np.vstack([np.zeros((1, text16.shape[1]), np.float32), np.asarray(text16, dtype=np.float32)])
+    total = t[seqs].sum(axis=1)
+    return total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
+
+
+def fused_scores(backbone: np.ndarray, profiles: np.ndarray, text16: np.ndarray, log_popularity: np.ndarray,
+                 fusions: Sequence[tuple[float, float] | None]) -> list[np.ndarray]:
+    """One (n_users, n_items) float32 score matrix per fusion: None is the backbone's score itself;
+    (a, b) is a * (the backbone's score standardised over the items, per user) + b * log(the
+    cosine of the user's history profile and the item's text, floored at 1e-6) + log(1 + the
+    item's count of users): a popularity prior times the text affinity to the power b, tempered
+    by the backbone. (0, 0) is popularity alone."""
+    bb = np.asarray(backbone, dtype=np.float32)
+    out: list[np.ndarray] = []
+    z = log_cos = None
+    for f in fusions:
+        if f is None:
+            out.append(bb)
+            continue
+        a, b = f
+        s = np.broadcast_to(np.asarray(log_popularity, np.float32)[None], bb.shape).copy()
+        if a:
+            if z is None:
+                z = (bb - bb.mean(axis=1, keepdims=True)) / np.maximum(bb.std(axis=1, keepdims=True), 1e-12)
+            s += np.float32(a) * z
+        if b:
+            if log_cos is None:
+                log_cos = np.log(np.maximum(profiles @ np.asarray(text16, dtype=np.float32).T, 1e-6))
+            s += np.float32(b) * log_cos
+        out.append(s)
     return out
 
 
@@ -592,6 +667,16 @@ class AdapterSeq(SASRec):
         users have it in their training history (`popularity_features`): what makes sense in any
         domain, so the backbone carries "popular items come first" to a domain it never saw.
     text_encoder, encoder_object, cache, max_reviews: the item texts' frozen encoder, as lm-seq's.
+    prior: fuse the network's score with a text-popularity prior (`fused_scores`): log(1 + the
+        item's count of users in the domain's training histories) + b * log(cosine of the user's
+        ``prior_history`` newest items' mean text and the item's text) + a * the network's score
+        standardised per user. The prior's text vectors are the domain's item texts on their
+        ``prior_dim`` leading singular directions (`prior_text`, float16).
+    fusion: (a, b), or None: chosen on validation among `fusion_candidates` (``backbone_weights``
+        x ``text_exponents``, and the network alone), on the validation items of the users learnt
+        from. In mode "zero-shot" there is nothing of the domain to choose on: None takes the
+        backbone's ``zero_shot_fusion_`` (chosen on the source domains,
+        `socialrec.evaluate.transfer.choose_zero_shot_fusion`), else the network alone.
     The remaining arguments are the `SharedBackbone`'s, used when this model trains one.
 
     Online updates ("aggregate", as SASRec): a folded-in user's vector is the scenario's network
@@ -609,7 +694,10 @@ class AdapterSeq(SASRec):
                  eval_users: int | None = 1000, text_only_share: float = 0.5, lora_rank: int = 3,
                  lora_alpha: float = 6.0, adapter_learning_rate: float = 0.003, adapter_epochs: int = 30,
                  adapter_patience: int = 3, min_steps: int = 20, random_state: int = 0,
-                 num_threads: int | None = 1, progress: bool = False) -> None:
+                 num_threads: int | None = 1, progress: bool = False, prior: bool = True,
+                 fusion: tuple[float, float] | None = None, backbone_weights: tuple[float, ...] = BACKBONE_WEIGHTS,
+                 text_exponents: tuple[float, ...] = TEXT_EXPONENTS, prior_dim: int = 64,
+                 prior_history: int = 10) -> None:
         self.backbone = backbone
         self.scenario = scenario
         self.mode = mode
@@ -640,6 +728,12 @@ class AdapterSeq(SASRec):
         self.random_state = random_state
         self.num_threads = num_threads
         self.progress = progress
+        self.prior = prior
+        self.fusion = fusion
+        self.backbone_weights = backbone_weights
+        self.text_exponents = text_exponents
+        self.prior_dim = prior_dim
+        self.prior_history = prior_history
 
     def backbone_config(self) -> SharedBackbone:
         """A new, untrained `SharedBackbone` with this model's settings."""
@@ -654,6 +748,15 @@ class AdapterSeq(SASRec):
                              ".pretrain(source domains)")
         if not 0.0 <= float(self.user_share) <= 1.0:
             raise ValueError(f"user_share must be in [0, 1], got {self.user_share}")
+        for name in ("prior_dim", "prior_history"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.fusion is not None and (len(tuple(self.fusion)) != 2 or min(self.fusion) < 0):
+            raise ValueError(f"fusion must be None or (backbone weight, text exponent), both >= 0, got {self.fusion}")
+        if not self.backbone_weights or not self.text_exponents or min((*self.backbone_weights,
+                                                                        *self.text_exponents)) < 0:
+            raise ValueError("backbone_weights and text_exponents must be non-empty and >= 0, got "
+                             f"{self.backbone_weights} and {self.text_exponents}")
         if self.mode != "zero-shot" and float(self.user_share) == 0.0:
             raise ValueError(f"mode {self.mode!r} learns from the users: user_share must be > 0 (use mode "
                              "'zero-shot' to learn nothing from the domain)")
@@ -667,6 +770,12 @@ class AdapterSeq(SASRec):
         """What a backbone learns from in ``train`` at ``user_share`` of its users: (the domain's
         data, every user's sequence keys, the users learnt from). The item texts go through
         this model's encoder (cached)."""
+        return self._domain_parts(train, user_share)[:3]
+
+    def _domain_parts(self, train: TrainData, user_share: float) -> tuple[DomainData, sp.csr_matrix, np.ndarray,
+                                                                         sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """`domain_data`, then every user's sequence keys without validation items, every user's
+        validation items and the raw item text vectors."""
         text = self._text_features(train)
         if text is None:
             raise DataError(f"scenario {self.scenario!r} has no item texts: a shared backbone reads items through "
@@ -679,16 +788,18 @@ class AdapterSeq(SASRec):
             fit_keys, valid = _hold_out_newest(keys)
         valid = sp.csr_matrix(valid, dtype=np.float32)
         learn = share_users(fit_keys, float(user_share), self.random_state)
+        raw = text
         if self.popularity_features:
             counts = np.diff(sp.csc_matrix(user_items).indptr)
             text = np.hstack([text, popularity_features(counts)])
-        return DomainData(keep_rows(fit_keys, learn), keep_rows(valid, learn), text), keys, learn
+        return DomainData(keep_rows(fit_keys, learn), keep_rows(valid, learn), text), keys, learn, fit_keys, valid, raw
 
     def _fit(self, train: TrainData) -> None:
         self._check_params()
         start = time.perf_counter()
         share = 0.0 if self.mode == "zero-shot" else float(self.user_share)
-        data, keys, learn = self.domain_data(TrainData(self.user_items_, train.dataset, train.valid_items), share)
+        data, keys, learn, fit_keys, valid, raw = self._domain_parts(
+            TrainData(self.user_items_, train.dataset, train.valid_items), share)
         text = data.text
         backbone = self.backbone
         ids: np.ndarray | None = None
@@ -719,12 +830,28 @@ class AdapterSeq(SASRec):
         # What serving needs: the item vectors (ids + projected texts), not the ids or texts themselves.
         self.id_parameters_ = 0 if ids is None else int(ids[1:].size)
         self.text_features_ = None
-        self.keys_ = keys
+        self.keys_ = sp.csr_matrix(keys, dtype=np.float32)  # positions: exact in float32, half the bytes
         self.item_vectors_ = backbone.item_table(adapter, ids, text)[1:].copy()
-        self.user_vectors_ = self._user_vectors(np.arange(self.n_users_))
+        self.__dict__.pop("empty_user_vector_", None)
+        vectors = self._user_vectors(np.arange(self.n_users_))
         has = np.diff(keys.indptr) > 0
-        self.empty_user_vector_ = self.user_vectors_[has].mean(axis=0) if has.any() else self.user_vectors_[0] * 0
-        self.user_vectors_[~has] = self.empty_user_vector_
+        self.empty_user_vector_ = vectors[has].mean(axis=0) if has.any() else vectors[0] * 0
+        vectors[~has] = self.empty_user_vector_
+        self.user_vectors_ = vectors
+        self.fusion_, self.fusion_validation_ = None, []
+        if self.prior:
+            self.prior_basis_, self.prior_text_ = prior_text(raw, int(self.prior_dim))
+            self.log_popularity_ = np.log1p(np.diff(sp.csc_matrix(self.user_items_).indptr)).astype(np.float32)
+            if self.fusion is not None:
+                self.fusion_ = (float(self.fusion[0]), float(self.fusion[1]))
+            elif self.mode == "zero-shot":
+                chosen = getattr(backbone, "zero_shot_fusion_", None)
+                self.fusion_ = None if chosen is None else (float(chosen[0]), float(chosen[1]))
+            else:
+                table = self.fusion_table(fit_keys, keep_rows(valid, learn))
+                self.fusion_validation_ = table
+                best = max(range(len(table)), key=lambda i: (table[i][1], -i))  # ties: the earlier candidate
+                self.fusion_ = table[best][0]
         self.n_learn_users_ = int(len(learn))
         self.fit_seconds_ = time.perf_counter() - start
 
@@ -732,8 +859,75 @@ class AdapterSeq(SASRec):
         table = np.vstack([np.zeros((1, self.item_vectors_.shape[1]), np.float32), self.item_vectors_])
         return self.backbone_.user_vectors(self.adapter_, self.keys_, users, table)
 
+    # User vectors are kept for the users with their own vector only: a user whose vector is the
+    # empty-history one (no items) is a -1 in ``user_row_``. Reading ``user_vectors_`` builds the
+    # full array; setting it stores it so. Scores and top-k are the full array's exactly.
+    @property
+    def user_vectors_(self) -> np.ndarray:
+        rows, of = self.__dict__["user_rows_"], self.__dict__["user_row_"]
+        empty = self.__dict__.get("empty_user_vector_")
+        out = np.empty((len(of), rows.shape[1]), dtype=rows.dtype)
+        out[of >= 0] = rows[of[of >= 0]]
+        if empty is not None:
+            out[of < 0] = empty
+        return out
+
+    @user_vectors_.setter
+    def user_vectors_(self, vectors: np.ndarray) -> None:
+        v = np.asarray(vectors)
+        empty = self.__dict__.get("empty_user_vector_")
+        own = np.ones(len(v), dtype=bool) if empty is None else ~(v == np.asarray(empty, v.dtype)[None]).all(axis=1)
+        of = np.full(len(v), -1, dtype=np.int32)
+        of[own] = np.arange(int(own.sum()), dtype=np.int32)
+        self.__dict__["user_rows_"], self.__dict__["user_row_"] = np.ascontiguousarray(v[own]), of
+
+    def _user_rows(self, users: np.ndarray) -> np.ndarray:
+        of = self.__dict__["user_row_"][users]
+        rows = self.__dict__["user_rows_"]
+        out = np.empty((len(users), rows.shape[1]), dtype=rows.dtype)
+        out[of >= 0] = rows[of[of >= 0]]
+        if (of < 0).any():
+            out[of < 0] = self.empty_user_vector_
+        return out
+
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_vectors_[users] @ self.item_vectors_.T
+        scores = self._user_rows(users) @ self.item_vectors_.T
+        if getattr(self, "fusion_", None) is None:
+            return scores
+        profiles = history_profiles(self.keys_, users, self.prior_text_, self.prior_history)
+        return fused_scores(scores, profiles, self.prior_text_, self.log_popularity_, [self.fusion_])[0]
+
+    def fusion_table(self, keys: sp.csr_matrix, valid: sp.csr_matrix,
+                     fusions: Sequence[tuple[float, float] | None] | None = None) -> list[tuple[Any, float]]:
+        """Validation NDCG@10 of each fusion (default: `fusion_candidates` of this model's grids)
+        over the users with ``valid`` items (at most ``eval_users``, seeded): each user's network
+        vector and history profile read from ``keys`` (their training items, also masked).
+        Popularity is counted over ``keys`` (every user's training items)."""
+        from socialrec.retrieve.graph_models import validation_ndcg_each
+
+        self._check_fitted("fusion_table")
+        cands = fusion_candidates(self.backbone_weights, self.text_exponents) if fusions is None else list(fusions)
+        keys, valid = sp.csr_matrix(keys), sp.csr_matrix(valid, dtype=np.float32)
+        users = np.flatnonzero(np.diff(valid.indptr) > 0)
+        if not len(users):
+            return [(c, 0.0) for c in cands]
+        if self.eval_users is not None and len(users) > self.eval_users:
+            users = np.sort(np.random.default_rng((self.random_state, 5)).choice(users, self.eval_users,
+                                                                                 replace=False))
+            valid = keep_rows(valid, users)
+        log_pop = np.log1p(np.diff(sp.csc_matrix(keys).indptr)).astype(np.float32)
+        table = np.vstack([np.zeros((1, self.item_vectors_.shape[1]), np.float32), self.item_vectors_])
+        text16 = self.prior_text_
+
+        def scores(b: np.ndarray) -> list[np.ndarray]:
+            bb = self.backbone_.user_vectors(self.adapter_, keys, b, table) @ self.item_vectors_.T
+            return fused_scores(bb, history_profiles(keys, b, text16, self.prior_history), text16, log_pop, cands)
+
+        train = sp.csr_matrix(keys, dtype=np.float32, copy=True)  # a copy: ``keys`` keeps its order
+        train.data[:] = 1.0
+        batch = max(16, (1 << 25) // max(1, self.n_items_ * len(cands)))
+        values = validation_ndcg_each(scores, train, valid, batch=batch)
+        return [(c, float(v)) for c, v in zip(cands, values)]
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         v = self.item_vectors_
@@ -752,6 +946,10 @@ class AdapterSeq(SASRec):
         if self.popularity_features:  # nobody has a new item yet: a count of 0 among the domain's counts
             feats = np.hstack([feats, new_item_features(np.diff(sp.csc_matrix(self.user_items_).indptr), len(texts))])
         rows = self.backbone_.item_table(self.adapter_, None, feats)[1:]
+        if getattr(self, "prior_basis_", None) is not None:  # nobody has it: a count of 0
+            self.prior_text_ = np.vstack([self.prior_text_, project_text(feats[:, :self.prior_basis_.shape[0]],
+                                                                         self.prior_basis_)])
+            self.log_popularity_ = np.append(self.log_popularity_, np.zeros(len(texts), np.float32))
         index = append_items(self, ids, rows)
         self.keys_ = grow_columns(self.keys_, self.n_items_)
         return index
@@ -769,6 +967,9 @@ class AdapterSeq(SASRec):
                 "valid_ndcg@10": [round(float(r["valid_ndcg@10"]), 6) for r in kept],
                 "adapter_parameters": self.adapter_parameters(),
                 "backbone_parameters": self.backbone_.backbone_parameters(),
+                "fusion": None if self.fusion_ is None else list(self.fusion_),
+                "fusion_validation_ndcg@10": {("backbone alone" if c is None else f"{c[0]:g},{c[1]:g}"): round(v, 6)
+                                              for c, v in self.fusion_validation_} or None,
                 "fit_seconds": round(float(self.fit_seconds_), 1)}
 
     # Plain pickling: the backbone pickles its own network (SASRec's state handling is for its net_).
@@ -776,4 +977,8 @@ class AdapterSeq(SASRec):
         return dict(self.__dict__)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        full = state.pop("user_vectors_", None)  # a model saved before user vectors were kept compact
         self.__dict__.update(state)
+        if full is not None:
+            self.user_vectors_ = full

@@ -178,7 +178,7 @@ def test_an_adapter_that_only_hurts_keeps_the_backbone_as_it_is(backbone: Shared
     # A learning rate far too large ruins every trained epoch: the early stopping keeps epoch 0,
     # where the new adapter is the backbone itself, so the model ranks exactly as zero-shot does.
     target = topic_domain("film", [4, 4, 4, 20], 15, 6, seed=1)
-    common = dict(FAST, backbone=backbone, encoder_object=ENCODER, cache=False)
+    common = dict(FAST, backbone=backbone, encoder_object=ENCODER, cache=False, prior=False)
     zero = AdapterSeq(**common, scenario="films-0", mode="zero-shot").fit(target)
     ruined = AdapterSeq(**{**common, "adapter_learning_rate": 5.0}, scenario="films-x", user_share=0.25).fit(target)
     assert ruined.fit_choices()["kept_epochs"] == [0]
