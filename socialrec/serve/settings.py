@@ -13,7 +13,7 @@ from typing import Any
 
 from socialrec.errors import ConfigError
 from socialrec.serve.database import check_store_url
-from socialrec.serve.engine import ModelConfig
+from socialrec.serve.engine import SCENARIO_MODEL, ModelConfig
 
 SYNCHRONOUS = ("FULL", "NORMAL")
 
@@ -42,7 +42,15 @@ class HoldoutConfig:
 class ServeSettings:
     """How `create_app` builds the service.
 
-    dataset: dataset name the model is trained on (see ``socialrec datasets``).
+    dataset: dataset name the model is trained on (see ``socialrec datasets``); with
+        ``scenarios``, the default scenario (what a request without ``?scenario=`` reads).
+    scenarios: further datasets served as scenarios of the same service beside ``dataset``
+        (empty: one dataset, as always). Each scenario keeps its own users, items, events and
+        versions (an SQLite store and a model registry under ``state_dir/scenarios/NAME``; the
+        default scenario's live in ``state_dir`` itself, so its ids may collide with another's
+        without mixing); one backbone trained on all of them serves every scenario through the
+        scenario's adapter (``model`` must be "adapter-seq"). Needs the SQLite store and one
+        process (no ``store`` URL, no ``sync_interval_s``).
     state_dir: where the event store, API keys, model versions, embeddings and logs live.
     store: a PostgreSQL URL (``postgresql://user:password@host:port/database``; the ``postgres``
         extra) holding the events, API keys, consent and erasure records that several service
@@ -111,6 +119,7 @@ class ServeSettings:
     """
 
     dataset: str = "synthetic"
+    scenarios: tuple[str, ...] = ()
     state_dir: str = "state"
     data: str | None = None
     store: str | None = None
@@ -149,6 +158,8 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         check_store_url(self.store, "ServeSettings.store")
+        if self.scenarios:
+            self._check_scenarios()
         if self.sync_interval_s is not None and not self.sync_interval_s > 0:
             raise ConfigError(f"ServeSettings.sync_interval_s must be > 0 seconds or None, got {self.sync_interval_s}")
         if self.synchronous not in SYNCHRONOUS:
@@ -179,6 +190,22 @@ class ServeSettings:
         if self.cache_ttl_s < 0 or self.warm_users < 0:
             raise ConfigError("ServeSettings.cache_ttl_s and warm_users must be >= 0")
 
+    def _check_scenarios(self) -> None:
+        names = (self.dataset, *self.scenarios)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"ServeSettings: each scenario is served once; got {list(names)} (dataset first)")
+        if self.model.name != SCENARIO_MODEL:
+            raise ConfigError(f"ServeSettings.scenarios {list(self.scenarios)} need model name {SCENARIO_MODEL!r} (one "
+                              f"shared backbone, an adapter per scenario), got {self.model.name!r}")
+        if self.store is not None or self.sync_interval_s is not None:
+            raise ConfigError("ServeSettings.scenarios keep one SQLite store per scenario in one process: leave store "
+                              "and sync_interval_s unset (no --store, --workers 1)")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every scenario served, the default (``dataset``) first."""
+        return (self.dataset, *self.scenarios)
+
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir)
@@ -198,6 +225,8 @@ class ServeSettings:
         for key, nested in (("model", ModelConfig), ("holdout", HoldoutConfig)):
             if isinstance(values.get(key), dict):
                 values[key] = _strict(nested, values[key], f"serve setting {key!r}")
+        if isinstance(values.get("scenarios"), list):
+            values["scenarios"] = tuple(values["scenarios"])
         return _strict(cls, values, "serve setting")
 
 
