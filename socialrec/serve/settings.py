@@ -197,6 +197,8 @@ class ServeSettings:
         if self.model.name != SCENARIO_MODEL:
             raise ConfigError(f"ServeSettings.scenarios {list(self.scenarios)} need model name {SCENARIO_MODEL!r} (one "
                               f"shared backbone, an adapter per scenario), got {self.model.name!r}")
+        if self.model.channels is not None:
+            raise ConfigError(f"ServeSettings.model.channels are a setting of the hybrid, not of {SCENARIO_MODEL!r}")
         if self.store is not None or self.sync_interval_s is not None:
             raise ConfigError("ServeSettings.scenarios keep one SQLite store per scenario in one process: leave store "
                               "and sync_interval_s unset (no --store, --workers 1)")
@@ -228,6 +230,57 @@ class ServeSettings:
         if isinstance(values.get("scenarios"), list):
             values["scenarios"] = tuple(values["scenarios"])
         return _strict(cls, values, "serve setting")
+
+
+@dataclass(frozen=True)
+class ScenariosConfig:
+    """The scenarios file of ``socialrec serve --scenarios FILE`` (TOML; JSON when the name ends
+    in ``.json``), e.g. ``datasets = ["lastfm", "movielens-100k"]`` and a ``[model]`` table.
+
+    datasets: the datasets served as scenarios of one service, the default scenario first.
+    model: arguments of the scenarios' model (`socialrec.retrieve.scenarios.AdapterSeq`: the
+        shared backbone's and its adapters' settings, the text encoder), as (key, value) pairs;
+        empty: its defaults.
+    """
+
+    datasets: tuple[str, ...]
+    model: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.datasets or not all(isinstance(d, str) and d for d in self.datasets):
+            raise ConfigError(f"ScenariosConfig.datasets must list dataset names, got {self.datasets!r}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ScenariosConfig":
+        """Read a scenarios file; an unknown key (of the file or of ``[model]``) is an error
+        naming the valid ones."""
+        import json
+        import tomllib
+
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+            values = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+        except FileNotFoundError:
+            raise ConfigError(f"scenarios file {p} not found") from None
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'} ({exc})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{p}: expected a table with 'datasets' (and optionally 'model')")
+        values = dict(values)
+        if isinstance(values.get("datasets"), list):
+            values["datasets"] = tuple(values["datasets"])
+        model = values.get("model", {})
+        if not isinstance(model, dict):
+            raise ConfigError(f"{p}: 'model' must be a table of the scenario model's arguments")
+        from socialrec.retrieve.scenarios import AdapterSeq
+
+        known = sorted(set(AdapterSeq._param_names()) - {"backbone", "scenario", "mode", "encoder_object"})
+        unknown = sorted(set(model) - set(known))
+        if unknown:
+            raise ConfigError(f"{p}: unknown [model] key(s) {unknown}; valid: {known}")
+        values["model"] = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in model.items()))
+        return _strict(cls, values, f"scenarios file {p} key")
 
 
 def _strict(cls: Any, values: dict[str, Any], what: str) -> Any:
