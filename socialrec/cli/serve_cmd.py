@@ -159,10 +159,7 @@ def serve_settings(args: argparse.Namespace) -> object:
     if sync_every is None and args.workers > 1:
         sync_every = 0.2  # the processes share one SQLite state directory (or a PostgreSQL store)
     datasets, params = serve_datasets(args)
-    if params and len(datasets) == 1:
-        raise ValueError("the scenarios file's [model] table sets the shared backbone of several scenarios; list two "
-                         "or more datasets, or serve one dataset with --dataset NAME")
-    name = args.model or (SCENARIO_MODEL if len(datasets) > 1 else "hybrid")
+    name = args.model or (SCENARIO_MODEL if len(datasets) > 1 or params else "hybrid")
     return ServeSettings(dataset=datasets[0], scenarios=tuple(datasets[1:]), state_dir=str(args.state_dir),
                          data=args.data, store=args.store,
                          sync_interval_s=sync_every, synchronous=args.synchronous, retrain_interval_s=args.retrain_every,

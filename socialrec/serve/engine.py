@@ -66,7 +66,8 @@ class ModelConfig:
     name: "hybrid" (the pipeline the benchmarks measure) or a model of `socialrec evaluate`'s
         table ("als", "ease", "itemknn", ...), fitted with its default hyperparameters; with
         several scenarios (`ServeSettings.scenarios`) "adapter-seq" (`SCENARIO_MODEL`: one
-        shared backbone, an adapter per scenario; ``params`` are `AdapterSeq`'s arguments).
+        shared backbone, an adapter per scenario; ``params`` are `AdapterSeq`'s arguments),
+        which also serves one dataset alone (a backbone and the dataset's adapter).
     channels: the hybrid's channels (None: what the data supports, as `socialrec evaluate`).
     params: further constructor arguments of the model, as (key, value) pairs.
     friends: the friend recommender of `socialrec evaluate-friends`' table ("pymk" by default).

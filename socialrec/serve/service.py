@@ -57,7 +57,7 @@ from socialrec.privacy.encryption import ENV_VAR as DATA_KEY_VAR
 from socialrec.privacy.encryption import cipher_from_env
 from socialrec.privacy.pseudonyms import load_salt, pseudonym
 from socialrec.serve.auth import KeyStore, RateLimiter
-from socialrec.serve.engine import (ScenarioPart, ServedModel, popularity_model, train_scenario_models,
+from socialrec.serve.engine import (SCENARIO_MODEL, ScenarioPart, ServedModel, popularity_model, train_scenario_models,
                                     train_served_model)
 from socialrec.serve.store import Event
 from socialrec.serve.metrics import ServiceMetrics
@@ -607,8 +607,9 @@ class Service:
         users), save it, swap it in. Processes sharing the state directory train one at a time;
         ``reuse_saved``: serve the current saved version instead when there is one (another
         process trained it while this one waited). With several scenarios every scenario gets
-        a new version (`retrain_scenarios`), whichever scenario asks."""
-        if len(self.scenario_names) > 1:
+        a new version (`retrain_scenarios`), whichever scenario asks (and so does the scenario
+        model serving one dataset)."""
+        if len(self.scenario_names) > 1 or self.settings.model.name == SCENARIO_MODEL:
             root = self.parent or self
             return root.retrain_scenarios()[self.scenario]
         with self._train_lock, _file_lock(self.state_dir / TRAIN_LOCK):

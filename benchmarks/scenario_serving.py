@@ -1,0 +1,176 @@
+"""Several datasets served as scenarios of one `socialrec serve`: time to train and memory (RSS),
+serving them together on one backbone against serving each alone.
+
+For each set of datasets (each alone, then all together) it starts `socialrec serve --dataset A
+[--dataset B] --model adapter-seq` (the default settings of the scenario model) in a child process
+on a fresh state directory and waits for /readyz (the first version trained); asks every scenario
+for some users' recommendations (``?scenario=``) and sends one event per scenario, checking that
+the next list moved; stops it, starts it again on the same state directory (the saved versions
+are loaded, nothing is trained) and asks again. Memory is the child's resident set: its peak
+(VmHWM, training included) in the first start, and its RSS (VmRSS) serving after the restart.
+
+    python benchmarks/scenario_serving.py [--datasets lastfm,movielens-100k] [--data DIR]
+
+Writes benchmarks/results/scenario-serving.json and the section of benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._machine import describe  # noqa: E402
+from benchmarks._readme import replace_section  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "scenario-serving.json"
+USERS = 5
+
+
+def _memory(pid: int) -> dict[str, float]:
+    """The process's resident set now and at its peak, in MB (Linux /proc)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024.0
+    return {"rss_mb": round(out["VmRSS"], 1), "peak_rss_mb": round(out["VmHWM"], 1)}
+
+
+def _call(url: str, key: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": f"Bearer {key}",
+                                                                         "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _wait_ready(url: str, proc: Any, timeout: float) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=10) as r:
+                if r.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(2.0)
+    raise TimeoutError(f"not ready in {timeout:.0f}s")
+
+
+def _ask(url: str, key: str, users: dict[str, list[str]], names: list[str], *, move: bool) -> dict[str, Any]:
+    """Every scenario's lists for its users (and, with ``move``, one event per scenario and the
+    list after it). Returns what was checked."""
+    out: dict[str, Any] = {}
+    for name in names:
+        q = urllib.parse.quote(name)
+        lists = {}
+        start = time.perf_counter()
+        for u in users[name]:
+            status, body = _call(f"{url}/v1/users/{urllib.parse.quote(u)}/recommendations?k=10&scenario={q}", key)
+            if status != 200 or not body["items"]:
+                raise RuntimeError(f"scenario {name} user {u}: {status} {body}")
+            if len(names) > 1 and body.get("scenario") != name:
+                raise RuntimeError(f"asked scenario {name}, answered {body.get('scenario')}")
+            lists[u] = [i["item_id"] for i in body["items"]]
+        row: dict[str, Any] = {"users": len(lists), "ms_per_list": round(1000 * (time.perf_counter() - start)
+                                                                          / len(lists), 1),
+                               "version": body["model_version"]}
+        if move:
+            u = users[name][0]
+            top = lists[u][0]
+            status, ack = _call(f"{url}/v1/events?scenario={q}", key, "POST", {"events": [
+                {"event_id": uuid.uuid4().hex, "user_id": u, "kind": "like", "item_id": top}]})
+            if status != 200 or ack.get("accepted") != 1:
+                raise RuntimeError(f"event refused in {name}: {status} {ack}")
+            _, after = _call(f"{url}/v1/users/{urllib.parse.quote(u)}/recommendations?k=10&scenario={q}", key)
+            row["event_moved_list"] = top not in [i["item_id"] for i in after["items"]]
+            row["version_after_event"] = after["model_version"]
+        out[name] = row
+    return out
+
+
+def run(names: list[str], users: dict[str, list[str]], data: str | None, timeout: float) -> dict[str, Any]:
+    from socialrec.cli.serve_cmd import LocalService
+
+    args = [a for n in names for a in ("--dataset", n)] + ["--model", "adapter-seq"]
+    with tempfile.TemporaryDirectory(prefix="socialrec-scenarios-") as state:
+        with LocalService(args, Path(state), data) as svc:
+            ready_s = _wait_ready(svc.url, svc.proc, timeout)
+            first = _ask(svc.url, svc.key, users, names, move=True)
+            mem_first = _memory(svc.proc.pid)
+        meta = json.loads((Path(state) / "models" / "v0001" / "meta.json").read_text())
+        with LocalService(args, Path(state), data) as svc:
+            load_s = _wait_ready(svc.url, svc.proc, timeout)
+            again = _ask(svc.url, svc.key, users, names, move=False)
+            mem_again = _memory(svc.proc.pid)
+    return {"datasets": names, "ready_seconds": round(ready_s, 1), "train_seconds": meta["train_seconds"],
+            "first_start": {**mem_first, "scenarios": first},
+            "restart": {"ready_seconds": round(load_s, 1), **mem_again, "scenarios": again}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="lastfm,movielens-100k")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for a first version")
+    args = parser.parse_args()
+    from socialrec.ingest.datasets import load
+
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    users = {n: [str(u) for u in load(n, args.data).users.external_ids[:USERS]] for n in names}
+    runs = {}
+    for group in [[n] for n in names] + [names]:
+        label = "+".join(group)
+        print(f"serving {label} ...", flush=True)
+        runs[label] = run(group, users, args.data, args.timeout)
+        print(json.dumps(runs[label], indent=1), flush=True)
+    both = runs["+".join(names)]
+    alone = [runs[n] for n in names]
+    doc = {"datasets": names, "runs": runs, "machine": describe(),
+           "note": "2 CPU cores shared with other jobs while this ran: seconds are noisy",
+           "together": {"train_seconds": both["train_seconds"], "serving_rss_mb": both["restart"]["rss_mb"],
+                        "peak_rss_mb": both["first_start"]["peak_rss_mb"]},
+           "alone_sum": {"train_seconds": round(sum(r["train_seconds"] for r in alone), 1),
+                         "serving_rss_mb": round(sum(r["restart"]["rss_mb"] for r in alone), 1),
+                         "peak_rss_mb": round(sum(r["first_start"]["peak_rss_mb"] for r in alone), 1)}}
+    doc["serving_rss_ratio"] = round(doc["together"]["serving_rss_mb"] / doc["alone_sum"]["serving_rss_mb"], 3)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(doc, indent=2))
+    rows = ["| served | train (s) | ready after restart (s) | RSS serving (MB) | peak RSS training (MB) |",
+            "|---|---|---|---|---|"]
+    for label, r in runs.items():
+        rows.append(f"| {label} | {r['train_seconds']:.1f} | {r['restart']['ready_seconds']:.1f} | "
+                    f"{r['restart']['rss_mb']:.1f} | {r['first_start']['peak_rss_mb']:.1f} |")
+    block = "\n".join([
+        "`socialrec serve --dataset A [--dataset B] --model adapter-seq` (the scenario model's default settings), "
+        "each dataset alone and all together as scenarios of one service (one backbone, an adapter per scenario). "
+        "Train: the first version's fit; RSS serving: the process after a restart that loads the saved versions; "
+        "every scenario answered its users and moved a list after an event (`?scenario=`). "
+        f"Raw numbers: `results/scenario-serving.json`. Machine: {doc['machine']} (shared with other jobs).", "",
+        *rows, "",
+        f"Serving {' and '.join(names)} together takes {doc['serving_rss_ratio']:.3f}x the RSS of serving each alone "
+        f"in its own process ({doc['together']['serving_rss_mb']:.1f} MB against "
+        f"{doc['alone_sum']['serving_rss_mb']:.1f} MB)."])
+    replace_section("SCENARIO-SERVING", "Several scenarios in one service", block)
+    print(f"results: {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
