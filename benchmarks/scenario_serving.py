@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks._machine import describe  # noqa: E402
-from benchmarks._readme import replace_section  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import describe  # noqa: E402
+from _readme import replace_section  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scenario-serving.json"
 USERS = 5

@@ -47,7 +47,8 @@ class Scenarios:
         self.service = Service(self.settings)
         if train:
             self.service.retrain()
-        self.client = TestClient(create_app(self.settings, service=self.service))
+        self.app = create_app(self.settings, service=self.service)
+        self.client = TestClient(self.app)
         self.client.__enter__()  # starts the service (loads the saved versions when not trained here)
         self.admin = {"Authorization": f"Bearer {self.service.keys.create(['read', 'write', 'admin'])}"}
         self.open = True
@@ -151,6 +152,63 @@ def test_an_event_in_one_scenario_moves_that_scenario_only_at_once(served: Scena
     assert [e["item_id"] for e in activity.json()["events"]] == [top]
     assert served.client.get("/v1/users/user_0005/activity", headers=served.admin).json()["events"] == []
     assert len(served.service.store.events()) == 0 and len(svc_b.store.events()) == 1  # one store per scenario
+
+
+@pytest.mark.slow
+def test_the_dashboard_picks_and_names_the_scenario(served: Scenarios) -> None:
+    import shutil
+    import socket
+    import tempfile
+    import threading
+
+    import uvicorn
+
+    from tests.serve.conftest import wait_for
+    from tests.serve.test_dashboard import CHROMIUM, DRIVER
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
+        pytest.skip("chromium/chromedriver missing: run `make chromium`")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    key = served.service.keys.create(["read"])
+    expected = [i["title"] for i in served.recs("user_0005", B)["items"]]
+    profile = tempfile.mkdtemp(prefix="socialrec-chromium-")
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    # lifespan off: the service is started already, and keeps serving after this test
+    server = uvicorn.Server(uvicorn.Config(served.app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    driver = webdriver.Chrome(service=DriverService(DRIVER), options=options)
+    try:
+        wait_for(lambda: server.started, 30)
+        driver.get(f"http://127.0.0.1:{port}/#key={key}")
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: d.find_element(By.ID, "scenario-box").is_displayed())
+        select = Select(driver.find_element(By.ID, "scenario"))
+        assert [o.get_attribute("value") for o in select.options] == [A, B]
+        select.select_by_value(B)
+        driver.find_element(By.ID, "user").send_keys("user_0005")
+        driver.find_element(By.ID, "lookup").click()
+        wait.until(lambda d: f"scenario {B}" in d.find_element(By.ID, "status").text)
+        titles = [e.text.strip() for e in driver.find_elements(By.CSS_SELECTOR, "#recs li > span:first-child")]
+        assert titles == expected
+    finally:
+        driver.quit()
+        server.should_exit = True
+        thread.join(timeout=10)
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.mark.slow
