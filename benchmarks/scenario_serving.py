@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -104,11 +105,21 @@ def _ask(url: str, key: str, users: dict[str, list[str]], names: list[str], *, m
     return out
 
 
-def run(names: list[str], users: dict[str, list[str]], data: str | None, timeout: float) -> dict[str, Any]:
+def _toml(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+
+
+def run(names: list[str], users: dict[str, list[str]], data: str | None, timeout: float,
+        params: dict[str, Any]) -> dict[str, Any]:
     from socialrec.cli.serve_cmd import LocalService
 
-    args = [a for n in names for a in ("--dataset", n)] + ["--model", "adapter-seq"]
     with tempfile.TemporaryDirectory(prefix="socialrec-scenarios-") as state:
+        args = [a for n in names for a in ("--dataset", n)] + ["--model", "adapter-seq"]
+        if params:  # the scenarios file: the datasets and the model's settings
+            path = Path(state) / "scenarios.toml"
+            path.write_text(f"datasets = {json.dumps(names)}\n[model]\n"
+                            + "".join(f"{k} = {_toml(v)}\n" for k, v in params.items()))
+            args = ["--scenarios", str(path)]
         with LocalService(args, Path(state), data) as svc:
             ready_s = _wait_ready(svc.url, svc.proc, timeout)
             first = _ask(svc.url, svc.key, users, names, move=True)
@@ -128,7 +139,11 @@ def main() -> int:
     parser.add_argument("--datasets", default="lastfm,movielens-100k")
     parser.add_argument("--data", default=None)
     parser.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for a first version")
+    parser.add_argument("--model-params", type=json.loads, default={},
+                        help="JSON of the scenario model's settings (the [model] table of a --scenarios file); "
+                             "default: its defaults")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the child service on the way out
     from socialrec.ingest.datasets import load
 
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
@@ -137,11 +152,11 @@ def main() -> int:
     for group in [[n] for n in names] + [names]:
         label = "+".join(group)
         print(f"serving {label} ...", flush=True)
-        runs[label] = run(group, users, args.data, args.timeout)
+        runs[label] = run(group, users, args.data, args.timeout, args.model_params)
         print(json.dumps(runs[label], indent=1), flush=True)
     both = runs["+".join(names)]
     alone = [runs[n] for n in names]
-    doc = {"datasets": names, "runs": runs, "machine": describe(),
+    doc = {"datasets": names, "model_params": args.model_params, "runs": runs, "machine": describe(),
            "note": "2 CPU cores shared with other jobs while this ran: seconds are noisy",
            "together": {"train_seconds": both["train_seconds"], "serving_rss_mb": both["restart"]["rss_mb"],
                         "peak_rss_mb": both["first_start"]["peak_rss_mb"]},
@@ -156,8 +171,11 @@ def main() -> int:
     for label, r in runs.items():
         rows.append(f"| {label} | {r['train_seconds']:.1f} | {r['restart']['ready_seconds']:.1f} | "
                     f"{r['restart']['rss_mb']:.1f} | {r['first_start']['peak_rss_mb']:.1f} |")
+    how = ("the scenario model's default settings" if not args.model_params else
+           "a `--scenarios` file whose `[model]` table sets "
+           + ", ".join(f"`{k} = {v}`" for k, v in args.model_params.items() if k != "progress"))
     block = "\n".join([
-        "`socialrec serve --dataset A [--dataset B] --model adapter-seq` (the scenario model's default settings), "
+        f"`socialrec serve --dataset A [--dataset B] --model adapter-seq` ({how}), "
         "each dataset alone and all together as scenarios of one service (one backbone, an adapter per scenario). "
         "Train: the first version's fit; RSS serving: the process after a restart that loads the saved versions; "
         "every scenario answered its users and moved a list after an event (`?scenario=`). "
