@@ -275,3 +275,26 @@ def test_serve_takes_several_datasets_or_a_scenarios_file(tmp_path: Path) -> Non
         parse("--dataset", "lastfm", "--scenarios", str(js))
     with pytest.raises(ConfigError, match="adapter-seq"):
         parse("--dataset", "lastfm", "--dataset", "movielens-100k", "--model", "als")
+
+
+def test_one_dataset_answers_as_before_and_names_its_one_scenario(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from socialrec.serve.app import create_app
+    from socialrec.serve.engine import ModelConfig
+    from socialrec.serve.service import Service
+    from socialrec.serve.settings import ServeSettings
+
+    one = ServeSettings(dataset=A, state_dir=str(tmp_path), train_on_start=False, warm_users=0,
+                        model=ModelConfig("pop", friends="common-neighbors"))
+    service = Service(one)
+    service.retrain()
+    with TestClient(create_app(one, service=service)) as client:
+        h = {"Authorization": f"Bearer {service.keys.create(['read'])}"}
+        plain = client.get("/v1/users/user_0005/recommendations", headers=h).json()
+        assert set(plain) == {"user_id", "model_version", "items"}  # no scenario field with one dataset
+        named = client.get("/v1/users/user_0005/recommendations", params={"scenario": A}, headers=h).json()
+        assert named == plain
+        r = client.get("/v1/users/user_0005/recommendations", params={"scenario": B}, headers=h)
+        assert r.status_code == 422 and r.json()["detail"] == f"unknown scenario {B!r}; known: {A}"
+        assert client.get("/v1/scenarios", headers=h).json() == {"default": A, "scenarios": [A]}
