@@ -10,7 +10,13 @@ from pathlib import Path
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", help="run the HTTP service (FastAPI under uvicorn)")
-    serve.add_argument("--dataset", required=True, help="dataset the first model is trained on")
+    serve.add_argument("--dataset", action="append", default=None,
+                       help="dataset the first model is trained on; give it several times to serve each dataset as a "
+                            "scenario of one service (?scenario=NAME; the first is the default), one shared backbone "
+                            "with an adapter per scenario")
+    serve.add_argument("--scenarios", type=Path, default=None, metavar="FILE",
+                       help="a TOML (or .json) file listing the scenarios instead: datasets = [\"lastfm\", "
+                            "\"movielens-100k\"] and an optional [model] table of the shared backbone's settings")
     serve.add_argument("--state-dir", type=Path, default=Path("state"), help="event store, keys, models, logs")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -26,9 +32,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     serve.add_argument("--retrain-every", type=float, default=None, metavar="SECONDS",
                        help="also retrain on a schedule")
     serve.add_argument("--cors-origin", action="append", default=[], help="allow this CORS origin (default: CORS off)")
-    serve.add_argument("--model", default="hybrid",
+    serve.add_argument("--model", default=None,
                        help="the library model each version fits: hybrid (default: the pipeline `socialrec evaluate "
-                            "--models hybrid` measures) or any model of `socialrec evaluate` (als, ease, itemknn, ...)")
+                            "--models hybrid` measures) or any model of `socialrec evaluate` (als, ease, itemknn, ...); "
+                            "with several datasets adapter-seq (the default there)")
     serve.add_argument("--channels", default=None, help="the hybrid's channels, comma-separated (default: what the data supports)")
     serve.add_argument("--holdout", default=None, metavar="PROTOCOL",
                        help="serve all but the test part of this split (random-811, temporal, loo, ...); "
@@ -119,9 +126,25 @@ def run_server(settings: object, host: str, port: int, workers: int = 1) -> None
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")  # type: ignore[arg-type]
 
 
+def serve_datasets(args: argparse.Namespace) -> tuple[list[str], tuple[tuple[str, object], ...]]:
+    """The datasets `socialrec serve` hosts (the default scenario first) and the scenario model's
+    arguments: from --dataset (given once or more) or from the --scenarios file."""
+    if args.scenarios is not None:
+        if args.dataset:
+            raise ValueError("give the datasets either with --dataset or in the --scenarios file, not both")
+        from socialrec.serve.settings import ScenariosConfig
+
+        config = ScenariosConfig.load(args.scenarios)
+        return list(config.datasets), config.model
+    if not args.dataset:
+        raise ValueError("socialrec serve needs --dataset NAME (several times for several scenarios) or "
+                         "--scenarios FILE")
+    return list(args.dataset), ()
+
+
 def serve_settings(args: argparse.Namespace) -> object:
     """`ServeSettings` from `socialrec serve`'s arguments."""
-    from socialrec.serve.engine import ModelConfig
+    from socialrec.serve.engine import SCENARIO_MODEL, ModelConfig
     from socialrec.serve.settings import HoldoutConfig, ServeSettings
 
     channels = tuple(c.strip() for c in args.channels.split(",") if c.strip()) if args.channels else None
@@ -135,9 +158,12 @@ def serve_settings(args: argparse.Namespace) -> object:
     sync_every = args.sync_every
     if sync_every is None and args.workers > 1:
         sync_every = 0.2  # the processes share one SQLite state directory (or a PostgreSQL store)
-    return ServeSettings(dataset=args.dataset, state_dir=str(args.state_dir), data=args.data, store=args.store,
+    datasets, params = serve_datasets(args)
+    name = args.model or (SCENARIO_MODEL if len(datasets) > 1 or params else "hybrid")
+    return ServeSettings(dataset=datasets[0], scenarios=tuple(datasets[1:]), state_dir=str(args.state_dir),
+                         data=args.data, store=args.store,
                          sync_interval_s=sync_every, synchronous=args.synchronous, retrain_interval_s=args.retrain_every,
-                         cors_origins=tuple(args.cors_origin), model=ModelConfig(args.model, channels=channels),
+                         cors_origins=tuple(args.cors_origin), model=ModelConfig(name, channels=channels, params=params),
                          holdout=holdout, retention_days=args.retention_days, scrub_pii=not args.no_scrub,
                          scrub_dataset_text=args.scrub_text, llm_backend=args.llm, llm_url=args.llm_url,
                          llm_model=args.llm_model, llm_key_env=args.llm_key_env,
@@ -148,8 +174,9 @@ def serve_settings(args: argparse.Namespace) -> object:
 def cmd_serve(args: argparse.Namespace) -> int:
     from socialrec.ingest.datasets import check_name
 
-    check_name(args.dataset)  # before the port is taken: the model trains in the background
     settings = serve_settings(args)
+    for name in settings.names:  # type: ignore[attr-defined]
+        check_name(name)  # before the port is taken: the model trains in the background
     print(f"socialrec serve: http://{args.host}:{args.port}/ (dashboard), API docs at /docs; state in {args.state_dir}",
           flush=True)
     from socialrec.privacy.encryption import ENV_VAR, NEW_KEY_HELP

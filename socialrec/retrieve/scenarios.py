@@ -35,6 +35,7 @@ torch and peft are optional (extras ``torch`` and ``tune``), imported when a mod
 from __future__ import annotations
 
 import copy
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -591,26 +592,49 @@ class SharedBackbone(HasParams):
         return out
 
     # --- inference -------------------------------------------------------------------
+    @property
+    def _inference_lock(self) -> threading.RLock:
+        """Held while a scenario's adapter is chosen and the network runs: scenarios that share
+        this backbone (served side by side, folding users in from several threads) never run
+        through another scenario's adapter. Not pickled."""
+        return self.__dict__.setdefault("_lock", threading.RLock())
+
     def item_table(self, scenario: str | None, ids: np.ndarray | None, text: np.ndarray) -> np.ndarray:
         """(n_items + 1, dim) float32 item vectors of a scenario: its id embeddings (None: none) plus
         its texts through the projection of ``scenario``'s adapter (None: the backbone's)."""
         self._check_pretrained("item_table")
         torch = _torch()
-        self.set_adapter(scenario)
-        self.net_.eval()
-        with torch.no_grad(), torch_threads(self.num_threads):
-            t = torch.from_numpy(_padded(text))
-            return self.net_.table(None if ids is None else torch.from_numpy(np.asarray(ids, np.float32)), t).numpy()
+        with self._inference_lock:
+            self.set_adapter(scenario)
+            self.net_.eval()
+            with torch.no_grad(), torch_threads(self.num_threads):
+                t = torch.from_numpy(_padded(text))
+                ids_t = None if ids is None else torch.from_numpy(np.asarray(ids, np.float32))
+                return self.net_.table(ids_t, t).numpy()
 
     def user_vectors(self, scenario: str | None, keys: sp.csr_matrix, users: np.ndarray,
                      table: np.ndarray) -> np.ndarray:
         """(len(users), dim) float32: ``scenario``'s network over each user's newest items."""
         self._check_pretrained("user_vectors")
         torch = _torch()
-        self.set_adapter(scenario)
-        self.net_.eval()
-        with torch.no_grad(), torch_threads(self.num_threads):
-            return self._run(torch, sp.csr_matrix(keys), np.asarray(users, dtype=np.int64), torch.from_numpy(table))
+        with self._inference_lock:
+            self.set_adapter(scenario)
+            self.net_.eval()
+            with torch.no_grad(), torch_threads(self.num_threads):
+                return self._run(torch, sp.csr_matrix(keys), np.asarray(users, dtype=np.int64),
+                                 torch.from_numpy(table))
+
+    def same_as(self, other: "SharedBackbone") -> bool:
+        """Whether ``other`` is this backbone: the same settings, adapters and weights (two copies
+        of one backbone, e.g. each pickled with a scenario model)."""
+        if other is self:
+            return True
+        if not (hasattr(self, "net_") and hasattr(other, "net_")) or self.get_params() != other.get_params():
+            return False
+        if getattr(self, "adapters_", {}) != getattr(other, "adapters_", {}):
+            return False
+        mine, theirs = self.net_.state_dict(), other.net_.state_dict()
+        return mine.keys() == theirs.keys() and all(bool((mine[k] == theirs[k]).all()) for k in mine)
 
     # --- persistence -----------------------------------------------------------------
     # The network's classes are built inside a function (torch is imported lazily): a saved
@@ -619,6 +643,7 @@ class SharedBackbone(HasParams):
         state = dict(self.__dict__)
         net = state.pop("net_", None)
         state.pop("peft_", None)
+        state.pop("_lock", None)
         if net is not None:
             state["_weights"] = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
         return state
@@ -982,3 +1007,40 @@ class AdapterSeq(SASRec):
         self.__dict__.update(state)
         if full is not None:
             self.user_vectors_ = full
+
+
+def fit_scenarios(trains: Mapping[str, TrainData], **settings: Any) -> dict[str, AdapterSeq]:
+    """One `SharedBackbone` pretrained jointly on every scenario of ``trains`` (name -> its
+    training data), then each scenario's adapter on it: {name: fitted `AdapterSeq`}, all holding
+    the same backbone object. ``settings``: `AdapterSeq`'s arguments (the backbone's settings,
+    the text encoder, ...); ``backbone``, ``scenario`` and ``mode`` are set here. What only
+    training reads is released from the backbone afterwards."""
+    for key in ("backbone", "scenario", "mode"):
+        if key in settings:
+            raise ValueError(f"fit_scenarios sets {key!r} itself; leave it out of the settings")
+    if not trains:
+        raise ValueError("fit_scenarios needs at least one scenario")
+    maker = AdapterSeq(**settings)
+    domains = {name: maker.clone(scenario=name).domain_data(train)[0] for name, train in trains.items()}
+    backbone = maker.backbone_config().pretrain(domains)
+    models = {name: maker.clone(backbone=backbone, scenario=name, mode="adapter").fit(train)
+              for name, train in trains.items()}
+    backbone.release_training_state()
+    return models
+
+
+def share_backbone(models: Sequence[AdapterSeq]) -> SharedBackbone:
+    """Point scenario models that were loaded one by one (each unpickled with its own copy of the
+    backbone) at one backbone object, so that it is held in memory once; returns it. Raises
+    DataError when the copies are not the same backbone (models of different trainings)."""
+    if not models:
+        raise ValueError("share_backbone needs at least one model")
+    shared = models[0].backbone_
+    for model in models[1:]:
+        if not shared.same_as(model.backbone_):
+            raise DataError(f"scenario {model.scenario!r} was fitted on another backbone than {models[0].scenario!r}",
+                            fix="Fit the scenarios together (fit_scenarios) and save them after every adapter "
+                                "is trained")
+    for model in models:
+        model.backbone_ = shared
+    return shared

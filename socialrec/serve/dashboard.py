@@ -3,7 +3,9 @@ service may run without internet). It asks for an API key (or reads it from the 
 ``#key=...``, which browsers never send to the server), looks a user up and draws live charts of
 request rate, p99 latency and click-through rate on canvases from /v1/admin/stats, and the
 engagement timeline with its burst alerts and their keywords from /v1/trends, and (for posts with
-text) the topic alerts (a burst with a sharp sentiment drop) and the main topics' sentiment."""
+text) the topic alerts (a burst with a sharp sentiment drop) and the main topics' sentiment. When
+the service hosts several scenarios (GET /v1/scenarios), a selector picks the scenario that the
+look-up and the trends read (``?scenario=``), and the status line names it."""
 
 DASHBOARD_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>socialrec dashboard</title>
@@ -20,7 +22,8 @@ canvas{border:1px solid #ccc;background:#fafafa} .small{color:#666;font-size:.85
 <p><label>API key <input id="key" type="password" size="40" placeholder="sr_..."></label>
 <span id="status" class="small"></span></p>
 <form id="lookup-form"><label>User id <input id="user" size="24"></label>
-<button id="lookup" type="submit">Look up</button></form>
+<button id="lookup" type="submit">Look up</button>
+<label id="scenario-box" hidden>Scenario <select id="scenario"></select></label></form>
 <div class="row">
  <div class="col"><h2>Recommendations</h2><ol id="recs"></ol></div>
  <div class="col"><h2>Friend suggestions</h2><ol id="friends"></ol>
@@ -57,20 +60,32 @@ function fill(id, rows) {
   if (!rows.length) { const li = document.createElement("li"); li.textContent = "(none)"; li.className = "small"; el.append(li); }
 }
 function span(text, cls) { const s = document.createElement("span"); s.textContent = text; if (cls) s.className = cls; return s; }
+const scenarioBox = document.getElementById("scenario-box"), scenarioSel = document.getElementById("scenario");
+function inScenario() { return scenarioBox.hidden || !scenarioSel.value ? "" : "&scenario=" + encodeURIComponent(scenarioSel.value); }
+async function scenarios() {
+  if (!keyInput.value) return;
+  try {
+    const s = await api("/v1/scenarios"), chosen = scenarioSel.value;
+    scenarioSel.replaceChildren(...s.scenarios.map(n => { const o = document.createElement("option"); o.value = n;
+      o.textContent = n + (n === s.default ? " (default)" : ""); return o; }));
+    if (s.scenarios.includes(chosen)) scenarioSel.value = chosen;
+    scenarioBox.hidden = s.scenarios.length < 2;
+  } catch (e) { scenarioBox.hidden = true; }
+}
 async function lookup(ev) {
   if (ev) ev.preventDefault();
   const user = encodeURIComponent(document.getElementById("user").value.trim());
   if (!user) return;
   try {
-    const [recs, acts] = await Promise.all([api(`/v1/users/${user}/recommendations?k=10&explain=true`),
-                                           api(`/v1/users/${user}/activity?limit=15`)]);
+    const [recs, acts] = await Promise.all([api(`/v1/users/${user}/recommendations?k=10&explain=true${inScenario()}`),
+                                           api(`/v1/users/${user}/activity?limit=15${inScenario()}`)]);
     fill("recs", recs.items.map(r => [span(r.title + " "), document.createElement("br"), span(r.explanation || "", "why")]));
     fill("activity", acts.events.map(e => [span(`${new Date(e.ts * 1000).toISOString().slice(0, 19)} ${e.kind} ${e.item_id || e.target_user_id || ""}`)]));
     try {
-      const fr = await api(`/v1/users/${user}/friend-suggestions?k=10`);
+      const fr = await api(`/v1/users/${user}/friend-suggestions?k=10${inScenario()}`);
       fill("friends", fr.users.map(u => [span(`${u.user_id} (${u.score.toFixed(2)})`)]));
     } catch (e) { fill("friends", []); }
-    status(`model ${recs.model_version}`, false);
+    status((recs.scenario ? `scenario ${recs.scenario}, ` : "") + `model ${recs.model_version}`, false);
   } catch (e) { status("lookup failed: " + e.message, true); }
 }
 document.getElementById("lookup-form").addEventListener("submit", lookup);
@@ -100,7 +115,7 @@ async function refresh() {
 async function trends() {
   if (!keyInput.value) return;
   try {
-    const t = await api("/v1/trends?window=1d&last=30");
+    const t = await api("/v1/trends?window=1d&last=30" + inScenario());
     draw("chart-trends", t.windows.map(w => w.count), v => v.toFixed(0));
     fill("trends", t.topics.map(p => [span(`${p.start.slice(0, 10)} (${p.volume}) `), span(p.keywords.join(" "), "why")]));
     fill("topic-alerts", t.topic_alerts.map(a => [span(`${a.start.slice(0, 10)} (${a.volume}, sentiment ${a.sentiment.toFixed(2)}, ` +
@@ -111,5 +126,7 @@ async function trends() {
 }
 refresh(); setInterval(refresh, 2000);
 trends(); setInterval(trends, 30000); keyInput.addEventListener("change", trends);
+scenarios().then(trends); keyInput.addEventListener("change", scenarios);
+scenarioSel.addEventListener("change", () => { lookup(); trends(); });
 </script></body></html>
 """

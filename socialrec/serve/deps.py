@@ -4,7 +4,8 @@ A route names the scope it needs (``dependencies=[READ]``, ``[WRITE]``, ``[ADMIN
 ``[EXPORT]``); the key
 comes from ``Authorization: Bearer <key>`` and is checked against the service's key store
 (401 missing or invalid, 403 wrong scope, 429 over its rate, with Retry-After). The service
-itself is ``request.app.state.service`` (`create_app` puts it there).
+itself is ``request.app.state.service`` (`create_app` puts it there); a route works on the
+scenario ``?scenario=NAME`` names (`service`; keys are the whole service's).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
@@ -22,8 +23,20 @@ SCOPE_HELP = "create one with: socialrec keys create --scopes read,write,admin -
 bearer = HTTPBearer(auto_error=False, description="an API key from `socialrec keys create`")
 
 
-def service(request: Request) -> Any:
-    return request.app.state.service
+SCENARIO_HELP = "the scenario (a dataset the service hosts) this request reads or writes; default: the first"
+
+
+def scenario_service(svc: Any, name: str | None) -> Any:
+    """The service of scenario ``name`` (None: the default), or 422 naming the known scenarios."""
+    picked = svc.scenario_service(name)
+    if picked is None:
+        raise HTTPException(422, f"unknown scenario {name!r}; known: {', '.join(svc.scenario_names)}")
+    return picked
+
+
+def service(request: Request, scenario: str | None = Query(None, max_length=200, description=SCENARIO_HELP)) -> Any:
+    """The service a route works on: the scenario's (``?scenario=NAME``), by default the first."""
+    return scenario_service(request.app.state.service, scenario)
 
 
 def authorize(svc: Any, authorization: str | None, scope: str, client: str | None = None) -> Any:

@@ -55,12 +55,19 @@ def is_positive(event: Event | Mapping[str, Any]) -> bool:
     return False
 
 
+# The model that serves several scenarios at once (`train_scenario_models`).
+SCENARIO_MODEL = "adapter-seq"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Which library model a version fits.
 
     name: "hybrid" (the pipeline the benchmarks measure) or a model of `socialrec evaluate`'s
-        table ("als", "ease", "itemknn", ...), fitted with its default hyperparameters.
+        table ("als", "ease", "itemknn", ...), fitted with its default hyperparameters; with
+        several scenarios (`ServeSettings.scenarios`) "adapter-seq" (`SCENARIO_MODEL`: one
+        shared backbone, an adapter per scenario; ``params`` are `AdapterSeq`'s arguments),
+        which also serves one dataset alone (a backbone and the dataset's adapter).
     channels: the hybrid's channels (None: what the data supports, as `socialrec evaluate`).
     params: further constructor arguments of the model, as (key, value) pairs.
     friends: the friend recommender of `socialrec evaluate-friends`' table ("pymk" by default).
@@ -568,6 +575,14 @@ def train_served_model(dataset: Dataset, store: EventStore, config: ModelConfig,
     model.fit(TrainData(user_items=x, dataset=ds))
     log(f"fitted {type(model).__name__} on {x.shape[0]} users, {x.shape[1]} items, {x.nnz} interactions "
         f"in {time.perf_counter() - start:.1f}s")
+    return _served(model, friends, ds, dataset.name, config, version, through, start, log)
+
+
+def _served(model: Any, friends: Any, ds: Dataset, name: str, config: ModelConfig, version: str, through: int,
+            start: float, log: Callable[[str], None]) -> ServedModel:
+    """A fitted model as a served version: the friend recommender fitted on the merged social
+    graph (none when the graph is empty or too small), and the version's metadata."""
+    x = model.user_items_
     adj = ds.social_matrix()
     if adj.nnz and friends is not None:
         try:
@@ -577,7 +592,51 @@ def train_served_model(dataset: Dataset, store: EventStore, config: ModelConfig,
             friends = None
     else:
         friends = None
-    meta = {"kind": config.name, "dataset": dataset.name, "users": int(x.shape[0]), "items": int(x.shape[1]),
+    meta = {"kind": config.name, "dataset": name, "users": int(x.shape[0]), "items": int(x.shape[1]),
             "interactions": int(x.nnz), "trained_through_seq": through, "created": time.time(),
             "train_seconds": round(time.perf_counter() - start, 3), "friends": config.friends if friends else None}
     return ServedModel(model, ds, friends, version=version, meta=meta)
+
+
+@dataclass(frozen=True)
+class ScenarioPart:
+    """One scenario of a multi-scenario version: its base dataset, its event store and who is
+    left out of its training (see `train_served_model`'s ``erased``)."""
+
+    dataset: Dataset
+    store: EventStore
+    erased: Callable[[str], bool]
+
+
+def train_scenario_models(parts: Mapping[str, ScenarioPart], config: ModelConfig, version: str, *,
+                          log: Callable[[str], None] = lambda _m: None) -> dict[str, ServedModel]:
+    """Fit one version of several scenarios (name -> its `ScenarioPart`): each scenario's dataset
+    plus its stored events (as `train_served_model`), one shared backbone trained on all of
+    them with an adapter per scenario (`socialrec.retrieve.scenarios.fit_scenarios`;
+    ``config.params`` are its settings), and each scenario's friend recommender. The served
+    models hold the one backbone object."""
+    from socialrec.evaluate.friends import friend_models
+    from socialrec.retrieve.base import TrainData
+    from socialrec.retrieve.scenarios import fit_scenarios
+
+    if config.name != SCENARIO_MODEL:
+        raise ConfigError(f"several scenarios are served by model {SCENARIO_MODEL!r} (one shared backbone, an adapter "
+                          f"per scenario), not {config.name!r}")
+    if config.channels is not None:
+        raise ConfigError(f"channels are a setting of the hybrid, not of {SCENARIO_MODEL!r}")
+    friends = friend_models()
+    if config.friends not in friends:
+        raise ConfigError(f"unknown friend model {config.friends!r}; known: {', '.join(friends)}")
+    start = time.perf_counter()
+    through = {name: part.store.max_seq() for name, part in parts.items()}
+    merged = {name: merge_events(part.dataset, part.store.events(with_text=False), part.erased,
+                                 catalog=part.store.items()) for name, part in parts.items()}
+    trains = {name: TrainData(user_items=ds.user_item_matrix(), dataset=ds) for name, ds in merged.items()}
+    models = fit_scenarios(trains, **dict(config.params))
+    log(f"fitted one backbone and {len(models)} scenario adapters ({', '.join(models)}) in "
+        f"{time.perf_counter() - start:.1f}s")
+    served = {name: _served(models[name], friends[config.friends](), merged[name], name, config,
+                            version, through[name], start, log) for name in parts}
+    for s in served.values():
+        s.meta["scenarios"] = list(parts)
+    return served

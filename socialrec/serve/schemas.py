@@ -114,9 +114,13 @@ class RecommendationOut(BaseModel):
     reasons: list[ReasonOut] | None = None
 
 
+SCENARIO_FIELD = "the scenario answered (only when the service hosts several)"
+
+
 class RecommendationsOut(BaseModel):
     user_id: str
     model_version: str
+    scenario: str | None = Field(None, description=SCENARIO_FIELD)
     items: list[RecommendationOut]
 
 
@@ -189,7 +193,13 @@ class TrendsOut(BaseModel):
 class SimilarOut(BaseModel):
     item_id: str
     model_version: str
+    scenario: str | None = Field(None, description=SCENARIO_FIELD)
     items: list[SimilarItemOut]
+
+
+class ScenariosOut(BaseModel):
+    default: str
+    scenarios: list[str]
 
 
 class FriendOut(BaseModel):

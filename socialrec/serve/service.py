@@ -37,9 +37,13 @@ scrubber (name lists, jieba's dictionary) loads at start-up, not on the first re
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import logging
 import logging.handlers
 import os
+import re
 import threading
 import time
 import uuid
@@ -53,7 +57,8 @@ from socialrec.privacy.encryption import ENV_VAR as DATA_KEY_VAR
 from socialrec.privacy.encryption import cipher_from_env
 from socialrec.privacy.pseudonyms import load_salt, pseudonym
 from socialrec.serve.auth import KeyStore, RateLimiter
-from socialrec.serve.engine import ServedModel, popularity_model, train_served_model
+from socialrec.serve.engine import (SCENARIO_MODEL, ScenarioPart, ServedModel, popularity_model, train_scenario_models,
+                                    train_served_model)
 from socialrec.serve.store import Event
 from socialrec.serve.metrics import ServiceMetrics
 from socialrec.serve.registry import ModelRegistry
@@ -166,27 +171,45 @@ def _start_scrubber(settings: ServeSettings, log: logging.Logger) -> Any:
     return scrubber
 
 
+def scenario_dir(name: str) -> str:
+    """The folder (under state_dir/scenarios) of a scenario: its name when that is a plain file
+    name, else the name made plain plus a short hash of it (two names never share a folder)."""
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    if plain == name and name not in (".", ".."):
+        return name
+    return f"{plain}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
 class Service:
     """``clock``: unix seconds now (retention's notion of age; tests pass their own).
-    ``environ``: where ``SOCIALREC_DATA_KEY`` is read (default: the process environment)."""
+    ``environ``: where ``SOCIALREC_DATA_KEY`` is read (default: the process environment).
+
+    Several scenarios (``settings.scenarios``): this service serves the default scenario
+    (``settings.dataset``) from ``state_dir`` and builds one child `Service` per further
+    scenario (``parent``: this one) on ``state_dir/scenarios/NAME``, each with its own event
+    store, model registry, served model and consent, so that equal ids of two scenarios never
+    mix. The children share this service's API keys, rate limiter, metrics and scrubber; a
+    version is trained for all scenarios at once (`train_scenario_models`: one backbone, an
+    adapter per scenario), and a request picks its scenario's service (`scenario_service`)."""
 
     def __init__(self, settings: ServeSettings, *, clock: Callable[[], float] = time.time,
-                 environ: dict[str, str] | None = None) -> None:
+                 environ: dict[str, str] | None = None, parent: "Service | None" = None) -> None:
         self.settings = settings
         self.clock = clock
+        self.parent = parent
         self.state_dir = settings.state_path
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log = service_logger(self.state_dir)
         cipher = cipher_from_env(environ)
         self.store = EventStore(self.state_dir, synchronous=settings.synchronous, cipher=cipher, url=settings.store)
         # One salt for every process on a shared store: they must name an erased user alike.
-        self.salt = self.store.shared_salt() or load_salt(self.state_dir)
+        self.salt = parent.salt if parent is not None else self.store.shared_salt() or load_salt(self.state_dir)
         self.log.info("event store: %s", self.store.location)
         if cipher is None:
             self.log.warning("stored user text is NOT encrypted at rest: %s is not set", DATA_KEY_VAR)
         else:
             self.log.info("stored user text is encrypted at rest (key from %s)", DATA_KEY_VAR)
-        self.scrubber = _start_scrubber(settings, self.log)
+        self.scrubber = parent.scrubber if parent is not None else _start_scrubber(settings, self.log)
         self._opted_out = self.store.opted_out()
         # Other per-user stores (a chat history, ...): name -> object with export(user_id) -> JSON
         # or None and erase(user_id) -> int; exports include them and erasure empties them.
@@ -197,10 +220,13 @@ class Service:
         self._trends: dict[tuple[str, float, int], dict[str, Any]] = {}
         self._trends_lock = threading.Lock()
         self.user_data["chat"] = self.chat.sessions
-        self.keys = KeyStore(self.state_dir, url=settings.store)
-        self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+        if parent is not None:  # one set of keys, limits and metrics for the whole service
+            self.keys, self.limiter, self.metrics = parent.keys, parent.limiter, parent.metrics
+        else:
+            self.keys = KeyStore(self.state_dir, url=settings.store)
+            self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+            self.metrics = ServiceMetrics()
         self.registry = ModelRegistry(self.state_dir, keep=settings.max_versions)
-        self.metrics = ServiceMetrics()
         self.embedding_dir = str(self.state_dir / "embeddings")
         self.ingest_lock = threading.RLock()
         self._waiting: list[_Ticket] = []  # batches waiting to be committed together (`_append`)
@@ -224,22 +250,74 @@ class Service:
         if settings.retention_days is not None:
             self.sweep_retention()
         secure_state(self.state_dir)
+        # Every scenario served, by name (the default first): this service and its children.
+        self.scenarios: dict[str, Service] = {settings.dataset: self}
+        if settings.scenarios and parent is None:
+            for name in settings.scenarios:
+                child = dataclasses.replace(settings, dataset=name, scenarios=(), train_on_start=False,
+                                            retrain_interval_s=None,
+                                            state_dir=str(self.state_dir / "scenarios" / scenario_dir(name)))
+                self.scenarios[name] = Service(child, clock=clock, environ=environ, parent=self)
+            self.log.info("serving %d scenarios: %s (default %s)", len(self.scenarios), ", ".join(self.scenarios),
+                          settings.dataset)
+
+    @property
+    def scenario(self) -> str:
+        """The name of the scenario this service serves (its dataset)."""
+        return self.settings.dataset
+
+    @property
+    def scenario_names(self) -> tuple[str, ...]:
+        """Every scenario of the whole service, the default first."""
+        return tuple((self.parent or self).scenarios)
+
+    def scenario_service(self, name: str | None) -> "Service | None":
+        """The service of scenario ``name`` (None: the default, this one); None when no scenario
+        has that name."""
+        return self if name is None else self.scenarios.get(name)
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        """Serve the saved current version, or popularity while a first version trains."""
-        current = self.registry.current()
-        loaded = False
-        if current is not None:
-            try:
-                self.activate(self.registry.load(current, self.settings.dataset, self.served_data()))
-                loaded = True
-            except (ValueError, OSError) as exc:
-                self.log.warning("saved version %s not loaded (%s); training a new one", current, exc)
+        """Serve the saved current version, or popularity while a first version trains. With
+        several scenarios: each scenario's saved version, holding one backbone between them, or
+        popularity in every scenario while a first version of all of them trains."""
+        services = list(self.scenarios.values())
+        loaded = all([svc._load_current() for svc in services])  # a list: every scenario tries
+        if loaded and len(services) > 1:
+            loaded = self._share_backbone()
         if not loaded:
             self._spawn(self._bootstrap, "socialrec-bootstrap")
         if self.settings.retrain_interval_s:
             self._spawn(self._schedule, "socialrec-retrain-schedule")
+        for svc in services:
+            svc._start_threads()
+
+    def _load_current(self) -> bool:
+        """Serve the saved current version; False when there is none or it cannot be loaded."""
+        current = self.registry.current()
+        if current is None:
+            return False
+        try:
+            self.activate(self.registry.load(current, self.settings.dataset, self.served_data()))
+            return True
+        except (ValueError, OSError) as exc:
+            self.log.warning("saved version %s not loaded (%s); training a new one", current, exc)
+            return False
+
+    def _share_backbone(self) -> bool:
+        """Hold the scenarios' loaded versions on one backbone object (each was saved with its own
+        copy); False, to train them again, when they were not trained together."""
+        from socialrec.retrieve.scenarios import share_backbone
+
+        models = [svc.model for svc in self.scenarios.values()]
+        try:
+            share_backbone([m.model for m in models if m is not None])
+        except (ValueError, AttributeError) as exc:
+            self.log.warning("the saved scenario versions do not share one backbone (%s); training them again", exc)
+            return False
+        return True
+
+    def _start_threads(self) -> None:
         if self.settings.retention_days is not None:
             self._spawn(self._sweeper, "socialrec-retention")
         self._spawn(self._learn, "socialrec-learner")
@@ -388,8 +466,12 @@ class Service:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=30)
+        for name, child in self.scenarios.items():
+            if child is not self:
+                child.stop()
         self.store.close()
-        self.keys.close()
+        if self.parent is None:
+            self.keys.close()
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -397,16 +479,19 @@ class Service:
         t.start()
 
     def _bootstrap(self) -> None:
+        services = list(self.scenarios.values())
         try:
-            if self.model is None:
-                self.activate(popularity_model(self.dataset(), self.store, self._excluded_from_training()))
-                self.not_ready_reason = ("serving the popularity fallback while the first model trains"
-                                         if self.settings.train_on_start else
-                                         "serving the popularity fallback: no model trained (POST /v1/admin/retrain)")
+            for svc in services:
+                if svc.model is None:
+                    svc.activate(popularity_model(svc.dataset(), svc.store, svc._excluded_from_training()))
+                    svc.not_ready_reason = ("serving the popularity fallback while the first model trains"
+                                            if self.settings.train_on_start else
+                                            "serving the popularity fallback: no model trained (POST /v1/admin/retrain)")
             if self.settings.train_on_start:
-                self.retrain(reuse_saved=True)
+                self.retrain(reuse_saved=len(services) == 1)
         except Exception as exc:  # a failed first training leaves the popularity fallback serving
-            self.not_ready_reason = f"training the first model failed ({type(exc).__name__}); serving popularity"
+            for svc in services:
+                svc.not_ready_reason = f"training the first model failed ({type(exc).__name__}); serving popularity"
             self.log.exception("initial training failed; serving the popularity fallback")
 
     def _schedule(self) -> None:
@@ -426,14 +511,19 @@ class Service:
         on all of a dataset is never loaded to serve a holdout of it, nor the reverse."""
         h = self.settings.holdout
         part = "all" if h is None else f"holdout {h.protocol} seed {h.seed} friends-masked {h.friends_masked}"
-        return part + (" texts-scrubbed" if self.settings.scrub_dataset_text else "")
+        names = self.scenario_names
+        group = f" scenarios {'+'.join(names)}" if len(names) > 1 else ""  # a version serves these together
+        return part + (" texts-scrubbed" if self.settings.scrub_dataset_text else "") + group
 
     def ready(self) -> tuple[bool, str]:
-        """(True, version) once a trained model serves; else (False, why not)."""
+        """(True, version) once a trained model serves (in every scenario, when there are
+        several); else (False, why not)."""
+        for name, svc in self.scenarios.items():
+            model = svc.model
+            if model is None or not model.trained:
+                return False, svc.not_ready_reason + (f" (scenario {name})" if len(self.scenarios) > 1 else "")
         model = self.model
-        if model is not None and model.trained:
-            return True, model.version
-        return False, self.not_ready_reason
+        return (True, model.version) if model is not None else (False, self.not_ready_reason)
 
     # --- models ------------------------------------------------------------------------
     def activate(self, served: ServedModel, trained_without: set[str] | None = None) -> None:
@@ -516,7 +606,12 @@ class Service:
         """Fit a new version on the dataset plus all stored events (without erased and opted-out
         users), save it, swap it in. Processes sharing the state directory train one at a time;
         ``reuse_saved``: serve the current saved version instead when there is one (another
-        process trained it while this one waited)."""
+        process trained it while this one waited). With several scenarios every scenario gets
+        a new version (`retrain_scenarios`), whichever scenario asks (and so does the scenario
+        model serving one dataset)."""
+        if len(self.scenario_names) > 1 or self.settings.model.name == SCENARIO_MODEL:
+            root = self.parent or self
+            return root.retrain_scenarios()[self.scenario]
         with self._train_lock, _file_lock(self.state_dir / TRAIN_LOCK):
             current = self.registry.current() if reuse_saved else None
             if current is not None:
@@ -533,6 +628,31 @@ class Service:
             self.registry.set_current(version)
             secure_state(self.state_dir)
             self.log.info("trained %s in %.1fs", version, served.meta.get("train_seconds", 0.0))
+            return served
+
+    def retrain_scenarios(self) -> dict[str, ServedModel]:
+        """Fit one version of every scenario (`train_scenario_models`: one backbone trained on
+        all of them plus each scenario's stored events, an adapter per scenario), save it in each
+        scenario's registry, swap it in everywhere. Returns the served models by scenario."""
+        services = self.scenarios
+        with contextlib.ExitStack() as held:
+            for svc in services.values():  # always in the same order (the default first)
+                held.enter_context(svc._train_lock)
+            held.enter_context(_file_lock(self.state_dir / TRAIN_LOCK))
+            version = max(svc.registry.next_version() for svc in services.values())
+            opted_out = {name: set(svc._opted_out) for name, svc in services.items()}
+            parts = {name: ScenarioPart(svc.dataset(), svc.store, svc._excluded_from_training(opted_out[name]))
+                     for name, svc in services.items()}
+            served = train_scenario_models(parts, self.settings.model, version, log=self.log.info)
+            for name, svc in services.items():  # every scenario saved before any becomes current
+                served[name].meta["data"] = svc.served_data()
+                svc.registry.save(served[name])
+            for name, svc in services.items():
+                svc.activate(served[name], trained_without=opted_out[name])
+                svc.registry.set_current(version)
+                secure_state(svc.state_dir)
+            self.log.info("trained %s of %d scenarios in %.1fs", version, len(served),
+                          served[self.scenario].meta.get("train_seconds", 0.0))
             return served
 
     def start_retrain(self) -> dict[str, Any]:

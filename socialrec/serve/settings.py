@@ -13,7 +13,7 @@ from typing import Any
 
 from socialrec.errors import ConfigError
 from socialrec.serve.database import check_store_url
-from socialrec.serve.engine import ModelConfig
+from socialrec.serve.engine import SCENARIO_MODEL, ModelConfig
 
 SYNCHRONOUS = ("FULL", "NORMAL")
 
@@ -42,7 +42,15 @@ class HoldoutConfig:
 class ServeSettings:
     """How `create_app` builds the service.
 
-    dataset: dataset name the model is trained on (see ``socialrec datasets``).
+    dataset: dataset name the model is trained on (see ``socialrec datasets``); with
+        ``scenarios``, the default scenario (what a request without ``?scenario=`` reads).
+    scenarios: further datasets served as scenarios of the same service beside ``dataset``
+        (empty: one dataset, as always). Each scenario keeps its own users, items, events and
+        versions (an SQLite store and a model registry under ``state_dir/scenarios/NAME``; the
+        default scenario's live in ``state_dir`` itself, so its ids may collide with another's
+        without mixing); one backbone trained on all of them serves every scenario through the
+        scenario's adapter (``model`` must be "adapter-seq"). Needs the SQLite store and one
+        process (no ``store`` URL, no ``sync_interval_s``).
     state_dir: where the event store, API keys, model versions, embeddings and logs live.
     store: a PostgreSQL URL (``postgresql://user:password@host:port/database``; the ``postgres``
         extra) holding the events, API keys, consent and erasure records that several service
@@ -111,6 +119,7 @@ class ServeSettings:
     """
 
     dataset: str = "synthetic"
+    scenarios: tuple[str, ...] = ()
     state_dir: str = "state"
     data: str | None = None
     store: str | None = None
@@ -149,6 +158,8 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         check_store_url(self.store, "ServeSettings.store")
+        if self.scenarios:
+            self._check_scenarios()
         if self.sync_interval_s is not None and not self.sync_interval_s > 0:
             raise ConfigError(f"ServeSettings.sync_interval_s must be > 0 seconds or None, got {self.sync_interval_s}")
         if self.synchronous not in SYNCHRONOUS:
@@ -179,6 +190,24 @@ class ServeSettings:
         if self.cache_ttl_s < 0 or self.warm_users < 0:
             raise ConfigError("ServeSettings.cache_ttl_s and warm_users must be >= 0")
 
+    def _check_scenarios(self) -> None:
+        names = (self.dataset, *self.scenarios)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"ServeSettings: each scenario is served once; got {list(names)} (dataset first)")
+        if self.model.name != SCENARIO_MODEL:
+            raise ConfigError(f"ServeSettings.scenarios {list(self.scenarios)} need model name {SCENARIO_MODEL!r} (one "
+                              f"shared backbone, an adapter per scenario), got {self.model.name!r}")
+        if self.model.channels is not None:
+            raise ConfigError(f"ServeSettings.model.channels are a setting of the hybrid, not of {SCENARIO_MODEL!r}")
+        if self.store is not None or self.sync_interval_s is not None:
+            raise ConfigError("ServeSettings.scenarios keep one SQLite store per scenario in one process: leave store "
+                              "and sync_interval_s unset (no --store, --workers 1)")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every scenario served, the default (``dataset``) first."""
+        return (self.dataset, *self.scenarios)
+
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir)
@@ -198,7 +227,60 @@ class ServeSettings:
         for key, nested in (("model", ModelConfig), ("holdout", HoldoutConfig)):
             if isinstance(values.get(key), dict):
                 values[key] = _strict(nested, values[key], f"serve setting {key!r}")
+        if isinstance(values.get("scenarios"), list):
+            values["scenarios"] = tuple(values["scenarios"])
         return _strict(cls, values, "serve setting")
+
+
+@dataclass(frozen=True)
+class ScenariosConfig:
+    """The scenarios file of ``socialrec serve --scenarios FILE`` (TOML; JSON when the name ends
+    in ``.json``), e.g. ``datasets = ["lastfm", "movielens-100k"]`` and a ``[model]`` table.
+
+    datasets: the datasets served as scenarios of one service, the default scenario first.
+    model: arguments of the scenarios' model (`socialrec.retrieve.scenarios.AdapterSeq`: the
+        shared backbone's and its adapters' settings, the text encoder), as (key, value) pairs;
+        empty: its defaults.
+    """
+
+    datasets: tuple[str, ...]
+    model: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.datasets or not all(isinstance(d, str) and d for d in self.datasets):
+            raise ConfigError(f"ScenariosConfig.datasets must list dataset names, got {self.datasets!r}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ScenariosConfig":
+        """Read a scenarios file; an unknown key (of the file or of ``[model]``) is an error
+        naming the valid ones."""
+        import json
+        import tomllib
+
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+            values = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+        except FileNotFoundError:
+            raise ConfigError(f"scenarios file {p} not found") from None
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'} ({exc})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{p}: expected a table with 'datasets' (and optionally 'model')")
+        values = dict(values)
+        if isinstance(values.get("datasets"), list):
+            values["datasets"] = tuple(values["datasets"])
+        model = values.get("model", {})
+        if not isinstance(model, dict):
+            raise ConfigError(f"{p}: 'model' must be a table of the scenario model's arguments")
+        from socialrec.retrieve.scenarios import AdapterSeq
+
+        known = sorted(set(AdapterSeq._param_names()) - {"backbone", "scenario", "mode", "encoder_object"})
+        unknown = sorted(set(model) - set(known))
+        if unknown:
+            raise ConfigError(f"{p}: unknown [model] key(s) {unknown}; valid: {known}")
+        values["model"] = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in model.items()))
+        return _strict(cls, values, f"scenarios file {p} key")
 
 
 def _strict(cls: Any, values: dict[str, Any], what: str) -> Any:

@@ -9,13 +9,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from socialrec.errors import UnknownIdError
 from socialrec.serve import schemas as S
-from socialrec.serve.deps import AUTH_RESPONSES, MODEL_RESPONSES, READ, authorize, client_address, served_model, service
+from socialrec.serve.deps import (AUTH_RESPONSES, MODEL_RESPONSES, READ, authorize, client_address, scenario_service,
+                                  served_model, service)
 from socialrec.serve.responses import bool_param, int_param, invalid, json_response, unexplained_body
 
 router = APIRouter(tags=["recommend"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
@@ -39,7 +40,10 @@ def item_fragment(item_id: str, title: str) -> str:
 
 
 def recommendations_response(svc: Any, model: Any, user_id: str, k: int, explain: bool) -> Response:
-    head = json.dumps({"user_id": user_id, "model_version": model.version}, separators=(",", ":"))[:-1]
+    first = {"user_id": user_id, "model_version": model.version}
+    if len(svc.scenario_names) > 1:
+        first["scenario"] = svc.scenario
+    head = json.dumps(first, separators=(",", ":"))[:-1]
     recs = model.recommend(user_id, k, explain=explain)
     svc.metrics.served(user_id, [r.item_id for r in recs], model.n_items())
     if explain:
@@ -73,8 +77,13 @@ async def recommendations_fast(request: Any) -> Any:
         errors.append(invalid("path", "user_id", user_id, "string_too_long", "String should have at most 128 characters"))
     k = int_param(query.get("k"), 20, 1, 200, errors)
     explain = bool_param(query.get("explain"), errors)
+    scenario = query.get("scenario")
+    if scenario is not None and len(scenario) > 200:
+        errors.append(invalid("query", "scenario", scenario, "string_too_long",
+                              "String should have at most 200 characters"))
     if errors:
         return json_response({"detail": errors}, 422)
+    svc = scenario_service(svc, scenario)
     return recommendations_response(svc, served_model(svc), user_id, k, explain)
 
 
@@ -89,8 +98,18 @@ async def similar(item_id: str = ItemId, k: int = Query(20, ge=1, le=200), svc: 
         recs = model.similar_items(item_id, k)
     except UnknownIdError as exc:
         raise HTTPException(404, str(exc)) from None
-    return json_response({"item_id": item_id, "model_version": model.version,
-                          "items": [{"item_id": r.item_id, "title": r.title, "score": round(r.score, 6)} for r in recs]})
+    body: dict[str, Any] = {"item_id": item_id, "model_version": model.version}
+    if len(svc.scenario_names) > 1:
+        body["scenario"] = svc.scenario
+    body["items"] = [{"item_id": r.item_id, "title": r.title, "score": round(r.score, 6)} for r in recs]
+    return json_response(body)
+
+
+@router.get("/v1/scenarios", response_model=S.ScenariosOut, dependencies=[READ])
+async def scenarios(request: Request) -> Any:
+    """The scenarios this service hosts (``?scenario=NAME`` of every route), the default first."""
+    names = request.app.state.service.scenario_names
+    return json_response({"default": names[0], "scenarios": list(names)})
 
 
 @router.get("/v1/trends", response_model=S.TrendsOut, dependencies=[READ])
