@@ -178,6 +178,22 @@ def create_app(settings: ServeSettings, *, service: Any = None, ceiling_endpoint
                    admin.router):
         app.include_router(router)
 
+    default_openapi = app.openapi
+
+    def openapi_naming_the_scenarios() -> dict[str, Any]:
+        # ?scenario= takes the names this service hosts, no other: say so in the schema, so that a
+        # client (or a fuzzer) reading it knows an unknown name is a 422 and not a valid request.
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+                for param in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                    if param.get("name") == "scenario" and param.get("in") == "query":
+                        param["schema"] = {"type": "string", "enum": list(svc.scenario_names), "title": "Scenario"}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi_naming_the_scenarios  # type: ignore[method-assign]
+
     if ceiling_endpoint:
         fixed = json.dumps({"items": [{"item_id": f"item_{i}", "score": 1.0 - i / 100} for i in range(20)]})
 

@@ -18,6 +18,8 @@ from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from socialrec.serve.responses import invalid
+
 SCOPE_HELP = "create one with: socialrec keys create --scopes read,write,admin --state-dir DIR"
 
 bearer = HTTPBearer(auto_error=False, description="an API key from `socialrec keys create`")
@@ -27,10 +29,13 @@ SCENARIO_HELP = "the scenario (a dataset the service hosts) this request reads o
 
 
 def scenario_service(svc: Any, name: str | None) -> Any:
-    """The service of scenario ``name`` (None: the default), or 422 naming the known scenarios."""
+    """The service of scenario ``name`` (None: the default), or 422 naming the known scenarios
+    (its body shaped as FastAPI's own validation errors, as the OpenAPI schema promises)."""
     picked = svc.scenario_service(name)
     if picked is None:
-        raise HTTPException(422, f"unknown scenario {name!r}; known: {', '.join(svc.scenario_names)}")
+        shown = str(name) if svc.scrubber is None else svc.clean_text(str(name))  # echoed, so scrubbed as any input
+        msg = f"unknown scenario {shown!r}; known: {', '.join(svc.scenario_names)}"
+        raise HTTPException(422, [invalid("query", "scenario", shown, "enum", msg)])
     return picked
 
 

@@ -118,8 +118,13 @@ def test_an_unknown_scenario_is_422_naming_the_known_ones(served: Scenarios) -> 
                c.post("/v1/events", params={"scenario": "games"}, json={"events": [event]}, headers=h)]
     for r in answers:
         assert r.status_code == 422, r.text
-        assert "games" in r.json()["detail"] and A in r.json()["detail"] and B in r.json()["detail"]
+        (error,) = r.json()["detail"]  # shaped as FastAPI's validation errors, as the OpenAPI schema says
+        assert error["loc"] == ["query", "scenario"] and error["input"] == "games"
+        assert "games" in error["msg"] and A in error["msg"] and B in error["msg"]
     assert c.get("/v1/users/user_0005/activity", headers=h).json()["events"] == []  # nothing stored
+    # The schema names the hosted scenarios, so that a client knows which names are valid.
+    params = c.get("/openapi.json").json()["paths"]["/v1/users/{user_id}/activity"]["get"]["parameters"]
+    assert [p["schema"]["enum"] for p in params if p["name"] == "scenario"] == [[A, B]]
 
 
 @pytest.mark.slow
@@ -296,5 +301,5 @@ def test_one_dataset_answers_as_before_and_names_its_one_scenario(tmp_path: Path
         named = client.get("/v1/users/user_0005/recommendations", params={"scenario": A}, headers=h).json()
         assert named == plain
         r = client.get("/v1/users/user_0005/recommendations", params={"scenario": B}, headers=h)
-        assert r.status_code == 422 and r.json()["detail"] == f"unknown scenario {B!r}; known: {A}"
+        assert r.status_code == 422 and r.json()["detail"][0]["msg"] == f"unknown scenario {B!r}; known: {A}"
         assert client.get("/v1/scenarios", headers=h).json() == {"default": A, "scenarios": [A]}
