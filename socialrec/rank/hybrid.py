@@ -5,8 +5,10 @@ Fitting (``fit(train)``):
 1. Channels (collaborative, social, content, trending, new items) are fitted on the training
    interactions and propose ``n_candidates`` items per user (`MultiChannelRetriever`).
 2. The ranker learns which candidates are the user's held-out items: the validation items when
-   the training data carries them (`TrainData.valid_items`, as `Split.train_data()` gives),
-   otherwise a seeded ``holdout_fraction`` of each user's training items, in which case the
+   the training data carries them (`TrainData.valid_items`, as `Split.train_data()` gives) and
+   most belong to users with training items, otherwise (none, or a cold-user split's validation
+   users, who have no history to learn from) a seeded ``holdout_fraction`` of each user's
+   training items (``holdout="last"``: their newest), in which case the
    channels are fitted again on all training data afterwards. Candidates that are not held out
    are the negatives; early stopping uses a further fifth of those users, after which the
    ranker is refitted on all of them. Trees are monotone in every channel's score and rank,
@@ -40,6 +42,27 @@ from socialrec.retrieve.channels import Candidates, Channel, MultiChannelRetriev
 # instead, and benchmarks/hybrid.py reports the merged candidates' recall beside each channel's.
 DEFAULT_QUOTAS = {name: row.quota for name, row in CHANNELS.items()}
 _QUOTA_USERS = 2000  # held-out users that learn_quotas tunes on
+# The ranker learns from validation items only when this share of them (at least) belongs to users
+# with training items: what it learns is how the channels' scores, read from a history, point at
+# the next item.
+_MIN_VALIDATION_WITH_HISTORY = 0.5
+
+
+def _labels_with_history(train: TrainData) -> sp.csr_matrix:
+    """The validation items of the users who have training items (the others' rows emptied)."""
+    labels = sp.csr_matrix(train.valid_items, dtype=np.float32, copy=True)
+    has_history = np.diff(sp.csr_matrix(train.user_items).indptr) > 0
+    labels = sp.csr_matrix(sp.diags(has_history[: labels.shape[0]].astype(np.float32)) @ labels)
+    labels.eliminate_zeros()
+    return labels
+
+
+def _validation_is_learnable(train: TrainData) -> bool:
+    """Whether the ranker can learn from ``train``'s validation items: there are some, and most
+    of them belong to users with training items (not so in a cold-user split)."""
+    if train.valid_items is None or not train.valid_items.nnz:
+        return False
+    return _labels_with_history(train).nnz >= _MIN_VALIDATION_WITH_HISTORY * train.valid_items.nnz
 
 
 # The re-ranking we recommend when diversity matters: per space the method with the better
@@ -247,9 +270,14 @@ class HybridRecommender(BaseRecommender):
         if self.holdout not in ("random", "last"):
             raise ValueError(f"holdout must be 'random' or 'last', got {self.holdout!r}")
         rng = np.random.default_rng(self.seed)
-        if train.valid_items is not None and train.valid_items.nnz:
+        if _validation_is_learnable(train):
             fit_part, labels, refit = train, train.valid_items.tocsr(), False
+            self.ranker_labels_ = "validation"
         else:
+            # No validation items, or (a cold-user split) they belong to users without training
+            # items: a ranker learnt there sees only popularity-like channel scores and learns
+            # popularity, which then overrules the channels for every user folded in later.
+            self.ranker_labels_ = f"holdout {self.holdout}"
             if self.holdout == "last":
                 fit_part, labels = _holdout_last(train)
             else:

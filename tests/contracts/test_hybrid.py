@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from socialrec.rank.hybrid import HybridRecommender
 from socialrec.retrieve.base import BaseRecommender, TrainData
-from tests.contracts.recommender_contract import RecommenderContract, block_social_dataset
+from tests.contracts.recommender_contract import RecommenderContract, block_data, block_social_dataset
 
 pytest.importorskip("implicit")
 
@@ -351,3 +352,53 @@ def test_auto_value_weighting_follows_the_kind_of_values() -> None:
     assert weighted(dataclasses.replace(plays, rating_range=(1.0, 500.0))) == ()
     assert weighted(dataclasses.replace(plays, interactions=plays.interactions.assign(value=np.float32(1.0)))) == ()
     assert weighted(plays, value_weighted=()) == ()
+
+
+def _cold_user_train_data() -> tuple[TrainData, np.ndarray, sp.csr_matrix]:
+    """Four blocks of 10 items; block 0 has 4x the users of the others (its items are the most
+    popular); the last 6 users (of block 3) have no training items and their items are the
+    validation part, as in a cold-user split. Returns the data, those users and their rows."""
+    rng = np.random.default_rng(0)
+    rows, cols, user = [], [], 0
+    for block, n_users in enumerate((48, 12, 12, 12)):
+        for _ in range(n_users):
+            items = rng.choice(10, size=7, replace=False) + 10 * block
+            rows += [user] * 7
+            cols += items.tolist()
+            user += 1
+    full = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(user, 40))
+    cold = np.arange(user - 6, user)
+    keep = np.ones(user, np.float32)
+    keep[cold] = 0.0
+    train = sp.csr_matrix(sp.diags(keep) @ full)
+    train.eliminate_zeros()
+    valid = sp.csr_matrix(full - train)
+    return TrainData(user_items=train, valid_items=valid), cold, valid[cold]
+
+
+def test_a_cold_user_splits_validation_does_not_teach_the_ranker_popularity() -> None:
+    # The cold users' validation items have no history to be predicted from: a ranker learnt on
+    # them learns popularity (block 0) and overrules the channels for users folded in later. The
+    # hybrid learns from a holdout of the users with histories instead.
+    train, cold, rows = _cold_user_train_data()
+    model = HybridRecommender(channels=("itemknn", "pop"), n_candidates=30, ranker="lightgbm",
+                              holdout_fraction=0.3).fit(train)
+    assert model.ranker_labels_ == "holdout random"
+    first_two = sp.lil_matrix(rows.shape, dtype=np.float32)  # each cold user's first two items arrive
+    for r in range(rows.shape[0]):
+        first_two[r, rows[r].indices[:2]] = 1.0
+    model.partial_fit_users(cold, sp.csr_matrix(first_two))
+    ids, _ = model.recommend(cold, k=5)
+    assert np.all(ids // 10 == 3), ids  # their own block, not the popular one
+
+
+def test_validation_items_of_users_with_histories_still_train_the_ranker() -> None:
+    data = TrainData.from_matrix(block_data())
+    x = data.user_items.tocsr()
+    valid = sp.lil_matrix(x.shape, dtype=np.float32)
+    for u in range(x.shape[0]):
+        valid[u, x[u].indices[0]] = 1.0
+    valid = sp.csr_matrix(valid)
+    train = TrainData(user_items=sp.csr_matrix(x - valid), valid_items=valid)
+    model = HybridRecommender(channels=("itemknn", "pop"), n_candidates=30, ranker="lightgbm").fit(train)
+    assert model.ranker_labels_ == "validation"
