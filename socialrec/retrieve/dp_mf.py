@@ -424,6 +424,9 @@ class DPMF(MF):
     user_l2: the interaction unit's ridge weight when solving a user's vector.
 
     target_epsilon: the privacy budget of the whole fit (the popularity counts and DP-SGD together).
+        None trains the same model the same way without noise or clipping (exact counts, plain
+        batches of ``batch_size`` records): the non-private twin, which for the interaction unit
+        `MF` is not (`MF` is the user unit's history-based model).
     delta: the delta of the guarantee; None means 1 / n_users (user unit) or
         min(1 / n_interactions, 1 / n_users) (interaction unit) of the training data.
     max_grad_norm: each user's gradient is clipped to this L2 norm.
@@ -437,7 +440,7 @@ class DPMF(MF):
     The other arguments are `MF`'s.
     """
 
-    def __init__(self, target_epsilon: float = 8.0, delta: float | None = None, max_grad_norm: float = 1.0,
+    def __init__(self, target_epsilon: float | None = 8.0, delta: float | None = None, max_grad_norm: float = 1.0,
                  accountant: str = "rdp", popularity_share: float = 0.1, privacy_unit: str = "user",
                  user_l2: float = 0.1, factors: int = 64,
                  learning_rate: float = 0.005, l2: float = 0.0, epochs: int = 20, batch_size: int | None = 256,
@@ -464,8 +467,8 @@ class DPMF(MF):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if not self.target_epsilon > 0:
-            raise ValueError(f"target_epsilon must be > 0, got {self.target_epsilon}")
+        if self.target_epsilon is not None and not self.target_epsilon > 0:
+            raise ValueError(f"target_epsilon must be > 0 (or None for the non-private twin), got {self.target_epsilon}")
         if self.delta is not None and not 0.0 < self.delta < 1.0:
             raise ValueError(f"delta must be in (0, 1) or None (1 / n_users), got {self.delta}")
         if not self.max_grad_norm > 0:
@@ -579,6 +582,9 @@ class DPMF(MF):
         largest whose composition with the release stays within ``target_epsilon`` (searched over
         DP-SGD's noise multiplier with the accountant, which is fast; `make_private_with_epsilon`
         then calibrates to that epsilon, and its answer can only be noisier)."""
+        if self.target_epsilon is None:  # the non-private twin: nothing to account for
+            self._delta_used, self.popularity_noise_ = 0.0, 0.0
+            return
         from opacus.accountants import create_accountant
         from opacus.accountants.utils import get_noise_multiplier
 
@@ -612,9 +618,14 @@ class DPMF(MF):
         self.popularity_noise_ = float(sigma_pop)
 
     def _count_noise(self, n_items: int) -> np.ndarray:
+        if self.target_epsilon is None:
+            return np.zeros(n_items)
         return np.random.default_rng(self.random_state + 2).normal(0.0, self.popularity_noise_, size=n_items)
 
     def _privatise(self, module: Any, optimizer: Any, criterion: Any, loader: Any, n_users: int) -> tuple[Any, ...]:
+        if self.target_epsilon is None:
+            self.noise_multiplier_, self.sample_rate_ = 0.0, float(1.0 / len(loader))
+            return module, optimizer, criterion, loader
         torch = _torch()
         opacus = _opacus()
         noise = torch.Generator(device=self.device).manual_seed(self.random_state + 1)
@@ -639,6 +650,10 @@ class DPMF(MF):
         return model, optimizer, criterion, loader
 
     def _after_training(self) -> None:
+        if self.target_epsilon is None:
+            super()._after_training()  # (inf, 0): no guarantee, and no unit
+            self.steps_ = self.epochs * int(round(1.0 / self.sample_rate_))
+            return
         self.privacy_unit_ = self.privacy_unit
         self.delta_ = self._delta_used
         with warnings.catch_warnings():

@@ -128,6 +128,24 @@ def test_interaction_unit_adds_noise(planted: sp.csr_matrix) -> None:
     assert own_block_share(loose, planted) >= 0.9
 
 
+def test_without_a_budget_the_interaction_unit_is_its_non_private_twin(planted: sp.csr_matrix) -> None:
+    """target_epsilon=None: the same model and training, no noise and no clipping (the twin the
+    interaction unit keeps its NDCG against): nothing spent, exact counts, learns the blocks."""
+    twin = DPMF(target_epsilon=None, **INTERACTION).fit(planted)
+    assert tuple(twin.privacy_spent()) == (math.inf, 0.0) and twin.privacy_spent().unit is None
+    assert twin.noise_multiplier_ == 0.0 and twin.popularity_noise_ == 0.0
+    exact = np.asarray(planted.sum(axis=0)).ravel()
+    np.testing.assert_allclose(twin.item_popularity_, exact)  # no noise on the counts
+    assert twin.steps_ == 20 * math.ceil(planted.nnz / 200)
+    assert own_block_share(twin, planted) >= 0.95
+    again = DPMF(target_epsilon=None, **INTERACTION).fit(planted)
+    np.testing.assert_array_equal(twin.item_factors_, again.item_factors_)  # seeded: repeatable
+    noisy = DPMF(target_epsilon=2.0, **INTERACTION).fit(planted)
+    assert np.abs(noisy.item_factors_ - twin.item_factors_).max() > 0.1
+    with pytest.raises(ValueError, match="or None for the non-private twin"):
+        DPMF(target_epsilon=0.0, **INTERACTION).fit(planted)
+
+
 def test_interaction_unit_folds_users_in_by_solving_against_the_item_side(planted: sp.csr_matrix) -> None:
     model = DPMF(target_epsilon=4.0, **INTERACTION).fit(planted)
     assert model.fold_in == "solve" and DPMF().fold_in == "aggregate"
