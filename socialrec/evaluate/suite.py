@@ -38,7 +38,7 @@ SOCIAL = ("lightgcn", "social", "socialmf", "social-proof")
 # Weights of the social model's neighbourhood term tried on validation after training (0 is
 # always among them): LastFM picks 0, Ciao a large weight (benchmarks/results/social-*.json).
 NEIGHBOURHOOD_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-PRIVATE = ("mf", "dp-mf", "dp-mf-interaction", "dp-als", "als-twin")
+PRIVATE = ("mf", "dp-mf", "dp-mf-interaction", "mf-interaction", "dp-als", "als-twin")
 # hybrid-rumour's policy: what `socialrec rumours --model hybrid --select-on held-out` chose on
 # weibo-ced's validation users the hybrid did not learn from (benchmarks/results/
 # weibo-rumours-hybrid-heldout.json; the hybrid trains its ranker on the validation items, so the
@@ -65,6 +65,12 @@ DP_MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
     ("target_epsilon", 8.0), ("privacy_unit", "interaction"), ("factors", 16), ("epochs", 40),
     ("batch_size", 32768), ("learning_rate", 0.1), ("max_grad_norm", 1.0), ("init_std", 0.1), ("max_items", 850),
     ("learn_bias", False), ("accountant", "prv"), ("average", 0.95))
+# mf-interaction: dp-mf-interaction's non-private twin, the same model and training without noise
+# or clipping (exact counts), with its own validation choice (a 3,000-item head).
+MF_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
+    ("target_epsilon", None), ("privacy_unit", "interaction"), ("factors", 16), ("epochs", 40),
+    ("batch_size", 32768), ("learning_rate", 0.1), ("init_std", 0.1), ("max_items", 3000),
+    ("learn_bias", False), ("average", 0.95))
 # dp-als: private alternating least squares (user level, epsilon 8, delta 1/n_users, the exact
 # Gaussian accountant; each user's vector solved from their own history: joint DP), settings
 # chosen on LastFM's validation NDCG@10 (benchmarks/privacy_dp.py); als-twin is the same model
@@ -132,6 +138,7 @@ def _graph_specs() -> dict[str, ModelSpec]:
     dp_mf = Lazy("socialrec.retrieve.dp_mf", "DPMF", DP_MF_DEFAULTS)
     # dp-mf is user-level (a record is a user); dp-mf-interaction is the weaker interaction level.
     dp_mf_interaction = Lazy("socialrec.retrieve.dp_mf", "DPMF", DP_MF_INTERACTION_DEFAULTS)
+    mf_interaction = Lazy("socialrec.retrieve.dp_mf", "DPMF", MF_INTERACTION_DEFAULTS)
     # Private ALS (numpy and scipy only): user-level DP item vectors, users solved in closed form.
     dp_als = Lazy("socialrec.retrieve.dp_als", "DPALS", DP_ALS_DEFAULTS)
     als_twin = Lazy("socialrec.retrieve.dp_als", "DPALS", ALS_TWIN_DEFAULTS)
@@ -141,6 +148,7 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "mf": ModelSpec("mf", mf),
         "dp-mf": ModelSpec("dp-mf", dp_mf),
         "dp-mf-interaction": ModelSpec("dp-mf-interaction", dp_mf_interaction),
+        "mf-interaction": ModelSpec("mf-interaction", mf_interaction),
         "dp-als": ModelSpec("dp-als", dp_als),
         "als-twin": ModelSpec("als-twin", als_twin),
         "lightgcn": ModelSpec("lightgcn", lightgcn, {"temperature": [0.12, 0.15]}),

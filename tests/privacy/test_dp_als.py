@@ -150,12 +150,15 @@ def test_the_model_table_defaults_are_the_benchmarks_validation_choices() -> Non
     import json
     from pathlib import Path
 
-    from socialrec.evaluate.suite import ALS_TWIN_DEFAULTS, DP_ALS_DEFAULTS, DP_MF_INTERACTION_DEFAULTS
+    from socialrec.evaluate.suite import (ALS_TWIN_DEFAULTS, DP_ALS_DEFAULTS, DP_MF_INTERACTION_DEFAULTS,
+                                         MF_INTERACTION_DEFAULTS)
 
     doc = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "privacy-dp.json").read_text())
     rows = doc["datasets"]["lastfm"]["models"]
     inter = rows["dp-mf-interaction eps=8"]
     assert dict(DP_MF_INTERACTION_DEFAULTS) == {"target_epsilon": 8.0, **inter["base"], **inter["params"]}
+    twin = rows["interaction-twin"]
+    assert dict(MF_INTERACTION_DEFAULTS) == {"target_epsilon": None, **twin["base"], **twin["params"]}
     assert {**DPALS().get_params(), **dict(DP_ALS_DEFAULTS)} == {**DPALS().get_params(), "target_epsilon": 8.0,
                                                                  **rows["dp-als eps=8"]["params"]}
     assert {**DPALS().get_params(), **dict(ALS_TWIN_DEFAULTS)} == {**DPALS().get_params(), "target_epsilon": None,
