@@ -48,21 +48,14 @@ _QUOTA_USERS = 2000  # held-out users that learn_quotas tunes on
 _MIN_VALIDATION_WITH_HISTORY = 0.5
 
 
-def _labels_with_history(train: TrainData) -> sp.csr_matrix:
-    """The validation items of the users who have training items (the others' rows emptied)."""
-    labels = sp.csr_matrix(train.valid_items, dtype=np.float32, copy=True)
-    has_history = np.diff(sp.csr_matrix(train.user_items).indptr) > 0
-    labels = sp.csr_matrix(sp.diags(has_history[: labels.shape[0]].astype(np.float32)) @ labels)
-    labels.eliminate_zeros()
-    return labels
-
-
 def _validation_is_learnable(train: TrainData) -> bool:
     """Whether the ranker can learn from ``train``'s validation items: there are some, and most
     of them belong to users with training items (not so in a cold-user split)."""
     if train.valid_items is None or not train.valid_items.nnz:
         return False
-    return _labels_with_history(train).nnz >= _MIN_VALIDATION_WITH_HISTORY * train.valid_items.nnz
+    per_user = np.diff(sp.csr_matrix(train.valid_items).indptr)
+    has_history = np.diff(sp.csr_matrix(train.user_items).indptr)[: len(per_user)] > 0
+    return int(per_user[has_history].sum()) >= _MIN_VALIDATION_WITH_HISTORY * train.valid_items.nnz
 
 
 # The re-ranking we recommend when diversity matters: per space the method with the better

@@ -625,6 +625,7 @@ class DPMF(MF):
     def _privatise(self, module: Any, optimizer: Any, criterion: Any, loader: Any, n_users: int) -> tuple[Any, ...]:
         if self.target_epsilon is None:
             self.noise_multiplier_, self.sample_rate_ = 0.0, float(1.0 / len(loader))
+            self.steps_ = self.epochs * len(loader)
             return module, optimizer, criterion, loader
         torch = _torch()
         opacus = _opacus()
@@ -652,7 +653,6 @@ class DPMF(MF):
     def _after_training(self) -> None:
         if self.target_epsilon is None:
             super()._after_training()  # (inf, 0): no guarantee, and no unit
-            self.steps_ = self.epochs * int(round(1.0 / self.sample_rate_))
             return
         self.privacy_unit_ = self.privacy_unit
         self.delta_ = self._delta_used

@@ -151,6 +151,11 @@ def history_profiles(keys: sp.csr_matrix, users: np.ndarray, text16: np.ndarray,
     return total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
 
 
+def log_item_counts(user_items: sp.spmatrix) -> np.ndarray:
+    """(n_items,) float32 log(1 + each item's count of users): the prior's popularity term."""
+    return np.log1p(np.diff(sp.csc_matrix(user_items).indptr)).astype(np.float32)
+
+
 def fused_scores(backbone: np.ndarray, profiles: np.ndarray, text16: np.ndarray, log_popularity: np.ndarray,
                  fusions: Sequence[tuple[float, float] | None]) -> list[np.ndarray]:
     """One (n_users, n_items) float32 score matrix per fusion: None is the backbone's score itself;
@@ -866,7 +871,7 @@ class AdapterSeq(SASRec):
         self.fusion_, self.fusion_validation_ = None, []
         if self.prior:
             self.prior_basis_, self.prior_text_ = prior_text(raw, int(self.prior_dim))
-            self.log_popularity_ = np.log1p(np.diff(sp.csc_matrix(self.user_items_).indptr)).astype(np.float32)
+            self.log_popularity_ = log_item_counts(self.user_items_)
             if self.fusion is not None:
                 self.fusion_ = (float(self.fusion[0]), float(self.fusion[1]))
             elif self.mode == "zero-shot":
@@ -889,13 +894,7 @@ class AdapterSeq(SASRec):
     # full array; setting it stores it so. Scores and top-k are the full array's exactly.
     @property
     def user_vectors_(self) -> np.ndarray:
-        rows, of = self.__dict__["user_rows_"], self.__dict__["user_row_"]
-        empty = self.__dict__.get("empty_user_vector_")
-        out = np.empty((len(of), rows.shape[1]), dtype=rows.dtype)
-        out[of >= 0] = rows[of[of >= 0]]
-        if empty is not None:
-            out[of < 0] = empty
-        return out
+        return self._user_rows(np.arange(len(self.__dict__["user_row_"])))
 
     @user_vectors_.setter
     def user_vectors_(self, vectors: np.ndarray) -> None:
@@ -940,7 +939,7 @@ class AdapterSeq(SASRec):
             users = np.sort(np.random.default_rng((self.random_state, 5)).choice(users, self.eval_users,
                                                                                  replace=False))
             valid = keep_rows(valid, users)
-        log_pop = np.log1p(np.diff(sp.csc_matrix(keys).indptr)).astype(np.float32)
+        log_pop = log_item_counts(keys)
         table = np.vstack([np.zeros((1, self.item_vectors_.shape[1]), np.float32), self.item_vectors_])
         text16 = self.prior_text_
 

@@ -33,7 +33,7 @@ def scenario_service(svc: Any, name: str | None) -> Any:
     (its body shaped as FastAPI's own validation errors, as the OpenAPI schema promises)."""
     picked = svc.scenario_service(name)
     if picked is None:
-        shown = str(name) if svc.scrubber is None else svc.clean_text(str(name))  # echoed, so scrubbed as any input
+        shown = svc.clean_text(str(name))  # echoed, so scrubbed as any input
         msg = f"unknown scenario {shown!r}; known: {', '.join(svc.scenario_names)}"
         raise HTTPException(422, [invalid("query", "scenario", shown, "enum", msg)])
     return picked
