@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from socialrec.rank.cold_start import ColdStartBlend, calibrate, oldest_first, popularity_rank
 from socialrec.rank.features import FeatureBuilder, FeatureMatrix
 from socialrec.rank.ranker import BaggedRanker, LambdaRanker, LinearRanker, SingleFeatureRanker, group_ndcg, make_ranker
 from socialrec.rank.rerank import RERANKERS, calibrate_weight, rerank
@@ -183,6 +184,13 @@ class HybridRecommender(BaseRecommender):
     add_channels: channels added after ``channels`` (or after those the data supports), e.g.
         ("lm-seq",) for the sequential channel, which no data gets by default (its fit costs
         tens of CPU minutes on a catalog of 17k items).
+    cold_start: measure during fit, on up to ``cold_users`` of the ranker's users given only
+        their oldest 0, 1, 2, 3, 5, ... 34 items, how far users with that few items should lean
+        on training popularity (weighted reciprocal-rank fusion with the ranker's order; weight 0
+        = the ranker alone), and blend their lists so (`rank.cold_start`; ``cold_start_`` holds
+        the weights and the evidence). The ranker learns from whole histories; a new user is not
+        one. False ranks every user by the ranker alone.
+    cold_users: the simulated users that measurement uses.
     """
 
     _chunk = 256
@@ -198,7 +206,7 @@ class HybridRecommender(BaseRecommender):
                  max_ranker_users: int = 8000, ranker_bags: int = 1, ranker_refit: bool = False,
                  holdout_fraction: float = 0.1, holdout: str = "random",
                  sentiment: bool | None = None, seed: int = 0, progress: bool = False,
-                 add_channels: Sequence[str] = ()) -> None:
+                 add_channels: Sequence[str] = (), cold_start: bool = True, cold_users: int = 500) -> None:
         self.channels = channels
         self.add_channels = tuple(add_channels)
         self.channel_params = channel_params
@@ -222,6 +230,8 @@ class HybridRecommender(BaseRecommender):
         self.sentiment = sentiment
         self.seed = seed
         self.progress = progress
+        self.cold_start = cold_start
+        self.cold_users = cold_users
 
     # --- fitting -------------------------------------------------------------------------
     def _make_retriever(self, train: TrainData) -> MultiChannelRetriever:
@@ -258,6 +268,8 @@ class HybridRecommender(BaseRecommender):
             raise ValueError(f"rerank_scale must be 'score' or 'minmax', got {self.rerank_scale!r}")
         if self.rerank == "dpp" and self.diversity >= 1.0:
             raise ValueError("diversity must be below 1 with rerank='dpp' (1 would ignore relevance entirely)")
+        if not isinstance(self.cold_users, (int, np.integer)) or self.cold_users < 1:
+            raise ValueError(f"cold_users must be an integer >= 1, got {self.cold_users!r}")
         if not isinstance(self.ranker_bags, (int, np.integer)) or self.ranker_bags < 1:
             raise ValueError(f"ranker_bags must be an integer >= 1, got {self.ranker_bags!r}")
         if self.holdout not in ("random", "last"):
@@ -295,6 +307,12 @@ class HybridRecommender(BaseRecommender):
             self._fit_bagged(users, labels)
         else:
             self._fit_single_split(users, labels)
+        # Measured before the refit: the labels must be items the channels have not seen.
+        self.cold_start_: ColdStartBlend | None = None
+        if self.cold_start:
+            # A cold-user split's validation users are new users whose items no model saw.
+            new_users = None if self.ranker_labels_ == "validation" else train.valid_items
+            self.cold_start_ = self._calibrate_cold_start(fit_part, labels, users, new_users)
         # Epochs each early-stopped channel trains for in the refit on all training data.
         self.refit_epochs_: dict[str, int] = {}
         if refit:
@@ -306,7 +324,39 @@ class HybridRecommender(BaseRecommender):
                         if c.name in self.refit_epochs_ else c for c in again.channels]
             self.retriever_ = MultiChannelRetriever(channels, n_candidates=again.n_candidates).fit(train)
             self.features_ = self._make_features(train)
+            if self.cold_start_ is not None:
+                self.cold_start_ = dataclasses.replace(self.cold_start_, prior_rank=popularity_rank(train.user_items))
         self._item_vectors_for_diversity(train.user_items)
+
+    def _calibrate_cold_start(self, fit_part: TrainData, labels: sp.csr_matrix, users: np.ndarray,
+                              new_users: sp.csr_matrix | None) -> ColdStartBlend:
+        """The popularity prior's weight per history length, measured on up to ``cold_users`` of
+        the ranker's users given only their oldest items (`socialrec.rank.cold_start`), in a copy
+        of this model, which the simulated fold-ins change. ``new_users``: items of users without
+        training items (a cold-user split's validation part), measured instead when there are any."""
+        import copy
+
+        from socialrec.represent.profiles import recency_order
+
+        rng = np.random.default_rng([self.seed, 7])  # its own stream: the other draws stay as they were
+        rows, truth = sp.csr_matrix(fit_part.user_items), labels
+        if new_users is not None and new_users.nnz:
+            # The very case measured: they reveal their oldest items and the rest is the truth.
+            rows, truth = sp.csr_matrix(new_users), None
+            users = np.flatnonzero(np.diff(rows.indptr) > 0)
+        sample = users if len(users) <= self.cold_users else rng.choice(users, self.cold_users, replace=False)
+        position = oldest_first(recency_order(fit_part.dataset, rows), rows)
+        sim = copy.deepcopy(self)
+
+        def fold_in(sim_users: np.ndarray, sim_rows: sp.csr_matrix) -> None:
+            sim.partial_fit_users(sim_users, sim_rows)
+
+        def ranked(sim_users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            items, scores, _, _ = sim.rank_candidates(sim_users)
+            return items, scores
+
+        return calibrate(fold_in, ranked, self.n_items_, rows, position, truth, np.sort(sample),
+                         popularity_rank(fit_part.user_items))
 
     def _fit_single_split(self, users: np.ndarray, labels: sp.csr_matrix) -> None:
         n_valid = max(1, len(users) // 5) if len(users) >= 10 else 0
@@ -481,7 +531,14 @@ class HybridRecommender(BaseRecommender):
         pred = self.ranker_.predict(fm.values) if len(fm.values) else np.zeros(0, np.float32)
         scores = np.full(cands.items.shape, -np.inf, dtype=np.float32)
         scores[cands.items >= 0] = pred
-        return cands.items, scores, fm, cands
+        return cands.items, self._cold_start_blend(users, cands.items, scores), fm, cands
+
+    def _cold_start_blend(self, users: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Scores of users with short histories blended with popularity (``cold_start_``)."""
+        blend = getattr(self, "cold_start_", None)  # None in models saved before it existed
+        if blend is None:
+            return scores
+        return blend.blend(items, scores, np.diff(self.user_items_[users].indptr))
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The ranker's scores of given candidates: ``items`` is (len(users), m) item indices;
@@ -497,7 +554,8 @@ class HybridRecommender(BaseRecommender):
             tops = self.retriever_.channel_tops(scores, depth)
             ranks = {name: candidate_positions(top, cand, depth) for name, top in tops.items()}
             fm = self.features_.build(batch, Candidates(items=cand, scores=scores, ranks=ranks, depth=depth))
-            out[start:start + len(batch)] = self.ranker_.predict(fm.values).reshape(cand.shape)
+            pred = self.ranker_.predict(fm.values).reshape(cand.shape)
+            out[start:start + len(batch)] = self._cold_start_blend(batch, cand, pred)
         return out
 
     def _score(self, users: np.ndarray) -> np.ndarray:

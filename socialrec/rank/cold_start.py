@@ -1,0 +1,187 @@
+"""Short histories: how far the hybrid leans on popularity for a user who has few interactions.
+
+The hybrid's ranker learns from users with their whole training history (their validation or
+held-out items are the labels). A user who has just arrived, with no items or a handful folded in
+online, is outside what it saw: on MovieLens-100k's cold users (`--protocol cold-user`) it
+ranked far below plain popularity at every history length measured (0 to 5 items). Rather than
+guess a threshold, `calibrate` measures it during `fit`: users with labels are given the first
+``n`` of their training items only (a copy of the fitted model folds them in, exactly as a new
+user is folded in online), and for each history length ``n`` in `COLD_HISTORIES` the prior weight
+``w`` in `PRIOR_WEIGHTS` whose blend ranks their labels best (NDCG@10) is kept (the smallest
+weight within 1% of the best one, so that noise does not move the ranker's order):
+
+    blended(i) = (1 - w) / (RRF_OFFSET + rank_ranker(i)) + w / (RRF_OFFSET + rank_popularity(i))
+
+(weighted reciprocal-rank fusion, ranks from 1 among the user's candidates; w = 0 is the ranker
+alone, w = 1 popularity alone). The labels are items the fitted channels never saw and the rest
+of each user's training items are masked, so nothing the model learnt from the user is counted
+as a hit; the model's item side did see the user's full history, which is the simulation's one
+difference from a truly new user. A user with ``n`` items gets the weight of the largest
+measured length <= ``n``; longer histories than the last measured length get 0 (the ranker's
+own ground: it learnt from full histories).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+# History lengths measured (a user's weight is that of the largest one <= their item count).
+COLD_HISTORIES = (0, 1, 2, 3, 5, 8, 13, 21, 34)
+PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+RRF_OFFSET = 10.0
+# Relative NDCG@10 within which a smaller prior weight is preferred to the best one.
+TOLERANCE = 0.01
+# Fewer simulated users than this at a history length: it keeps the previous length's weight.
+MIN_USERS = 30
+
+
+@dataclass(frozen=True)
+class ColdStartBlend:
+    """Prior weight per history length (``histories`` ascending, ``weights`` beside them) and
+    each item's position in the popularity order (``prior_rank``, 1 = most popular).
+    ``evidence``: per measured length, the simulated users and each weight's NDCG@10."""
+
+    histories: tuple[int, ...]
+    weights: tuple[float, ...]
+    prior_rank: np.ndarray
+    evidence: dict[int, dict[str, object]] = field(default_factory=dict)
+
+    def weight_for(self, lengths: np.ndarray) -> np.ndarray:
+        """The prior weight of users with these history lengths."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        out = np.zeros(len(lengths))
+        if not self.histories:
+            return out
+        pos = np.searchsorted(np.asarray(self.histories), lengths, side="right") - 1
+        inside = (pos >= 0) & (lengths <= self.histories[-1])
+        out[inside] = np.asarray(self.weights)[pos[inside]]
+        return out
+
+    def blend(self, items: np.ndarray, scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """``scores`` (n, m) of candidate ``items`` (n, m; -1 pads, score -inf) re-scored for the
+        users whose history length gets a prior weight; other rows are returned unchanged."""
+        w = self.weight_for(lengths)
+        out = np.array(scores, dtype=np.float32, copy=True)
+        for row in np.flatnonzero(w > 0):
+            out[row] = blended_scores(items[row], scores[row], self.prior_rank, float(w[row]))
+        return out
+
+    def summary(self) -> dict[str, object]:
+        return {"histories": list(self.histories), "weights": list(self.weights),
+                "evidence": {str(k): v for k, v in self.evidence.items()}}
+
+
+def popularity_rank(user_items: sp.csr_matrix) -> np.ndarray:
+    """Each item's position (1 = most interactions; ties by index) in the training popularity."""
+    counts = np.diff(sp.csc_matrix(user_items).indptr)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(len(counts), dtype=np.float64)
+    rank[order] = np.arange(1, len(counts) + 1)
+    return rank
+
+
+def blended_scores(items: np.ndarray, scores: np.ndarray, prior_rank: np.ndarray, weight: float) -> np.ndarray:
+    """One user's candidates re-scored by weighted reciprocal-rank fusion of their ranker order
+    and the popularity order (see the module docstring); padding (-1 items) stays -inf."""
+    ok = (items >= 0) & np.isfinite(scores)
+    out = np.full(scores.shape, -np.inf, dtype=np.float32)
+    if not ok.any():
+        return out
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(-scores[idx], kind="stable")]
+    own = np.empty(len(scores))
+    own[order] = np.arange(1, len(order) + 1)
+    prior = np.full(len(scores), np.inf)
+    # The prior's ranks among these candidates, so that both orders count from 1 here.
+    by_prior = idx[np.argsort(prior_rank[items[idx]], kind="stable")]
+    prior[by_prior] = np.arange(1, len(by_prior) + 1)
+    out[idx] = ((1.0 - weight) / (RRF_OFFSET + own[idx]) + weight / (RRF_OFFSET + prior[idx])).astype(np.float32)
+    return out
+
+
+def ndcg_at_k(scores: np.ndarray, truth: sp.csr_matrix, k: int = 10) -> np.ndarray:
+    """Per-row NDCG@k of full score rows (masked items at -inf) against binary ``truth`` rows."""
+    n = scores.shape[0]
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable"), axis=1)
+    truth = sp.csr_matrix(truth)
+    hits = np.asarray(truth[np.repeat(np.arange(n), k), top.ravel()]).reshape(n, k) > 0
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * discount).sum(axis=1)
+    ideal = np.cumsum(discount)[np.minimum(np.diff(truth.indptr), k) - 1]
+    return np.where(np.diff(truth.indptr) > 0, dcg / ideal, 0.0)
+
+
+def oldest_first(order_newest_first: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+    """Each stored entry's position from the user's oldest item (0), given newest-first ranks."""
+    counts = np.diff(rows.indptr)
+    return np.repeat(counts, counts) - 1 - order_newest_first
+
+
+def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
+              ranked: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+              n_items: int, rows: sp.csr_matrix, position: np.ndarray, labels: sp.csr_matrix | None, users: np.ndarray,
+              prior_rank: np.ndarray, histories: tuple[int, ...] = COLD_HISTORIES,
+              weights: tuple[float, ...] = PRIOR_WEIGHTS, k: int = 10) -> ColdStartBlend:
+    """Choose the prior weight per history length on simulated short histories.
+
+    fold_in(users, rows): replaces these users' histories in a copy of the fitted model.
+    ranked(users): that copy's candidates (n, m; -1 pads) and ranker scores (-inf on padding).
+    rows: the training rows the model was fitted on; ``position``: each stored entry's position
+    from its user's oldest item (0 first). labels: held-out items of ``users``, which the model's
+    channels did not see; their training items other than the revealed ones are masked. None:
+    ``rows`` are items the model never saw (a cold-user split's validation users), and each
+    user's items after the revealed ones are the truth, as the cold-user protocol counts it.
+    """
+    rows = sp.csr_matrix(rows)
+    counts = np.diff(rows.indptr)
+    chosen: list[float] = []
+    measured: list[int] = []
+    evidence: dict[int, dict[str, object]] = {}
+    last = 0.0
+    for n in sorted(histories):
+        sim = users[counts[users] > n]
+        if len(sim) < MIN_USERS:
+            measured.append(n)
+            chosen.append(last)
+            continue
+        revealed = rows[sim].copy()
+        revealed.data = _prefix_mask(rows, sim, position, n)
+        revealed.eliminate_zeros()
+        fold_in(sim, revealed)
+        items, scores = ranked(sim)
+        if labels is None:
+            truth = sp.csr_matrix(rows[sim] - rows[sim].multiply(revealed > 0))
+            truth.eliminate_zeros()
+            seen = revealed
+        else:
+            truth, seen = sp.csr_matrix(labels[sim]), rows[sim]
+        ndcg = {}
+        for w in weights:
+            s = scores if w == 0 else np.stack([blended_scores(items[r], scores[r], prior_rank, w) for r in range(len(sim))])
+            full = np.full((len(sim), n_items), -np.inf, dtype=np.float32)
+            ok = items >= 0
+            full[np.nonzero(ok)[0], items[ok]] = s[ok]
+            full[seen.nonzero()] = -np.inf
+            ndcg[w] = float(ndcg_at_k(full, truth, k).mean())
+        # The least change to the ranker's order that scores within TOLERANCE of the best: a
+        # weight that wins by less than that is noise on a few hundred users.
+        top = max(ndcg.values())
+        last = float(min(w for w in weights if ndcg[w] >= (1.0 - TOLERANCE) * top))
+        measured.append(n)
+        chosen.append(last)
+        evidence[n] = {"n_users": int(len(sim)), f"ndcg@{k}": {str(w): round(v, 5) for w, v in ndcg.items()}}
+    return ColdStartBlend(tuple(measured), tuple(chosen), prior_rank, evidence)
+
+
+def _prefix_mask(rows: sp.csr_matrix, users: np.ndarray, position: np.ndarray, n: int) -> np.ndarray:
+    """1.0 for the stored entries of ``users``' rows among their ``n`` oldest, else 0.0 (CSR order
+    of ``rows[users]``)."""
+    parts = [position[rows.indptr[u]:rows.indptr[u + 1]] for u in users]
+    pos = np.concatenate(parts) if parts else np.zeros(0)
+    return (pos < n).astype(np.float32)
