@@ -13,7 +13,11 @@ Fitting (``fit(train)``):
    are the negatives; early stopping uses a further fifth of those users, after which the
    ranker is refitted on all of them. Trees are monotone in every channel's score and rank,
    and if one channel alone ranks the early-stopping users better, the hybrid ranks by it.
-3. Scores: a candidate's score is the ranker's output; items outside the candidate set score
+3. Short histories (``cold_start``): the ranker learnt from whole histories, so fit also measures,
+   on users given only their oldest 0, 1, 2, 3, 5, ... items (a cold-user split's validation
+   users when there are any), how far a user with that few items should lean on popularity, and
+   blends such users' candidate scores with it (`rank.cold_start`).
+4. Scores: a candidate's score is the ranker's output; items outside the candidate set score
    below every candidate, in the order of the first channel. With ``diversity > 0`` the top
    ``rerank_depth`` are re-ordered (DPP or MMR, `rank.rerank`), and the scores follow that
    order, so `recommend`, `score` and the evaluation protocol all see the re-ranked list.
