@@ -530,6 +530,14 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
                       "validation users have no training items, and a ranker learnt on them (before this was fixed) "
                       "learnt popularity, which overruled the channels for every folded-in user (NDCG@10 0.0154 / "
                       "0.0135 / 0.0129 at n = 1 / 3 / 5, popularity's numbers).")
+    before = cold.get("hybrid-seq, ranker alone (before the blend)")
+    if "hybrid-seq" in cold and before:
+        now = cold["hybrid-seq"]["cold_user_curve"]
+        lines[-1] += (" hybrid-seq blends the lists of users with few items with the popularity order, by a weight per "
+                      "history length that its fit measures on this split's validation users (new users too; "
+                      "`socialrec.rank.cold_start`); the row 'ranker alone (before the blend)' is the same model before "
+                      f"that existed: at n = 0 {before['cold_user_curve']['0']['ndcg@10']:.4f} against "
+                      f"{now['0']['ndcg@10']:.4f} now (popularity {cold['pop']['cold_user_curve']['0']['ndcg@10']:.4f}).")
     return lines
 
 
