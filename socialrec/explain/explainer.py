@@ -13,6 +13,9 @@ to more than zero becomes a reason, with the evidence that group's channels can 
   user often picks;
 - trending -> ``trending`` with the count of recent interactions; popular -> ``popular``;
   new -> ``new`` (only for items that are new).
+A user whose list leans on popularity (few items: the hybrid's ``cold_start`` blend with weight
+w) gets a ``popular`` reason carrying w of the weight, the ranker's reasons the rest (only
+``popular`` at w = 1, when the ranker did not order the list at all).
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ class HybridExplainer:
         items = np.asarray(items, dtype=np.int64)
         groups = self.group_contributions(features)
         ev = self._evidence(user, items)
+        prior = float(self.model.popularity_weight([user])[0])
         out = []
         for row, item in enumerate(items):
             reasons: list[Reason] = []
@@ -111,7 +115,13 @@ class HybridExplainer:
                 g = max(self.group_names_, key=lambda name: groups[name][row])
                 reason = self._reason(g, float(groups[g][row]), row, int(item), ev)
                 reasons = [reason] if reason is not None else [Reason("popular", float(groups[g][row]))]
-            reasons = merge_repeated(reasons)
+            if prior > 0:
+                # The list leant on popularity by this weight (a user with few items, `rank.cold_start`):
+                # the ranker's reasons keep their share, popularity takes the rest.
+                total = sum(r.weight for r in reasons if r.weight > 0) or 1.0
+                reasons = [Reason(r.kind, (1.0 - prior) * r.weight, r.evidence) for r in reasons]
+                reasons.append(Reason("popular", prior * total))
+            reasons = [r for r in merge_repeated(reasons) if r.weight > 0 or prior < 1.0]
             reasons.sort(key=lambda r: -r.weight)
             out.append(reasons)
         return out

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
@@ -536,6 +537,16 @@ class HybridRecommender(BaseRecommender):
         scores = np.full(cands.items.shape, -np.inf, dtype=np.float32)
         scores[cands.items >= 0] = pred
         return cands.items, self._cold_start_blend(users, cands.items, scores), fm, cands
+
+    def popularity_weight(self, users: npt.ArrayLike) -> np.ndarray:
+        """The weight of the popularity order in these users' lists (0: the ranker's alone; see
+        ``cold_start``), from their current history lengths."""
+        self._check_fitted("popularity_weight")
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        blend = getattr(self, "cold_start_", None)
+        if blend is None:
+            return np.zeros(len(users))
+        return blend.weight_for(np.diff(self.user_items_[users].indptr))
 
     def _cold_start_blend(self, users: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Scores of users with short histories blended with popularity (``cold_start_``)."""

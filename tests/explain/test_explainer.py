@@ -46,6 +46,8 @@ def test_every_reason_is_a_signal_that_contributed(pipeline: RecommendationPipel
             item = int(ds.items.to_index(rec.item_id))
             groups = explainer.group_contributions(fm.values[[idx[item]]])
             positive = {g for g, v in groups.items() if v[0] > 0}
+            if model.popularity_weight([user])[0] > 0:  # the list leant on popularity (few items)
+                positive.add("popular")
             for reason in rec.reasons:
                 checked += 1
                 assert GROUP_OF_KIND[reason.kind] & positive or len(rec.reasons) == 1, (reason, positive)
@@ -59,6 +61,34 @@ def test_every_reason_is_a_signal_that_contributed(pipeline: RecommendationPipel
                     liked = int(ds.items.to_index(reason.evidence["item"]["id"]))
                     assert x[user, liked] > 0  # the item the user "liked" is in their history
     assert checked > 50
+
+
+@pytest.mark.parametrize("weight", [0.5, 1.0])
+def test_a_list_that_leant_on_popularity_says_so_by_its_share(pipeline: RecommendationPipeline, weight: float) -> None:
+    from socialrec.rank.cold_start import ColdStartBlend, popularity_rank
+
+    model, ds = pipeline.model, pipeline.dataset
+    kept = model.cold_start_
+    user_id = ds.users.to_external(3)
+    plain = pipeline.recommend(user_id, k=5)
+    try:
+        # Every user up to 10,000 items leans on popularity by ``weight``.
+        model.cold_start_ = ColdStartBlend(histories=(0, 10_000), weights=(weight, weight),
+                                           prior_rank=popularity_rank(model.user_items_))
+        assert model.popularity_weight([3])[0] == weight
+        recs = pipeline.recommend(user_id, k=5)
+    finally:
+        model.cold_start_ = kept
+    assert [r.item_id for r in recs] != [r.item_id for r in plain]  # the blend moved the list
+    for rec in recs:
+        popular = [r for r in rec.reasons if r.kind == "popular"]
+        assert len(popular) == 1
+        if weight == 1.0:
+            assert [r.kind for r in rec.reasons] == ["popular"] and "popular" in rec.sentence
+        else:
+            others = sum(r.weight for r in rec.reasons if r is not popular[0])
+            # Popularity carries half of the weight (the ranker's positive reasons, halved, the rest).
+            assert popular[0].weight >= others - 1e-9
 
 
 def test_sentences_use_only_grounded_names(pipeline: RecommendationPipeline) -> None:
