@@ -18,7 +18,8 @@ of each user's training items are masked, so nothing the model learnt from the u
 as a hit; the model's item side did see the user's full history, which is the simulation's one
 difference from a truly new user. A user with ``n`` items gets the weight of the largest
 measured length <= ``n``; longer histories than the last measured length get 0 (the ranker's
-own ground: it learnt from full histories).
+own ground: it learnt from full histories), and so do lengths after two in a row where the ranker
+alone won (they are not measured).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RRF_OFFSET = 10.0
 # Relative NDCG@10 within which a smaller prior weight is preferred to the best one.
 TOLERANCE = 0.01
+# After this many measured lengths in a row where the ranker alone won, longer ones are not
+# measured (weight 0): each costs a fold-in and a scoring pass of the simulated users.
+STOP_AFTER = 2
 # Fewer simulated users than this at a history length: it keeps the previous length's weight.
 MIN_USERS = 30
 
@@ -66,8 +70,9 @@ class ColdStartBlend:
         users whose history length gets a prior weight; other rows are returned unchanged."""
         w = self.weight_for(lengths)
         out = np.array(scores, dtype=np.float32, copy=True)
-        for row in np.flatnonzero(w > 0):
-            out[row] = blended_scores(items[row], scores[row], self.prior_rank, float(w[row]))
+        for weight in np.unique(w[w > 0]):
+            rows = np.flatnonzero(w == weight)
+            out[rows] = blended_scores(items[rows], scores[rows], self.prior_rank, float(weight))
         return out
 
     def summary(self) -> dict[str, object]:
@@ -85,22 +90,22 @@ def popularity_rank(user_items: sp.csr_matrix) -> np.ndarray:
 
 
 def blended_scores(items: np.ndarray, scores: np.ndarray, prior_rank: np.ndarray, weight: float) -> np.ndarray:
-    """One user's candidates re-scored by weighted reciprocal-rank fusion of their ranker order
-    and the popularity order (see the module docstring); padding (-1 items) stays -inf."""
+    """Candidates re-scored by weighted reciprocal-rank fusion of the ranker's order and the
+    popularity order (see the module docstring), both counted from 1 among each row's candidates
+    (ties in the order given); ``items`` and ``scores`` are one row (m,) or rows (n, m), padding
+    (-1 items, -inf scores) stays -inf."""
+    items, scores = np.asarray(items), np.asarray(scores, dtype=np.float32)
+    if items.ndim == 1:
+        return blended_scores(items[None, :], scores[None, :], prior_rank, weight)[0]
     ok = (items >= 0) & np.isfinite(scores)
-    out = np.full(scores.shape, -np.inf, dtype=np.float32)
-    if not ok.any():
-        return out
-    idx = np.flatnonzero(ok)
-    order = idx[np.argsort(-scores[idx], kind="stable")]
-    own = np.empty(len(scores))
-    own[order] = np.arange(1, len(order) + 1)
-    prior = np.full(len(scores), np.inf)
-    # The prior's ranks among these candidates, so that both orders count from 1 here.
-    by_prior = idx[np.argsort(prior_rank[items[idx]], kind="stable")]
-    prior[by_prior] = np.arange(1, len(by_prior) + 1)
-    out[idx] = ((1.0 - weight) / (RRF_OFFSET + own[idx]) + weight / (RRF_OFFSET + prior[idx])).astype(np.float32)
-    return out
+    steps = np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.float64), items.shape)
+    own = np.empty(items.shape)
+    np.put_along_axis(own, np.argsort(np.where(ok, -scores, np.inf), axis=1, kind="stable"), steps, axis=1)
+    prior = np.empty(items.shape)
+    by_prior = np.where(ok, prior_rank[np.maximum(items, 0)], np.inf)
+    np.put_along_axis(prior, np.argsort(by_prior, axis=1, kind="stable"), steps, axis=1)
+    fused = (1.0 - weight) / (RRF_OFFSET + own) + weight / (RRF_OFFSET + prior)
+    return np.where(ok, fused, -np.inf).astype(np.float32)
 
 
 def ndcg_at_k(scores: np.ndarray, truth: sp.csr_matrix, k: int = 10) -> np.ndarray:
@@ -145,6 +150,11 @@ def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
     evidence: dict[int, dict[str, object]] = {}
     last = 0.0
     for n in sorted(histories):
+        if len(chosen) >= STOP_AFTER and not any(chosen[-STOP_AFTER:]) and evidence:
+            # The ranker alone won at the last lengths measured: it only gains from more items.
+            measured.append(n)
+            chosen.append(0.0)
+            continue
         sim = users[counts[users] > n]
         if len(sim) < MIN_USERS:
             measured.append(n)
@@ -163,7 +173,7 @@ def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
             truth, seen = sp.csr_matrix(labels[sim]), rows[sim]
         ndcg = {}
         for w in weights:
-            s = scores if w == 0 else np.stack([blended_scores(items[r], scores[r], prior_rank, w) for r in range(len(sim))])
+            s = scores if w == 0 else blended_scores(items, scores, prior_rank, w)
             full = np.full((len(sim), n_items), -np.inf, dtype=np.float32)
             ok = items >= 0
             full[np.nonzero(ok)[0], items[ok]] = s[ok]
