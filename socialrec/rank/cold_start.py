@@ -18,8 +18,7 @@ of each user's training items are masked, so nothing the model learnt from the u
 as a hit; the model's item side did see the user's full history, which is the simulation's one
 difference from a truly new user. A user with ``n`` items gets the weight of the largest
 measured length <= ``n``; longer histories than the last measured length get 0 (the ranker's
-own ground: it learnt from full histories), and so do lengths after two in a row where the ranker
-alone won (they are not measured).
+own ground: it learnt from full histories).
 """
 
 from __future__ import annotations
@@ -36,9 +35,6 @@ PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RRF_OFFSET = 10.0
 # Relative NDCG@10 within which a smaller prior weight is preferred to the best one.
 TOLERANCE = 0.01
-# After this many measured lengths in a row where the ranker alone won, longer ones are not
-# measured (weight 0): each costs a fold-in and a scoring pass of the simulated users.
-STOP_AFTER = 2
 # Fewer simulated users than this at a history length: it keeps the previous length's weight.
 MIN_USERS = 30
 
@@ -150,11 +146,6 @@ def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
     evidence: dict[int, dict[str, object]] = {}
     last = 0.0
     for n in sorted(histories):
-        if len(chosen) >= STOP_AFTER and not any(chosen[-STOP_AFTER:]) and evidence:
-            # The ranker alone won at the last lengths measured: it only gains from more items.
-            measured.append(n)
-            chosen.append(0.0)
-            continue
         sim = users[counts[users] > n]
         if len(sim) < MIN_USERS:
             measured.append(n)
