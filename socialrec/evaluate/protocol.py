@@ -221,7 +221,7 @@ def cold_user_curve(
     """
     import copy
 
-    from socialrec.represent.profiles import recency_order
+    from socialrec.represent.profiles import oldest_first
 
     truth_all = split.matrix(part)
     train = split.matrix("train")
@@ -231,9 +231,8 @@ def cold_user_curve(
         raise ValueError(f"cold_user_curve needs a split whose {part} users have no training items "
                          f"({len(warm)} have some, e.g. user {warm[0]}); use cold_user_split")
     # Each stored entry's position in its user's sequence from the oldest (0).
-    newest_first = recency_order(split.dataset, truth_all)
+    oldest = oldest_first(split.dataset, truth_all)
     counts = np.diff(truth_all.indptr)
-    oldest_first = np.repeat(counts, counts) - 1 - newest_first
     folded = None
     out: dict[int, dict[str, float]] = {}
     kmax = max(ks)
@@ -244,7 +243,7 @@ def cold_user_curve(
         if not len(users):
             continue  # nobody has more than n items
         revealed = truth_all.copy()
-        revealed.data = (oldest_first < n).astype(np.float32)
+        revealed.data = (oldest < n).astype(np.float32)
         revealed.eliminate_zeros()
         truth = truth_all - truth_all.multiply(revealed > 0)
         truth = sp.csr_matrix(truth)

@@ -117,11 +117,11 @@ class HybridExplainer:
                 reasons = [reason] if reason is not None else [Reason("popular", float(groups[g][row]))]
             if prior > 0:
                 # The list leant on popularity by this weight (a user with few items, `rank.cold_start`):
-                # the ranker's reasons keep their share, popularity takes the rest.
+                # the ranker's reasons keep their share, popularity takes the rest (all of it at 1).
                 total = sum(r.weight for r in reasons if r.weight > 0) or 1.0
-                reasons = [Reason(r.kind, (1.0 - prior) * r.weight, r.evidence) for r in reasons]
-                reasons.append(Reason("popular", prior * total))
-            reasons = [r for r in merge_repeated(reasons) if r.weight > 0 or prior < 1.0]
+                kept = [Reason(r.kind, (1.0 - prior) * r.weight, r.evidence) for r in reasons] if prior < 1 else []
+                reasons = kept + [Reason("popular", prior * total)]
+            reasons = merge_repeated(reasons)
             reasons.sort(key=lambda r: -r.weight)
             out.append(reasons)
         return out

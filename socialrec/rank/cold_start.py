@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from socialrec.topk import hits_matrix, rank_top_k
+from socialrec.topk import ndcg_at_k as topk_ndcg
+
 # History lengths measured (a user's weight is that of the largest one <= their item count).
 COLD_HISTORIES = (0, 1, 2, 3, 5, 8, 13, 21, 34)
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -61,10 +64,9 @@ class ColdStartBlend:
         out[inside] = np.asarray(self.weights)[pos[inside]]
         return out
 
-    def blend(self, items: np.ndarray, scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def blend(self, items: np.ndarray, scores: np.ndarray, w: np.ndarray) -> np.ndarray:
         """``scores`` (n, m) of candidate ``items`` (n, m; -1 pads, score -inf) re-scored for the
-        users whose history length gets a prior weight; other rows are returned unchanged."""
-        w = self.weight_for(lengths)
+        rows whose prior weight ``w`` (`weight_for`) is above 0; other rows are returned unchanged."""
         out = np.array(scores, dtype=np.float32, copy=True)
         for weight in np.unique(w[w > 0]):
             rows = np.flatnonzero(w == weight)
@@ -104,29 +106,23 @@ def blended_scores(items: np.ndarray, scores: np.ndarray, prior_rank: np.ndarray
     return np.where(ok, fused, -np.inf).astype(np.float32)
 
 
-def ndcg_at_k(scores: np.ndarray, truth: sp.csr_matrix, k: int = 10) -> np.ndarray:
-    """Per-row NDCG@k of full score rows (masked items at -inf) against binary ``truth`` rows."""
-    n = scores.shape[0]
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable"), axis=1)
-    truth = sp.csr_matrix(truth)
-    hits = np.asarray(truth[np.repeat(np.arange(n), k), top.ravel()]).reshape(n, k) > 0
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (hits * discount).sum(axis=1)
-    ideal = np.cumsum(discount)[np.minimum(np.diff(truth.indptr), k) - 1]
-    return np.where(np.diff(truth.indptr) > 0, dcg / ideal, 0.0)
-
-
-def oldest_first(order_newest_first: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
-    """Each stored entry's position from the user's oldest item (0), given newest-first ranks."""
-    counts = np.diff(rows.indptr)
-    return np.repeat(counts, counts) - 1 - order_newest_first
+def candidate_ndcg(items: np.ndarray, scores: np.ndarray, truth: sp.csr_matrix, seen: sp.csr_matrix,
+                   k: int = 10) -> np.ndarray:
+    """Per-row NDCG@k of candidate lists (``items`` (n, m), -1 pads; ``scores`` -inf on padding)
+    against ``truth`` rows (every row holds at least one item), ``seen`` items masked."""
+    rows = np.arange(len(items))
+    masked = np.where(hits_matrix(items, seen, rows), -np.inf, scores)
+    # Candidates in item order, so that ties go to the lower item index, as served lists break them.
+    order = np.argsort(np.where(items >= 0, items, np.iinfo(np.int64).max), axis=1, kind="stable")
+    items, masked = np.take_along_axis(items, order, axis=1), np.take_along_axis(masked, order, axis=1)
+    pos = rank_top_k(masked, k)
+    top = np.where(pos >= 0, np.take_along_axis(items, np.maximum(pos, 0), axis=1), -1)
+    return topk_ndcg(hits_matrix(top, truth, rows), np.diff(sp.csr_matrix(truth).indptr), min(k, top.shape[1]))
 
 
 def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
               ranked: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-              n_items: int, rows: sp.csr_matrix, position: np.ndarray, labels: sp.csr_matrix | None, users: np.ndarray,
+              rows: sp.csr_matrix, position: np.ndarray, labels: sp.csr_matrix | None, users: np.ndarray,
               prior_rank: np.ndarray, histories: tuple[int, ...] = COLD_HISTORIES,
               weights: tuple[float, ...] = PRIOR_WEIGHTS, k: int = 10) -> ColdStartBlend:
     """Choose the prior weight per history length on simulated short histories.
@@ -141,6 +137,9 @@ def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
     """
     rows = sp.csr_matrix(rows)
     counts = np.diff(rows.indptr)
+    # Each stored entry's age rank from 1 (oldest), in rows' own structure: rows[users] keeps it.
+    age = rows.copy()
+    age.data = np.asarray(position, dtype=np.float64) + 1.0
     chosen: list[float] = []
     measured: list[int] = []
     evidence: dict[int, dict[str, object]] = {}
@@ -151,8 +150,8 @@ def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
             measured.append(n)
             chosen.append(last)
             continue
-        revealed = rows[sim].copy()
-        revealed.data = _prefix_mask(rows, sim, position, n)
+        revealed = age[sim]
+        revealed.data = (revealed.data <= n).astype(np.float32)
         revealed.eliminate_zeros()
         fold_in(sim, revealed)
         items, scores = ranked(sim)
@@ -165,11 +164,7 @@ def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
         ndcg = {}
         for w in weights:
             s = scores if w == 0 else blended_scores(items, scores, prior_rank, w)
-            full = np.full((len(sim), n_items), -np.inf, dtype=np.float32)
-            ok = items >= 0
-            full[np.nonzero(ok)[0], items[ok]] = s[ok]
-            full[seen.nonzero()] = -np.inf
-            ndcg[w] = float(ndcg_at_k(full, truth, k).mean())
+            ndcg[w] = float(candidate_ndcg(items, s, truth, seen, k).mean())
         # The least change to the ranker's order that scores within TOLERANCE of the best: a
         # weight that wins by less than that is noise on a few hundred users.
         top = max(ndcg.values())
@@ -178,11 +173,3 @@ def calibrate(fold_in: Callable[[np.ndarray, sp.csr_matrix], None],
         chosen.append(last)
         evidence[n] = {"n_users": int(len(sim)), f"ndcg@{k}": {str(w): round(v, 5) for w, v in ndcg.items()}}
     return ColdStartBlend(tuple(measured), tuple(chosen), prior_rank, evidence)
-
-
-def _prefix_mask(rows: sp.csr_matrix, users: np.ndarray, position: np.ndarray, n: int) -> np.ndarray:
-    """1.0 for the stored entries of ``users``' rows among their ``n`` oldest, else 0.0 (CSR order
-    of ``rows[users]``)."""
-    parts = [position[rows.indptr[u]:rows.indptr[u + 1]] for u in users]
-    pos = np.concatenate(parts) if parts else np.zeros(0)
-    return (pos < n).astype(np.float32)

@@ -35,7 +35,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from socialrec.rank.cold_start import ColdStartBlend, calibrate, oldest_first, popularity_rank
+from socialrec.rank.cold_start import ColdStartBlend, calibrate, popularity_rank
 from socialrec.rank.features import FeatureBuilder, FeatureMatrix
 from socialrec.rank.ranker import BaggedRanker, LambdaRanker, LinearRanker, SingleFeatureRanker, group_ndcg, make_ranker
 from socialrec.rank.rerank import RERANKERS, calibrate_weight, rerank
@@ -341,7 +341,7 @@ class HybridRecommender(BaseRecommender):
         training items (a cold-user split's validation part), measured instead when there are any."""
         import copy
 
-        from socialrec.represent.profiles import recency_order
+        from socialrec.represent.profiles import oldest_first
 
         rng = np.random.default_rng([self.seed, 7])  # its own stream: the other draws stay as they were
         rows, truth = sp.csr_matrix(fit_part.user_items), labels
@@ -350,7 +350,7 @@ class HybridRecommender(BaseRecommender):
             rows, truth = sp.csr_matrix(new_users), None
             users = np.flatnonzero(np.diff(rows.indptr) > 0)
         sample = users if len(users) <= self.cold_users else rng.choice(users, self.cold_users, replace=False)
-        position = oldest_first(recency_order(fit_part.dataset, rows), rows)
+        position = oldest_first(fit_part.dataset, rows)
         sim = copy.deepcopy(self)
 
         def fold_in(sim_users: np.ndarray, sim_rows: sp.csr_matrix) -> None:
@@ -360,7 +360,7 @@ class HybridRecommender(BaseRecommender):
             items, scores, _, _ = sim.rank_candidates(sim_users)
             return items, scores
 
-        return calibrate(fold_in, ranked, self.n_items_, rows, position, truth, np.sort(sample),
+        return calibrate(fold_in, ranked, rows, position, truth, np.sort(sample),
                          popularity_rank(fit_part.user_items))
 
     def _fit_single_split(self, users: np.ndarray, labels: sp.csr_matrix) -> None:
@@ -543,17 +543,15 @@ class HybridRecommender(BaseRecommender):
         ``cold_start``), from their current history lengths."""
         self._check_fitted("popularity_weight")
         users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        blend = getattr(self, "cold_start_", None)
+        blend = getattr(self, "cold_start_", None)  # None in models saved before it existed
         if blend is None:
             return np.zeros(len(users))
         return blend.weight_for(np.diff(self.user_items_[users].indptr))
 
     def _cold_start_blend(self, users: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Scores of users with short histories blended with popularity (``cold_start_``)."""
-        blend = getattr(self, "cold_start_", None)  # None in models saved before it existed
-        if blend is None:
-            return scores
-        return blend.blend(items, scores, np.diff(self.user_items_[users].indptr))
+        w = self.popularity_weight(users)
+        return self.cold_start_.blend(items, scores, w) if w.any() else scores
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The ranker's scores of given candidates: ``items`` is (len(users), m) item indices;

@@ -276,6 +276,14 @@ def recency_order(dataset: Dataset | None, user_items: sp.csr_matrix) -> np.ndar
     return _ranks_within_users(m, np.lexsort((-cols, -seq, -time, rows)))
 
 
+def oldest_first(dataset: Dataset | None, user_items: sp.csr_matrix) -> np.ndarray:
+    """For each stored entry of ``user_items`` (CSR order), its rank among the user's items from
+    the oldest (0) on: `recency_order` counted from the other end."""
+    m = user_items.tocsr()
+    counts = np.diff(m.indptr)
+    return np.repeat(counts, counts) - 1 - recency_order(dataset, m)
+
+
 def value_rank_weights(dataset: Dataset | None, user_items: sp.csr_matrix) -> sp.csr_matrix:
     """``user_items`` with each stored entry replaced by a weight from the rank of its interaction
     value (play count, rating...) among the user's items: ``1 / log2(2 + rank)``, highest value at

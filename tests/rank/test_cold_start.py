@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from socialrec.ingest.schema import TrainData
-from socialrec.rank.cold_start import (RRF_OFFSET, ColdStartBlend, blended_scores, calibrate, ndcg_at_k,
+from socialrec.rank.cold_start import (RRF_OFFSET, ColdStartBlend, blended_scores, calibrate, candidate_ndcg,
                                        popularity_rank)
 from socialrec.rank.hybrid import HybridRecommender
 from tests.contracts.recommender_contract import block_data
@@ -37,11 +37,14 @@ def test_weights_apply_by_history_length_and_not_beyond_the_last_measured() -> N
     np.testing.assert_array_equal(blend.weight_for(np.array([0, 1, 2, 3, 4, 50])), [1.0, 0.5, 0.5, 0.25, 0.0, 0.0])
 
 
-def test_ndcg_at_k_matches_a_hand_computed_value() -> None:
-    scores = np.array([[0.9, 0.8, 0.1, 0.5], [0.1, 0.2, 0.3, 0.4]], dtype=np.float32)
-    truth = sp.csr_matrix(np.array([[0, 1, 1, 0], [0, 0, 0, 0]], dtype=np.float32))
-    got = ndcg_at_k(scores, truth, k=2)
-    # Row 0: top 2 = items 0, 1; one hit at position 2 of an ideal two.
+def test_candidate_ndcg_matches_a_hand_computed_value() -> None:
+    items = np.array([[5, 0, 1, 2, -1], [3, 2, 1, 0, -1]])
+    scores = np.array([[1.0, 0.9, 0.8, 0.1, -np.inf], [0.1, 0.2, 0.3, 0.4, -np.inf]], dtype=np.float32)
+    truth = sp.csr_matrix(np.array([[0, 1, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]], dtype=np.float32))
+    seen = sp.csr_matrix(np.array([[0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0]], dtype=np.float32))
+    got = candidate_ndcg(items, scores, truth, seen, k=2)
+    # Row 0: item 5 is seen, so the top 2 = items 0, 1: one hit at position 2 of an ideal two.
+    # Row 1: top 2 = items 0, 1 (scores 0.4, 0.3): its one truth item (3) is missed.
     want = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
     np.testing.assert_allclose(got, [want, 0.0], rtol=1e-6)
 
@@ -73,7 +76,7 @@ def test_calibration_leans_on_popularity_only_where_the_ranker_is_blind() -> Non
                            for u in users.tolist()]).astype(np.float32)
         return items, scores
 
-    blend = calibrate(fold_in, ranked, n_items, rows, position, labels, np.arange(n_users),
+    blend = calibrate(fold_in, ranked, rows, position, labels, np.arange(n_users),
                       np.arange(1.0, n_items + 1), histories=(0, 1, 2, 3, 5))
     assert blend.histories == (0, 1, 2, 3, 5)
     assert all(w >= 0.75 for w in blend.weights[:3]), blend.evidence
