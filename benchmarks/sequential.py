@@ -18,6 +18,11 @@ Every number comes from the product's own evaluation, the functions behind
   model table's defaults) on validation only: the cold validation items (5,000 sampled
   validation users, seed 1, as benchmarks/content.py tunes), or leave-one-out's validation items
   of ``--users`` sampled users (the model's own early-stopping NDCG@10). No test item is read.
+- ``--protocol llmrank-valid``: choosing settings for LLMRank's protocol on validation only: the
+  model fitted on the fixed split's training rows ranks each of `Games-6k.random`'s 6,000 users'
+  validation item among the first 19 items that file lists for them (LLMRank's task on the
+  validation item, 30x its 200 users), plus the 200 users of `Games.random` the same way; the
+  model's own full-ranking early-stopping NDCG@10 is recorded too. No test item is read.
 Each run merges its models into benchmarks/results/sequential-amazon-games.json (so models can
 run one at a time), and the README section is rebuilt from that file.
 
@@ -160,6 +165,34 @@ def loo_valid(name: str, n_users: int, seed: int, params: dict[str, Any]) -> dic
     return {"fit_seconds": round(time.perf_counter() - t0, 1), "n_users": int(n_users), "fit_choices": model.fit_choices()}
 
 
+def llmrank_valid(name: str, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    """The model table's ``name`` with ``params`` fitted on the fixed split's training rows; LLMRank's
+    candidate task on the validation item of Games-6k.random's 6,000 users and of Games.random's
+    200 (NDCG@10 x100, standard error over users). No test item is read."""
+    import numpy as np
+
+    from socialrec.evaluate.candidates import evaluate_candidates, llmrank_task
+    from socialrec.evaluate.suite import resolve
+    from socialrec.ingest.datasets import data_dir, load
+    from socialrec.ingest.datasets.amazon import load_llmrank_candidates
+    from socialrec.ingest.split import make_split
+
+    ds = load("amazon-games")
+    split = make_split(ds, "fixed", seed=seed)
+    model = resolve([name])[0].make(**params)
+    t0 = time.perf_counter()
+    model.fit(split.train_data())
+    got: dict[str, Any] = {"fit_seconds": round(time.perf_counter() - t0, 1)}
+    for key, filename in (("valid_6k", "Games-6k.random"), ("valid_200", "Games.random")):
+        task = llmrank_task(ds, load_llmrank_candidates(data_dir(None), filename=filename), split.matrix("valid"),
+                            name=key)
+        ndcg = evaluate_candidates(model, task, mask=split.matrix("train"), ks=(10,), seed=seed).per_user["ndcg@10"]
+        got[key] = {"ndcg@10_x100": round(100 * float(ndcg.mean()), 2),
+                    "se_x100": round(100 * float(ndcg.std() / np.sqrt(len(ndcg))), 2), "users": int(len(ndcg))}
+    got["fit_choices"] = model.fit_choices() if hasattr(model, "fit_choices") else None
+    return got
+
+
 def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: str = "amazon-games",
         params: dict[str, Any] | None = None) -> None:
     params = params or {}
@@ -192,6 +225,10 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: 
             got = loo_valid(name, n_users, seed, params)
             cmd = (f"benchmarks/sequential.py --protocol loo-valid --users {n_users} --models {name} "
                    f"--params '{json.dumps(params)}'")
+            name = f"{name} {json.dumps(params, sort_keys=True)}"
+        elif protocol == "llmrank-valid":  # choosing settings: validation items only
+            got = llmrank_valid(name, seed, params)
+            cmd = f"benchmarks/sequential.py --protocol llmrank-valid --models {name} --params '{json.dumps(params)}'"
             name = f"{name} {json.dumps(params, sort_keys=True)}"
         elif protocol == "cold-item-valid":  # choosing settings: the validation items, never the test ones
             got = cold_item(name, seed, part="valid", params=params)
@@ -267,6 +304,23 @@ def readme() -> None:
                      f"{m['fit_seconds']:.0f} |")
     for name, v in PUBLISHED_LLMRANK.items():
         lines.append(f"| {name} (published) | {v:.2f} | | | |")
+    if doc.get("llmrank-valid"):
+        lines += ["", "Choosing settings for this protocol on validation only (`--protocol llmrank-valid --params ...`: "
+                  "the model table's entry with the given settings fitted on the training rows; each user's validation "
+                  "item ranked among the first 19 items `Games-6k.random` lists for them, 6,000 users, and the same on "
+                  "`Games.random`'s 200; own valid: the model's full-ranking early-stopping NDCG@10; no test item read):",
+                  "", "| model and settings | valid NDCG@10 x100, 6,000 users (SE) | valid, 200 users | own valid NDCG@10 "
+                  "| kept epoch | s / epoch | fit s |", "|---|---:|---:|---:|---:|---:|---:|"]
+        rows = sorted(doc["llmrank-valid"].items(), key=lambda kv: (kv[0].split()[0], kv[1]["valid_6k"]["ndcg@10_x100"]))
+        for name, m in rows:
+            ch = m.get("fit_choices") or {}
+            own = f"{ch['best_valid_ndcg@10']:.4f}" if "best_valid_ndcg@10" in ch else ""
+            lines.append(f"| {name} | {m['valid_6k']['ndcg@10_x100']:.2f} ({m['valid_6k']['se_x100']:.2f}) | "
+                         f"{m['valid_200']['ndcg@10_x100']:.2f} | {own} | {ch.get('best_epoch', '')} | "
+                         f"{ch.get('sequence_epoch_seconds', '')} | {m['fit_seconds']:.0f} |")
+        notes = doc.get("llmrank-valid-notes")
+        if notes:
+            lines += ["", notes]
     lines += ["", "Leave-one-out, full ranking over all 16,859 items, every user (50,546):", "",
               "| model | NDCG@10 | Recall@10 | NDCG@20 | valid NDCG@10 | fit s |", "|---|---:|---:|---:|---:|---:|"]
     for name, m in sorted(doc.get("loo", {}).items(), key=lambda kv: kv[1]["ndcg@10"]):
@@ -543,8 +597,8 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", choices=("llmrank", "loo", "cold-item", "cold-item-valid", "loo-valid", "modes",
-                                               "modes-valid", "cold-user"),
+    parser.add_argument("--protocol", choices=("llmrank", "llmrank-valid", "loo", "cold-item", "cold-item-valid",
+                                               "loo-valid", "modes", "modes-valid", "cold-user"),
                         default=None)
     parser.add_argument("--params", default="{}", help="--protocol cold-item-valid: JSON constructor overrides")
     parser.add_argument("--users", type=int, default=0, help="--protocol modes / loo-valid: users sampled (0: all)")
