@@ -293,17 +293,19 @@ def readme() -> None:
         "results/sequential-amazon-games.json, each row with its command and machine). The machine's 2 cores "
         "were shared with other jobs: fit times are noisy and only comparable within a row's run.",
         "",
-        "LLMRank protocol (200 users x 20 candidates, NDCG@10 **x100**; tuned on the validation item, "
-        "refitted with it):",
+        "LLMRank protocol (200 users x 20 candidates, NDCG@10 **x100**; tuned on validation items, refitted with "
+        "them; valid users: 6,000 where the product tunes on `Games-6k.random`'s users, 200 (the test users' own "
+        "validation items) in rows run before):",
         "",
-        "| model | NDCG@10 x100 | HR@1 | valid NDCG@10 | fit s (refit) |",
-        "|---|---:|---:|---:|---:|",
+        "| model | NDCG@10 x100 | HR@1 | valid NDCG@10 | valid users | fit s (refit) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
+    # Rows run before the product tuned on Games-6k.random's 6,000 users were tuned on the 200 test users'.
     for name, m in sorted(doc.get("llmrank", {}).items(), key=lambda kv: kv[1]["ndcg@10_x100"]):
         lines.append(f"| {name} | {m['ndcg@10_x100']:.2f} | {m['hit@1']:.3f} | {m['valid_ndcg@10']:.4f} | "
-                     f"{m['fit_seconds']:.0f} |")
+                     f"{m.get('valid_users', 200):,} | {m['fit_seconds']:.0f} |")
     for name, v in PUBLISHED_LLMRANK.items():
-        lines.append(f"| {name} (published) | {v:.2f} | | | |")
+        lines.append(f"| {name} (published) | {v:.2f} | | | | |")
     if doc.get("llmrank-valid"):
         lines += ["", "Choosing settings for this protocol on validation only (`--protocol llmrank-valid --params ...`: "
                   "the model table's entry with the given settings fitted on the training rows; each user's validation "

@@ -16,7 +16,7 @@ def run_candidate_evaluation(dataset_name: str, protocol: str, model_names: list
     from socialrec.evaluate.candidates import expected_random_ndcg, llmrank_tasks, tune_and_test_candidates
     from socialrec.evaluate.suite import resolve
     from socialrec.ingest.datasets import data_dir, load
-    from socialrec.ingest.datasets.amazon import load_llmrank_candidates
+    from socialrec.ingest.datasets.amazon import load_llmrank_candidates, load_llmrank_tuning_candidates
     from socialrec.ingest.split import make_split
 
     if protocol != "llmrank" or dataset_name != "amazon-games":
@@ -26,10 +26,13 @@ def run_candidate_evaluation(dataset_name: str, protocol: str, model_names: list
     start = time.perf_counter()
     ds = load(dataset_name, data)
     split = make_split(ds, "fixed", seed=seed)
-    valid, test = llmrank_tasks(ds, split, load_llmrank_candidates(data_dir(data)))
+    tuning_lists = load_llmrank_tuning_candidates(data_dir(data))
+    valid, test = llmrank_tasks(ds, split, load_llmrank_candidates(data_dir(data)), tuning_lists)
     n_cand = test.candidates.shape[1]
     print(f"loaded {ds.name} ({time.perf_counter() - start:.1f}s); llmrank: {len(test.users)} users x "
-          f"{n_cand} candidates (test item + the first {n_cand - 1} of Games.random)")
+          f"{n_cand} candidates (test item + the first {n_cand - 1} of Games.random); tuned on "
+          + (f"{len(valid.users):,} users' validation item + the first {n_cand - 1} of Games-6k.random"
+             if tuning_lists is not None else "the same users' validation item (Games-6k.random is missing)"))
     models: dict[str, Any] = {}
     for spec in specs:
         t0 = time.perf_counter()
@@ -37,6 +40,7 @@ def run_candidate_evaluation(dataset_name: str, protocol: str, model_names: list
         m = o.test.mean()
         models[spec.name] = {"ndcg@10_x100": round(100 * m["ndcg@10"], 2), **{k: round(v, 6) for k, v in m.items()},
                              "params": o.params, "valid_ndcg@10": round(o.valid_score, 6),
+                             "valid_users": int(len(valid.users)),
                              "fit_seconds": round(o.fit_seconds, 3)}
         print(f"  {spec.name:<13} NDCG@10 x100 = {100 * m['ndcg@10']:6.2f}  HR@1 = {m['hit@1']:.3f}  "
               f"params={o.params} ({time.perf_counter() - t0:.1f}s with tuning)")

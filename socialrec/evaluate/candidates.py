@@ -181,7 +181,12 @@ def tune_and_test_candidates(
     return ModelOutcome(spec.name, params, score, test, secs, tuning)
 
 
-def llmrank_tasks(dataset: Dataset, split: Any, random_lists: Mapping[str, Sequence[str]]) -> tuple[CandidateTask, CandidateTask]:
-    """The validation task (validation item + the same 19 random items) and the test task."""
-    return (llmrank_task(dataset, random_lists, split.matrix("valid"), name="llmrank-valid"),
+def llmrank_tasks(dataset: Dataset, split: Any, random_lists: Mapping[str, Sequence[str]],
+                  tuning_lists: Mapping[str, Sequence[str]] | None = None) -> tuple[CandidateTask, CandidateTask]:
+    """The validation task and the test task (``random_lists``' users: their test item + the first
+    19 listed). Validation ranks each user's validation item among the first 19 of
+    ``tuning_lists`` (amazon-games' ``Games-6k.random``: 6,000 users, so that a choice made on
+    validation is not decided by 200 users' noise), or of ``random_lists`` when None."""
+    lists = random_lists if tuning_lists is None else tuning_lists
+    return (llmrank_task(dataset, lists, split.matrix("valid"), name="llmrank-valid"),
             llmrank_task(dataset, random_lists, split.matrix("test"), name="llmrank-test"))

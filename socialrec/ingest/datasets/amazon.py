@@ -119,6 +119,14 @@ def _check_valid(test: pd.DataFrame, valid: pd.DataFrame, history: pd.Series) ->
                         fix="Use the valid and test files of the same processing run")
 
 
+def load_llmrank_tuning_candidates(data: str | os.PathLike[str]) -> dict[str, list[str]] | None:
+    """``Games-6k.random``'s 6,000 users' candidate lists, for choosing settings on validation items
+    (LLMRank's test users are 200 of them); None when the file is not there."""
+    if not (Path(data) / FOLDER / "Games-6k.random").exists():
+        return None
+    return load_llmrank_candidates(data, filename="Games-6k.random")
+
+
 def load_llmrank_candidates(data: str | os.PathLike[str], *, filename: str = "Games.random") -> dict[str, list[str]]:
     """LLMRank's fixed candidates: user id -> 100 random item ids, from ``data/amazon-games/Games.random``.
 
