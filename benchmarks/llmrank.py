@@ -204,8 +204,8 @@ def main() -> None:
 
 def table(doc: dict[str, Any]) -> str:
     lines = [
-        f"200 users of `Games.random`, 20 candidates each (test item + the first 19 listed), NDCG@10 **x100**. "
-        f"Models train on the leave-one-out training part of all 50,546 users, are tuned on "
+        "200 users of `Games.random`, 20 candidates each (test item + the first 19 listed), NDCG@10 **x100**. "
+        "Models train on the leave-one-out training part of all 50,546 users, are tuned on "
         + (f"the {doc['tuning']} of `Games-6k.random` (the 200 test users are among them)" if "tuning" in doc
            else "the same users' validation item")
         + f", then refitted with it. Run: `nice -n 5 .venv/bin/python benchmarks/llmrank.py` "
