@@ -5,8 +5,9 @@ candidates = the held-out test item + the first 19 items of the user's line in
 ``Games.random``; NDCG@10 over those 20, x100. Models train on the loader's leave-one-out
 split (histories without the validation and test items, all 50,546 users), pick their
 hyperparameters on the validation item of ``Games-6k.random``'s 6,000 users (validation item +
-the first 19 items of their line there; the 200 test users are among them), then are refitted on training + validation (the validation item is part of the test
-history, as in LLMRank's prompts) and rank the test candidates once. Blends: per-user
+the first 19 items of their line there; the 200 test users are among them), then are refitted
+on training + validation (the validation item is part of the test history, as in LLMRank's
+prompts) and rank the test candidates once. Blends: per-user
 standardised scores of two fitted models, the second's weight picked on validation.
 
 Published (RUCAIBox/LLMRank, same files): BM25 34.61, UniSRec 40.71, ChatGPT 50.31, GPT-4 62.88.
@@ -187,7 +188,8 @@ def main() -> None:
 
     doc = {"dataset": "amazon-games", "protocol": "llmrank: 200 users of Games.random, 20 candidates "
            "(test item + first 19 listed), models refitted on train+valid after tuning on the valid item",
-           "tuning": f"validation item + the first 19 listed, {len(valid.users):,} users", "machine": describe(), "n_users": int(len(test.users)), "n_candidates": int(test.candidates.shape[1]),
+           "tuning": f"validation item + the first 19 listed, {len(valid.users):,} users", "machine": describe(),
+           "n_users": int(len(test.users)), "n_candidates": int(test.candidates.shape[1]),
            "expected_random_ndcg@10_x100": round(100 * expected_random_ndcg(20, 10), 4),
            "published_ndcg@10_x100": PUBLISHED, "models": models,
            "seconds": round(time.perf_counter() - t0, 1)}

@@ -171,21 +171,26 @@ def llmrank_valid(name: str, seed: int, params: dict[str, Any]) -> dict[str, Any
     200 (NDCG@10 x100, standard error over users). No test item is read."""
     import numpy as np
 
-    from socialrec.evaluate.candidates import evaluate_candidates, llmrank_task
+    from socialrec.evaluate.candidates import evaluate_candidates, llmrank_tasks
     from socialrec.evaluate.suite import resolve
     from socialrec.ingest.datasets import data_dir, load
-    from socialrec.ingest.datasets.amazon import load_llmrank_candidates
+    from socialrec.ingest.datasets.amazon import load_llmrank_candidates, load_llmrank_tuning_candidates
     from socialrec.ingest.split import make_split
 
     ds = load("amazon-games")
     split = make_split(ds, "fixed", seed=seed)
+    tuning_lists = load_llmrank_tuning_candidates(data_dir(None))
+    if tuning_lists is None:
+        raise SystemExit("--protocol llmrank-valid needs amazon-games/Games-6k.random in the data directory")
+    test_lists = load_llmrank_candidates(data_dir(None))
+    # The product's tuning task (`socialrec evaluate --protocol llmrank`), and the 200 test users' own.
+    tasks = {"valid_6k": llmrank_tasks(ds, split, test_lists, tuning_lists)[0],
+             "valid_200": llmrank_tasks(ds, split, test_lists)[0]}
     model = resolve([name])[0].make(**params)
     t0 = time.perf_counter()
     model.fit(split.train_data())
     got: dict[str, Any] = {"fit_seconds": round(time.perf_counter() - t0, 1)}
-    for key, filename in (("valid_6k", "Games-6k.random"), ("valid_200", "Games.random")):
-        task = llmrank_task(ds, load_llmrank_candidates(data_dir(None), filename=filename), split.matrix("valid"),
-                            name=key)
+    for key, task in tasks.items():
         ndcg = evaluate_candidates(model, task, mask=split.matrix("train"), ks=(10,), seed=seed).per_user["ndcg@10"]
         got[key] = {"ndcg@10_x100": round(100 * float(ndcg.mean()), 2),
                     "se_x100": round(100 * float(ndcg.std() / np.sqrt(len(ndcg))), 2), "users": int(len(ndcg))}
@@ -390,7 +395,7 @@ def _targets(doc: dict[str, Any]) -> list[str]:
     llm, loo, cold = doc.get("llmrank", {}), doc.get("loo", {}), doc.get("cold-item", {})
     out: list[str] = []
     if {"sasrec", "lm-seq"} <= set(llm):
-        best = max((n for n in llm if " (" not in n), key=lambda n: llm[n]["ndcg@10_x100"])
+        best = max((n for n in llm if not llm[n].get("superseded")), key=lambda n: llm[n]["ndcg@10_x100"])
         out.append(f"LLMRank: the best model is {best} at {llm[best]['ndcg@10_x100']:.2f} (target 78: "
                    f"{'met' if llm[best]['ndcg@10_x100'] >= 78 else 'not met'}; SASRec published 75.92); lm-seq "
                    f"{llm['lm-seq']['ndcg@10_x100']:.2f} vs sasrec {llm['sasrec']['ndcg@10_x100']:.2f} "
@@ -410,8 +415,8 @@ def _targets(doc: dict[str, Any]) -> list[str]:
                    + ", ".join(f"{secs:.0f} s ({where})" for where, secs in fits.items())
                    + f" (target under 600 s: {'met' if slowest < 600 else 'not met'}).")
     hybrids = [n for n in loo if n.startswith("hybrid")]
-    # A row named "model (why)" was measured with older defaults: the record, not a contender.
-    singles = {n: m["ndcg@10"] for n, m in loo.items() if not n.startswith("hybrid") and " (" not in n}
+    # A superseded row was measured with older defaults: the record, not a contender.
+    singles = {n: m["ndcg@10"] for n, m in loo.items() if not n.startswith("hybrid") and not m.get("superseded")}
     for h in hybrids:
         best = max(singles, key=singles.get) if singles else None
         if best is not None:
