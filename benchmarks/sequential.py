@@ -556,6 +556,7 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
                        + f" (LM learning rate {c.get('lm_learning_rate', float('nan')):g})"
                        + (" (another seed: stage 1 alone moves validation by as much as stage 2 ever did)"
                           if "random_state" in n else "") + ".")
+    out += _lora_against_controls(valid)
     for name, what in (("lm-seq-full", "full fine-tuning"), ("lm-seq-dapt", "MLM pretraining then LoRA")):
         if name in modes:
             m = modes[name]
@@ -574,6 +575,30 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
         else:
             out.append(f"{what}: not measured with today's defaults (the shared machine's time ran out).")
     return ["", " ".join(head + out)]
+
+
+def _lora_against_controls(valid: dict[str, Any]) -> list[str]:
+    """Each validation LoRA row beside the row with the same settings and the LM's learning rate 0
+    (the same stage-2 budget, only the sequence model learning): what the LM itself adds."""
+    rows = {n.removeprefix("lm-seq-lora "): m for n, m in valid.items() if n.startswith("lm-seq-lora ")}
+    params = {n: json.loads(n) for n in rows}
+    out = []
+    for n, p in params.items():
+        if p.get("lm_learning_rate", 1.0) == 0.0 or "lm_epochs" not in p:
+            continue
+        twin = next((c for c, q in params.items() if q == {**p, "lm_learning_rate": 0.0}), None)
+        if twin is None:
+            continue
+        lora = rows[n]["fit_choices"]["lm"]
+        ctrl = rows[twin]["fit_choices"]["lm"]
+        budget = rows[n]["fit_choices"].get("lm_step_budget")
+        verdict = "the LM's own training adds nothing" if lora["valid_ndcg"] <= ctrl["valid_ndcg"] else \
+            "the LM's own training adds something"
+        out.append(f"With a longer stage 2 ({budget} LM steps, `{n}`, LM learning rate "
+                   f"{lora.get('lm_learning_rate', float('nan')):g}): LoRA's best validation NDCG@10 "
+                   f"{lora['valid_ndcg']:.4f} against {ctrl['valid_ndcg']:.4f} for the same budget with the LM's "
+                   f"learning rate 0 ({verdict}).")
+    return out
 
 
 def _cold_user_lines(cold: dict[str, Any]) -> list[str]:

@@ -27,7 +27,8 @@ weights) together with the sequence model (stage 2). A stage-2 step re-encodes, 
 only ``lm_items`` of the items its batch of ``lm_batch_users`` users touches; every other item
 uses the vector of the last refresh (all items are re-encoded after each stage-2 epoch, which is
 also what validation scores). A stage-2 epoch is kept only if it beats the best validation NDCG@10
-so far, so fine-tuning can only keep or improve the validation score of stage 1. ``dapt``:
+so far, so fine-tuning can only keep or improve the validation score of stage 1; stage 2 stops
+after ``lm_patience`` epochs without a better one. ``dapt``:
 masked-language-model training of MiniLM on the items' own text for ``dapt_steps`` steps first
 (`socialrec.represent.finetune.mlm_adapt`), then the stages above. The step budget on CPU is what
 ``lm_epochs * lm_steps`` and ``dapt_steps`` say; `fit_choices` reports what each stage cost.
@@ -183,7 +184,8 @@ class SASRec(BaseRecommender):
         lm_batch_users, lm_items: stage 2's budget (epochs of steps; users per step; items
         re-encoded with gradient per step). lm_learning_rate: the LM's learning rate (None:
         1e-3 for "lora", 3e-5 for "full"); the sequence model keeps ``learning_rate`` * 0.2 in
-        stage 2. lora_rank, lora_alpha: LoRA's rank and scaling numerator (query and value
+        stage 2. lm_patience: stage 2 stops after this many epochs without a better validation
+        NDCG@10 (1: at the first). lora_rank, lora_alpha: LoRA's rank and scaling numerator (query and value
         projections of every layer).
     dapt_steps, dapt_batch_size, dapt_learning_rate: the masked-language-model budget (texts per
         step) and learning rate.
@@ -218,6 +220,7 @@ class SASRec(BaseRecommender):
                  encoder_object: Any = None, cache: bool = True, max_reviews: int = 0, mode: str = "frozen",
                  dapt: bool = False, lm_max_length: int = 32, lm_epochs: int = 2, lm_steps: int = 30,
                  lm_batch_users: int = 64, lm_items: int = 64, lm_learning_rate: float | None = None,
+                 lm_patience: int = 1,
                  lora_rank: int = 8, lora_alpha: float = 16.0, dapt_steps: int = 100, dapt_batch_size: int = 32,
                  dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
                  device: str = "cpu", num_threads: int | None = None, progress: bool = False,
@@ -248,6 +251,7 @@ class SASRec(BaseRecommender):
         self.lm_batch_users = lm_batch_users
         self.lm_items = lm_items
         self.lm_learning_rate = lm_learning_rate
+        self.lm_patience = lm_patience
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha
         self.dapt_steps = dapt_steps
@@ -278,7 +282,7 @@ class SASRec(BaseRecommender):
             raise ValueError(f"text_match_half_life must be None or > 0, got {self.text_match_half_life}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        for name in ("lm_max_length", "lm_epochs", "lm_steps", "lm_batch_users", "lm_items", "lora_rank",
+        for name in ("lm_max_length", "lm_epochs", "lm_steps", "lm_batch_users", "lm_items", "lm_patience", "lora_rank",
                      "dapt_steps", "dapt_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -553,7 +557,7 @@ class SASRec(BaseRecommender):
             if ndcg > best_ndcg:
                 best_ndcg, kept_epoch = ndcg, epoch
                 best = (copy.deepcopy(net.state_dict()), tower.trainable_state(), features)
-            else:
+            elif epoch - kept_epoch >= self.lm_patience:
                 break
         net.load_state_dict(best[0])
         tower.load_trainable_state(best[1])

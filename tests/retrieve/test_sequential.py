@@ -135,6 +135,32 @@ def test_fine_tuning_keeps_stage_one_unless_validation_rises_and_leaves_the_back
     assert all(torch_equal(before[k], after[k]) for k in before)  # the shared LM is never modified
 
 
+def test_stage_two_stops_after_lm_patience_epochs_without_a_better_validation_score(monkeypatch) -> None:
+    pytest.importorskip("peft")
+    pytest.importorskip("transformers")
+    from dataclasses import replace
+
+    from tests.retrieve.test_two_tower import tiny_backbone
+
+    ds = chain_dataset(n_users=40)
+    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
+                           "text": [f"game number {i}" for i in range(N_ITEMS)], "timestamp": np.nan})
+    ds = replace(ds, texts=titles)
+    backbone = tiny_backbone()
+    # Scripted validation scores: stage 1 (one epoch) 0.5, then stage 2's epochs in order.
+    for patience, stage2_epochs, kept in ((1, 1, 0), (2, 4, 2), (3, 5, 2)):
+        scores = iter([0.5, 0.4, 0.6, 0.3, 0.2, 0.1, 0.05])
+        monkeypatch.setattr(SASRec, "_validation_ndcg", lambda self, *a, **k: next(scores))
+        model = SASRec(**{**FAST, "epochs": 1}, mode="lora", lm_epochs=5, lm_steps=1, lm_batch_users=8,
+                       lm_items=6, lm_max_length=8, lm_patience=patience, backbone=backbone)
+        model.fit(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+        ran = [r["valid_ndcg@10"] for r in model.history_ if r["stage"] == "lora"]
+        assert ran == [0.4, 0.6, 0.3, 0.2, 0.1][:stage2_epochs]
+        assert model.fit_choices()["lm"].get("kept_lm_epoch", 0) == kept
+    with pytest.raises(ValueError, match="lm_patience must be >= 1"):
+        SASRec(mode="lora", lm_patience=0).fit(sp.csr_matrix(np.eye(4, dtype=np.float32)))
+
+
 def torch_equal(a: "object", b: "object") -> bool:
     import torch
 
