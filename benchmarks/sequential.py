@@ -414,7 +414,7 @@ def _targets(doc: dict[str, Any]) -> list[str]:
         out.append("sasrec's fit on amazon-games (2 CPU cores, one torch thread): "
                    + ", ".join(f"{secs:.0f} s ({where})" for where, secs in fits.items())
                    + f" (target under 600 s: {'met' if slowest < 600 else 'not met'}).")
-    hybrids = [n for n in loo if n.startswith("hybrid")]
+    hybrids = [n for n in loo if n.startswith("hybrid") and not loo[n].get("superseded")]
     # A superseded row was measured with older defaults: the record, not a contender.
     singles = {n: m["ndcg@10"] for n, m in loo.items() if not n.startswith("hybrid") and not m.get("superseded")}
     for h in hybrids:
