@@ -629,8 +629,8 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
         now = cold["hybrid-seq"]["cold_user_curve"]
         lines[-1] += (" hybrid-seq blends the lists of users with few items with the popularity order, by a weight per "
                       "history length that its fit measures on this split's validation users (new users too; "
-                      "`socialrec.rank.cold_start`); the row 'ranker alone (before the blend)' is the same model before "
-                      f"that existed: at n = 0 {before['cold_user_curve']['0']['ndcg@10']:.4f} against "
+                      "`socialrec.rank.cold_start`); the row 'ranker alone (before the blend)' is hybrid-seq before "
+                      f"that existed (lm-seq its only sequential channel then): at n = 0 {before['cold_user_curve']['0']['ndcg@10']:.4f} against "
                       f"{now['0']['ndcg@10']:.4f} now (popularity {cold['pop']['cold_user_curve']['0']['ndcg@10']:.4f}).")
     return lines
 
