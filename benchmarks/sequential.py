@@ -518,6 +518,11 @@ def _modes_row(name: str, m: dict[str, Any]) -> str:
             + f"{m['fit_seconds']:.0f} |")
 
 
+# The modes-valid row that trains stage 2 on the model table's budget with the LM's learning rate
+# 0: what stage 2 gives without the LM learning anything.
+DEFAULT_BUDGET_CONTROL = {"lm_learning_rate": 0.0}
+
+
 def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
     """What the modes table says about the targets (LoRA >= 1.15x frozen; does full / DAPT add)."""
     head = []
@@ -539,7 +544,7 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
               "lm_max_length tokens, the frozen lm-seq through the ONNX encoder: their stage-1 vectors differ)."
               if not lm.get("kept_lm_epoch") else f"; it kept epoch {lm['kept_lm_epoch']} ({lm['valid_ndcg']:.4f}).")]
     control = [(n, m) for n, m in valid.items() if n.startswith("lm-seq-lora ")
-               and json.loads(n.removeprefix("lm-seq-lora ")) == {"lm_learning_rate": 0.0}]
+               and json.loads(n.removeprefix("lm-seq-lora ")) == DEFAULT_BUDGET_CONTROL]
     for n, m in control:
         c = (m["fit_choices"].get("lm") or {})
         out.append(f"Control on validation (`{n}`: the same stage 2 with the LM's learning rate 0, i.e. the sequence "
@@ -579,25 +584,24 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
 
 def _lora_against_controls(valid: dict[str, Any]) -> list[str]:
     """Each validation LoRA row beside the row with the same settings and the LM's learning rate 0
-    (the same stage-2 budget, only the sequence model learning): what the LM itself adds."""
+    (the same stage-2 budget, only the sequence model learning): what the LM itself adds. The
+    model table's own budget has its control paragraph (`DEFAULT_BUDGET_CONTROL`), so is left out."""
     rows = {n.removeprefix("lm-seq-lora "): m for n, m in valid.items() if n.startswith("lm-seq-lora ")}
     params = {n: json.loads(n) for n in rows}
     out = []
     for n, p in params.items():
-        if p.get("lm_learning_rate", 1.0) == 0.0 or "lm_epochs" not in p:
+        frozen_lm = {**p, "lm_learning_rate": 0.0}
+        if p == frozen_lm or frozen_lm == DEFAULT_BUDGET_CONTROL:
             continue
-        twin = next((c for c, q in params.items() if q == {**p, "lm_learning_rate": 0.0}), None)
+        twin = next((c for c, q in params.items() if q == frozen_lm), None)
         if twin is None:
             continue
-        lora = rows[n]["fit_choices"]["lm"]
-        ctrl = rows[twin]["fit_choices"]["lm"]
-        budget = rows[n]["fit_choices"].get("lm_step_budget")
-        verdict = "the LM's own training adds nothing" if lora["valid_ndcg"] <= ctrl["valid_ndcg"] else \
-            "the LM's own training adds something"
-        out.append(f"With a longer stage 2 ({budget} LM steps, `{n}`, LM learning rate "
+        lora, ctrl = rows[n]["fit_choices"]["lm"], rows[twin]["fit_choices"]["lm"]
+        adds = "adds something" if lora["valid_ndcg"] > ctrl["valid_ndcg"] else "adds nothing"
+        out.append(f"With {rows[n]['fit_choices'].get('lm_step_budget')} LM steps (`{n}`, LM learning rate "
                    f"{lora.get('lm_learning_rate', float('nan')):g}): LoRA's best validation NDCG@10 "
                    f"{lora['valid_ndcg']:.4f} against {ctrl['valid_ndcg']:.4f} for the same budget with the LM's "
-                   f"learning rate 0 ({verdict}).")
+                   f"learning rate 0 (the LM's own training {adds}).")
     return out
 
 
@@ -630,8 +634,8 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
         lines[-1] += (" hybrid-seq blends the lists of users with few items with the popularity order, by a weight per "
                       "history length that its fit measures on this split's validation users (new users too; "
                       "`socialrec.rank.cold_start`); the row 'ranker alone (before the blend)' is hybrid-seq before "
-                      f"that existed (lm-seq its only sequential channel then): at n = 0 {before['cold_user_curve']['0']['ndcg@10']:.4f} against "
-                      f"{now['0']['ndcg@10']:.4f} now (popularity {cold['pop']['cold_user_curve']['0']['ndcg@10']:.4f}).")
+                      "that existed (lm-seq its only sequential channel then): at n = 0 "
+                      f"{before['cold_user_curve']['0']['ndcg@10']:.4f} against {now['0']['ndcg@10']:.4f} now (popularity {cold['pop']['cold_user_curve']['0']['ndcg@10']:.4f}).")
     return lines
 
 
@@ -640,7 +644,7 @@ def main() -> None:
     parser.add_argument("--protocol", choices=("llmrank", "llmrank-valid", "loo", "cold-item", "cold-item-valid",
                                                "loo-valid", "modes", "modes-valid", "cold-user"),
                         default=None)
-    parser.add_argument("--params", default="{}", help="--protocol cold-item-valid: JSON constructor overrides")
+    parser.add_argument("--params", default="{}", help="the *-valid protocols: JSON constructor overrides")
     parser.add_argument("--users", type=int, default=0, help="--protocol modes / loo-valid: users sampled (0: all)")
     parser.add_argument("--dataset", default="amazon-games", help="--protocol modes: the dataset")
     parser.add_argument("--models", default="sasrec,lm-seq", help="comma-separated model-table names")

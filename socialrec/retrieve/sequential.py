@@ -185,8 +185,8 @@ class SASRec(BaseRecommender):
         re-encoded with gradient per step). lm_learning_rate: the LM's learning rate (None:
         1e-3 for "lora", 3e-5 for "full"); the sequence model keeps ``learning_rate`` * 0.2 in
         stage 2. lm_patience: stage 2 stops after this many epochs without a better validation
-        NDCG@10 (1: at the first). lora_rank, lora_alpha: LoRA's rank and scaling numerator (query and value
-        projections of every layer).
+        NDCG@10 (1: at the first). lora_rank, lora_alpha: LoRA's rank and scaling numerator
+        (query and value projections of every layer).
     dapt_steps, dapt_batch_size, dapt_learning_rate: the masked-language-model budget (texts per
         step) and learning rate.
     backbone: a `socialrec.represent.finetune.TextBackbone` to use instead of MiniLM (tests).
@@ -220,9 +220,8 @@ class SASRec(BaseRecommender):
                  encoder_object: Any = None, cache: bool = True, max_reviews: int = 0, mode: str = "frozen",
                  dapt: bool = False, lm_max_length: int = 32, lm_epochs: int = 2, lm_steps: int = 30,
                  lm_batch_users: int = 64, lm_items: int = 64, lm_learning_rate: float | None = None,
-                 lm_patience: int = 1,
-                 lora_rank: int = 8, lora_alpha: float = 16.0, dapt_steps: int = 100, dapt_batch_size: int = 32,
-                 dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
+                 lm_patience: int = 1, lora_rank: int = 8, lora_alpha: float = 16.0, dapt_steps: int = 100,
+                 dapt_batch_size: int = 32, dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
                  device: str = "cpu", num_threads: int | None = None, progress: bool = False,
                  item_dropout: float = 0.0, text_match_half_life: float | None = None,
                  min_epoch_steps: int = 1) -> None:
@@ -282,8 +281,8 @@ class SASRec(BaseRecommender):
             raise ValueError(f"text_match_half_life must be None or > 0, got {self.text_match_half_life}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        for name in ("lm_max_length", "lm_epochs", "lm_steps", "lm_batch_users", "lm_items", "lm_patience", "lora_rank",
-                     "dapt_steps", "dapt_batch_size"):
+        for name in ("lm_max_length", "lm_epochs", "lm_steps", "lm_batch_users", "lm_items", "lm_patience",
+                     "lora_rank", "dapt_steps", "dapt_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
