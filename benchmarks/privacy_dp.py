@@ -41,6 +41,7 @@ from socialrec.evaluate.protocol import evaluate  # noqa: E402
 from socialrec.ingest.datasets import load  # noqa: E402
 from socialrec.ingest.split import make_split  # noqa: E402
 from socialrec.retrieve.dp_als import DPALS  # noqa: E402
+from socialrec.retrieve.dp_ease import DPEASE  # noqa: E402
 from socialrec.retrieve.dp_mf import DPMF, MF  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -195,6 +196,20 @@ ALS_GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
                       for it in (2, 3) for il in (30.0, 100.0) for m in (1000, 3000)]),
 }
 
+# dp-ease (EASE on a privately released, per-user weighted co-occurrence matrix; unit "ease"):
+# (grid of its non-private twin `ease-twin`, grid of dp-ease (user level) at each epsilon, grid of
+# dp-ease-interaction at each epsilon or None), chosen on validation. Fits take a second or less
+# (one release, one matrix inverse), so the grids are full products.
+EASE_GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]] | None]] = {
+    "lastfm": ([{"l2": l2, "max_items": m} for l2 in (1.0, 3.0, 10.0, 30.0) for m in (1000, 3000, 6000)],
+               [{"l2": l2, "max_items": m} for l2 in (3.0, 10.0, 30.0, 100.0) for m in (300, 1000, 3000)],
+               [{"l2": l2, "max_items": m, "min_weight_count": w} for l2 in (3.0, 10.0, 30.0)
+                for m in (1000, 3000) for w in (10, 20, 50)]),
+    "amazon-games": ([{"l2": l2, "max_items": m} for l2 in (0.3, 1.0, 3.0, 10.0) for m in (3000, 6000)],
+                     [{"l2": l2, "max_items": m} for l2 in (1.0, 3.0, 10.0, 30.0, 100.0) for m in (1000, 3000)],
+                     None),
+}
+
 
 def _ndcg(model: Any, split: Any, part: str, users: np.ndarray | None) -> Any:
     return evaluate(model, split, part=part, ks=(10, 20), users=users)
@@ -333,6 +348,26 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
             out["models"][key] = tune(lambda **p: DPALS(target_epsilon=eps, **p), dp_als, split, users, train)
         elif key in old:
             out["models"][key] = old[key]
+    ease_twin, dp_ease, dp_ease_interaction = EASE_GRIDS.get(name, (None, None, None))
+    if "ease" in units and ease_twin is not None:
+        print("  ease-twin (dp-ease without noise)", flush=True)
+        out["models"]["ease-twin"] = tune(lambda **p: DPEASE(target_epsilon=None, **p), ease_twin, split, users, train)
+    elif "ease-twin" in old:
+        out["models"]["ease-twin"] = old["ease-twin"]
+    for eps in EPSILONS:
+        for key, grid, unit in ((f"dp-ease eps={eps:g}", dp_ease, "user"),
+                                (f"dp-ease-interaction eps={eps:g}", dp_ease_interaction, "interaction")):
+            if "ease" in units and grid is not None and eps in epsilons:
+                print(f"  {key}", flush=True)
+                make = lambda **p: DPEASE(target_epsilon=eps, privacy_unit=unit, **p)  # noqa: E731
+                out["models"][key] = tune(make, grid, split, users, train)
+                spread.pop(key, None)
+                if mf_seeds and eps == SPREAD_EPSILON:
+                    print(f"  {key} over {seeds} seeds", flush=True)
+                    spread[key] = seed_spread(make, out["models"][key]["params"], out["models"][key]["ndcg@10"],
+                                              mf_seeds, split, users, train, seeds)
+            elif key in old:
+                out["models"][key] = old[key]
     if spread:
         out["seed_spread"] = spread
     base = out["models"]["mf"]["ndcg@10"]
@@ -340,6 +375,8 @@ def run_dataset(name: str, max_users: int | None, seed: int, units: tuple[str, .
         entry["retention"] = round(entry["ndcg@10"] / base, 4) if base > 0 else None
         if key.startswith("dp-als") and "als-twin" in out["models"]:
             entry["retention_vs_twin"] = round(entry["ndcg@10"] / out["models"]["als-twin"]["ndcg@10"], 4)
+        if key.startswith("dp-ease") and "ease-twin" in out["models"]:
+            entry["retention_vs_twin"] = round(entry["ndcg@10"] / out["models"]["ease-twin"]["ndcg@10"], 4)
         if key.startswith("dp-mf-interaction") and "interaction-twin" in out["models"]:
             entry["retention_vs_twin"] = round(entry["ndcg@10"] / out["models"]["interaction-twin"]["ndcg@10"], 4)
     twin_seeds = out["models"].get("interaction-twin", {}).get("ndcg@10_seeds")
@@ -358,7 +395,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 5))
     for name, d in doc["datasets"].items():
         xs = list(EPSILONS)
         ys = [d["models"][f"dp-mf eps={e:g}"]["ndcg@10"] for e in EPSILONS]
@@ -370,12 +407,18 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         if all(f"dp-als eps={e:g}" in d["models"] for e in EPSILONS):
             ys = [d["models"][f"dp-als eps={e:g}"]["ndcg@10"] for e in EPSILONS]
             ax.plot(xs, ys, marker="^", linestyle="-.", color=line.get_color(), label=f"dp-als user-level, {name}")
+        for key, marker, style in (("dp-ease", "v", (0, (3, 1, 1, 1))), ("dp-ease-interaction", "D", (0, (1, 2)))):
+            if all(f"{key} eps={e:g}" in d["models"] for e in EPSILONS):
+                ys = [d["models"][f"{key} eps={e:g}"]["ndcg@10"] for e in EPSILONS]
+                unit = "interaction" if key.endswith("interaction") else "user"
+                ax.plot(xs, ys, marker=marker, linestyle=style, color=line.get_color(),
+                        label=f"dp-ease {unit}-level, {name}")
         ax.axhline(d["models"]["mf"]["ndcg@10"], color=line.get_color(), linestyle="--", label=f"mf (no DP), {name}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("epsilon (delta = 1/n_users user-level, 1/n_interactions interaction-level)")
     ax.set_ylabel("test NDCG@10")
-    ax.legend(fontsize=8, loc="center right")
-    ax.set_title("Utility-privacy curve of dp-mf")
+    ax.legend(fontsize=7, loc="center right")
+    ax.set_title("Utility-privacy curves of the DP models")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -418,6 +461,36 @@ def _twin_lines(lastfm: dict[str, Any]) -> list[str]:
     return [text, ""]
 
 
+def _ease_lines(lastfm: dict[str, Any]) -> list[str]:
+    """dp-ease at epsilon 8 against mf and against its own twin, both units, on the seed mean
+    where the row was refitted over seeds."""
+    twin = lastfm["models"].get("ease-twin")
+    out = []
+    for key, unit in (("dp-ease eps=8", "user"), ("dp-ease-interaction eps=8", "interaction")):
+        row = lastfm["models"].get(key)
+        if row is None:
+            continue
+        sp8 = lastfm.get("seed_spread", {}).get(key)
+        text = (f"{key.split(' ')[0]} ({unit} level) at epsilon 8 (spent {row['epsilon_spent']:.2f}, delta "
+                f"{row['delta']:.2g}, chosen {row['params']}): test NDCG@10 {row['ndcg@10']:.4f}, "
+                f"{row['retention']:.1%} of mf at seed 0")
+        if sp8:
+            text += (f", {sp8['retention_mean']:.1%} on average over seeds {sp8['seeds'][0]}-{sp8['seeds'][-1]} (min "
+                     f"{sp8['retention_min']:.1%}, max {sp8['retention_max']:.1%}; test NDCG@10 "
+                     f"{', '.join(f'{v:.4f}' for v in sp8['ndcg@10'])} against mf's "
+                     f"{', '.join(f'{v:.4f}' for v in sp8['mf_ndcg@10'])})")
+        if twin is not None:
+            mean_twin = (np.mean(sp8["ndcg@10"]) / twin["ndcg@10"]) if sp8 else row["retention_vs_twin"]
+            text += (f"; against its own non-private twin ease-twin (test NDCG@10 {twin['ndcg@10']:.4f}, "
+                     f"{twin['retention']:.1%} of mf, chosen {twin['params']}) it keeps {row['retention_vs_twin']:.1%}"
+                     + (f" at seed 0, {mean_twin:.1%} with the seed mean (the twin has no noise to redraw)" if sp8 else ""))
+        value = sp8["retention_mean"] if sp8 else row["retention"]
+        text += (f". Against mf it {'reaches' if value >= 0.9 else 'does not reach'} the 90% target"
+                 + (" (the weaker, interaction-level guarantee)" if unit == "interaction" else "") + ".")
+        out += [text, ""]
+    return out
+
+
 def _describe_change(change: dict[str, Any]) -> str:
     return "; ".join(f"{k} {v}" for k, v in change.items()) if change else "old base"
 
@@ -444,7 +517,16 @@ def readme_block(doc: dict[str, Any]) -> str:
              "unit-norm vectors, each user adding at most norm 1) with Gaussian noise, the exact Gaussian "
              "accountant composes the head release and the sweeps, and each user's vector is solved in closed "
              "form from their own history against the private item vectors (joint DP). als-twin is the same "
-             "model without noise, tuned on its own grid; `retention_vs_twin` in the JSON is dp-als / als-twin.", ""]
+             "model without noise, tuned on its own grid; `retention_vs_twin` in the JSON is dp-als / als-twin. "
+             "dp-ease (rows `dp-ease eps=...`, user level, delta = 1/n_users) and dp-ease-interaction (rows "
+             "`dp-ease-interaction eps=...`, the WEAKER interaction unit, delta = min(1/n_interactions, 1/n_users); "
+             "`socialrec.retrieve.dp_ease.DPEASE`): EASE on a co-occurrence matrix released once with Gaussian "
+             "noise, each user weighted by 1/max(their head items, a floor) so that one record moves the released "
+             "upper triangle by at most 1 (a user) or 1/sqrt(floor) (an interaction; the floor is "
+             "`min_weight_count`); two releases in all (noisy popularity for the head, then the matrix), composed "
+             "exactly; each user scored with their own row times the private weights (joint DP). ease-twin is the "
+             "same model without noise, tuned on its own grid; `retention_vs_twin` in the JSON is dp-ease / "
+             "ease-twin.", ""]
     for name, d in doc["datasets"].items():
         users = d["evaluated_users"]
         lines.append(f"**{name}** ({d['protocol']}, {d['n_users']:,} users, {d['n_items']:,} items; "
@@ -541,8 +623,9 @@ def readme_block(doc: dict[str, Any]) -> str:
                         if doc.get("als_probes_eps8") and twin else ""))
         lines.append("")
     if lastfm is not None:
-        units = {"user (dp-mf)": "dp-mf eps", "user (dp-als)": "dp-als eps", "interaction (dp-mf-interaction)":
-                 "dp-mf-interaction eps"}
+        units = {"user (dp-mf)": "dp-mf eps", "user (dp-als)": "dp-als eps", "user (dp-ease)": "dp-ease eps",
+                 "interaction (dp-mf-interaction)": "dp-mf-interaction eps",
+                 "interaction (dp-ease-interaction)": "dp-ease-interaction eps"}
         reach = []
         for unit, prefix in units.items():
             rows = [e for k, e in lastfm["models"].items() if k.startswith(prefix) and e["epsilon_spent"] <= 8.0]
@@ -559,6 +642,7 @@ def readme_block(doc: dict[str, Any]) -> str:
                      + "; ".join(reach) + ".")
         lines.append("")
         lines += _twin_lines(lastfm)
+        lines += _ease_lines(lastfm)
     if lastfm is not None:
         best = max((e for k, e in lastfm["models"].items() if k.startswith("dp-mf eps")), key=lambda e: e["retention"])
         reached = "reaches" if best["retention"] >= 0.9 else "does not reach"
@@ -602,7 +686,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="lastfm,amazon-games")
     parser.add_argument("--users", type=int, default=5000, help="evaluate a seeded sample of this many users")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--units", default="user,interaction,als",
+    parser.add_argument("--units", default="user,interaction,als,ease",
                         help="privacy units to run (rows of a unit not run are kept from the JSON)")
     parser.add_argument("--epsilons", default=",".join(f"{e:g}" for e in EPSILONS),
                         help="epsilons to run (rows at other epsilons are kept from the JSON, with the base "
@@ -636,7 +720,10 @@ def main() -> None:
                 "grids": {k: {"mf": g[0], "dp-mf": g[1], "dp-mf-interaction": INTERACTION_GRIDS.get(k),
                               "interaction-twin": INTERACTION_TWIN_GRIDS.get(k),
                               "als-twin": ALS_GRIDS.get(k, (None, None))[0],
-                              "dp-als": ALS_GRIDS.get(k, (None, None))[1]}
+                              "dp-als": ALS_GRIDS.get(k, (None, None))[1],
+                              "ease-twin": EASE_GRIDS.get(k, (None, None, None))[0],
+                              "dp-ease": EASE_GRIDS.get(k, (None, None, None))[1],
+                              "dp-ease-interaction": EASE_GRIDS.get(k, (None, None, None))[2]}
                           for k, g in GRIDS.items()}})
     doc.setdefault("datasets", {})
     for name in args.datasets.split(","):
