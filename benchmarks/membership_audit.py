@@ -28,7 +28,8 @@ from _readme import replace_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULT = HERE / "results" / "membership-audit.json"
-MODELS = "dp-mf,dp-mf-interaction,mf-interaction,dp-als,als-twin,mf,pop,itemknn,als,ease"
+MODELS = ("dp-mf,dp-mf-interaction,mf-interaction,dp-als,als-twin,dp-ease,dp-ease-interaction,ease-twin,mf,pop,"
+          "itemknn,als,ease")
 
 
 def table(doc: dict) -> str:
@@ -91,6 +92,22 @@ def table(doc: dict) -> str:
                   + "). Each user is scored with a vector solved from their "
                   "own training history, so this attack sees the user's own data at work, which the guarantee (joint "
                   "DP: what *other* users are shown) does not cover."]
+    twin = doc["models"].get("ease-twin")
+    for name, unit in (("dp-ease", "user"), ("dp-ease-interaction", "interaction, the weaker unit")):
+        e = doc["models"].get(name)
+        if e is None:
+            continue
+        met = "meets" if e["auc"] <= 0.55 and e.get("auc_shadow", 0.0) <= 0.55 else "does not meet"
+        lines += ["", f"{name} (private EASE, {unit}; epsilon {e['epsilon']:.2f}, delta {e['delta']:.2g}) {met} the "
+                  f"same target (rank attack {e['auc']:.3f} [95% CI {e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
+                  + (f", shadow {e['auc_shadow']:.3f} [{e['ci95_shadow'][0]:.3f}, {e['ci95_shadow'][1]:.3f}]"
+                     if "auc_shadow" in e else ", shadow attack not run")
+                  + ("; its interval reaches above 0.55, so the point estimate meets the target, not the interval"
+                     if e["ci95"][1] > 0.55 else "")
+                  + (f"; its non-private twin ease-twin, the same model without noise: rank {twin['auc']:.3f}"
+                     + (f", shadow {twin['auc_shadow']:.3f}" if "auc_shadow" in twin else "") if twin else "")
+                  + "). A user's scores are their own row times the private item-item weights: the attack sees "
+                  "those weights, in which one record is hidden by the noise, applied to the user's own history."]
     return "\n".join(lines)
 
 

@@ -38,7 +38,8 @@ SOCIAL = ("lightgcn", "social", "socialmf", "social-proof")
 # Weights of the social model's neighbourhood term tried on validation after training (0 is
 # always among them): LastFM picks 0, Ciao a large weight (benchmarks/results/social-*.json).
 NEIGHBOURHOOD_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-PRIVATE = ("mf", "dp-mf", "dp-mf-interaction", "mf-interaction", "dp-als", "als-twin")
+PRIVATE = ("mf", "dp-mf", "dp-mf-interaction", "mf-interaction", "dp-als", "als-twin", "dp-ease",
+           "dp-ease-interaction", "ease-twin")
 # hybrid-rumour's policy: what `socialrec rumours --model hybrid --select-on held-out` chose on
 # weibo-ced's validation users the hybrid did not learn from (benchmarks/results/
 # weibo-rumours-hybrid-heldout.json; the hybrid trains its ranker on the validation items, so the
@@ -79,6 +80,16 @@ DP_ALS_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("fa
                                                    ("user_l2", 0.1), ("item_l2", 30.0), ("max_items", 1000))
 ALS_TWIN_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", None), ("factors", 64), ("iterations", 5),
                                                      ("user_l2", 0.1), ("item_l2", 30.0), ("max_items", 1000))
+# dp-ease: EASE on a co-occurrence matrix released once with Gaussian noise (numpy only; each user
+# scored from their own row: joint DP), at user level and at the weaker interaction level, epsilon
+# 8; settings chosen on LastFM's validation NDCG@10 (benchmarks/privacy_dp.py); ease-twin is the
+# same model without noise (its own validation choice).
+DP_EASE_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", 8.0), ("privacy_unit", "user"), ("l2", 30.0),
+                                                    ("max_items", 300))
+DP_EASE_INTERACTION_DEFAULTS: tuple[tuple[str, object], ...] = (
+    ("target_epsilon", 8.0), ("privacy_unit", "interaction"), ("l2", 10.0), ("max_items", 1000),
+    ("min_weight_count", 20))
+EASE_TWIN_DEFAULTS: tuple[tuple[str, object], ...] = (("target_epsilon", None), ("l2", 3.0), ("max_items", 6000))
 
 
 def _graph_specs() -> dict[str, ModelSpec]:
@@ -145,6 +156,10 @@ def _graph_specs() -> dict[str, ModelSpec]:
     # Private ALS (numpy and scipy only): user-level DP item vectors, users solved in closed form.
     dp_als = Lazy("socialrec.retrieve.dp_als", "DPALS", DP_ALS_DEFAULTS)
     als_twin = Lazy("socialrec.retrieve.dp_als", "DPALS", ALS_TWIN_DEFAULTS)
+    # Private EASE (numpy and scipy only): one noisy release of the item-item co-occurrence.
+    dp_ease = Lazy("socialrec.retrieve.dp_ease", "DPEASE", DP_EASE_DEFAULTS)
+    dp_ease_interaction = Lazy("socialrec.retrieve.dp_ease", "DPEASE", DP_EASE_INTERACTION_DEFAULTS)
+    ease_twin = Lazy("socialrec.retrieve.dp_ease", "DPEASE", EASE_TWIN_DEFAULTS)
 
     # Graph models stop early on validation NDCG@10, so their grids stay small.
     return {
@@ -154,6 +169,9 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "mf-interaction": ModelSpec("mf-interaction", mf_interaction),
         "dp-als": ModelSpec("dp-als", dp_als),
         "als-twin": ModelSpec("als-twin", als_twin),
+        "dp-ease": ModelSpec("dp-ease", dp_ease),
+        "dp-ease-interaction": ModelSpec("dp-ease-interaction", dp_ease_interaction),
+        "ease-twin": ModelSpec("ease-twin", ease_twin),
         "lightgcn": ModelSpec("lightgcn", lightgcn, {"temperature": [0.12, 0.15]}),
         # The neighbourhood weight is chosen inside fit on validation (no refit per weight).
         "social": ModelSpec("social", social, {"temperature": [0.12, 0.15], "social_weight": [0.3],

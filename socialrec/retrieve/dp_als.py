@@ -117,6 +117,31 @@ def composed_epsilon(noise_multipliers: list[tuple[float, int]], delta: float, a
         return float(acc.get_epsilon(delta))
 
 
+def calibrate_noise(target_epsilon: float, delta: float, popularity_share: float, releases: int,
+                    accountant: str = "analytic", hint: str = "make fewer releases") -> tuple[float, float, float]:
+    """Noise multipliers of a head release and of each of ``releases`` later full-batch releases,
+    and the epsilon they spend together: the head's costs ``popularity_share`` * target_epsilon
+    alone; the later releases' is the smallest (bisection in log space, on the noisy side) whose
+    composition with the head stays within ``target_epsilon``. ``hint`` ends the error raised when
+    no noise multiplier <= 1e4 fits the budget."""
+    eps = float(target_epsilon)
+    spend = lambda pairs: composed_epsilon(pairs, delta, accountant)  # noqa: E731
+    lo, hi = math.log(1e-3), math.log(1e4)
+    for _ in range(40):  # the head release alone at popularity_share * eps
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if spend([(math.exp(mid), 1)]) <= popularity_share * eps else (mid, hi)
+    s_pop = math.exp(hi)
+    lo, hi = math.log(1e-3), math.log(1e4)
+    if spend([(s_pop, 1), (math.exp(hi), releases)]) > eps:
+        raise ValueError(f"target_epsilon={eps} cannot be met with a noise multiplier <= 1e4; raise "
+                         f"target_epsilon, lower popularity_share or {hint}")
+    for _ in range(30 if accountant == "analytic" else 14):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if spend([(s_pop, 1), (math.exp(mid), releases)]) <= eps else (mid, hi)
+    s = math.exp(hi)
+    return s_pop, s, spend([(s_pop, 1), (s, releases)])
+
+
 def ridge_user_vectors(rows: sp.csr_matrix, items: np.ndarray, l2: float) -> np.ndarray:
     """Each row's least-squares vector against fixed item vectors V: argmin_x |r - V x|^2 + l2 |x|^2,
     i.e. (V^T V + l2 I)^-1 V^T r, for every row r of ``rows`` (n_rows x n_items) at once."""
@@ -208,23 +233,11 @@ class DPALS(BaseRecommender):
             self.delta_, self.popularity_noise_, self.noise_multiplier_ = 0.0, 0.0, 0.0
             self.epsilon_ = math.inf
             return
-        eps = float(self.target_epsilon)
         delta = float(self.delta) if self.delta is not None else 1.0 / n_users
-        spend = lambda pairs: composed_epsilon(pairs, delta, self.accountant)  # noqa: E731
-        lo, hi = math.log(1e-3), math.log(1e4)
-        for _ in range(40):  # the head release alone at popularity_share * eps
-            mid = (lo + hi) / 2
-            lo, hi = (lo, mid) if spend([(math.exp(mid), 1)]) <= self.popularity_share * eps else (mid, hi)
-        s_pop = math.exp(hi)
-        lo, hi = math.log(1e-3), math.log(1e4)
-        if spend([(s_pop, 1), (math.exp(hi), self.iterations)]) > eps:
-            raise ValueError(f"target_epsilon={eps} cannot be met with a noise multiplier <= 1e4; raise "
-                             "target_epsilon, lower popularity_share or run fewer iterations")
-        for _ in range(30 if self.accountant == "analytic" else 14):
-            mid = (lo + hi) / 2
-            lo, hi = (lo, mid) if spend([(s_pop, 1), (math.exp(mid), self.iterations)]) <= eps else (mid, hi)
-        self.delta_, self.popularity_noise_, self.noise_multiplier_ = delta, s_pop, math.exp(hi)
-        self.epsilon_ = spend([(s_pop, 1), (self.noise_multiplier_, self.iterations)])
+        self.popularity_noise_, self.noise_multiplier_, self.epsilon_ = calibrate_noise(
+            float(self.target_epsilon), delta, self.popularity_share, self.iterations, self.accountant,
+            hint="run fewer iterations")
+        self.delta_ = delta
 
     # --- fitting ---------------------------------------------------------------------
     def _fit(self, train: TrainData) -> None:

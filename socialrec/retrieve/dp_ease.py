@@ -50,34 +50,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from socialrec.retrieve.base import BaseRecommender, TrainData
-from socialrec.retrieve.dp_als import ACCOUNTANTS, composed_epsilon
+from socialrec.retrieve.dp_als import ACCOUNTANTS, calibrate_noise
 from socialrec.retrieve.dp_mf import PrivacySpent, _normalised_rows
 
 UNITS = ("user", "interaction")
-
-
-def calibrate_noise(target_epsilon: float, delta: float, popularity_share: float, releases: int,
-                    accountant: str = "analytic") -> tuple[float, float, float]:
-    """Noise multipliers (head release, each of ``releases`` later releases) and the epsilon they
-    spend together: the head's costs ``popularity_share`` * target_epsilon alone; the later
-    releases' is the smallest (bisection in log space, on the noisy side) whose composition with
-    the head stays within ``target_epsilon``."""
-    eps = float(target_epsilon)
-    spend = lambda pairs: composed_epsilon(pairs, delta, accountant)  # noqa: E731
-    lo, hi = math.log(1e-3), math.log(1e4)
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if spend([(math.exp(mid), 1)]) <= popularity_share * eps else (mid, hi)
-    s_pop = math.exp(hi)
-    lo, hi = math.log(1e-3), math.log(1e4)
-    if spend([(s_pop, 1), (math.exp(hi), releases)]) > eps:
-        raise ValueError(f"target_epsilon={eps} cannot be met with a noise multiplier <= 1e4; raise "
-                         "target_epsilon or lower popularity_share")
-    for _ in range(30 if accountant == "analytic" else 14):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if spend([(s_pop, 1), (math.exp(mid), releases)]) <= eps else (mid, hi)
-    s = math.exp(hi)
-    return s_pop, s, spend([(s_pop, 1), (s, releases)])
 
 
 class DPEASE(BaseRecommender):
@@ -163,7 +139,8 @@ class DPEASE(BaseRecommender):
             delta = self.delta if self.delta is not None else (
                 1.0 / n_users if self.privacy_unit == "user" else min(1.0 / max(history.nnz, 1), 1.0 / n_users))
             self.popularity_noise_, self.noise_multiplier_, self.epsilon_ = calibrate_noise(
-                self.target_epsilon, float(delta), self.popularity_share, 1, self.accountant)
+                self.target_epsilon, float(delta), self.popularity_share, 1, self.accountant,
+                hint="use the interaction unit" if self.privacy_unit == "user" else "raise min_weight_count")
             self.delta_ = float(delta)
         else:
             self.popularity_noise_, self.noise_multiplier_, self.epsilon_, self.delta_ = 0.0, 0.0, math.inf, 0.0

@@ -126,3 +126,25 @@ def test_bad_parameters_are_refused(planted: sp.csr_matrix) -> None:
                        ({"popularity_share": 1.0}, "popularity_share"), ({"accountant": "moments"}, "accountant")):
         with pytest.raises(ValueError, match=match):
             DPEASE(**bad).fit(planted)
+
+
+def test_the_model_table_defaults_are_the_benchmarks_validation_choices(planted: sp.csr_matrix) -> None:
+    """What `socialrec evaluate --models dp-ease,dp-ease-interaction,ease-twin` runs is what
+    benchmarks/privacy_dp.py chose on LastFM's validation part for the epsilon-8 rows and the twin."""
+    import json
+    from pathlib import Path
+
+    from socialrec.evaluate.suite import (DP_EASE_DEFAULTS, DP_EASE_INTERACTION_DEFAULTS, EASE_TWIN_DEFAULTS,
+                                         model_specs)
+
+    doc = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "privacy-dp.json").read_text())
+    rows = doc["datasets"]["lastfm"]["models"]
+    assert dict(DP_EASE_DEFAULTS) == {"target_epsilon": 8.0, "privacy_unit": "user", **rows["dp-ease eps=8"]["params"]}
+    assert dict(DP_EASE_INTERACTION_DEFAULTS) == {"target_epsilon": 8.0, "privacy_unit": "interaction",
+                                                  **rows["dp-ease-interaction eps=8"]["params"]}
+    assert dict(EASE_TWIN_DEFAULTS) == {"target_epsilon": None, **rows["ease-twin"]["params"]}
+    specs = model_specs(quick=True)
+    for name, unit in (("dp-ease", "user"), ("dp-ease-interaction", "interaction"), ("ease-twin", None)):
+        model = specs[name].make()
+        assert isinstance(model, DPEASE)
+        assert model.fit(planted).privacy_spent().unit == unit
