@@ -142,6 +142,19 @@ def calibrate_noise(target_epsilon: float, delta: float, popularity_share: float
     return s_pop, s, spend([(s_pop, 1), (s, releases)])
 
 
+def tail_bias(item_popularity: np.ndarray, head_items: np.ndarray) -> np.ndarray:
+    """0 for head items; items outside the head get scores far below any head item's, ordered by
+    their (noisy) popularity."""
+    head = np.zeros(len(item_popularity), dtype=bool)
+    head[head_items] = True
+    bias = np.zeros(len(item_popularity))
+    if (~head).any():
+        pop = np.asarray(item_popularity, dtype=np.float64)[~head]
+        spread = pop.max() - pop.min()
+        bias[~head] = -1e4 + ((pop - pop.min()) / spread if spread > 0 else 0.0)
+    return bias
+
+
 def ridge_user_vectors(rows: sp.csr_matrix, items: np.ndarray, l2: float) -> np.ndarray:
     """Each row's least-squares vector against fixed item vectors V: argmin_x |r - V x|^2 + l2 |x|^2,
     i.e. (V^T V + l2 I)^-1 V^T r, for every row r of ``rows`` (n_rows x n_items) at once."""
@@ -276,23 +289,11 @@ class DPALS(BaseRecommender):
         self.steps_ = int(self.iterations)
         self.item_factors_ = np.zeros((n_all, k), dtype=np.float32)
         self.item_factors_[self.head_items_] = items
-        self.item_bias_ = self._tail_bias(n_all)
+        self.item_bias_ = tail_bias(self.item_popularity_, self.head_items_)
         if not np.isfinite(self.item_factors_).all():
             raise FloatingPointError("DPALS: the item vectors are not all finite; raise item_l2")
         self.user_factors_ = np.zeros((0, k), dtype=np.float32)
         self._fold_in_users(np.arange(n_users), None)
-
-    def _tail_bias(self, n_all: int) -> np.ndarray:
-        """0 for head items; items outside the head get scores far below any head item's, ordered by
-        their (noisy) popularity."""
-        head = np.zeros(n_all, dtype=bool)
-        head[self.head_items_] = True
-        bias = np.zeros(n_all)
-        if (~head).any():
-            pop = self.item_popularity_[~head].astype(np.float64)
-            spread = pop.max() - pop.min()
-            bias[~head] = -1e4 + ((pop - pop.min()) / spread if spread > 0 else 0.0)
-        return bias
 
     def _fold_in_users(self, users: np.ndarray, social: sp.csr_matrix | None) -> None:
         """Each user's vector solved from their own (head) row against the released item vectors."""

@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from socialrec.retrieve.base import BaseRecommender, TrainData
-from socialrec.retrieve.dp_als import ACCOUNTANTS, calibrate_noise
+from socialrec.retrieve.dp_als import ACCOUNTANTS, calibrate_noise, tail_bias
 from socialrec.retrieve.dp_mf import PrivacySpent, _normalised_rows
 
 UNITS = ("user", "interaction")
@@ -165,19 +165,7 @@ class DPEASE(BaseRecommender):
         if not np.isfinite(weights).all():
             raise FloatingPointError("DPEASE: the item-item weights are not all finite; raise l2")
         self.weights_ = weights.astype(np.float32)
-        self.item_bias_ = self._tail_bias(n_all)
-
-    def _tail_bias(self, n_all: int) -> np.ndarray:
-        """0 for head items; items outside the head score far below any head item, ordered by their
-        (noisy) popularity."""
-        head = np.zeros(n_all, dtype=bool)
-        head[self.head_items_] = True
-        bias = np.zeros(n_all, dtype=np.float32)
-        if (~head).any():
-            pop = self.item_popularity_[~head].astype(np.float64)
-            spread = pop.max() - pop.min()
-            bias[~head] = -1e4 + ((pop - pop.min()) / spread if spread > 0 else 0.0)
-        return bias
+        self.item_bias_ = tail_bias(self.item_popularity_, self.head_items_).astype(np.float32)
 
     def privacy_spent(self) -> PrivacySpent:
         """(epsilon, delta) of the released item side, with the record's ``unit`` ("user" or
