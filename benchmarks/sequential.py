@@ -378,13 +378,15 @@ def readme() -> None:
             lines.append(f"| {name} | {m['ndcg@20']:.4f} | {m['recall@20']:.4f} | {ch.get('best_epoch', '')} | "
                          f"{m['fit_seconds']:.0f} |")
     if doc.get("loo-valid"):
-        lines += ["", "Choosing lm-seq's settings on leave-one-out **validation** (`--protocol loo-valid --users 10000`: "
+        lines += ["", "Choosing settings on leave-one-out **validation** (`--protocol loo-valid --users 10000`: "
                   "the training rows of 10,000 sampled users, the model's own early-stopping validation NDCG@10; no "
                   "test item read):", "", "| model and settings | valid NDCG@10 | kept epoch | fit s |", "|---|---:|---:|---:|"]
         for name, m in sorted(doc["loo-valid"].items(), key=lambda kv: kv[1]["fit_choices"]["best_valid_ndcg@10"]):
             ch = m["fit_choices"]
             lines.append(f"| {name} | {ch['best_valid_ndcg@10']:.4f} | {ch['best_epoch']} | "
                          + (f"{m['fit_seconds']:.0f} |" if m.get("fit_seconds") else "stopped by hand, still rising |"))
+        if doc.get("loo-valid-notes"):
+            lines += ["", doc["loo-valid-notes"]]
     lines += _modes_lines() + _cold_user_lines(doc.get("cold-user", {}))
     lines += _targets(doc)
     replace_section("SEQUENTIAL", "Sequential recommenders: amazon-games (sasrec, lm-seq)", "\n".join(lines))
