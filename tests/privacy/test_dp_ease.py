@@ -69,21 +69,24 @@ def test_one_interaction_moves_the_released_triangle_by_at_most_the_stated_sensi
     assert model.sensitivity() == pytest.approx(1 / math.sqrt(m))
 
 
-def test_one_user_moves_the_released_triangle_by_at_most_one() -> None:
+def test_one_user_moves_the_released_triangle_by_exactly_one() -> None:
+    """Every history length uses the whole unit norm the noise is calibrated to (no signal left
+    on the table), and never more."""
     model = DPEASE(privacy_unit="user")
     rng = np.random.default_rng(1)
     for n in (1, 2, 5, 60):
         row = np.zeros((1, 60))
         row[0, rng.choice(60, size=n, replace=False)] = 1.0
-        assert np.linalg.norm(upper(model.weighted_cooccurrence(sp.csr_matrix(row)))) <= 1.0 + 1e-12
+        assert np.linalg.norm(upper(model.weighted_cooccurrence(sp.csr_matrix(row)))) == pytest.approx(1.0)
+    assert not model.weighted_cooccurrence(sp.csr_matrix((1, 60))).any()  # no history, no contribution
     assert model.sensitivity() == 1.0
 
 
 def test_the_twin_is_ease_on_the_weighted_counts(planted: sp.csr_matrix) -> None:
-    """Known answer: without noise, every user with the same number of items (7 here) has weight
-    1/7, so the twin's weights are EASE's on the plain counts with l2 scaled by 7."""
+    """Known answer: without noise, every user with the same number of items (7 here) has the same
+    weight w = sqrt(2 / (7 * 8)), so the twin's weights are EASE's on the plain counts with l2 / w."""
     twin = DPEASE(target_epsilon=None, l2=2.0, max_items=None).fit(planted)
-    ease = EASE(l2=14.0).fit(planted)
+    ease = EASE(l2=2.0 / math.sqrt(2 / 56)).fit(planted)
     np.testing.assert_allclose(twin.weights_, ease.weights_, atol=1e-5)
     np.testing.assert_allclose(twin.score(np.arange(5)), ease.score(np.arange(5)), atol=1e-5)
 
