@@ -53,6 +53,7 @@ measured with other defaults than today's are kept under "superseded" with the r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -186,9 +187,15 @@ def llmrank_valid(name: str, seed: int, params: dict[str, Any]) -> dict[str, Any
     # The product's tuning task (`socialrec evaluate --protocol llmrank`), and the 200 test users' own.
     tasks = {"valid_6k": llmrank_tasks(ds, split, test_lists, tuning_lists)[0],
              "valid_200": llmrank_tasks(ds, split, test_lists)[0]}
+    # "hide_valid": fit without the validation items (a hybrid then learns its ranker from a holdout
+    # of the training items, as it must in the LLMRank protocol's refit, where the validation items
+    # have joined the training data), so that the validation score is not that of labels it learnt.
+    params = dict(params)
+    hide_valid = bool(params.pop("hide_valid", False))
     model = resolve([name])[0].make(**params)
     t0 = time.perf_counter()
-    model.fit(split.train_data())
+    train = split.train_data()
+    model.fit(dataclasses.replace(train, valid_items=None) if hide_valid else train)
     got: dict[str, Any] = {"fit_seconds": round(time.perf_counter() - t0, 1)}
     for key, task in tasks.items():
         ndcg = evaluate_candidates(model, task, mask=split.matrix("train"), ks=(10,), seed=seed).per_user["ndcg@10"]
@@ -313,7 +320,8 @@ def readme() -> None:
         lines.append(f"| {name} (published) | {v:.2f} | | | | |")
     if doc.get("llmrank-valid"):
         lines += ["", "Choosing settings for this protocol on validation only (`--protocol llmrank-valid --params ...`: "
-                  "the model table's entry with the given settings fitted on the training rows; each user's validation "
+                  "the model table's entry with the given settings fitted on the training rows (`hide_valid`: without the "
+                  "validation items, which a hybrid otherwise learns its ranker from); each user's validation "
                   "item ranked among the first 19 items `Games-6k.random` lists for them, 6,000 users, and the same on "
                   "`Games.random`'s 200; own valid: the model's full-ranking early-stopping NDCG@10; no test item read):",
                   "", "| model and settings | valid NDCG@10 x100, 6,000 users (SE) | valid, 200 users | own valid NDCG@10 "

@@ -72,3 +72,24 @@ def test_add_channels_puts_the_sequential_channel_beside_the_given_ones() -> Non
     newest = np.array([sasrec.recent_items(int(u), 1)[0] for u in users])
     # The next item on the cycle is the validation item, never a training one: nothing masks it.
     assert np.mean(ids[:, 0] == (newest + 1) % N_ITEMS) >= 0.9
+
+
+def test_hybrid_seq_learns_its_ranker_from_the_newest_item_when_no_validation_items_come() -> None:
+    """The model table's hybrid-seq (llmrank-valid with labels hidden chose holdout "last"): in a
+    refit on training + validation its ranker's labels are each user's newest training item, and
+    the sequential channel, fitted without those items, still ranks the next item on the cycle."""
+    from socialrec.evaluate.suite import model_specs
+
+    made = model_specs(quick=True)["hybrid-seq"].make()
+    assert made.holdout == "last" and made.add_channels == ("lm-seq", "sasrec")
+    ds = _chains()
+    split = make_split(ds, "loo", seed=0)
+    model = HybridRecommender(channels=("itemknn",), add_channels=("sasrec",), channel_params={"sasrec": SASREC},
+                              n_candidates=8, holdout="last")
+    model.fit(split.train_data(include_valid=True))
+    assert model.ranker_labels_ == "holdout last"
+    users = np.arange(0, 240, 4)
+    ids, _ = model.recommend(users, k=1)
+    sasrec = model.retriever_.models_["sasrec"]
+    newest = np.array([sasrec.recent_items(int(u), 1)[0] for u in users])
+    assert np.mean(ids[:, 0] == (newest + 1) % N_ITEMS) >= 0.9
