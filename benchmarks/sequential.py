@@ -634,7 +634,8 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
               + "".join(f" {n} was not run on this protocol yet (its fit costs tens of minutes on the shared machine)."
                         for n in ("lm-seq", "hybrid-seq") if n not in cold)]
     if "hybrid-seq" in cold:
-        lines[-1] += (" The hybrid's ranker learns from a holdout of the training users' own items here: this split's "
+        lines[-1] += (" The hybrid's ranker learns from a holdout of the training users' own items here "
+                      "(hybrid-seq: each user's newest): this split's "
                       "validation users have no training items, and a ranker learnt on them (before this was fixed) "
                       "learnt popularity, which overruled the channels for every folded-in user (NDCG@10 0.0154 / "
                       "0.0135 / 0.0129 at n = 1 / 3 / 5, popularity's numbers).")
