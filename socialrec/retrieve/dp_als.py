@@ -64,7 +64,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import MissingDependencyError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
-from socialrec.retrieve.dp_mf import PrivacySpent, _normalised_rows
+from socialrec.retrieve.dp_mf import PrivacySpent, _normalised_rows, check_budget
 
 ACCOUNTANTS = ("analytic", "prv", "rdp")
 
@@ -219,10 +219,7 @@ class DPALS(BaseRecommender):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        if self.target_epsilon is not None and not self.target_epsilon > 0:
-            raise ValueError(f"target_epsilon must be > 0 (or None for the non-private twin), got {self.target_epsilon}")
-        if self.delta is not None and not 0.0 < self.delta < 1.0:
-            raise ValueError(f"delta must be in (0, 1) or None (1 / n_users), got {self.delta}")
+        check_budget(self.target_epsilon, self.delta)
         for name in ("factors", "iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

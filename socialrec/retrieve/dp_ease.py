@@ -53,7 +53,8 @@ import scipy.sparse as sp
 
 from socialrec.retrieve.base import BaseRecommender, TrainData
 from socialrec.retrieve.dp_als import ACCOUNTANTS, calibrate_noise, tail_bias
-from socialrec.retrieve.dp_mf import PrivacySpent, _normalised_rows
+from socialrec.retrieve.dp_mf import PrivacySpent, _normalised_rows, check_budget
+from socialrec.retrieve.ease import ease_weights
 
 UNITS = ("user", "interaction")
 
@@ -95,10 +96,7 @@ class DPEASE(BaseRecommender):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        if self.target_epsilon is not None and not self.target_epsilon > 0:
-            raise ValueError(f"target_epsilon must be > 0 (or None for the non-private twin), got {self.target_epsilon}")
-        if self.delta is not None and not 0.0 < self.delta < 1.0:
-            raise ValueError(f"delta must be in (0, 1) or None (the unit's default), got {self.delta}")
+        check_budget(self.target_epsilon, self.delta, "the unit's default")
         if self.privacy_unit not in UNITS:
             raise ValueError(f"privacy_unit must be one of {UNITS}, got {self.privacy_unit!r}")
         if not self.l2 > 0:
@@ -146,7 +144,7 @@ class DPEASE(BaseRecommender):
                 1.0 / n_users if self.privacy_unit == "user" else min(1.0 / max(history.nnz, 1), 1.0 / n_users))
             self.popularity_noise_, self.noise_multiplier_, self.epsilon_ = calibrate_noise(
                 self.target_epsilon, float(delta), self.popularity_share, 1, self.accountant,
-                hint="use the interaction unit" if self.privacy_unit == "user" else "raise min_weight_count")
+                hint="raise min_weight_count" if self.privacy_unit == "interaction" else "loosen delta")
             self.delta_ = float(delta)
         else:
             self.popularity_noise_, self.noise_multiplier_, self.epsilon_, self.delta_ = 0.0, 0.0, math.inf, 0.0
@@ -164,13 +162,7 @@ class DPEASE(BaseRecommender):
             gram = gram + upper + np.triu(upper, 1).T
             values, vectors = np.linalg.eigh(gram)  # post-processing: a PSD matrix again
             gram = (vectors * np.maximum(values, 0.0)) @ vectors.T
-        gram[np.diag_indices_from(gram)] += self.l2
-        p = np.linalg.inv(gram)
-        weights = p / (-np.diag(p))[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        if not np.isfinite(weights).all():
-            raise FloatingPointError("DPEASE: the item-item weights are not all finite; raise l2")
-        self.weights_ = weights.astype(np.float32)
+        self.weights_ = ease_weights(gram, self.l2).astype(np.float32)
         self.item_bias_ = tail_bias(self.item_popularity_, self.head_items_).astype(np.float32)
 
     def privacy_spent(self) -> PrivacySpent:

@@ -155,6 +155,15 @@ class PrivacySpent(tuple):  # type: ignore[type-arg]
         return f"PrivacySpent(epsilon={self[0]!r}, delta={self[1]!r}, unit={self.unit!r})"
 
 
+def check_budget(target_epsilon: float | None, delta: float | None, delta_default: str = "1 / n_users") -> None:
+    """Refuse a privacy budget no fit can spend: epsilon must be > 0 (None: no DP, the non-private
+    twin), delta in (0, 1) (None: ``delta_default``, named in the error)."""
+    if target_epsilon is not None and not target_epsilon > 0:
+        raise ValueError(f"target_epsilon must be > 0 (or None for the non-private twin), got {target_epsilon}")
+    if delta is not None and not 0.0 < delta < 1.0:
+        raise ValueError(f"delta must be in (0, 1) or None ({delta_default}), got {delta}")
+
+
 def _normalised_rows(rows: sp.csr_matrix) -> sp.csr_matrix:
     """Binary rows scaled to unit L2 norm (empty rows stay empty)."""
     r = sp.csr_matrix(rows, dtype=np.float64, copy=True)
@@ -467,10 +476,7 @@ class DPMF(MF):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.target_epsilon is not None and not self.target_epsilon > 0:
-            raise ValueError(f"target_epsilon must be > 0 (or None for the non-private twin), got {self.target_epsilon}")
-        if self.delta is not None and not 0.0 < self.delta < 1.0:
-            raise ValueError(f"delta must be in (0, 1) or None (1 / n_users), got {self.delta}")
+        check_budget(self.target_epsilon, self.delta)
         if not self.max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0, got {self.max_grad_norm}")
         if self.accountant not in ("rdp", "prv"):

@@ -16,17 +16,28 @@ from socialrec.retrieve.base import BaseRecommender, TrainData
 
 
 def _spd_inverse(a: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite float32 matrix through its Cholesky factor
-    (about twice as fast as a general inverse, and half the memory of float64)."""
-    chol, info = lapack.spotrf(a, lower=False, overwrite_a=True)
+    """Inverse of a symmetric positive definite float32 (or float64) matrix through its Cholesky
+    factor (about twice as fast as a general inverse; float32 is half the memory of float64)."""
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
+    chol, info = potrf(a, lower=False, overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK info {info}); increase l2")
-    inv, info = lapack.spotri(chol, lower=False, overwrite_c=True)
+    inv, info = potri(chol, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: inverting the Gram matrix failed (LAPACK info {info}); increase l2")
     upper = np.triu(inv)
     upper += np.triu(inv, 1).T
     return upper
+
+
+def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+    """EASE's closed form from an item-item Gram matrix (overwritten): B = I - P / diag(P) with
+    P = (gram + l2 I)^-1, and diag(B) = 0."""
+    gram[np.diag_indices_from(gram)] += l2
+    p = _spd_inverse(gram)
+    weights = p / (-np.diag(p))[None, :]
+    weights[np.diag_indices_from(weights)] = 0.0
+    return weights
 
 
 class CostlyComputationWarning(UserWarning):
@@ -66,13 +77,9 @@ class EASE(BaseRecommender):
         xa = x[:, active]
         start = time.perf_counter()
         gram = (xa.T @ xa).toarray().astype(np.float32)
-        gram[np.diag_indices_from(gram)] += self.l2
-        p = _spd_inverse(gram)
-        b = p / (-np.diag(p))[None, :]
-        b[np.diag_indices_from(b)] = 0.0
+        self.weights_ = ease_weights(gram, self.l2)
         self.fit_seconds_ = time.perf_counter() - start
         self.active_items_ = active
-        self.weights_ = b
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         xa = self.user_items_[users][:, self.active_items_]
