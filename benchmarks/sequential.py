@@ -646,7 +646,8 @@ def _cold_user_lines(cold: dict[str, Any]) -> list[str]:
                       "history length that its fit measures on this split's validation users (new users too; "
                       "`socialrec.rank.cold_start`); the row 'ranker alone (before the blend)' is hybrid-seq before "
                       "that existed (lm-seq its only sequential channel then): at n = 0 "
-                      f"{before['cold_user_curve']['0']['ndcg@10']:.4f} against {now['0']['ndcg@10']:.4f} now (popularity {cold['pop']['cold_user_curve']['0']['ndcg@10']:.4f}).")
+                      f"{before['cold_user_curve']['0']['ndcg@10']:.4f} against {now['0']['ndcg@10']:.4f} now "
+                      f"(popularity {cold['pop']['cold_user_curve']['0']['ndcg@10']:.4f}).")
     return lines
 
 
