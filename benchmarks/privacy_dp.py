@@ -172,6 +172,14 @@ EASE_PROBES: list[dict[str, Any]] = [
     {"change": {"post-processing": "threshold 1 sd"}, "valid_ndcg@10_mean3": 0.16011},
     {"change": {"post-processing": "threshold 1.5 sd"}, "valid_ndcg@10_mean3": 0.1595},
     {"change": {"post-processing": "threshold 1 sd; l2 3.0; max_items 3000"}, "valid_ndcg@10_mean3": 0.1575},
+    # eigenvalue shrinkage instead of the floor at 0 (spiked Wigner model: an eigenvalue above the
+    # noise's edge c * 2 s sqrt(n) is debiased to (v + sqrt(v^2 - 4 c^2 s^2 n)) / 2, the rest set to 0)
+    {"change": {"post-processing": "eigenvalue shrinkage, edge 0.6"}, "valid_ndcg@10_mean3": 0.1596},
+    {"change": {"post-processing": "eigenvalue shrinkage, edge 0.8"}, "valid_ndcg@10_mean3": 0.1589},
+    {"change": {"post-processing": "eigenvalue shrinkage, edge 0.6; l2 5.0; max_items 1500"},
+     "valid_ndcg@10_mean3": 0.1577},
+    {"change": {"post-processing": "eigenvalue shrinkage, edge 0.6; l2 3.0; max_items 2500"},
+     "valid_ndcg@10_mean3": 0.1581},
 ]
 # An early prototype of dp-ease-interaction (single fits at epsilon 8, l2 10, 1,000 items, floor 20,
 # delta 1/n_users instead of the model's 1/n_interactions, so not comparable with the rows): users
