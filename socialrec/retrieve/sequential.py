@@ -53,6 +53,7 @@ from socialrec.represent.finetune import MODES, torch_threads
 from socialrec.represent.profiles import recency_order
 
 LOSSES = ("full-softmax", "sampled-softmax")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class TextFallbackWarning(UserWarning):
@@ -196,6 +197,11 @@ class SASRec(BaseRecommender):
         initialisation, dropout and sampling. device: "cpu" or "cuda". num_threads: torch's CPU
         threads while fitting and encoding users (None: torch's setting; 1 is much faster on a
         machine whose cores other jobs keep busy).
+    precision: "auto" (bfloat16 mixed precision when ``device`` is a GPU, float32 on a CPU),
+        "fp32", or "bf16" (mixed precision on any device): training's forward passes and losses
+        (the sequence model's, and MiniLM's in stage 2) run under ``torch.autocast`` in bfloat16,
+        the weights, their gradients and the optimiser stay float32 (bfloat16 keeps float32's
+        range, so no loss scaling is needed); validation, encoding and serving are float32.
     item_dropout (lm-seq): the share of items whose id embedding each training step drops, so
         that the item's text projection alone must place it; this is what an item without
         training interactions (a cold item) always gets, in training, validation and serving.
@@ -224,7 +230,7 @@ class SASRec(BaseRecommender):
                  dapt_batch_size: int = 32, dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
                  device: str = "cpu", num_threads: int | None = None, progress: bool = False,
                  item_dropout: float = 0.0, text_match_half_life: float | None = None,
-                 min_epoch_steps: int = 1) -> None:
+                 min_epoch_steps: int = 1, precision: str = "auto") -> None:
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
@@ -264,6 +270,7 @@ class SASRec(BaseRecommender):
         self.item_dropout = item_dropout
         self.text_match_half_life = text_match_half_life
         self.min_epoch_steps = min_epoch_steps
+        self.precision = precision
 
     def _check_params(self) -> None:
         if self.loss not in LOSSES:
@@ -281,10 +288,19 @@ class SASRec(BaseRecommender):
             raise ValueError(f"text_match_half_life must be None or > 0, got {self.text_match_half_life}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("lm_max_length", "lm_epochs", "lm_steps", "lm_batch_users", "lm_items", "lm_patience",
                      "lora_rank", "dapt_steps", "dapt_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def _autocast(self, torch: Any) -> Any:
+        """The training steps' mixed-precision context (``precision``): bfloat16 autocast on the
+        model's device, or a no-op."""
+        device_type = torch.device(self.device).type
+        on = self.precision == "bf16" or (self.precision == "auto" and device_type == "cuda")
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=on)
 
     @property
     def _tunes_lm(self) -> bool:
@@ -417,8 +433,9 @@ class SASRec(BaseRecommender):
                 b = torch.from_numpy(batch)
                 width = int(lengths[batch].max())  # left padding beyond the batch's longest is cut
                 x, y = inputs[b, -width:].to(self.device), targets[b, -width:].to(self.device)
-                loss = self._loss(torch, net, net.table(features, self._id_dropped(torch, keep, rng)), x, y, rng,
-                                  sample_p, log_q, text)
+                with self._autocast(torch):
+                    loss = self._loss(torch, net, net.table(features, self._id_dropped(torch, keep, rng)), x, y, rng,
+                                      sample_p, log_q, text)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -527,10 +544,11 @@ class SASRec(BaseRecommender):
                 if len(touched) > self.lm_items:
                     touched = np.sort(rng.choice(touched, self.lm_items, replace=False))
                 idx = torch.from_numpy(touched)
-                fresh = tower(idx) * has_text[idx.to(self.device)][:, None]
-                feats = cached.index_put((idx.to(self.device) + 1,), fresh)
-                loss = self._loss(torch, net, net.table(feats, self._id_dropped(torch, keep, rng)), x, y, rng,
-                                  sample_p, log_q, _match_text(torch, net, feats))
+                with self._autocast(torch):
+                    fresh = tower(idx).float() * has_text[idx.to(self.device)][:, None]
+                    feats = cached.index_put((idx.to(self.device) + 1,), fresh)
+                    loss = self._loss(torch, net, net.table(feats, self._id_dropped(torch, keep, rng)), x, y, rng,
+                                      sample_p, log_q, _match_text(torch, net, feats))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

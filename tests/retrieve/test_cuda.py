@@ -162,3 +162,40 @@ def test_two_tower_cuda_tower_over_cpu_backbone_matches_cpu(split: Split, record
     assert overlap > 0.8
     texts = ["football match", "chocolate cake"]
     assert np.allclose(gpu.encode_texts(texts), cpu.encode_texts(texts), atol=1e-2)
+
+
+def test_sasrec_fits_on_cuda_in_mixed_precision(record_property: Any) -> None:
+    """sasrec on the GPU ("auto" precision: bfloat16 autocast there) learns the chain of
+    tests/retrieve/test_sequential.py as the CPU's float32 fit does (successor accuracy 1.0)."""
+    from socialrec.retrieve.sequential import SASRec
+    from tests.retrieve.test_sequential import FAST, N_ITEMS, N_USERS, _newest, chain_dataset
+
+    ds = chain_dataset()
+    seen: list[bool] = []
+    loss = SASRec._loss
+
+    def spy(self: Any, *a: Any, **k: Any) -> Any:
+        seen.append(torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") == torch.bfloat16)
+        return loss(self, *a, **k)
+
+    SASRec._loss = spy  # type: ignore[method-assign]
+    try:
+        model, secs = _timed_fit(SASRec(**FAST, device="cuda"), _chain_split(ds))
+    finally:
+        SASRec._loss = loss  # type: ignore[method-assign]
+    record_property("sasrec_cuda_fit_seconds", round(secs, 3))
+    assert seen and all(seen)
+    top = model.recommend(np.arange(N_USERS), k=1)[0][:, 0]
+    assert (top == (_newest(ds) + 1) % N_ITEMS).mean() >= 0.95
+    _assert_finite_numpy(model.item_vectors_)
+
+
+def _chain_split(ds: Any) -> Any:
+    """A stand-in with `train_data()` for `_timed_fit`: every interaction is training."""
+    from socialrec.retrieve.base import TrainData
+
+    class _All:
+        def train_data(self) -> TrainData:
+            return TrainData(user_items=ds.user_item_matrix(), dataset=ds)
+
+    return _All()

@@ -161,6 +161,59 @@ def test_stage_two_stops_after_lm_patience_epochs_without_a_better_validation_sc
         SASRec(mode="lora", lm_patience=0).fit(sp.csr_matrix(np.eye(4, dtype=np.float32)))
 
 
+def _autocast_spy(monkeypatch) -> list[tuple[bool, str]]:
+    """Records, for every training loss, whether bfloat16 autocast was on and the weights' dtype."""
+    import torch
+
+    seen: list[tuple[bool, str]] = []
+    loss = SASRec._loss
+
+    def spy(self, torch_, net, *a, **k):
+        on = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        seen.append((on, str(next(net.parameters()).dtype)))
+        return loss(self, torch_, net, *a, **k)
+
+    monkeypatch.setattr(SASRec, "_loss", spy)
+    return seen
+
+
+def test_mixed_precision_trains_in_bfloat16_with_float32_weights_and_still_learns_the_chain(monkeypatch) -> None:
+    ds = chain_dataset()
+    train = TrainData(user_items=ds.user_item_matrix(), dataset=ds)
+    seen = _autocast_spy(monkeypatch)
+    model = SASRec(**FAST, precision="bf16").fit(train)
+    assert seen and set(seen) == {(True, "torch.float32")}  # every step under autocast, weights float32
+    top = model.recommend(np.arange(N_USERS), k=1)[0][:, 0]
+    assert (top == (_newest(ds) + 1) % N_ITEMS).mean() >= 0.95
+    seen.clear()
+    SASRec(**{**FAST, "epochs": 2}).fit(train)  # "auto" on a CPU: float32 throughout
+    assert seen and set(seen) == {(False, "torch.float32")}
+    with pytest.raises(ValueError, match="precision must be one of"):
+        SASRec(precision="fp16").fit(train)
+
+
+def test_mixed_precision_covers_the_language_models_fine_tuning(monkeypatch) -> None:
+    pytest.importorskip("peft")
+    pytest.importorskip("transformers")
+    from dataclasses import replace
+
+    from tests.retrieve.test_two_tower import tiny_backbone
+
+    ds = chain_dataset(n_users=40)
+    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
+                           "text": [f"game number {i}" for i in range(N_ITEMS)], "timestamp": np.nan})
+    ds = replace(ds, texts=titles)
+    seen = _autocast_spy(monkeypatch)
+    model = SASRec(**{**FAST, "epochs": 2}, mode="lora", lm_epochs=1, lm_steps=2, lm_batch_users=8, lm_items=6,
+                   lm_max_length=8, backbone=tiny_backbone(), precision="bf16")
+    model.fit(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+    stage2 = [r for r in model.history_ if r["stage"] == "lora"]
+    assert len(stage2) == 1 and np.isfinite(stage2[0]["loss"])
+    assert len(seen) == sum(r.get("steps", 0) for r in model.history_) + 2  # stage 1's steps, stage 2's two
+    assert all(on for on, _ in seen)
+    assert model.text_features_.dtype == np.float32  # the refreshed item vectors stay float32
+
+
 def torch_equal(a: "object", b: "object") -> bool:
     import torch
 
