@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", type=Path, default=None, help="write an HTML report with plots here")
     ev.add_argument("--scrub-text", action="store_true",
                     help="scrub the dataset's texts (reviews, posts, profiles) of personal data after loading it")
+    ev.add_argument("--test-history", default=None, choices=("train", "train+valid"),
+                    help="what the chosen model reads of a test user: its training rows (default), or those plus "
+                         "the user's validation items, folded in without a refit (leave-one-out as SASRec and "
+                         "RecBole test: the input ends at the validation item)")
     from socialrec.cli.engine_args import add_engine_arguments
 
     add_engine_arguments(ev, "grid points and test chunks")
@@ -138,8 +142,9 @@ def _item_categories(dataset: object) -> object:
 def run_evaluation(dataset_name: str, protocol: str, model_names: list[str], ks: tuple[int, ...], seed: int,
                    *, data: str | None, quick: bool, output: Path | None, report: Path | None,
                    dataset: object | None = None, examples_users: int = 0, scrub_text: bool = False,
-                   engine: object | None = None) -> dict:
+                   engine: object | None = None, test_history: str = "train") -> dict:
     """Load, split, tune, test; print a table; write JSON and the report. Returns the document.
+    ``test_history``: "train" or "train+valid" (`socialrec.evaluate.experiment.tune_and_test`).
     ``scrub_text``: scrub the dataset's texts of personal data right after loading it.
     ``engine``: a `socialrec.engine` engine for the grid points and test chunks (default: this process)."""
     from socialrec.evaluate.experiment import results_document, tune_and_test
@@ -174,12 +179,12 @@ def run_evaluation(dataset_name: str, protocol: str, model_names: list[str], ks:
     for spec in specs:
         t0 = time.perf_counter()
         outcome = tune_and_test(spec, split, ks=ks, seed=seed, item_categories=categories,  # type: ignore[arg-type]
-                                engine=engine, shared=shared)  # type: ignore[arg-type]
+                                engine=engine, shared=shared, test_history=test_history)  # type: ignore[arg-type]
         outcomes.append(outcome)
         m = outcome.test.mean()
         print(f"  {spec.name:<13} ndcg@{ks[0]}={m[f'ndcg@{ks[0]}']:.4f} recall@{ks[0]}={m[f'recall@{ks[0]}']:.4f} "
               f"params={outcome.params} ({time.perf_counter() - t0:.1f}s with tuning)")
-    document = results_document(ds.name, protocol, seed, outcomes)  # type: ignore[attr-defined]
+    document = results_document(ds.name, protocol, seed, outcomes, test_history)  # type: ignore[attr-defined]
     print()
     print(format_table(document, ks))
     examples = ""
@@ -245,7 +250,8 @@ def experiment_config(args: argparse.Namespace) -> "ExperimentConfig":  # noqa: 
     given = {"dataset": args.dataset, "protocol": args.protocol, "models": args.models, "ks": args.k,
              "seed": args.seed, "output": str(args.output) if args.output else None,
              "report": str(args.report) if args.report else None, "data": args.data,
-             "engine": args.engine, "workers": args.workers, "address": args.address}
+             "engine": args.engine, "workers": args.workers, "address": args.address,
+             "test_history": args.test_history}
     base.update({k: v for k, v in given.items() if v is not None})
     if args.quick:
         base["quick"] = True
@@ -279,7 +285,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         run_evaluation(cfg.dataset, cfg.protocol, list(cfg.models), cfg.ks, cfg.seed, data=cfg.data,
                        quick=cfg.quick, output=Path(cfg.output) if cfg.output else None,
-                       report=Path(cfg.report) if cfg.report else None, scrub_text=cfg.scrub_text, engine=engine)
+                       report=Path(cfg.report) if cfg.report else None, scrub_text=cfg.scrub_text, engine=engine,
+                       test_history=cfg.test_history)
         print(f"wall time ({cfg.engine} engine): {time.perf_counter() - start:.1f}s")
     finally:
         engine.close()

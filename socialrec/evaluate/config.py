@@ -9,6 +9,7 @@ from socialrec.config import load_toml
 from socialrec.engine import ENGINES
 from socialrec.errors import ConfigError
 from socialrec.evaluate.candidates import CANDIDATE_PROTOCOLS
+from socialrec.evaluate.experiment import TEST_HISTORIES
 from socialrec.ingest.split import PROTOCOLS
 
 
@@ -28,6 +29,9 @@ class ExperimentConfig:
     workers: Ray workers (a local Ray instance with that many CPUs; on a cluster, how many calls
         run at once; default: the machine's or the cluster's CPUs). address: a Ray cluster's
         "HOST:6379" (default: start a local instance). Results do not depend on these three.
+    test_history: what the chosen model reads of each test user: "train" (its training rows) or
+        "train+valid" (plus the user's validation items, folded in without a refit; local engine),
+        `socialrec.evaluate.experiment.tune_and_test`.
     """
 
     dataset: str
@@ -43,6 +47,7 @@ class ExperimentConfig:
     engine: str = "local"
     workers: int | None = None
     address: str | None = None
+    test_history: str = "train"
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS + CANDIDATE_PROTOCOLS:
@@ -55,6 +60,14 @@ class ExperimentConfig:
             raise ConfigError("workers and address apply to the ray engine: drop them or set engine = \"ray\"")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        if self.test_history not in TEST_HISTORIES:
+            raise ConfigError(f"test_history {self.test_history!r} is not one of {', '.join(TEST_HISTORIES)}")
+        if self.test_history != "train" and self.engine != "local":
+            raise ConfigError("test_history \"train+valid\" folds validation items into the chosen model in this "
+                              "process: set engine = \"local\"")
+        if self.test_history != "train" and self.protocol in CANDIDATE_PROTOCOLS:
+            raise ConfigError(f"test_history applies to full-ranking protocols; {self.protocol} refits on training "
+                              "+ validation already")
         if not self.ks or min(self.ks) < 1:
             raise ConfigError(f"ks must be positive integers, got {self.ks}")
 

@@ -96,6 +96,9 @@ class ModelOutcome:
     cold_user_curve: dict[int, dict[str, float]] | None = None
 
 
+TEST_HISTORIES = ("train", "train+valid")
+
+
 @dataclass(frozen=True)
 class GridPoint:
     """One grid point of one model: what `fit_point` fits and how it is judged."""
@@ -138,19 +141,31 @@ def tune_and_test(
     engine: Engine | None = None,
     shared: SharedSplit | None = None,
     halving: Halving | None | str = "auto",
+    test_history: str = "train",
 ) -> ModelOutcome:
     """Fit every grid point on training, choose by ``select_by`` on validation, and evaluate the
     chosen model on test once. Without validation data the first grid point is used.
 
     ``halving``: a `Halving`, None (every point fitted fully and judged on every validation user),
-    or "auto" (`auto_halving`). ``engine`` (default: this process) runs the grid points, and the
+    or "auto" (`auto_halving`). ``test_history``: what the chosen model reads of each test user,
+    "train" (the fitted rows: the validation items are hidden from the input as from the
+    ranking) or "train+valid" (the user's validation items are folded in first, through the
+    model's ``partial_fit_users``, no refit; a model that cannot fold in is refitted on training
+    + validation): the input a served model has when the next event comes, and the leave-one-out
+    protocol of SASRec and RecBole, whose test input ends at the validation item. Either way the
+    validation items are masked from the test ranking. ``engine`` (default: this process) runs the grid points, and the
     chosen model's test ranking in chunks of users, on its workers; successive halving's rungs
     depend on each other's results, so they run in this process on any engine. ``shared`` is the
     split already shared with the engine (`engine_tasks.share_split`, once per experiment). The
     results do not depend on the engine.
     """
+    if test_history not in TEST_HISTORIES:
+        raise ValueError(f"test_history must be one of {TEST_HISTORIES}, got {test_history!r}")
     engine = engine if engine is not None else LocalEngine()
     local = isinstance(engine, LocalEngine)
+    if test_history != "train" and not local:
+        raise ValueError(f"test_history {test_history!r} folds the validation items into the chosen model in this "
+                         "process: run it with the local engine (drop --engine)")
     if shared is None:
         shared = SharedSplit(split, None) if local else share_split(engine, split)
     has_valid = len(split.valid) > 0
@@ -168,6 +183,8 @@ def tune_and_test(
         score, params, model, fit_seconds, tuning = _full_grid(
             spec, shared.split, candidates, ks, engine, has_valid=has_valid, select_by=select_by, seed=seed,
             progress=progress)
+    if test_history == "train+valid" and has_valid:
+        model = with_validation_history(model, spec, params, split)
     if local:
         test = evaluate(model, split, part="test", ks=ks, seed=seed, item_categories=item_categories)
     else:
@@ -179,6 +196,22 @@ def tune_and_test(
         # The curve folds users in, so it runs where the model is (this process or a worker).
         curve = next(iter(engine.imap(_cold_user_curve, [model], shared.split, ks, seed)))
     return ModelOutcome(spec.name, params, score, test, fit_seconds, tuning, curve)
+
+
+def with_validation_history(model: BaseRecommender, spec: ModelSpec, params: dict[str, Any],
+                            split: Split) -> BaseRecommender:
+    """``model`` reading each user's training and validation items: the validation items folded
+    in (``partial_fit_users``: a sequential model's newest item, an item-item model's row, a
+    factor model's re-solved vector), or, for a model that cannot fold users in, ``spec`` with
+    ``params`` refitted on training + validation."""
+    valid = split.matrix("valid")
+    users = np.flatnonzero(np.diff(valid.indptr) > 0)
+    if getattr(model, "fold_in", None) is None:
+        refit = spec.make(**params)
+        refit.fit(split.train_data(include_valid=True))
+        return refit
+    rows = (split.matrix("train") + valid).tocsr()[users]
+    return model.partial_fit_users(users, rows)
 
 
 def _cold_user_curve(model: BaseRecommender, split: Split, ks: Sequence[int], seed: int) -> dict[int, dict[str, float]]:
@@ -278,8 +311,10 @@ def _close_entry(entry: dict[str, Any], model: BaseRecommender, fit_seconds: flo
         entry["fit_choices"] = choices
 
 
-def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[ModelOutcome]) -> dict[str, Any]:
-    """The JSON shape of `socialrec evaluate --output`."""
+def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[ModelOutcome],
+                     test_history: str = "train") -> dict[str, Any]:
+    """The JSON shape of `socialrec evaluate --output` (``test_history`` is recorded when it is not
+    the default "train")."""
     models: dict[str, Any] = {}
     for o in outcomes:
         entry: dict[str, Any] = {k: round(v, 6) for k, v in o.test.mean().items()}
@@ -297,4 +332,8 @@ def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[
         entry["ci95"] = {k: [round(a, 6), round(b, 6)] for k, (a, b) in o.test.confidence_intervals().items()
                          if k.startswith(("recall", "ndcg"))}
         models[o.name] = entry
-    return {"dataset": dataset, "protocol": protocol, "seed": seed, "models": models}
+    doc: dict[str, Any] = {"dataset": dataset, "protocol": protocol, "seed": seed}
+    if test_history != "train":
+        doc["test_history"] = test_history
+    doc["models"] = models
+    return doc
