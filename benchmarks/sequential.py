@@ -363,7 +363,8 @@ def readme() -> None:
             lines += [f"| {n} (published) | {v:.4f} |" for n, v in PUBLISHED_LOO.items()]
     if doc.get("loo-history"):
         lines += ["", "Leave-one-out as SASRec and RecBole test it (`--protocol loo-history`: `socialrec evaluate "
-                  "--protocol loo --test-history train+valid`): the same fits, chosen on the same validation, then each "
+                  "--protocol loo --test-history train+valid`): the same fits (same settings and seed, the same "
+                  "validation NDCG@10), then each "
                   "user's validation item is folded into the model (`partial_fit_users`, no refit: the newest item of "
                   "a sequence, a row of an item-item model) before the test ranking, so the input ends at the item "
                   "just before the test item, as a served model's does when the next event comes; validation items "
@@ -489,8 +490,9 @@ def _targets(doc: dict[str, Any]) -> list[str]:
                 f"({lora['fit_seconds']:.0f} s in all: the sequence model's stage 1 over the untouched LM, then "
                 f"stage 2's epochs of {ch.get('lm_epoch_seconds')} s each, MiniLM's refresh of every item's vector "
                 f"included) (target under 60 minutes: {'met' if minutes < 60 else 'not met'}); it kept LM epoch "
-                f"{lm.get('kept_lm_epoch', 0)} (stage 2's validation NDCG@10 {lm.get('epoch_valid_ndcg')} against "
-                f"stage 1's {lm.get('stage1_valid_ndcg')})")
+                f"{lm.get('kept_lm_epoch', 0)} (stage 2's validation NDCG@10 "
+                f"{' / '.join(f'{v:.4f}' for v in lm.get('epoch_valid_ndcg', []))} against stage 1's "
+                f"{lm.get('stage1_valid_ndcg', float('nan')):.4f})")
         if "lm-seq" in loo:
             r = lora["ndcg@10"] / loo["lm-seq"]["ndcg@10"]
             text += (f"; its test NDCG@10 {lora['ndcg@10']:.4f} is {r:.2f}x the frozen lm-seq's "
