@@ -588,7 +588,8 @@ class MLMLog:
 
 def mlm_adapt(backbone: TextBackbone, texts: Sequence[str], *, steps: int, batch_size: int = 32,
               lr: float = 5e-5, head_lr: float = 1e-3, max_length: int = 32, mask_prob: float = 0.15,
-              seed: int = 0, progress: Callable[[str], None] | None = None) -> tuple[TextBackbone, MLMLog]:
+              seed: int = 0, progress: Callable[[str], None] | None = None, device: str = "cpu",
+              mixed_precision: bool = False) -> tuple[TextBackbone, MLMLog]:
     """Domain-adaptive pretraining: masked-language-model training of a copy of ``backbone`` on
     ``texts`` (the platform's own item text) for ``steps`` steps of ``batch_size`` texts.
 
@@ -596,7 +597,9 @@ def mlm_adapt(backbone: TextBackbone, texts: Sequence[str], *, steps: int, batch
     are replaced by [MASK], 10% by a random token, 10% kept. The prediction head (dense, GELU,
     LayerNorm, decoder tied to the word embeddings) is new (sentence-transformers ship none) and
     trains at ``head_lr``; every weight of the model trains at ``lr`` (the embeddings too).
-    Returns the adapted backbone (a new model; ``backbone`` is untouched), named
+    ``device``: where the training runs ("cuda" on a GPU); ``mixed_precision``: forward passes and
+    the loss under bfloat16 autocast (weights and optimiser float32). The adapted model comes back
+    on the CPU, as the backbones are kept. Returns the adapted backbone (a new model; ``backbone`` is untouched), named
     ``<name>+mlm<steps>`` so a tower built on it is not mistaken for the original, and a log."""
     torch = _torch()
     if steps < 1 or batch_size < 1:
@@ -612,7 +615,7 @@ def mlm_adapt(backbone: TextBackbone, texts: Sequence[str], *, steps: int, batch
     if mask_id is None:
         raise ValueError("the backbone's tokenizer has no [MASK] token: masked-language-model training needs one")
     ids, att = pretokenize(tok, kept, max_length)
-    model = copy.deepcopy(backbone.model)
+    model = copy.deepcopy(backbone.model).to(device)
     emb = model.embeddings.word_embeddings
     vocab, d = emb.weight.shape
     log = MLMLog()
@@ -620,8 +623,11 @@ def mlm_adapt(backbone: TextBackbone, texts: Sequence[str], *, steps: int, batch
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        head = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.GELU(), torch.nn.LayerNorm(d, eps=1e-12))
-        bias = torch.nn.Parameter(torch.zeros(vocab))
+        head = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.GELU(),
+                                   torch.nn.LayerNorm(d, eps=1e-12)).to(device)
+        bias = torch.nn.Parameter(torch.zeros(vocab, device=device))
+        autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16,
+                                  enabled=mixed_precision)
         opt = torch.optim.AdamW([{"params": list(model.parameters()), "lr": lr},
                                  {"params": [*head.parameters(), bias], "lr": head_lr}], weight_decay=0.01)
         model.train()
@@ -643,10 +649,11 @@ def mlm_adapt(backbone: TextBackbone, texts: Sequence[str], *, steps: int, batch
             x[chosen & (u < 0.8)] = mask_id
             swap = chosen & (u >= 0.8) & (u < 0.9)
             x[swap] = rng.integers(1000, vocab, size=int(swap.sum()))  # ids below ~1000 are BERT's specials
-            xt, mt = torch.from_numpy(x), torch.from_numpy(m)
-            h = model(input_ids=xt, attention_mask=mt, token_type_ids=torch.zeros_like(xt)).last_hidden_state
-            logits = torch.nn.functional.linear(head(h[torch.from_numpy(chosen)]), emb.weight, bias)
-            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels))
+            xt, mt = torch.from_numpy(x).to(device), torch.from_numpy(m).to(device)
+            with autocast:
+                h = model(input_ids=xt, attention_mask=mt, token_type_ids=torch.zeros_like(xt)).last_hidden_state
+                logits = torch.nn.functional.linear(head(h[torch.from_numpy(chosen).to(device)]), emb.weight, bias)
+                loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels).to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -654,6 +661,7 @@ def mlm_adapt(backbone: TextBackbone, texts: Sequence[str], *, steps: int, batch
             if progress is not None and (step + 1) % 50 == 0:
                 progress(json.dumps({"mlm_step": step + 1, "loss": round(float(np.mean(losses[-50:])), 4)}))
         model.eval()
+    model = model.cpu()
     tenth = max(len(losses) // 10, 1)
     log.steps = len(losses)
     if losses:

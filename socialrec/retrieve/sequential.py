@@ -199,7 +199,7 @@ class SASRec(BaseRecommender):
         machine whose cores other jobs keep busy).
     precision: "auto" (bfloat16 mixed precision when ``device`` is a GPU, float32 on a CPU),
         "fp32", or "bf16" (mixed precision on any device): training's forward passes and losses
-        (the sequence model's, and MiniLM's in stage 2) run under ``torch.autocast`` in bfloat16,
+        (the sequence model's, MiniLM's in stage 2 and in ``dapt``) run under ``torch.autocast`` in bfloat16,
         the weights, their gradients and the optimiser stay float32 (bfloat16 keeps float32's
         range, so no loss scaling is needed); validation, encoding and serving are float32.
     item_dropout (lm-seq): the share of items whose id embedding each training step drops, so
@@ -295,12 +295,16 @@ class SASRec(BaseRecommender):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
+    @property
+    def _mixed_precision(self) -> bool:
+        """Whether training runs under bfloat16 autocast (``precision``)."""
+        return self.precision == "bf16" or (self.precision == "auto" and str(self.device).startswith("cuda"))
+
     def _autocast(self, torch: Any) -> Any:
-        """The training steps' mixed-precision context (``precision``): bfloat16 autocast on the
-        model's device, or a no-op."""
-        device_type = torch.device(self.device).type
-        on = self.precision == "bf16" or (self.precision == "auto" and device_type == "cuda")
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=on)
+        """The training steps' mixed-precision context: bfloat16 autocast on the model's device,
+        or a no-op."""
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16,
+                              enabled=self._mixed_precision)
 
     @property
     def _tunes_lm(self) -> bool:
@@ -501,7 +505,8 @@ class SASRec(BaseRecommender):
             log = (lambda line: print(f"    dapt {line}", flush=True)) if self.progress else None
             backbone, mlm = ft.mlm_adapt(backbone, texts, steps=self.dapt_steps, batch_size=self.dapt_batch_size,
                                          lr=self.dapt_learning_rate, max_length=self.lm_max_length,
-                                         seed=self.random_state, progress=log)
+                                         seed=self.random_state, progress=log, device=self.device,
+                                         mixed_precision=self._mixed_precision)
             self.lm_log_["dapt"] = {"steps": mlm.steps, "first_loss": round(mlm.first_loss, 4),
                                     "last_loss": round(mlm.last_loss, 4), "seconds": round(mlm.seconds, 1)}
             self.dapt_weights_ = {k: v.detach().cpu().numpy().copy() for k, v in backbone.model.state_dict().items()}

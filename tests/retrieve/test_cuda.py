@@ -190,6 +190,33 @@ def test_sasrec_fits_on_cuda_in_mixed_precision(record_property: Any) -> None:
     _assert_finite_numpy(model.item_vectors_)
 
 
+def test_lm_seq_fine_tunes_and_pretrains_the_language_model_on_cuda(record_property: Any) -> None:
+    """lm-seq with masked-language-model pretraining then LoRA, all on the GPU in mixed
+    precision (a tiny BERT as the language model): every stage runs there and the chain is learnt."""
+    _text_extras()
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from socialrec.retrieve.sequential import SASRec
+    from tests.retrieve.test_sequential import FAST, N_ITEMS, _newest, chain_dataset
+    from tests.retrieve.test_two_tower import tiny_backbone
+
+    ds = chain_dataset(n_users=60)
+    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
+                           "text": [f"game number {i} of the cycle" for i in range(N_ITEMS)], "timestamp": np.nan})
+    ds = replace(ds, texts=titles)
+    model, secs = _timed_fit(SASRec(**FAST, mode="lora", dapt=True, dapt_steps=5, dapt_batch_size=8, lm_epochs=1,
+                                    lm_steps=3, lm_batch_users=8, lm_items=6, lm_max_length=12,
+                                    backbone=tiny_backbone(), device="cuda"), _chain_split(ds))
+    record_property("lm_seq_dapt_lora_cuda_fit_seconds", round(secs, 3))
+    ch = model.fit_choices()
+    assert ch["lm"]["dapt"]["steps"] == 5 and np.isfinite(ch["lm"]["dapt"]["last_loss"])
+    top = model.recommend(np.arange(60), k=1)[0][:, 0]
+    assert (top == (_newest(ds) + 1) % N_ITEMS).mean() >= 0.9
+    _assert_finite_numpy(model.item_vectors_)
+
+
 def _chain_split(ds: Any) -> Any:
     """A stand-in with `train_data()` for `_timed_fit`: every interaction is training."""
     from socialrec.retrieve.base import TrainData

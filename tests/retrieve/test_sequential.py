@@ -229,8 +229,13 @@ def test_masked_language_model_pretraining_learns_the_platforms_text() -> None:
     texts = ["space shooter with lasers", "racing game with fast cars", "puzzle game with blocks"] * 10
     with torch_threads(1):  # torch's default threads spin-wait for each other on a busy machine
         adapted, log = mlm_adapt(backbone, texts, steps=40, batch_size=16, lr=1e-3, head_lr=1e-2, max_length=12)
+        # the same in bfloat16 mixed precision (what a GPU fit runs): it learns too
+        mixed, mixed_log = mlm_adapt(backbone, texts, steps=40, batch_size=16, lr=1e-3, head_lr=1e-2,
+                                     max_length=12, mixed_precision=True)
     assert log.steps == 40 and log.last_loss < log.first_loss * 0.7
     assert adapted.name.endswith("+mlm40") and adapted.model is not backbone.model
+    assert mixed_log.last_loss < mixed_log.first_loss * 0.7 and mixed_log.last_loss != log.last_loss
+    assert str(next(mixed.model.parameters()).dtype) == "torch.float32"  # the weights stay float32
 
 
 def test_bad_lm_settings_are_refused() -> None:
