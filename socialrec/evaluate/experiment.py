@@ -153,8 +153,9 @@ def tune_and_test(
     model's ``partial_fit_users``, no refit; a model that cannot fold in is refitted on training
     + validation): the input a served model has when the next event comes, and the leave-one-out
     protocol of SASRec and RecBole, whose test input ends at the validation item. Either way the
-    validation items are masked from the test ranking. ``engine`` (default: this process) runs the grid points, and the
-    chosen model's test ranking in chunks of users, on its workers; successive halving's rungs
+    validation items are masked from the test ranking. ``engine`` (default: this process) runs
+    the grid points, and the chosen model's test ranking in chunks of users, on its workers;
+    successive halving's rungs
     depend on each other's results, so they run in this process on any engine. ``shared`` is the
     split already shared with the engine (`engine_tasks.share_split`, once per experiment). The
     results do not depend on the engine.

@@ -599,8 +599,9 @@ def mlm_adapt(backbone: TextBackbone, texts: Sequence[str], *, steps: int, batch
     trains at ``head_lr``; every weight of the model trains at ``lr`` (the embeddings too).
     ``device``: where the training runs ("cuda" on a GPU); ``mixed_precision``: forward passes and
     the loss under bfloat16 autocast (weights and optimiser float32). The adapted model comes back
-    on the CPU, as the backbones are kept. Returns the adapted backbone (a new model; ``backbone`` is untouched), named
-    ``<name>+mlm<steps>`` so a tower built on it is not mistaken for the original, and a log."""
+    on the CPU, as the backbones are kept. Returns the adapted backbone (a new model; ``backbone``
+    is untouched), named ``<name>+mlm<steps>`` so a tower built on it is not mistaken for the
+    original, and a log."""
     torch = _torch()
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")

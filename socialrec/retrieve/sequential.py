@@ -199,9 +199,10 @@ class SASRec(BaseRecommender):
         machine whose cores other jobs keep busy).
     precision: "auto" (bfloat16 mixed precision when ``device`` is a GPU, float32 on a CPU),
         "fp32", or "bf16" (mixed precision on any device): training's forward passes and losses
-        (the sequence model's, MiniLM's in stage 2 and in ``dapt``) run under ``torch.autocast`` in bfloat16,
-        the weights, their gradients and the optimiser stay float32 (bfloat16 keeps float32's
-        range, so no loss scaling is needed); validation, encoding and serving are float32.
+        (the sequence model's, MiniLM's in stage 2 and in ``dapt``) run under ``torch.autocast``
+        in bfloat16, the weights, their gradients and the optimiser stay float32 (bfloat16 keeps
+        float32's range, so no loss scaling is needed); validation, encoding and serving are
+        float32.
     item_dropout (lm-seq): the share of items whose id embedding each training step drops, so
         that the item's text projection alone must place it; this is what an item without
         training interactions (a cold item) always gets, in training, validation and serving.
