@@ -352,7 +352,8 @@ def readme() -> None:
     if doc.get("loo"):
         lines += ["", "In this protocol no model is given the validation item at test time (it is masked, not in the "
                   "history): a sequential model's input then ends one step before the item it must predict, which its "
-                  "validation NDCG@10 (input up to the item before) does not suffer. For orientation only: EASE, ItemKNN "
+                  "validation NDCG@10 (input up to the item before) does not suffer (the loo-history table below gives "
+                  "every model the validation item). For orientation only: EASE, ItemKNN "
                   "and ALS on 5,000 sampled users of the same split (results/hybrid-amazon-games.json) and LlamaRec's "
                   "Games NDCG@10 (another preprocessing)."]
         hybrid = HERE / "results" / "hybrid-amazon-games.json"
@@ -362,9 +363,14 @@ def readme() -> None:
             lines += [f"| {n} | {ref[n]['ndcg@10']:.4f} |" for n in ("ease", "itemknn", "als", "hybrid") if n in ref]
             lines += [f"| {n} (published) | {v:.4f} |" for n, v in PUBLISHED_LOO.items()]
     if doc.get("loo-history"):
+        gaps = {n: abs(m["valid_ndcg@10"] - doc["loo"][n]["valid_ndcg@10"]) for n, m in doc["loo-history"].items()
+                if n in doc.get("loo", {})}
+        same = sorted(n for n, g in gaps.items() if g < 5e-7)
+        refit = (f"{', '.join(same)} reproduce their validation NDCG@10 exactly" if same else "")
+        refit += "".join(f"{'; ' if refit else ''}{n}'s is {g:.4f} away" for n, g in sorted(gaps.items()) if n not in same)
         lines += ["", "Leave-one-out as SASRec and RecBole test it (`--protocol loo-history`: `socialrec evaluate "
-                  "--protocol loo --test-history train+valid`): the same fits (same settings and seed, the same "
-                  "validation NDCG@10), then each "
+                  "--protocol loo --test-history train+valid`): each model refitted with the same settings and seed "
+                  f"({refit}), then each "
                   "user's validation item is folded into the model (`partial_fit_users`, no refit: the newest item of "
                   "a sequence, a row of an item-item model) before the test ranking, so the input ends at the item "
                   "just before the test item, as a served model's does when the next event comes; validation items "
