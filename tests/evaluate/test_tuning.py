@@ -93,3 +93,12 @@ def test_selection_can_use_another_metric() -> None:
     spec = ModelSpec("oracle", lambda **p: Oracle(split, **p), grid={"looks_at": ["test", "valid"]})
     out = tune_and_test(spec, split, ks=(10,), select_by="recall@5", progress=False)
     assert out.params == {"looks_at": "valid"} and out.tuning[1]["recall@5"] == pytest.approx(1.0)
+
+
+def test_lm_seq_chooses_its_item_dropout_on_validation_and_quick_runs_keep_the_default() -> None:
+    from socialrec.evaluate.suite import resolve
+
+    spec = resolve(["lm-seq"])[0]
+    assert spec.candidates() == [{"item_dropout": 0.5}, {"item_dropout": 0.0}]
+    assert spec.make().get_params()["item_dropout"] == 0.5  # the model table's default: what quick runs fit
+    assert resolve(["lm-seq"], quick=True)[0].candidates() == [{}]
