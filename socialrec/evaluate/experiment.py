@@ -330,6 +330,10 @@ def results_document(dataset: str, protocol: str, seed: int, outcomes: Sequence[
         chosen = [t["fit_choices"] for t in o.tuning if "fit_choices" in t and t["params"] == o.params]
         if chosen:
             entry["fit_choices"] = json.loads(json.dumps(chosen[0], default=str))  # numpy values as JSON
+        if len(o.tuning) > 1:  # the grid: each point's validation score, so the choice can be checked
+            entry["tuning"] = json.loads(json.dumps(
+                [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in t.items() if k != "fit_choices"}
+                 for t in o.tuning], default=str))
         entry["ci95"] = {k: [round(a, 6), round(b, 6)] for k, (a, b) in o.test.confidence_intervals().items()
                          if k.startswith(("recall", "ndcg"))}
         models[o.name] = entry

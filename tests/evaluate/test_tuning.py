@@ -102,3 +102,14 @@ def test_lm_seq_chooses_its_item_dropout_on_validation_and_quick_runs_keep_the_d
     assert spec.candidates() == [{"item_dropout": 0.5}, {"item_dropout": 0.0}]
     assert spec.make().get_params()["item_dropout"] == 0.5  # the model table's default: what quick runs fit
     assert resolve(["lm-seq"], quick=True)[0].candidates() == [{}]
+
+
+def test_the_results_document_lists_every_grid_points_validation_score() -> None:
+    split = _split()
+    spec = ModelSpec("oracle", lambda **p: Oracle(split, **p), grid={"looks_at": ["test", "valid"]})
+    out = tune_and_test(spec, split, ks=(1, 10), progress=False)
+    tuning = results_document("tuning", "fixed", 0, [out])["models"]["oracle"]["tuning"]
+    assert [t["params"] for t in tuning] == [{"looks_at": "test"}, {"looks_at": "valid"}]
+    assert tuning[1]["ndcg@10"] == 1.0 and tuning[0]["ndcg@10"] < 1.0  # the oracle of validation wins there
+    single = tune_and_test(ModelSpec("one", lambda **p: Oracle(split, "valid")), split, ks=(10,), progress=False)
+    assert "tuning" not in results_document("tuning", "fixed", 0, [single])["models"]["one"]
