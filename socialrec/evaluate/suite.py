@@ -194,14 +194,11 @@ def _graph_specs() -> dict[str, ModelSpec]:
         "two-tower-full": ModelSpec("two-tower-full", two_tower("full")),
         # Sequential recommenders (extra `torch`; lm-seq also `text`): a causal transformer over
         # each user's newest items; lm-seq adds MiniLM item-text vectors to the id embeddings.
-        # Each fit stops early on validation NDCG@10 (benchmarks/sequential.py); sasrec has no grid.
+        # No grid: each fit stops early on validation NDCG@10 (benchmarks/sequential.py). A grid
+        # over lm-seq's item_dropout (0.5, 0) kept 0.5 on amazon-games' leave-one-out and LLMRank
+        # validation and chose 0 on cold users' only (benchmarks/README.md, loo-valid notes).
         "sasrec": ModelSpec("sasrec", CHANNELS["sasrec"].factory),
-        # lm-seq's item_dropout is chosen on each protocol's validation: 0.5 (the default) lets the
-        # text place items alone, which cold items need (amazon-games cold validation items: cold-
-        # candidate NDCG@20 0.0875 against 0.0690 at 0), while on every user of amazon-games'
-        # leave-one-out split, where ids are well trained, 0 scored higher (own validation NDCG@10
-        # 0.0692 against 0.0669; benchmarks/sequential.py --protocol loo-valid --users 50546).
-        "lm-seq": ModelSpec("lm-seq", CHANNELS["lm-seq"].factory, {"item_dropout": [0.5, 0.0]}),
+        "lm-seq": ModelSpec("lm-seq", CHANNELS["lm-seq"].factory),
         # lm-seq fine-tuning MiniLM (extra `tune`): LoRA on all 6 layers, all 6 layers' weights, or
         # masked-language-model pretraining on the item texts then LoRA; the CPU step budget is
         # SASRec's lm_epochs x lm_steps (benchmarks/sequential.py --protocol modes).

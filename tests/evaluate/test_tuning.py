@@ -95,15 +95,6 @@ def test_selection_can_use_another_metric() -> None:
     assert out.params == {"looks_at": "valid"} and out.tuning[1]["recall@5"] == pytest.approx(1.0)
 
 
-def test_lm_seq_chooses_its_item_dropout_on_validation_and_quick_runs_keep_the_default() -> None:
-    from socialrec.evaluate.suite import resolve
-
-    spec = resolve(["lm-seq"])[0]
-    assert spec.candidates() == [{"item_dropout": 0.5}, {"item_dropout": 0.0}]
-    assert spec.make().get_params()["item_dropout"] == 0.5  # the model table's default: what quick runs fit
-    assert resolve(["lm-seq"], quick=True)[0].candidates() == [{}]
-
-
 def test_the_results_document_lists_every_grid_points_validation_score() -> None:
     split = _split()
     spec = ModelSpec("oracle", lambda **p: Oracle(split, **p), grid={"looks_at": ["test", "valid"]})
