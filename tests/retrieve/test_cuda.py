@@ -164,27 +164,17 @@ def test_two_tower_cuda_tower_over_cpu_backbone_matches_cpu(split: Split, record
     assert np.allclose(gpu.encode_texts(texts), cpu.encode_texts(texts), atol=1e-2)
 
 
-def test_sasrec_fits_on_cuda_in_mixed_precision(record_property: Any) -> None:
+def test_sasrec_fits_on_cuda_in_mixed_precision(record_property: Any, monkeypatch: Any) -> None:
     """sasrec on the GPU ("auto" precision: bfloat16 autocast there) learns the chain of
     tests/retrieve/test_sequential.py as the CPU's float32 fit does (successor accuracy 1.0)."""
     from socialrec.retrieve.sequential import SASRec
-    from tests.retrieve.test_sequential import FAST, N_ITEMS, N_USERS, _newest, chain_dataset
+    from tests.retrieve.test_sequential import FAST, N_ITEMS, N_USERS, _newest, autocast_spy, chain_dataset
 
     ds = chain_dataset()
-    seen: list[bool] = []
-    loss = SASRec._loss
-
-    def spy(self: Any, *a: Any, **k: Any) -> Any:
-        seen.append(torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") == torch.bfloat16)
-        return loss(self, *a, **k)
-
-    SASRec._loss = spy  # type: ignore[method-assign]
-    try:
-        model, secs = _timed_fit(SASRec(**FAST, device="cuda"), _chain_split(ds))
-    finally:
-        SASRec._loss = loss  # type: ignore[method-assign]
+    seen = autocast_spy(monkeypatch, "cuda")
+    model, secs = _timed_fit(SASRec(**FAST, device="cuda"), _all_training(ds))
     record_property("sasrec_cuda_fit_seconds", round(secs, 3))
-    assert seen and all(seen)
+    assert seen and set(seen) == {(True, "torch.float32")}
     top = model.recommend(np.arange(N_USERS), k=1)[0][:, 0]
     assert (top == (_newest(ds) + 1) % N_ITEMS).mean() >= 0.95
     _assert_finite_numpy(model.item_vectors_)
@@ -194,21 +184,14 @@ def test_lm_seq_fine_tunes_and_pretrains_the_language_model_on_cuda(record_prope
     """lm-seq with masked-language-model pretraining then LoRA, all on the GPU in mixed
     precision (a tiny BERT as the language model): every stage runs there and the chain is learnt."""
     _text_extras()
-    from dataclasses import replace
-
-    import pandas as pd
-
     from socialrec.retrieve.sequential import SASRec
-    from tests.retrieve.test_sequential import FAST, N_ITEMS, _newest, chain_dataset
+    from tests.retrieve.test_sequential import FAST, N_ITEMS, _newest, titled_chains
     from tests.retrieve.test_two_tower import tiny_backbone
 
-    ds = chain_dataset(n_users=60)
-    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
-                           "text": [f"game number {i} of the cycle" for i in range(N_ITEMS)], "timestamp": np.nan})
-    ds = replace(ds, texts=titles)
+    ds = titled_chains(60, "game number {i} of the cycle")
     model, secs = _timed_fit(SASRec(**FAST, mode="lora", dapt=True, dapt_steps=5, dapt_batch_size=8, lm_epochs=1,
                                     lm_steps=3, lm_batch_users=8, lm_items=6, lm_max_length=12,
-                                    backbone=tiny_backbone(), device="cuda"), _chain_split(ds))
+                                    backbone=tiny_backbone(), device="cuda"), _all_training(ds))
     record_property("lm_seq_dapt_lora_cuda_fit_seconds", round(secs, 3))
     ch = model.fit_choices()
     assert ch["lm"]["dapt"]["steps"] == 5 and np.isfinite(ch["lm"]["dapt"]["last_loss"])
@@ -217,12 +200,10 @@ def test_lm_seq_fine_tunes_and_pretrains_the_language_model_on_cuda(record_prope
     _assert_finite_numpy(model.item_vectors_)
 
 
-def _chain_split(ds: Any) -> Any:
-    """A stand-in with `train_data()` for `_timed_fit`: every interaction is training."""
+def _all_training(ds: Any) -> Any:
+    """A split stand-in for `_timed_fit` whose training data is every interaction."""
+    from types import SimpleNamespace
+
     from socialrec.retrieve.base import TrainData
 
-    class _All:
-        def train_data(self) -> TrainData:
-            return TrainData(user_items=ds.user_item_matrix(), dataset=ds)
-
-    return _All()
+    return SimpleNamespace(train_data=lambda: TrainData(user_items=ds.user_item_matrix(), dataset=ds))

@@ -35,6 +35,15 @@ def chain_dataset(n_users: int = N_USERS, seed: int = 0) -> "object":
                          items=pd.DataFrame({"id": [str(i) for i in range(N_ITEMS)]}))
 
 
+def titled_chains(n_users: int, title: str = "game number {i}") -> "object":
+    """`chain_dataset` with a title per item (``title`` formatted with the item's index)."""
+    from dataclasses import replace
+
+    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
+                           "text": [title.format(i=i) for i in range(N_ITEMS)], "timestamp": np.nan})
+    return replace(chain_dataset(n_users=n_users), texts=titles)
+
+
 @pytest.fixture(scope="module")
 def chains() -> tuple["object", SASRec]:
     ds = chain_dataset()
@@ -109,16 +118,11 @@ def test_an_epoch_of_a_small_dataset_has_at_least_min_epoch_steps() -> None:
 def test_fine_tuning_keeps_stage_one_unless_validation_rises_and_leaves_the_backbone_alone() -> None:
     pytest.importorskip("peft")
     pytest.importorskip("transformers")
-    from dataclasses import replace
-
     from tests.retrieve.test_two_tower import tiny_backbone
 
     backbone = tiny_backbone()
     before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
-    ds = chain_dataset(n_users=60)
-    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
-                           "text": [f"game number {i} of the cycle" for i in range(N_ITEMS)], "timestamp": np.nan})
-    ds = replace(ds, texts=titles)
+    ds = titled_chains(60, "game number {i} of the cycle")
     for mode in ("lora", "full"):
         model = SASRec(**{**FAST, "epochs": 3}, mode=mode, lm_epochs=2, lm_steps=3, lm_batch_users=8, lm_items=6,
                        lm_max_length=12, backbone=backbone).fit(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
@@ -138,14 +142,9 @@ def test_fine_tuning_keeps_stage_one_unless_validation_rises_and_leaves_the_back
 def test_stage_two_stops_after_lm_patience_epochs_without_a_better_validation_score(monkeypatch) -> None:
     pytest.importorskip("peft")
     pytest.importorskip("transformers")
-    from dataclasses import replace
-
     from tests.retrieve.test_two_tower import tiny_backbone
 
-    ds = chain_dataset(n_users=40)
-    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
-                           "text": [f"game number {i}" for i in range(N_ITEMS)], "timestamp": np.nan})
-    ds = replace(ds, texts=titles)
+    ds = titled_chains(40)
     backbone = tiny_backbone()
     # Scripted validation scores: stage 1 (one epoch) 0.5, then stage 2's epochs in order.
     for patience, stage2_epochs, kept in ((1, 1, 0), (2, 4, 2), (3, 5, 2)):
@@ -161,15 +160,16 @@ def test_stage_two_stops_after_lm_patience_epochs_without_a_better_validation_sc
         SASRec(mode="lora", lm_patience=0).fit(sp.csr_matrix(np.eye(4, dtype=np.float32)))
 
 
-def _autocast_spy(monkeypatch) -> list[tuple[bool, str]]:
-    """Records, for every training loss, whether bfloat16 autocast was on and the weights' dtype."""
+def autocast_spy(monkeypatch, device_type: str = "cpu") -> list[tuple[bool, str]]:
+    """Records, for every training loss, whether bfloat16 autocast was on for ``device_type`` and
+    the weights' dtype."""
     import torch
 
     seen: list[tuple[bool, str]] = []
     loss = SASRec._loss
 
     def spy(self, torch_, net, *a, **k):
-        on = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        on = torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16
         seen.append((on, str(next(net.parameters()).dtype)))
         return loss(self, torch_, net, *a, **k)
 
@@ -180,7 +180,7 @@ def _autocast_spy(monkeypatch) -> list[tuple[bool, str]]:
 def test_mixed_precision_trains_in_bfloat16_with_float32_weights_and_still_learns_the_chain(monkeypatch) -> None:
     ds = chain_dataset()
     train = TrainData(user_items=ds.user_item_matrix(), dataset=ds)
-    seen = _autocast_spy(monkeypatch)
+    seen = autocast_spy(monkeypatch)
     model = SASRec(**FAST, precision="bf16").fit(train)
     assert seen and set(seen) == {(True, "torch.float32")}  # every step under autocast, weights float32
     top = model.recommend(np.arange(N_USERS), k=1)[0][:, 0]
@@ -195,22 +195,29 @@ def test_mixed_precision_trains_in_bfloat16_with_float32_weights_and_still_learn
 def test_mixed_precision_covers_the_language_models_fine_tuning(monkeypatch) -> None:
     pytest.importorskip("peft")
     pytest.importorskip("transformers")
-    from dataclasses import replace
-
+    from socialrec.represent import finetune
     from tests.retrieve.test_two_tower import tiny_backbone
 
-    ds = chain_dataset(n_users=40)
-    titles = pd.DataFrame({"owner": "item", "index": np.arange(N_ITEMS, dtype=np.int32), "field": "title",
-                           "text": [f"game number {i}" for i in range(N_ITEMS)], "timestamp": np.nan})
-    ds = replace(ds, texts=titles)
-    seen = _autocast_spy(monkeypatch)
-    model = SASRec(**{**FAST, "epochs": 2}, mode="lora", lm_epochs=1, lm_steps=2, lm_batch_users=8, lm_items=6,
-                   lm_max_length=8, backbone=tiny_backbone(), precision="bf16")
+    ds = titled_chains(40)
+    seen = autocast_spy(monkeypatch)
+    mlm_calls: list[dict] = []
+    mlm_adapt = finetune.mlm_adapt
+
+    def mlm_spy(*a, **k):
+        mlm_calls.append(k)
+        return mlm_adapt(*a, **k)
+
+    monkeypatch.setattr(finetune, "mlm_adapt", mlm_spy)
+    model = SASRec(**{**FAST, "epochs": 2}, mode="lora", dapt=True, dapt_steps=2, dapt_batch_size=4, lm_epochs=1,
+                   lm_steps=2, lm_batch_users=8, lm_items=6, lm_max_length=8, backbone=tiny_backbone(),
+                   precision="bf16")
     model.fit(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
     stage2 = [r for r in model.history_ if r["stage"] == "lora"]
     assert len(stage2) == 1 and np.isfinite(stage2[0]["loss"])
     assert len(seen) == sum(r.get("steps", 0) for r in model.history_) + 2  # stage 1's steps, stage 2's two
     assert all(on for on, _ in seen)
+    # the masked-language-model pretraining got the model's device and precision
+    assert [(k["device"], k["mixed_precision"]) for k in mlm_calls] == [("cpu", True)]
     assert model.text_features_.dtype == np.float32  # the refreshed item vectors stay float32
 
 
