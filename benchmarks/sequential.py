@@ -257,15 +257,12 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: 
             got = run_candidate_evaluation("amazon-games", "llmrank", [name], seed, data=None, quick=False,
                                            output=None)["models"][name]
             cmd = f"socialrec evaluate --dataset amazon-games --protocol llmrank --models {name}"
-        elif protocol == "loo-history":  # leave-one-out, the validation item folded into the test input
-            got = run_evaluation("amazon-games", "loo", [name], (10, 20), seed, data=None, quick=False,
-                                 output=None, report=None, test_history="train+valid")["models"][name]
-            cmd = (f"socialrec evaluate --dataset amazon-games --protocol loo --test-history train+valid "
-                   f"--models {name} --k 10,20")
-        else:
-            got = run_evaluation("amazon-games", protocol, [name], (10, 20), seed, data=None, quick=False,
-                                 output=None, report=None)["models"][name]
-            cmd = f"socialrec evaluate --dataset amazon-games --protocol {protocol} --models {name} --k 10,20"
+        else:  # loo-history: leave-one-out with the validation item folded into the test input
+            split, history = ("loo", "train+valid") if protocol == "loo-history" else (protocol, "train")
+            got = run_evaluation("amazon-games", split, [name], (10, 20), seed, data=None, quick=False,
+                                 output=None, report=None, test_history=history)["models"][name]
+            cmd = (f"socialrec evaluate --dataset amazon-games --protocol {split} "
+                   + (f"--test-history {history} " if history != "train" else "") + f"--models {name} --k 10,20")
         if "lm-seq" in name or name == "hybrid-seq":  # which lm-seq defaults this row measured
             from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS
 
@@ -420,12 +417,12 @@ def readme() -> None:
                   "model's own early-stopping validation NDCG@10 (at most 5,000 validation users); no test item "
                   "read; the model table's entries at every user are the leave-one-out rows' own fits):", "",
                   "| model and settings | users | valid NDCG@10 | kept epoch | fit s |", "|---|---:|---:|---:|---:|"]
-        rows = {k: v for k, v in doc["loo-valid"].items()}
+        rows = dict(doc["loo-valid"])
         for name in ("sasrec", "lm-seq"):
             m = doc.get("loo", {}).get(name)
             if m and "fit_choices" in m:
                 rows[f"{name} (the model table's {name}: its leave-one-out row's fit)"] = {
-                    "fit_choices": m["fit_choices"], "fit_seconds": m["fit_seconds"], "n_users": 50546}
+                    "fit_choices": m["fit_choices"], "fit_seconds": m["fit_seconds"], "n_users": m["n_test_users"]}
         for name, m in sorted(rows.items(), key=lambda kv: (-kv[1].get("n_users", 10000),
                                                           kv[1]["fit_choices"]["best_valid_ndcg@10"])):
             ch = m["fit_choices"]
@@ -460,13 +457,7 @@ def _targets(doc: dict[str, Any]) -> list[str]:
         r = history["lm-seq"]["ndcg@10"] / history["sasrec"]["ndcg@10"]
         out.append(f"Leave-one-out with the validation item in the test input (SASRec's and RecBole's protocol): "
                    f"lm-seq / sasrec NDCG@10 = {r:.2f}x (target 1.1x: {'met' if r >= 1.1 else 'not met'}).")
-    h_singles = {n: m["ndcg@10"] for n, m in history.items() if not n.startswith("hybrid")}
-    for h in (n for n in history if n.startswith("hybrid")):
-        if h_singles:
-            best = max(h_singles, key=h_singles.get)
-            r = history[h]["ndcg@10"] / h_singles[best]
-            out.append(f"There, {h} / the best single model ({best}, of {', '.join(sorted(h_singles))}) NDCG@10 = "
-                       f"{r:.2f}x (target 1.05x: {'met' if r >= 1.05 else 'not met'}).")
+    out += _hybrid_over_best(history, "There, ")
     fits = {where: d["sasrec"]["fit_seconds"] for where, d in (("leave-one-out", loo), ("LLMRank's refit", llm))
             if "sasrec" in d}
     if fits:
@@ -474,16 +465,10 @@ def _targets(doc: dict[str, Any]) -> list[str]:
         out.append("sasrec's fit on amazon-games (2 CPU cores, one torch thread): "
                    + ", ".join(f"{secs:.0f} s ({where})" for where, secs in fits.items())
                    + f" (target under 600 s: {'met' if slowest < 600 else 'not met'}).")
-    hybrids = [n for n in loo if n.startswith("hybrid") and not loo[n].get("superseded")]
     # A superseded row was measured with older defaults: the record, not a contender.
-    singles = {n: m["ndcg@10"] for n, m in loo.items() if not n.startswith("hybrid") and not m.get("superseded")}
-    for h in hybrids:
-        best = max(singles, key=singles.get) if singles else None
-        if best is not None:
-            r = loo[h]["ndcg@10"] / singles[best]
-            out.append(f"{h} / the best single model measured here ({best}, of {', '.join(sorted(singles))}) NDCG@10 = "
-                       f"{r:.2f}x (target 1.05x: {'met' if r >= 1.05 else 'not met'}).")
-    if hybrids and not {"als", "itemknn"} <= set(singles):
+    hybrids = [n for n in loo if n.startswith("hybrid") and not loo[n].get("superseded")]
+    out += _hybrid_over_best(loo)
+    if hybrids and not {"als", "itemknn"} <= set(loo):
         out.append("ALS and ItemKNN, also channels of the hybrid, were not run on this leave-one-out split; on "
                    "5,000 sampled users of the same split EASE is above both (results/hybrid-amazon-games.json).")
     if not hybrids:
@@ -518,6 +503,19 @@ def _targets(doc: dict[str, Any]) -> list[str]:
         out.append("lm-seq-lora was not fitted on all of amazon-games: the modes table above (10,000 users) holds "
                    "the fine-tuned modes there.")
     return ["", "Targets: " + " ".join(out)] if out else []
+
+
+def _hybrid_over_best(rows: dict[str, Any], prefix: str = "") -> list[str]:
+    """Each hybrid's NDCG@10 over the best single model's among ``rows`` (superseded rows left
+    out), against the issue's 1.05x."""
+    current = {n: m for n, m in rows.items() if not m.get("superseded")}
+    singles = {n: m["ndcg@10"] for n, m in current.items() if not n.startswith("hybrid")}
+    if not singles:
+        return []
+    best = max(singles, key=singles.get)
+    return [f"{prefix}{h} / the best single model measured here ({best}, of {', '.join(sorted(singles))}) NDCG@10 = "
+            f"{r:.2f}x (target 1.05x: {'met' if r >= 1.05 else 'not met'})."
+            for h in current if h.startswith("hybrid") for r in (current[h]["ndcg@10"] / singles[best],)]
 
 
 def _modes_lines() -> list[str]:
