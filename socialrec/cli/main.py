@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", type=Path, default=None, help="write an HTML report with plots here")
     ev.add_argument("--scrub-text", action="store_true",
                     help="scrub the dataset's texts (reviews, posts, profiles) of personal data after loading it")
-    ev.add_argument("--test-history", default=None, choices=("train", "train+valid"),
+    from socialrec.evaluate.experiment import TEST_HISTORIES
+
+    ev.add_argument("--test-history", default=None, choices=TEST_HISTORIES,
                     help="what the chosen model reads of a test user: its training rows (default), or those plus "
                          "the user's validation items, folded in without a refit (leave-one-out as SASRec and "
                          "RecBole test: the input ends at the validation item)")
