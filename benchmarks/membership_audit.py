@@ -32,6 +32,21 @@ MODELS = ("dp-mf,dp-mf-interaction,mf-interaction,dp-als,als-twin,dp-ease,dp-eas
           "itemknn,als,ease")
 
 
+def _auc(auc: float) -> str:
+    """An AUC with three decimals, or four where three would round it onto the 0.55 target."""
+    return f"{auc:.4f}" if f"{auc:.3f}" == "0.550" else f"{auc:.3f}"
+
+
+def _interval_note(row: dict) -> str:
+    """What the 95% interval says about the 0.55 target where it straddles it."""
+    lo, hi = row["ci95"]
+    if row["auc"] <= 0.55 < hi:
+        return "; its interval reaches above 0.55, so the point estimate meets the target, not the interval"
+    if lo <= 0.55 < row["auc"]:
+        return "; its interval reaches below 0.55: the point estimate misses the target by less than the interval"
+    return ""
+
+
 def table(doc: dict) -> str:
     lines = [f"Machine: {doc.get('machine', describe())}. Dataset {doc['dataset']} ({doc['protocol']}, seed "
              f"{doc['seed']}); `socialrec audit-membership --dataset lastfm --models {MODELS} --shadow`; raw numbers "
@@ -52,6 +67,12 @@ def table(doc: dict) -> str:
         shadow = f"{e['auc_shadow']:.4f} [{e['ci95_shadow'][0]:.4f}, {e['ci95_shadow'][1]:.4f}]" if "auc_shadow" in e else "-"
         lines.append(f"| {name} | {e['auc']:.4f} [{lo:.4f}, {hi:.4f}] | {e['auc_score']:.4f} | {shadow} | "
                      f"{e['auc_popularity']:.4f} | {eps} | {e['fit_seconds']:.1f} |")
+    for name, e in doc.get("superseded", {}).items():
+        lines.append(f"| {name} (superseded) | {e['auc']:.4f} [{e['ci95'][0]:.4f}, {e['ci95'][1]:.4f}] | "
+                     f"{e['auc_score']:.4f} | "
+                     + (f"{e['auc_shadow']:.4f} [{e['ci95_shadow'][0]:.4f}, {e['ci95_shadow'][1]:.4f}]"
+                        if "auc_shadow" in e else "-")
+                     + f" | {e['auc_popularity']:.4f} | - | {e['fit_seconds']:.1f} |")
     dp = doc["models"].get("dp-mf")
     if dp is not None:
         met = "meets" if dp["auc"] <= 0.55 and dp.get("auc_shadow", 0.0) <= 0.55 else "does not meet"
@@ -84,8 +105,7 @@ def table(doc: dict) -> str:
                      "shadow attack not run for this row: with its current settings (PRV accountant, averaged "
                      "iterates) it was rerun alone with `membership_audit.py --run --only dp-mf-interaction "
                      "--no-shadow`, as one fit took 20 minutes on the shared machine")
-                  + ("; its interval reaches above 0.55, so the point estimate meets the target, not the interval"
-                     if dpi["ci95"][1] > 0.55 else "")
+                  + _interval_note(dpi)
                   + (f"; its non-private twin mf-interaction, the same model and training without noise or "
                      f"clipping: rank {tw['auc']:.3f}" + (f", shadow {tw['auc_shadow']:.3f}" if "auc_shadow" in tw else "")
                      if (tw := doc["models"].get("mf-interaction")) else "")
@@ -99,11 +119,10 @@ def table(doc: dict) -> str:
             continue
         met = "meets" if e["auc"] <= 0.55 and e.get("auc_shadow", 0.0) <= 0.55 else "does not meet"
         lines += ["", f"{name} (private EASE, {unit}; epsilon {e['epsilon']:.2f}, delta {e['delta']:.2g}) {met} the "
-                  f"same target (rank attack {e['auc']:.3f} [95% CI {e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
+                  f"same target (rank attack {_auc(e['auc'])} [95% CI {e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
                   + (f", shadow {e['auc_shadow']:.3f} [{e['ci95_shadow'][0]:.3f}, {e['ci95_shadow'][1]:.3f}]"
                      if "auc_shadow" in e else ", shadow attack not run")
-                  + ("; its interval reaches above 0.55, so the point estimate meets the target, not the interval"
-                     if e["ci95"][1] > 0.55 else "")
+                  + _interval_note(e)
                   + (f"; its non-private twin ease-twin, the same model without noise: rank {twin['auc']:.3f}"
                      + (f", shadow {twin['auc_shadow']:.3f}" if "auc_shadow" in twin else "") if twin else "")
                   + "). A user's scores are their own row times the private item-item weights: the attack sees "
@@ -129,7 +148,7 @@ def main() -> None:
         for key in ("dataset", "protocol", "seed", "attack"):
             if part.get(key) != doc.get(key):
                 raise SystemExit(f"{scratch} differs from {RESULT} in {key!r}: rerun every model with --run alone")
-        doc["models"].update(part["models"])
+        doc["models"].update(part["models"])  # superseded rows stay, labelled
         doc["machine"] = describe()
         RESULT.write_text(json.dumps(doc, indent=2))
         scratch.unlink()

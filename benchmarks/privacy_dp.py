@@ -154,9 +154,10 @@ ALS_PROBES: list[dict[str, Any]] = [
     {"change": {"user_l2": 0.01}, "valid_ndcg@10_mean3": 0.1386},
     {"change": {"user_l2": 1.0}, "valid_ndcg@10_mean3": 0.1325},
 ]
-# dp-ease-interaction at epsilon 8 from its chosen row ({l2 10, 1,000 items, min_weight_count 20}),
-# validation NDCG@10 averaged over random_state 0, 1, 2 (each fit takes a second): the levers its
-# grid did not cover (the popularity share) and the grid's neighbours. None beats the chosen row.
+# dp-ease-interaction at epsilon 8 from the row its grid chose before EDLAE's dropout joined it
+# ({l2 10, 1,000 items, min_weight_count 20}), validation NDCG@10 averaged over random_state 0, 1, 2
+# (each fit takes a second): the levers its grid did not cover (the popularity share) and the
+# grid's neighbours. None beats that row by more than a fit's seed-to-seed spread.
 EASE_PROBES: list[dict[str, Any]] = [
     {"change": {}, "valid_ndcg@10_mean3": 0.15951},
     {"change": {"popularity_share": 0.05}, "valid_ndcg@10_mean3": 0.15764},
@@ -181,6 +182,13 @@ EASE_PROBES: list[dict[str, Any]] = [
     {"change": {"post-processing": "eigenvalue shrinkage, edge 0.6; l2 3.0; max_items 2500"},
      "valid_ndcg@10_mean3": 0.1581},
 ]
+# EDLAE's dropout probed the same way from that row (before it joined the grids, `EASE_DROPOUTS`).
+EASE_DROPOUT_PROBES: list[dict[str, Any]] = [
+    {"change": {"dropout": p, "l2": l2, "max_items": m}, "valid_ndcg@10_mean3": v}
+    for p, l2, m, v in ((0.1, 10.0, 1000, 0.15964), (0.25, 10.0, 1000, 0.1592), (0.25, 3.0, 1000, 0.15851),
+                        (0.5, 1.0, 1000, 0.15905), (0.5, 3.0, 1000, 0.16115), (0.5, 3.0, 3000, 0.15669),
+                        (0.67, 1.0, 1000, 0.16016), (0.67, 3.0, 1000, 0.15992), (0.8, 1.0, 1000, 0.15776),
+                        (0.8, 3.0, 1000, 0.15724))]
 # An early prototype of dp-ease-interaction (single fits at epsilon 8, l2 10, 1,000 items, floor 20,
 # delta 1/n_users instead of the model's 1/n_interactions, so not comparable with the rows): users
 # weighted by 1/sqrt(n) at the same sensitivity, and the noisy matrix cut to its leading directions.
@@ -243,11 +251,16 @@ ALS_GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
 # (grid of its non-private twin `ease-twin`, grid of dp-ease (user level) at each epsilon, grid of
 # dp-ease-interaction at each epsilon or None), chosen on validation. Fits take a second or less
 # (one release, one matrix inverse), so the grids are full products.
+# LastFM's grids also cover EDLAE's dropout (`DPEASE(dropout=p)`: each item's ridge grows with its
+# own released count), 0 being plain EASE.
+EASE_DROPOUTS = (0.0, 0.25, 0.5, 0.75)
 EASE_GRIDS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]] | None]] = {
-    "lastfm": ([{"l2": l2, "max_items": m} for l2 in (1.0, 3.0, 10.0, 30.0) for m in (1000, 3000, 6000)],
-               [{"l2": l2, "max_items": m} for l2 in (3.0, 10.0, 30.0, 100.0) for m in (300, 1000, 3000)],
-               [{"l2": l2, "max_items": m, "min_weight_count": w} for l2 in (3.0, 10.0, 30.0)
-                for m in (1000, 3000) for w in (10, 20, 50)]),
+    "lastfm": ([{"l2": l2, "max_items": m, "dropout": p} for l2 in (1.0, 3.0, 10.0, 30.0) for m in (1000, 3000, 6000)
+                for p in EASE_DROPOUTS],
+               [{"l2": l2, "max_items": m, "dropout": p} for l2 in (3.0, 10.0, 30.0, 100.0) for m in (300, 1000, 3000)
+                for p in EASE_DROPOUTS],
+               [{"l2": l2, "max_items": m, "min_weight_count": w, "dropout": p} for l2 in (3.0, 10.0, 30.0)
+                for m in (1000, 3000) for w in (10, 20, 50) for p in EASE_DROPOUTS]),
     "amazon-games": ([{"l2": l2, "max_items": m} for l2 in (0.3, 1.0, 3.0, 10.0) for m in (3000, 6000)],
                      [{"l2": l2, "max_items": m} for l2 in (1.0, 3.0, 10.0, 30.0, 100.0) for m in (1000, 3000)],
                      None),
@@ -529,7 +542,7 @@ def _ease_lines(lastfm: dict[str, Any]) -> list[str]:
                 f"{row['delta']:.2g}, chosen {row['params']}): test NDCG@10 {row['ndcg@10']:.4f}, "
                 f"{row['retention']:.1%} of mf at seed 0")
         if sp8:
-            text += (f", {sp8['retention_mean']:.1%} on average over seeds {sp8['seeds'][0]}-{sp8['seeds'][-1]} (min "
+            text += (f", {_pct(sp8['retention_mean'])} on average over seeds {sp8['seeds'][0]}-{sp8['seeds'][-1]} (min "
                      f"{sp8['retention_min']:.1%}, max {sp8['retention_max']:.1%}; test NDCG@10 "
                      f"{', '.join(f'{v:.4f}' for v in sp8['ndcg@10'])} against mf's "
                      f"{', '.join(f'{v:.4f}' for v in sp8['mf_ndcg@10'])})")
@@ -555,18 +568,32 @@ def _ease_lines(lastfm: dict[str, Any]) -> list[str]:
                 "co-occurrence matrix and one matrix inverse (under a second on LastFM, against minutes of DP-SGD), "
                 "and at the interaction level it keeps more of mf than dp-mf-interaction. At the user level the "
                 "noise a user must hide behind swamps the co-occurrences of 1,892 users, as for dp-als. Levers "
-                "dp-ease-interaction's grid did not cover, at epsilon 8 (`ease_interaction_probes_eps8`: validation "
+                "dp-ease-interaction's grid did not cover, at epsilon 8, from the row it chose before EDLAE's "
+                "dropout joined it (l2 10, 1,000 items, floor 20; `ease_interaction_probes_eps8`: validation "
                 "NDCG@10 averaged over 3 seeds): "
-                + ", ".join(f"{_describe_change(p['change']).replace('old base', 'as chosen')} "
+                + ", ".join(f"{_describe_change(p['change']).replace('old base', 'that row')} "
                             f"{p['valid_ndcg@10_mean3']:.4f}" for p in EASE_PROBES)
-                + "; none beats the chosen row by more than a fit's seed-to-seed spread (thresholding, +0.4%, "
-                "was not made an option). In an early prototype (`ease_prototype_probes_eps8`: single fits, "
+                + "; none beats that row by more than a fit's seed-to-seed spread (thresholding, +0.4%, "
+                "was not made an option). EDLAE's dropout (Steck, NeurIPS 2020: each item's ridge grows by "
+                "p / (1 - p) times its own released count, post-processing that damps the rows where the noise "
+                "is large against the counts), probed the same way (`ease_dropout_probes_eps8`): "
+                + ", ".join(f"{_describe_change(p['change'])} {p['valid_ndcg@10_mean3']:.4f}"
+                            for p in EASE_DROPOUT_PROBES)
+                + f"; it then joined every LastFM dp-ease grid (dropout {', '.join(f'{p:g}' for p in EASE_DROPOUTS)}), "
+                "and the rows above are those grids' validation choices. In an early prototype (`ease_prototype_probes_eps8`: single fits, "
                 "delta 1/n_users for both units, so not comparable with the rows above) weighting users by "
                 "1/sqrt(n) at the same sensitivity scored "
                 + " against ".join(f"{p['valid_ndcg@10']:.4f}" for p in EASE_PROTOTYPE_PROBES[1::-1])
                 + f" for 1/n, and keeping only the 64 leading eigen-directions of the noisy matrix "
                 f"{EASE_PROTOTYPE_PROBES[2]['valid_ndcg@10']:.4f}: neither was kept.", ""]
     return out
+
+
+def _pct(share: float, target: float = 0.9) -> str:
+    """A share as a percentage with one decimal, or two where one would round it across the
+    target (0.8997 reads 89.97%, not 90.0%, beside "does not reach 90%")."""
+    text = f"{share:.1%}"
+    return f"{share:.2%}" if (round(share, 3) >= target) != (share >= target) else text
 
 
 def _describe_change(change: dict[str, Any]) -> str:
@@ -710,12 +737,12 @@ def readme_block(doc: dict[str, Any]) -> str:
             spread = lastfm.get("seed_spread", {}).get(f"{prefix}=8")
             if spread:
                 top = spread["retention_mean"]
-                reach.append(f"{unit} {top:.1%} on average over {len(spread['seeds'])} seeds (min "
+                reach.append(f"{unit} {_pct(top)} on average over {len(spread['seeds'])} seeds (min "
                              f"{spread['retention_min']:.1%}, max {spread['retention_max']:.1%}; "
                              f"{'reaches' if top >= 0.9 else 'does not reach'} 90%)")
             elif rows:
                 top = max(e["retention"] for e in rows)
-                reach.append(f"{unit} {top:.1%} ({'reaches' if top >= 0.9 else 'does not reach'} 90%)")
+                reach.append(f"{unit} {_pct(top)} ({'reaches' if top >= 0.9 else 'does not reach'} 90%)")
         lines.append("Which unit reaches the target (>= 90% of mf's test NDCG@10 on LastFM at epsilon <= 8): "
                      + "; ".join(reach) + ".")
         lines.append("")
@@ -767,7 +794,8 @@ def _probes() -> dict[str, Any]:
             "interaction_base_valid_seeds": INTERACTION_BASE_VALID_SEEDS,
             "interaction_chosen_valid_seeds": INTERACTION_CHOSEN_VALID_SEEDS,
             "interaction_previous_base_spread": INTERACTION_PREVIOUS_SPREAD, "als_probes_eps8": ALS_PROBES,
-            "ease_interaction_probes_eps8": EASE_PROBES, "ease_prototype_probes_eps8": EASE_PROTOTYPE_PROBES,
+            "ease_interaction_probes_eps8": EASE_PROBES, "ease_dropout_probes_eps8": EASE_DROPOUT_PROBES,
+            "ease_prototype_probes_eps8": EASE_PROTOTYPE_PROBES,
             "ease_user_weight_probes_eps8": EASE_USER_WEIGHT_PROBES}
 
 

@@ -15,6 +15,9 @@ with B = I - P / diag(P), P = (G + l2 * I)^-1, and diag(B) = 0. G is released on
    w_u = 1 / max(n_u, ``min_weight_count``) for unit "interaction". Its upper triangle (diagonal
    included) gets Gaussian noise and is mirrored; the negative eigenvalues of the noisy matrix
    are floored at 0 (post-processing).
+   EASE's ridge ``l2`` may add EDLAE's emphasised denoising (``dropout``: each item's ridge also
+   grows with its own released count, `socialrec.retrieve.ease.ease_weights`), post-processing
+   that damps the rows where the noise is large against the counts.
 3. **Scoring**: each user's scores are their own stored row times the released B (fold-in
    "history": a new event changes the user's row and so their scores at once, no refit).
 
@@ -73,6 +76,8 @@ class DPEASE(BaseRecommender):
     l2: EASE's ridge weight, in the units of the weighted co-occurrence counts.
     max_items: the head: this many items with the largest noisy popularity (None: all; the
         memory and time grow with its square and cube).
+    dropout: EDLAE's dropout probability p in [0, 1): each item's ridge adds p / (1 - p) times
+        its diagonal entry of the released matrix (0: plain EASE).
     min_weight_count: unit "interaction" only: each user's weight is 1 / max(their head items,
         this); the noise's scale is 1 / sqrt(this).
     popularity_share: the share of ``target_epsilon`` the head release would cost alone.
@@ -84,7 +89,8 @@ class DPEASE(BaseRecommender):
 
     def __init__(self, target_epsilon: float | None = 8.0, delta: float | None = None, privacy_unit: str = "user",
                  l2: float = 10.0, max_items: int | None = 1000, min_weight_count: int = 20,
-                 popularity_share: float = 0.1, accountant: str = "analytic", random_state: int = 0) -> None:
+                 popularity_share: float = 0.1, accountant: str = "analytic", random_state: int = 0,
+                 dropout: float = 0.0) -> None:
         self.target_epsilon = target_epsilon
         self.delta = delta
         self.privacy_unit = privacy_unit
@@ -94,6 +100,7 @@ class DPEASE(BaseRecommender):
         self.popularity_share = popularity_share
         self.accountant = accountant
         self.random_state = random_state
+        self.dropout = dropout
 
     def _check_params(self) -> None:
         check_budget(self.target_epsilon, self.delta, "the unit's default")
@@ -101,6 +108,8 @@ class DPEASE(BaseRecommender):
             raise ValueError(f"privacy_unit must be one of {UNITS}, got {self.privacy_unit!r}")
         if not self.l2 > 0:
             raise ValueError(f"l2 must be > 0, got {self.l2}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.max_items is not None and self.max_items < 1:
             raise ValueError(f"max_items must be >= 1 or None (all items), got {self.max_items}")
         if int(self.min_weight_count) != self.min_weight_count or self.min_weight_count < 1:
@@ -162,7 +171,7 @@ class DPEASE(BaseRecommender):
             gram = gram + upper + np.triu(upper, 1).T
             values, vectors = np.linalg.eigh(gram)  # post-processing: a PSD matrix again
             gram = (vectors * np.maximum(values, 0.0)) @ vectors.T
-        self.weights_ = ease_weights(gram, self.l2).astype(np.float32)
+        self.weights_ = ease_weights(gram, self.l2, self.dropout).astype(np.float32)
         self.item_bias_ = tail_bias(self.item_popularity_, self.head_items_).astype(np.float32)
 
     def privacy_spent(self) -> PrivacySpent:

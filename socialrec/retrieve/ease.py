@@ -30,10 +30,16 @@ def _spd_inverse(a: np.ndarray) -> np.ndarray:
     return upper
 
 
-def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+def ease_weights(gram: np.ndarray, l2: float, dropout: float = 0.0) -> np.ndarray:
     """EASE's closed form from an item-item Gram matrix (overwritten): B = I - P / diag(P) with
-    P = (gram + l2 I)^-1, and diag(B) = 0."""
-    gram[np.diag_indices_from(gram)] += l2
+    P = (gram + L)^-1, and diag(B) = 0. L = l2 I, plus with ``dropout`` p > 0 EDLAE's emphasised
+    denoising (Steck, NeurIPS 2020): p / (1 - p) * diag(gram) added to each item's ridge, so an
+    item is regularised in proportion to its own count, as dropping each input with probability p
+    would in expectation."""
+    diagonal = np.diag_indices_from(gram)
+    if dropout > 0.0:
+        gram[diagonal] += dropout / (1.0 - dropout) * np.maximum(gram[diagonal], 0.0)
+    gram[diagonal] += l2
     p = _spd_inverse(gram)
     weights = p / (-np.diag(p))[None, :]
     weights[np.diag_indices_from(weights)] = 0.0

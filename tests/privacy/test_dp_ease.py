@@ -91,6 +91,21 @@ def test_the_twin_is_ease_on_the_weighted_counts(planted: sp.csr_matrix) -> None
     np.testing.assert_allclose(twin.score(np.arange(5)), ease.score(np.arange(5)), atol=1e-5)
 
 
+def test_dropout_adds_edlaes_ridge_in_proportion_to_each_items_count() -> None:
+    """Known answer (EDLAE, p = 0.5): two items, each held by 2 users, 1 user holding both. Every
+    user has 1 or 2 items, below the interaction unit's floor of 2, so each weighs 1/2: the twin's
+    counts are [[1, 0.5], [0.5, 1]]. The ridge is l2 (1) + p / (1 - p) (1) * the item's count (1):
+    P = inverse([[3, 0.5], [0.5, 3]]) = [[3, -0.5], [-0.5, 3]] / 8.75, so B_01 = 0.5 / 3; without
+    dropout P = inverse([[2, 0.5], [0.5, 2]]) and B_01 = 0.5 / 2."""
+    data = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float64))
+    kwargs = {"target_epsilon": None, "privacy_unit": "interaction", "min_weight_count": 2, "l2": 1.0,
+              "max_items": None}
+    plain = DPEASE(**kwargs).fit(data)
+    edlae = DPEASE(dropout=0.5, **kwargs).fit(data)
+    np.testing.assert_allclose(plain.weights_, [[0.0, 0.25], [0.25, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(edlae.weights_, [[0.0, 0.5 / 3], [0.5 / 3, 0.0]], rtol=1e-6)
+
+
 def test_the_head_is_kept_and_the_tail_ranks_below_it(planted: sp.csr_matrix) -> None:
     model = DPEASE(target_epsilon=8.0, max_items=30, l2=1.0).fit(planted)
     head = model.head_items_
@@ -126,7 +141,8 @@ def test_bad_parameters_are_refused(planted: sp.csr_matrix) -> None:
     for bad, match in (({"target_epsilon": 0.0}, "target_epsilon"), ({"delta": 1.0}, "delta"),
                        ({"privacy_unit": "household"}, "privacy_unit"), ({"l2": 0.0}, "l2"),
                        ({"max_items": 0}, "max_items"), ({"min_weight_count": 0}, "min_weight_count"),
-                       ({"popularity_share": 1.0}, "popularity_share"), ({"accountant": "moments"}, "accountant")):
+                       ({"popularity_share": 1.0}, "popularity_share"), ({"accountant": "moments"}, "accountant"),
+                       ({"dropout": 1.0}, "dropout"), ({"dropout": -0.1}, "dropout")):
         with pytest.raises(ValueError, match=match):
             DPEASE(**bad).fit(planted)
 
