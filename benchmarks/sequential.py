@@ -21,6 +21,8 @@ Every number comes from the product's own evaluation, the functions behind
   model table's defaults) on validation only: the cold validation items (5,000 sampled
   validation users, seed 1, as benchmarks/content.py tunes), or leave-one-out's validation items
   of ``--users`` sampled users (the model's own early-stopping NDCG@10). No test item is read.
+- ``--protocol loo-seeds``: the ``loo`` rows of single-setting models refitted with the models' own
+  seed (``--model-seeds``, random_state), for the spread the seed alone puts on test;
 - ``--protocol llmrank-valid``: choosing settings for LLMRank's protocol on validation only: the
   model fitted on the fixed split's training rows ranks each of `Games-6k.random`'s 6,000 users'
   validation item among the first 19 items that file lists for them (LLMRank's task on the
@@ -169,6 +171,31 @@ def loo_valid(name: str, n_users: int, seed: int, params: dict[str, Any]) -> dic
     return {"fit_seconds": round(time.perf_counter() - t0, 1), "n_users": int(n_users), "fit_choices": model.fit_choices()}
 
 
+def loo_seed(name: str, random_state: int, seed: int) -> dict[str, Any]:
+    """The leave-one-out row of the model table's ``name`` refitted with the model's own seed
+    ``random_state`` (initialisation, dropout, sampling): what `socialrec evaluate --protocol loo`
+    measures (the same split, fit and test ranking: the model has a single grid point), for the
+    spread that a model's seed alone puts on its test NDCG@10."""
+    from socialrec.evaluate.protocol import evaluate
+    from socialrec.evaluate.suite import resolve
+    from socialrec.ingest.datasets import load
+    from socialrec.ingest.split import make_split
+
+    spec = resolve([name])[0]
+    if len(spec.candidates()) != 1:
+        raise SystemExit(f"--protocol loo-seeds refits a single setting; {name} has a grid")
+    split = make_split(load("amazon-games"), "loo", seed=seed)
+    model = spec.make(**spec.candidates()[0], random_state=random_state)
+    t0 = time.perf_counter()
+    model.fit(split.train_data())
+    fit_seconds = round(time.perf_counter() - t0, 1)
+    res = evaluate(model, split, part="test", ks=(10, 20), seed=seed).mean()
+    valid = evaluate(model, split, part="valid", ks=(10,), seed=seed).mean()
+    return {"random_state": random_state, **{k: round(float(res[k]), 5) for k in ("ndcg@10", "recall@10", "ndcg@20")},
+            "valid_ndcg@10": round(float(valid["ndcg@10"]), 5), "fit_seconds": fit_seconds,
+            "fit_choices": model.fit_choices()}
+
+
 def llmrank_valid(name: str, seed: int, params: dict[str, Any]) -> dict[str, Any]:
     """The model table's ``name`` with ``params`` fitted on the fixed split's training rows; LLMRank's
     candidate task on the validation item of Games-6k.random's 6,000 users and of Games.random's
@@ -209,8 +236,9 @@ def llmrank_valid(name: str, seed: int, params: dict[str, Any]) -> dict[str, Any
 
 
 def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: str = "amazon-games",
-        params: dict[str, Any] | None = None) -> None:
+        params: dict[str, Any] | None = None, model_seeds: list[int] | None = None) -> None:
     params = params or {}
+    model_seeds = model_seeds or [1, 2]
     from socialrec.cli.llmrank_cmd import run_candidate_evaluation
     from socialrec.cli.main import run_evaluation
 
@@ -235,6 +263,16 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: 
                        seconds_with_tuning=round(time.perf_counter() - t0, 1), machine=describe())
             _merge(modes_out(dataset), "modes", name, got, dataset)
             print(f"modes {name}: {json.dumps({k: v for k, v in got.items() if 'ndcg' in k})}", flush=True)
+            continue
+        if protocol == "loo-seeds":  # the model's own seed refitted: the spread it puts on test
+            for random_state in model_seeds:
+                got = loo_seed(name, random_state, seed)
+                got.update(command=f"benchmarks/sequential.py --protocol loo-seeds --models {name} "
+                                   f"--model-seeds {random_state}", machine=describe())
+                doc = _load()
+                doc.setdefault("loo-seeds", {})[f"{name} random_state={random_state}"] = got
+                OUT.write_text(json.dumps(doc, indent=2, default=str))
+                print(f"loo-seeds {name} random_state={random_state}: ndcg@10 {got['ndcg@10']}", flush=True)
             continue
         if protocol == "loo-valid":
             got = loo_valid(name, n_users, seed, params)
@@ -300,6 +338,41 @@ def cold_item(name: str, seed: int, part: str = "test", params: dict[str, Any] |
             "fit_choices": model.fit_choices() if hasattr(model, "fit_choices") else None}
 
 
+def _seed_lines(doc: dict[str, Any]) -> list[str]:
+    """The leave-one-out rows refitted with other model seeds (`loo-seeds`), and lm-seq / sasrec
+    per seed: how far the ratio the issue asks for moves with the models' seed alone."""
+    seeds = doc.get("loo-seeds") or {}
+    loo = doc.get("loo") or {}
+    if not seeds or "sasrec" not in loo or "lm-seq" not in loo:
+        return []
+    by_seed: dict[int, dict[str, dict[str, Any]]] = {0: {"sasrec": loo["sasrec"], "lm-seq": loo["lm-seq"]}}
+    for key, m in seeds.items():
+        name = key.split(" random_state=")[0]
+        by_seed.setdefault(int(m["random_state"]), {})[name] = m
+    lines = ["", "The same leave-one-out rows refitted with the models' own seed (`--protocol loo-seeds --model-seeds "
+             "1,2`: random_state, which draws initialisation, dropout and negatives; the split, settings and test "
+             "ranking unchanged; random_state 0 is the table above):", "",
+             "| random_state | sasrec NDCG@10 | lm-seq NDCG@10 | lm-seq / sasrec | sasrec valid | lm-seq valid |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    ratios, pairs = [], []
+    for state in sorted(by_seed):
+        row = by_seed[state]
+        if "sasrec" not in row or "lm-seq" not in row:
+            continue
+        a, b = row["sasrec"], row["lm-seq"]
+        ratios.append(b["ndcg@10"] / a["ndcg@10"])
+        pairs.append((a["ndcg@10"], b["ndcg@10"]))
+        lines.append(f"| {state} | {a['ndcg@10']:.4f} | {b['ndcg@10']:.4f} | {ratios[-1]:.3f} | "
+                     f"{a['valid_ndcg@10']:.4f} | {b['valid_ndcg@10']:.4f} |")
+    if len(ratios) > 1:
+        mean_a, mean_b = (sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
+        lines += ["", f"Over random_state {', '.join(str(s) for s in sorted(by_seed))}: sasrec {mean_a:.4f}, lm-seq "
+                  f"{mean_b:.4f} on average, lm-seq / sasrec {mean_b / mean_a:.3f} (per seed {min(ratios):.3f} to "
+                  f"{max(ratios):.3f}); the target (1.1x) is "
+                  + ("met" if mean_b / mean_a >= 1.1 else "not met") + " on the mean."]
+    return lines
+
+
 def readme() -> None:
     doc = _load()
     if doc.get("published") != {"llmrank_x100": PUBLISHED_LLMRANK, "loo_ndcg@10": PUBLISHED_LOO}:
@@ -360,6 +433,7 @@ def readme() -> None:
             lines += ["", "| reference (5,000 users) | NDCG@10 |", "|---|---:|"]
             lines += [f"| {n} | {ref[n]['ndcg@10']:.4f} |" for n in ("ease", "itemknn", "als", "hybrid") if n in ref]
             lines += [f"| {n} (published) | {v:.4f} |" for n, v in PUBLISHED_LOO.items()]
+    lines += _seed_lines(doc)
     if doc.get("loo-history"):
         gaps = {n: abs(m["valid_ndcg@10"] - doc["loo"][n]["valid_ndcg@10"]) for n, m in doc["loo-history"].items()
                 if n in doc.get("loo", {})}
@@ -720,20 +794,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocol", choices=("llmrank", "llmrank-valid", "loo", "cold-item", "cold-item-valid",
                                                "loo-valid", "modes", "modes-valid", "cold-user",
-                                               "loo-history"),
+                                               "loo-history", "loo-seeds"),
                         default=None)
     parser.add_argument("--params", default="{}", help="the *-valid protocols: JSON constructor overrides")
     parser.add_argument("--users", type=int, default=0, help="--protocol modes / loo-valid: users sampled (0: all)")
     parser.add_argument("--dataset", default="amazon-games", help="--protocol modes: the dataset")
     parser.add_argument("--models", default="sasrec,lm-seq", help="comma-separated model-table names")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model-seeds", default="1,2", help="--protocol loo-seeds: the models' random_state values")
     parser.add_argument("--readme-only", action="store_true", help="rebuild the README section from the JSON")
     args = parser.parse_args()
     if not args.readme_only:
         if args.protocol is None:
             parser.error("--protocol is required unless --readme-only")
         run(args.protocol, [m for m in args.models.split(",") if m], args.seed, args.users, args.dataset,
-            json.loads(args.params))
+            json.loads(args.params), [int(s) for s in args.model_seeds.split(",") if s])
     readme()
 
 
