@@ -267,6 +267,10 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: 
         if protocol == "loo-seeds":  # the model's own seed refitted: the spread it puts on test
             for random_state in model_seeds:
                 got = loo_seed(name, random_state, seed)
+                if "lm-seq" in name:
+                    from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS
+
+                    got["lm_seq_defaults"] = dict(LM_SEQ_DEFAULTS)
                 got.update(command=f"benchmarks/sequential.py --protocol loo-seeds --models {name} "
                                    f"--model-seeds {random_state}", machine=describe())
                 doc = _load()
@@ -338,6 +342,24 @@ def cold_item(name: str, seed: int, part: str = "test", params: dict[str, Any] |
             "fit_choices": model.fit_choices() if hasattr(model, "fit_choices") else None}
 
 
+PATIENCE3_LOO_ROW = "lm-seq (patience 3: before loo-valid on every user chose 10)"
+
+
+def _stale_rows(doc: dict[str, Any]) -> list[str]:
+    """Rows that contain lm-seq fitted with other defaults than the model table's today (their
+    ``lm_seq_defaults``), by protocol: what the README must say was measured before."""
+    from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS
+
+    now = dict(LM_SEQ_DEFAULTS)
+    out = []
+    for protocol in ("llmrank", "loo", "loo-history", "cold-item", "cold-user"):
+        names = [name for name, m in (doc.get(protocol) or {}).items()
+                 if m.get("lm_seq_defaults") and m["lm_seq_defaults"].get("patience", 3) != now.get("patience", 3)]
+        if names:
+            out.append(f"{protocol}: {', '.join(names)}")
+    return out
+
+
 def _seed_lines(doc: dict[str, Any]) -> list[str]:
     """The leave-one-out rows refitted with other model seeds (`loo-seeds`), and lm-seq / sasrec
     per seed: how far the ratio the issue asks for moves with the models' seed alone."""
@@ -372,6 +394,19 @@ def _seed_lines(doc: dict[str, Any]) -> list[str]:
                   f"{mean_b:.4f} on average, lm-seq / sasrec {mean_b / mean_a:.3f} (per seed {min(ratios):.3f} to "
                   f"{max(ratios):.3f}); the target (1.1x) is "
                   + ("met" if mean_b / mean_a >= 1.1 else "not met") + " on the mean."]
+    old = {0: loo.get(PATIENCE3_LOO_ROW), **{int(m["random_state"]): m
+                                             for m in (doc.get("loo-seeds-superseded") or {}).values()}}
+    if all(old.get(state) for state in by_seed) and len(old) > 1:
+        old_ratios = {state: old[state]["ndcg@10"] / by_seed[state]["sasrec"]["ndcg@10"] for state in sorted(by_seed)}
+        mean_old = sum(old[state]["ndcg@10"] for state in old_ratios) / len(old_ratios)
+        mean_a = sum(by_seed[state]["sasrec"]["ndcg@10"] for state in old_ratios) / len(old_ratios)
+        summary["lm-seq patience 3"] = {**{str(k): round(v, 4) for k, v in old_ratios.items()},
+                                        "lm-seq mean": round(mean_old, 5), "ratio of means": round(mean_old / mean_a, 4)}
+        lines += ["", "With lm-seq's earlier patience 3 (rows kept, labelled, in the results file): lm-seq "
+                  + ", ".join(f"{old[state]['ndcg@10']:.4f}" for state in old_ratios)
+                  + " at random_state " + ", ".join(str(state) for state in old_ratios) + ", lm-seq / sasrec "
+                  + ", ".join(f"{r:.3f}" for r in old_ratios.values())
+                  + f"; {mean_old / mean_a:.3f} on the mean (lm-seq {mean_old:.4f})."]
     if doc.get("loo-seeds-summary") != summary:  # the numbers the README states, kept beside the rows
         doc["loo-seeds-summary"] = summary
         OUT.write_text(json.dumps(doc, indent=2, default=str))
@@ -389,6 +424,14 @@ def readme() -> None:
         "results/sequential-amazon-games.json, each row with its command and machine). The machine's 2 cores "
         "were shared with other jobs: fit times are noisy and only comparable within a row's run.",
         "",
+    ]
+    stale = _stale_rows(doc)
+    if stale:
+        lines += ["lm-seq's patience is 10 since leave-one-out's validation of every user chose it (the loo-valid "
+                  "table below); these rows were measured with lm-seq (alone or as a channel) at its earlier patience "
+                  "3 and were not rerun (`lm_seq_defaults` in each row; the modes tables list each row's constructor "
+                  "settings): " + "; ".join(stale) + ".", ""]
+    lines += [
         "LLMRank protocol (200 users x 20 candidates, NDCG@10 **x100**; tuned on validation items, refitted with "
         "them; valid users: 6,000 where the product tunes on `Games-6k.random`'s users, 200 (the test users' own "
         "validation items) in rows run before):",

@@ -91,11 +91,14 @@ SASREC_DEFAULTS: tuple[tuple[str, Any], ...] = (*SEQUENCE_DEFAULTS, ("dropout", 
 # lm-seq drops half the id embeddings per training step (item_dropout): chosen on amazon-games'
 # validation, both its cold items' (--protocol cold-item-valid) and leave-one-out's on a
 # 10,000-user sample (--protocol loo-valid, benchmarks/sequential.py); the text match lowered the
-# latter, so it is off. sasrec's dropout 0.5 and patience 10 are not lm-seq's: on the same
-# validation they moved lm-seq's LLMRank-style NDCG@10 x100 within noise (78.25 -> 78.54) and
-# lowered its full-ranking NDCG@10 (0.0669 -> 0.0650).
+# latter, so it is off. sasrec's dropout 0.5 is not lm-seq's: with patience 10 it moved lm-seq's
+# LLMRank-style NDCG@10 x100 within noise (78.25 -> 78.54) and lowered its full-ranking NDCG@10
+# (0.0669 -> 0.0650). Patience 10 alone (sasrec's too): on leave-one-out's validation of every user
+# (--protocol loo-valid --users 50546) early stopping after 3 epochs stopped lm-seq at a noisy dip
+# at two of three seeds (epochs 25, 16, 24); with 10 its own validation NDCG@10 is 0.0688, 0.0677,
+# 0.0667 at random_state 0, 1, 2 against 0.0669, 0.0644, 0.0667 (+2.6% on the mean).
 LM_SEQ_DEFAULTS: tuple[tuple[str, Any], ...] = (*SEQUENCE_DEFAULTS, ("text_encoder", "minilm-onnx"),
-                                                ("item_dropout", 0.5))
+                                                ("item_dropout", 0.5), ("patience", 10))
 
 CHANNELS: Mapping[str, ChannelKind] = {c.name: c for c in (
     # ItemKNN before EASE: where both are there, explanations cite ItemKNN's sparse similarities.
