@@ -571,9 +571,12 @@ def _targets(doc: dict[str, Any]) -> list[str]:
                       "default and not rerun since") + ".")
     if {"sasrec", "lm-seq"} <= set(loo):
         r = loo["lm-seq"]["ndcg@10"] / loo["sasrec"]["ndcg@10"]
+        mean = (doc.get("loo-seeds-summary") or {}).get("mean")
         out.append(f"Leave-one-out: lm-seq / sasrec NDCG@10 = {r:.2f}x (target 1.1x: {'met' if r >= 1.1 else 'not met'})"
                    + ("" if "lm_seq_defaults" in loo["lm-seq"] else ", the lm-seq row measured before item_dropout became "
-                      "its default (the full run with it did not finish on the shared machine)") + ".")
+                      "its default (the full run with it did not finish on the shared machine)")
+                   + (f"; {mean['ratio']:.3f} on the mean over the models' seeds (loo-seeds: "
+                      f"{'met' if mean['ratio'] >= 1.1 else 'not met'})" if mean else "") + ".")
     history = {n: m for n, m in doc.get("loo-history", {}).items() if not m.get("superseded")}
     if {"sasrec", "lm-seq"} <= set(history):
         r = history["lm-seq"]["ndcg@10"] / history["sasrec"]["ndcg@10"]
