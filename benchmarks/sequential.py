@@ -173,10 +173,10 @@ def loo_valid(name: str, n_users: int, seed: int, params: dict[str, Any]) -> dic
 
 def loo_seed(name: str, random_state: int, seed: int) -> dict[str, Any]:
     """The leave-one-out row of the model table's ``name`` refitted with the model's own seed
-    ``random_state`` (initialisation, dropout, sampling): what `socialrec evaluate --protocol loo`
-    measures (the same split, fit and test ranking: the model has a single grid point), for the
+    ``random_state`` (initialisation, dropout, sampling), through the product's `tune_and_test`
+    (what `socialrec evaluate --protocol loo` runs; the model has a single grid point), for the
     spread that a model's seed alone puts on its test NDCG@10."""
-    from socialrec.evaluate.protocol import evaluate
+    from socialrec.evaluate.experiment import ModelSpec, tune_and_test
     from socialrec.evaluate.suite import resolve
     from socialrec.ingest.datasets import load
     from socialrec.ingest.split import make_split
@@ -184,16 +184,13 @@ def loo_seed(name: str, random_state: int, seed: int) -> dict[str, Any]:
     spec = resolve([name])[0]
     if len(spec.candidates()) != 1:
         raise SystemExit(f"--protocol loo-seeds refits a single setting; {name} has a grid")
-    split = make_split(load("amazon-games"), "loo", seed=seed)
-    model = spec.make(**spec.candidates()[0], random_state=random_state)
-    t0 = time.perf_counter()
-    model.fit(split.train_data())
-    fit_seconds = round(time.perf_counter() - t0, 1)
-    res = evaluate(model, split, part="test", ks=(10, 20), seed=seed).mean()
-    valid = evaluate(model, split, part="valid", ks=(10,), seed=seed).mean()
+    seeded = ModelSpec(name, lambda **p: spec.make(**p, random_state=random_state))
+    out = tune_and_test(seeded, make_split(load("amazon-games"), "loo", seed=seed), ks=(10, 20), seed=seed,
+                        progress=False)
+    res = out.test.mean()
     return {"random_state": random_state, **{k: round(float(res[k]), 5) for k in ("ndcg@10", "recall@10", "ndcg@20")},
-            "valid_ndcg@10": round(float(valid["ndcg@10"]), 5), "fit_seconds": fit_seconds,
-            "fit_choices": model.fit_choices()}
+            "valid_ndcg@10": round(float(out.valid_score), 5), "fit_seconds": round(out.fit_seconds, 1),
+            "fit_choices": out.tuning[0].get("fit_choices")}
 
 
 def llmrank_valid(name: str, seed: int, params: dict[str, Any]) -> dict[str, Any]:
