@@ -263,11 +263,7 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: 
             continue
         if protocol == "loo-seeds":  # the model's own seed refitted: the spread it puts on test
             for random_state in model_seeds:
-                got = loo_seed(name, random_state, seed)
-                if "lm-seq" in name:
-                    from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS
-
-                    got["lm_seq_defaults"] = dict(LM_SEQ_DEFAULTS)
+                got = {**loo_seed(name, random_state, seed), **_defaults_measured(name)}
                 got.update(command=f"benchmarks/sequential.py --protocol loo-seeds --models {name} "
                                    f"--model-seeds {random_state}", machine=describe())
                 doc = _load()
@@ -302,10 +298,7 @@ def run(protocol: str, models: list[str], seed: int, n_users: int = 0, dataset: 
                                  output=None, report=None, test_history=history)["models"][name]
             cmd = (f"socialrec evaluate --dataset amazon-games --protocol {split} "
                    + (f"--test-history {history} " if history != "train" else "") + f"--models {name} --k 10,20")
-        if "lm-seq" in name or name == "hybrid-seq":  # which lm-seq defaults this row measured
-            from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS
-
-            got["lm_seq_defaults"] = dict(LM_SEQ_DEFAULTS)
+        got.update(_defaults_measured(name))
         got.update(command=cmd, seconds_with_tuning=round(time.perf_counter() - t0, 1),
                    cpu_seconds_with_tuning=round(time.process_time() - cpu0, 1), machine=describe())
         doc = _load()
@@ -340,18 +333,46 @@ def cold_item(name: str, seed: int, part: str = "test", params: dict[str, Any] |
 
 
 PATIENCE3_LOO_ROW = "lm-seq (patience 3: before loo-valid on every user chose 10)"
+DOT_LABEL = "dot products: before loo-valid chose temperature 0.07"
+DOT_REASON = "scored by dot products, the default before loo-valid on every user chose cosine / temperature 0.07"
+# Settings a row may have been measured without, and the value they had then.
+EARLIER = {"patience": 3, "temperature": None}
+
+
+def _defaults_measured(name: str) -> dict[str, Any]:
+    """The sequence channels' model-table defaults a row of ``name`` measured (rows of lm-seq,
+    sasrec or a hybrid with them), so that a later change of defaults shows which rows are stale."""
+    from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS, SASREC_DEFAULTS
+
+    out: dict[str, Any] = {}
+    if "lm-seq" in name or name == "hybrid-seq":
+        out["lm_seq_defaults"] = dict(LM_SEQ_DEFAULTS)
+    if name.startswith("sasrec") or name == "hybrid-seq":
+        out["sasrec_defaults"] = dict(SASREC_DEFAULTS)
+    return out
 
 
 def _stale_rows(doc: dict[str, Any]) -> list[str]:
-    """Rows that contain lm-seq fitted with other defaults than the model table's today (their
-    ``lm_seq_defaults``), by protocol: what the README must say was measured before."""
-    from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS
+    """Rows (not yet labelled superseded) that contain lm-seq or sasrec fitted with other defaults
+    than the model table's today (their ``lm_seq_defaults`` / ``sasrec_defaults``; sasrec rows
+    without them predate the temperature), by protocol: what the README must say was measured
+    before."""
+    from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS, SASREC_DEFAULTS
 
-    now = dict(LM_SEQ_DEFAULTS)
+    now = {"lm_seq_defaults": dict(LM_SEQ_DEFAULTS), "sasrec_defaults": dict(SASREC_DEFAULTS)}
+
+    def stale(name: str, m: dict[str, Any]) -> bool:
+        for field, defaults in now.items():
+            measured = m.get(field)
+            if measured is None and field == "sasrec_defaults" and name.startswith("sasrec"):
+                measured = {}
+            if measured is not None and any(measured.get(k, EARLIER[k]) != defaults.get(k) for k in EARLIER):
+                return True
+        return False
+
     out = []
     for protocol in ("llmrank", "loo", "loo-history", "cold-item", "cold-user"):
-        names = [name for name, m in (doc.get(protocol) or {}).items()
-                 if m.get("lm_seq_defaults") and m["lm_seq_defaults"].get("patience", 3) != now.get("patience", 3)]
+        names = [name for name, m in (doc.get(protocol) or {}).items() if not m.get("superseded") and stale(name, m)]
         if names:
             out.append(f"{protocol}: {', '.join(names)}")
     return out
@@ -391,19 +412,39 @@ def _seed_lines(doc: dict[str, Any]) -> list[str]:
                   f"{mean_b:.4f} on average, lm-seq / sasrec {mean_b / mean_a:.3f} (per seed {min(ratios):.3f} to "
                   f"{max(ratios):.3f}); the target (1.1x) is "
                   + ("met" if mean_b / mean_a >= 1.1 else "not met") + " on the mean."]
-    old = {0: loo.get(PATIENCE3_LOO_ROW), **{int(m["random_state"]): m
-                                             for m in (doc.get("loo-seeds-superseded") or {}).values()}}
-    if all(old.get(state) for state in by_seed) and len(old) > 1:
-        old_ratios = {state: old[state]["ndcg@10"] / by_seed[state]["sasrec"]["ndcg@10"] for state in sorted(by_seed)}
-        mean_old = sum(old[state]["ndcg@10"] for state in old_ratios) / len(old_ratios)
-        mean_a = sum(by_seed[state]["sasrec"]["ndcg@10"] for state in old_ratios) / len(old_ratios)
-        summary["lm-seq patience 3"] = {**{str(k): round(v, 4) for k, v in old_ratios.items()},
-                                        "lm-seq mean": round(mean_old, 5), "ratio of means": round(mean_old / mean_a, 4)}
-        lines += ["", "With lm-seq's earlier patience 3 (rows kept, labelled, in the results file): lm-seq "
-                  + ", ".join(f"{old[state]['ndcg@10']:.4f}" for state in old_ratios)
-                  + " at random_state " + ", ".join(str(state) for state in old_ratios) + ", lm-seq / sasrec "
+    superseded = doc.get("loo-seeds-superseded") or {}
+
+    def generation(name: str, loo_row: str, suffix: str) -> dict[int, dict[str, Any]]:
+        """A superseded generation of ``name``'s rows by random_state (0: the leave-one-out row)."""
+        out = {int(m["random_state"]): m for key, m in superseded.items()
+               if key.startswith(f"{name} random_state=") and key.endswith(suffix)}
+        if loo.get(loo_row):
+            out[0] = loo[loo_row]
+        return out
+
+    dot_sasrec = generation("sasrec", f"sasrec ({DOT_LABEL})", "(dot products)")
+    for key, what, lm_rows in (
+            ("lm-seq patience 3", "lm-seq's earlier patience 3 and dot-product scores",
+             generation("lm-seq", PATIENCE3_LOO_ROW, "(patience 3)")),
+            ("dot products", "dot-product scores and lm-seq's patience 10, before the temperature",
+             generation("lm-seq", f"lm-seq ({DOT_LABEL})", "(dot products)"))):
+        # the sasrec of the same time: dot products, unless sasrec has not been rerun since
+        base = dot_sasrec if dot_sasrec else {state: row["sasrec"] for state, row in by_seed.items()}
+        states = [state for state in sorted(by_seed) if state in lm_rows and state in base]
+        if len(states) < 2:
+            continue
+        old_ratios = {state: lm_rows[state]["ndcg@10"] / base[state]["ndcg@10"] for state in states}
+        mean_old = sum(lm_rows[state]["ndcg@10"] for state in states) / len(states)
+        mean_a = sum(base[state]["ndcg@10"] for state in states) / len(states)
+        summary[key] = {**{str(k): round(v, 4) for k, v in old_ratios.items()},
+                        "lm-seq mean": round(mean_old, 5), "sasrec mean": round(mean_a, 5),
+                        "ratio of means": round(mean_old / mean_a, 4)}
+        lines += ["", f"With {what} (rows kept, labelled, in the results file): lm-seq "
+                  + ", ".join(f"{lm_rows[state]['ndcg@10']:.4f}" for state in states)
+                  + ", sasrec " + ", ".join(f"{base[state]['ndcg@10']:.4f}" for state in states)
+                  + " at random_state " + ", ".join(str(state) for state in states) + ", lm-seq / sasrec "
                   + ", ".join(f"{r:.3f}" for r in old_ratios.values())
-                  + f"; {mean_old / mean_a:.3f} on the mean (lm-seq {mean_old:.4f})."]
+                  + f"; {mean_old / mean_a:.3f} on the mean (lm-seq {mean_old:.4f}, sasrec {mean_a:.4f})."]
     if doc.get("loo-seeds-summary") != summary:  # the numbers the README states, kept beside the rows
         doc["loo-seeds-summary"] = summary
         OUT.write_text(json.dumps(doc, indent=2, default=str))
@@ -424,10 +465,11 @@ def readme() -> None:
     ]
     stale = _stale_rows(doc)
     if stale:
-        lines += ["lm-seq's patience is 10 since leave-one-out's validation of every user chose it (the loo-valid "
-                  "table below); these rows were measured with lm-seq (alone or as a channel) at its earlier patience "
-                  "3 and were not rerun (`lm_seq_defaults` in each row; the modes tables list each row's constructor "
-                  "settings): " + "; ".join(stale) + ".", ""]
+        lines += ["lm-seq's patience is 10, and lm-seq and sasrec score by cosine / temperature 0.07, since "
+                  "leave-one-out's validation of every user chose them (the loo-valid table below); these rows were "
+                  "measured with earlier defaults (lm-seq's patience 3, or dot-product scores) and were not rerun "
+                  "(`lm_seq_defaults` / `sasrec_defaults` in each row, none in sasrec rows measured before the "
+                  "temperature; the modes tables list each row's constructor settings): " + "; ".join(stale) + ".", ""]
     lines += [
         "LLMRank protocol (200 users x 20 candidates, NDCG@10 **x100**; tuned on validation items, refitted with "
         "them; valid users: 6,000 where the product tunes on `Games-6k.random`'s users, 200 (the test users' own "

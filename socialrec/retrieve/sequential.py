@@ -212,6 +212,10 @@ class SASRec(BaseRecommender):
         the user's sequence (weights halve every ``text_match_half_life`` positions back): the
         full text vector's detail (a sequel's title) that a projection to ``embedding_dim``
         loses. User and item vectors then carry the text part after the sequence part.
+    temperature: None (a score is the dot product of the user's and the item's vectors), or the
+        score is their cosine divided by ``temperature`` (UniSRec's 0.07), in training,
+        validation and serving alike: an item's vector norm (which training ties to popularity)
+        no longer scales its scores. The input embeddings keep their norms.
 
     Online updates ("aggregate"): a user's vector is the frozen network's output over their
     sequence, recomputed from their new row at once (items they kept keep their order, new items
@@ -231,7 +235,7 @@ class SASRec(BaseRecommender):
                  dapt_batch_size: int = 32, dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
                  device: str = "cpu", num_threads: int | None = None, progress: bool = False,
                  item_dropout: float = 0.0, text_match_half_life: float | None = None,
-                 min_epoch_steps: int = 1, precision: str = "auto") -> None:
+                 min_epoch_steps: int = 1, precision: str = "auto", temperature: float | None = None) -> None:
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
@@ -270,6 +274,7 @@ class SASRec(BaseRecommender):
         self.progress = progress
         self.item_dropout = item_dropout
         self.text_match_half_life = text_match_half_life
+        self.temperature = temperature
         self.min_epoch_steps = min_epoch_steps
         self.precision = precision
 
@@ -285,6 +290,8 @@ class SASRec(BaseRecommender):
         for name in ("dropout", "item_dropout"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.temperature is not None and not float(self.temperature) > 0:
+            raise ValueError(f"temperature must be None or > 0, got {self.temperature}")
         if self.text_match_half_life is not None and not float(self.text_match_half_life) > 0:
             raise ValueError(f"text_match_half_life must be None or > 0, got {self.text_match_half_life}")
         if self.mode not in MODES:
@@ -472,6 +479,9 @@ class SASRec(BaseRecommender):
             table = torch.cat([table, text], 1)
         h = h[y > 0]
         t = y[y > 0] - 1
+        if self.temperature is not None:
+            h = torch.nn.functional.normalize(h, dim=-1) / float(self.temperature)
+            table = torch.nn.functional.normalize(table, dim=-1)
         if self.loss == "full-softmax":
             return torch.nn.functional.cross_entropy(h @ table[1:].T, t)
         neg = torch.from_numpy(rng.choice(self.n_items_, self.n_negatives, p=sample_p)).to(self.device)
@@ -615,7 +625,7 @@ class SASRec(BaseRecommender):
         with torch.no_grad():
             table = net.table(features, keep)
             vectors = np.vstack([_last_state(torch, net, x.to(self.device), table, text).cpu().numpy() for x in seqs])
-            items = (table if text is None else torch.cat([table, text], 1))[1:].cpu().numpy()
+            items = self._output_rows((table if text is None else torch.cat([table, text], 1))[1:].cpu().numpy())
         pos = np.full(keys.shape[0], -1, dtype=np.int64)
         pos[users] = np.arange(len(users))
         restricted = sp.diags((pos >= 0).astype(np.float32)) @ valid
@@ -635,6 +645,7 @@ class SASRec(BaseRecommender):
     def __setstate__(self, state: dict[str, Any]) -> None:
         weights = state.pop("_net_weights", None)
         state.setdefault("min_epoch_steps", 1)  # saved before the setting existed
+        state.setdefault("temperature", None)
         self.__dict__.update(state)
         if weights is not None:
             self.net_ = self._build_network(_torch(), None if self.text_features_ is None
@@ -658,7 +669,7 @@ class SASRec(BaseRecommender):
             text = _match_text(torch, self.net_, feats)
         self.match_text_ = None if text is None else text.numpy()  # unit text vectors, row 0 = padding
         vectors = self.item_table_ if text is None else np.hstack([self.item_table_, self.match_text_])
-        self.item_vectors_ = vectors[1:].astype(np.float32)
+        self.item_vectors_ = self._output_rows(vectors[1:]).astype(np.float32)
 
     def _user_vectors(self, users: np.ndarray, batch: int = 2048) -> np.ndarray:
         """The network's output at the newest position for each user's sequence (float32)."""
@@ -674,7 +685,15 @@ class SASRec(BaseRecommender):
                 rows = order[lo:lo + batch]
                 seqs = torch.from_numpy(_trim(user_sequences(self.keys_, users[rows], self.max_len)))
                 out[rows] = _last_state(torch, self.net_, seqs, table, text).numpy()
+        if getattr(self, "temperature", None) is not None:
+            out = self._output_rows(out) / np.float32(self.temperature)
         return out
+
+    def _output_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows as the scores compare them: unit rows with a ``temperature``, else unchanged."""
+        if getattr(self, "temperature", None) is None:
+            return rows
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return dot_scores(self.user_vectors_[users], float64_copy(self, "item_vectors_"))
@@ -767,7 +786,7 @@ class SASRec(BaseRecommender):
             new_feats = torch.from_numpy(feats.astype(np.float64))
             new_rows = self.net_.text(new_feats).numpy()
             text = _match_text(torch, self.net_, new_feats)
-        vectors = new_rows if text is None else np.hstack([new_rows, text.numpy()])
+        vectors = self._output_rows(new_rows if text is None else np.hstack([new_rows, text.numpy()]))
         index = append_items(self, ids, vectors)
         self.text_features_ = np.vstack([self.text_features_, feats])
         self.item_table_ = np.vstack([self.item_table_, new_rows])

@@ -292,3 +292,48 @@ def test_a_cold_item_is_its_text_alone_in_training_and_serving() -> None:
     assert right.mean() >= 0.95
     assert model.fit_choices()["text_match_weight"] > 0
     assert model.item_vectors_.shape[1] == model.embedding_dim + ENCODER.dim
+
+
+def test_a_temperature_scores_cosines_in_training_and_serving() -> None:
+    # With a temperature every score is the cosine of the user's and the item's vectors over it:
+    # item rows are unit vectors, user rows have norm 1 / temperature, so no score exceeds it;
+    # the chain is still learnt, and a new item placed from its text is a unit row too.
+    from tests.retrieve.test_content import ENCODER
+
+    ds = chain_dataset()
+    model = SASRec(**FAST, temperature=0.1).fit(TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+    np.testing.assert_allclose(np.linalg.norm(model.item_vectors_, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(model.user_vectors_, axis=1), 10.0, rtol=1e-5)
+    ids, scores = model.recommend(np.arange(N_USERS), k=3)
+    assert scores.max() <= 10.0 + 1e-6
+    assert (ids[:, 0] == (_newest(ds) + 1) % N_ITEMS).mean() >= 0.95
+    topics, _ = _topic_dataset()
+    lm = SASRec(**{**FAST, "epochs": 3}, encoder_object=ENCODER, cache=False, temperature=0.1)
+    lm.fit(TrainData(user_items=topics.user_item_matrix(), dataset=topics))
+    index = lm.partial_fit_items(["new"], ["a brand new item"])
+    np.testing.assert_allclose(np.linalg.norm(lm.item_vectors_[index], axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="temperature must be None or > 0"):
+        SASRec(temperature=0.0).fit(sp.csr_matrix(np.eye(4, dtype=np.float32)))
+
+
+def test_the_temperature_divides_cosine_logits_in_the_loss() -> None:
+    # The training loss with a temperature is the softmax over cosines / temperature: it equals
+    # the loss computed by hand from unit vectors, and differs from the dot-product loss.
+    import torch
+
+    ds = chain_dataset(n_users=20)
+    model = SASRec(**{**FAST, "epochs": 1}, temperature=0.5, loss="full-softmax").fit(
+        TrainData(user_items=ds.user_item_matrix(), dataset=ds))
+    net = model.net_.float()
+    x, y = torch.tensor([[1, 2, 3]]), torch.tensor([[2, 3, 4]])
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        table = net.table(None)
+        got = float(model._loss(torch, net, table, x, y, rng, None, None))
+        h = torch.nn.functional.normalize(net(x, table)[0], dim=-1)
+        unit = torch.nn.functional.normalize(table[1:], dim=-1)
+        expected = float(torch.nn.functional.cross_entropy(h @ unit.T / 0.5, y[0] - 1))
+        model.temperature = None
+        dot = float(model._loss(torch, net, table, x, y, rng, None, None))
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert dot != pytest.approx(expected, rel=1e-3)
