@@ -685,13 +685,13 @@ class SASRec(BaseRecommender):
                 rows = order[lo:lo + batch]
                 seqs = torch.from_numpy(_trim(user_sequences(self.keys_, users[rows], self.max_len)))
                 out[rows] = _last_state(torch, self.net_, seqs, table, text).numpy()
-        if getattr(self, "temperature", None) is not None:
+        if self.temperature is not None:
             out = self._output_rows(out) / np.float32(self.temperature)
         return out
 
     def _output_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows as the scores compare them: unit rows with a ``temperature``, else unchanged."""
-        if getattr(self, "temperature", None) is None:
+        if self.temperature is None:
             return rows
         return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
