@@ -334,9 +334,7 @@ def cold_item(name: str, seed: int, part: str = "test", params: dict[str, Any] |
 
 PATIENCE3_LOO_ROW = "lm-seq (patience 3: before loo-valid on every user chose 10)"
 DOT_LABEL = "dot products: before loo-valid chose temperature 0.07"
-DOT_REASON = "scored by dot products, the default before loo-valid on every user chose cosine / temperature 0.07"
 EPOCHS_LABEL = "epochs 40: before loo-valid chose a cap of 100"
-EPOCHS_REASON = "lm-seq trained for at most 40 epochs, the cap before loo-valid on every user chose 100"
 # Settings a row may have been measured without, and the value they had then.
 # (epochs: the constructor's cap, which sasrec keeps and lm-seq had before loo-valid chose 100.)
 EARLIER = {"patience": 3, "temperature": None, "epochs": 40}
