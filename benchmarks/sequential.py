@@ -570,7 +570,10 @@ def readme() -> None:
         rows = dict(doc["cold-item-valid"])
         for name, m in doc["cold-item"].items():
             if "valid" in m:  # the reported fit, on the validation items
-                rows[f"{name} (the model table's {name}, the fit reported above)"] = {
+                # a superseded row's name already says which defaults it had
+                what = ("the fit reported above" if m.get("superseded")
+                        else f"the model table's {name}, the fit reported above")
+                rows[f"{name} ({what})"] = {
                     **m["valid"]["cold_candidates"], "fit_choices": m.get("fit_choices"), "fit_seconds": m["fit_seconds"]}
         for name, m in sorted(rows.items(), key=lambda kv: kv[1]["ndcg@20"]):
             ch = m.get("fit_choices") or {}
