@@ -376,7 +376,22 @@ def _stale_rows(doc: dict[str, Any]) -> list[str]:
         names = [name for name, m in (doc.get(protocol) or {}).items() if not m.get("superseded") and stale(name, m)]
         if names:
             out.append(f"{protocol}: {', '.join(names)}")
+    # The modes tables' rows record their constructor settings (model_params), not the defaults.
+    for path in sorted((HERE / "results").glob("sequential-modes-*.json")):
+        modes = json.loads(path.read_text()).get("modes") or {}
+        names = [name for name, m in modes.items() if _params_stale(name, m.get("model_params") or {})]
+        if names:
+            out.append(f"modes on {path.stem.removeprefix('sequential-modes-')}: {', '.join(names)}")
     return out
+
+
+def _params_stale(name: str, params: dict[str, Any]) -> bool:
+    """Whether a modes row's constructor settings differ from the model table's defaults today on
+    the settings that changed since (EARLIER's keys)."""
+    from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS, SASREC_DEFAULTS
+
+    defaults = dict(SASREC_DEFAULTS if name.startswith("sasrec") else LM_SEQ_DEFAULTS)
+    return any(params.get(k, EARLIER[k]) != defaults.get(k, EARLIER[k]) for k in EARLIER)
 
 
 def _seed_lines(doc: dict[str, Any]) -> list[str]:
