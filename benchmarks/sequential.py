@@ -804,6 +804,11 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
            + (": none beat stage 1, so the LoRA fit is its stage 1 (the LoRA fit reads MiniLM through torch at "
               "lm_max_length tokens, the frozen lm-seq through the ONNX encoder: their stage-1 vectors differ)."
               if not lm.get("kept_lm_epoch") else f"; it kept epoch {lm['kept_lm_epoch']} ({lm['valid_ndcg']:.4f}).")]
+    older = sorted(n for n, m in valid.items() if _params_stale(n, m.get("model_params") or {}))
+    if older:
+        out.append(f"{'All' if len(older) == len(valid) else len(older)} of the {len(valid)} validation probes below "
+                   "(`modes-valid`) ran with the older defaults (lm-seq's patience 3, its cap of 40 epochs, dot-product "
+                   "scores): their stage-1 numbers are not this table's, only their comparisons within themselves.")
     control = [(n, m) for n, m in valid.items() if n.startswith("lm-seq-lora ")
                and json.loads(n.removeprefix("lm-seq-lora ")) == DEFAULT_BUDGET_CONTROL]
     for n, m in control:
