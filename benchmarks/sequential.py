@@ -367,7 +367,7 @@ def _stale_rows(doc: dict[str, Any]) -> list[str]:
             measured = m.get(field)
             if measured is None and field == "sasrec_defaults" and name.startswith("sasrec"):
                 measured = {}
-            if measured is not None and any(measured.get(k, EARLIER[k]) != defaults.get(k, EARLIER[k]) for k in EARLIER):
+            if measured is not None and _differs(measured, defaults):
                 return True
         return False
 
@@ -385,13 +385,17 @@ def _stale_rows(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def _differs(measured: dict[str, Any], defaults: dict[str, Any]) -> bool:
+    """Whether settings differ from ``defaults`` on those that changed since (EARLIER's keys; a
+    missing one had its EARLIER value)."""
+    return any(measured.get(k, EARLIER[k]) != defaults.get(k, EARLIER[k]) for k in EARLIER)
+
+
 def _params_stale(name: str, params: dict[str, Any]) -> bool:
-    """Whether a modes row's constructor settings differ from the model table's defaults today on
-    the settings that changed since (EARLIER's keys)."""
+    """Whether a modes row's constructor settings differ from the model table's defaults today."""
     from socialrec.retrieve.channel_table import LM_SEQ_DEFAULTS, SASREC_DEFAULTS
 
-    defaults = dict(SASREC_DEFAULTS if name.startswith("sasrec") else LM_SEQ_DEFAULTS)
-    return any(params.get(k, EARLIER[k]) != defaults.get(k, EARLIER[k]) for k in EARLIER)
+    return _differs(params, dict(SASREC_DEFAULTS if name.startswith("sasrec") else LM_SEQ_DEFAULTS))
 
 
 def _seed_lines(doc: dict[str, Any]) -> list[str]:
