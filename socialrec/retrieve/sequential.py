@@ -159,6 +159,13 @@ def _network(torch: Any, n_items: int, dim: int, max_len: int, n_layers: int, n_
     return SASRecNet()
 
 
+def _assign(torch: Any, net: Any, values: list[Any]) -> None:
+    """Copy ``values`` into ``net``'s parameters, in ``net.parameters()``'s order."""
+    with torch.no_grad():
+        for weight, value in zip(net.parameters(), values):
+            weight.copy_(value)
+
+
 class SASRec(BaseRecommender):
     """Self-attentive sequential recommendation (Kang & McAuley 2018), optionally over item text.
 
@@ -216,6 +223,10 @@ class SASRec(BaseRecommender):
         score is their cosine divided by ``temperature`` (UniSRec's 0.07), in training,
         validation and serving alike: an item's vector norm (which training ties to popularity)
         no longer scales its scores. The input embeddings keep their norms.
+    average: 0 (validation and the fitted model use the weights as trained), or stage 1 keeps an
+        exponential moving average of the weights with this decay per step (Polyak averaging):
+        each epoch's validation, the kept epoch and the fitted model use the average, which smooths
+        the last ~1 / (1 - average) steps' noise.
 
     Online updates ("aggregate"): a user's vector is the frozen network's output over their
     sequence, recomputed from their new row at once (items they kept keep their order, new items
@@ -235,7 +246,8 @@ class SASRec(BaseRecommender):
                  dapt_batch_size: int = 32, dapt_learning_rate: float = 5e-5, backbone: Any = None, random_state: int = 0,
                  device: str = "cpu", num_threads: int | None = None, progress: bool = False,
                  item_dropout: float = 0.0, text_match_half_life: float | None = None,
-                 min_epoch_steps: int = 1, precision: str = "auto", temperature: float | None = None) -> None:
+                 min_epoch_steps: int = 1, precision: str = "auto", temperature: float | None = None,
+                 average: float = 0.0) -> None:
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.n_layers = n_layers
@@ -277,6 +289,7 @@ class SASRec(BaseRecommender):
         self.temperature = temperature
         self.min_epoch_steps = min_epoch_steps
         self.precision = precision
+        self.average = average
 
     def _check_params(self) -> None:
         if self.loss not in LOSSES:
@@ -290,6 +303,9 @@ class SASRec(BaseRecommender):
         for name in ("dropout", "item_dropout"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= float(self.average) < 1.0:
+            raise ValueError(f"average (the decay of the moving average of the weights) must be in [0, 1), "
+                             f"got {self.average}")
         if self.temperature is not None and not float(self.temperature) > 0:
             raise ValueError(f"temperature must be None or > 0, got {self.temperature}")
         if self.text_match_half_life is not None and not float(self.text_match_half_life) > 0:
@@ -437,6 +453,7 @@ class SASRec(BaseRecommender):
         text = _match_text(torch, net, features)
         history: list[dict] = []
         best: tuple[float, int, dict] | None = None
+        averaged = [w.detach().clone() for w in net.parameters()] if self.average else None
         for epoch in range(1, self.epochs + 1):
             t0 = time.perf_counter()
             net.train()
@@ -451,8 +468,16 @@ class SASRec(BaseRecommender):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                if averaged is not None:
+                    with torch.no_grad():
+                        for mean, weight in zip(averaged, net.parameters()):
+                            mean.lerp_(weight, 1.0 - float(self.average))
                 total += float(loss.detach())
                 steps += 1
+            trained = None
+            if averaged is not None:  # validate (and keep) the average; training goes on from the iterate
+                trained = [w.detach().clone() for w in net.parameters()]
+                _assign(torch, net, averaged)
             ndcg = self._validation_ndcg(torch, net, features, eval_seqs, eval_users, keys, valid, keep, text)
             record = {"stage": "sequence", "epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg@10": ndcg,
                       "seconds": time.perf_counter() - t0, "steps": steps}
@@ -462,7 +487,9 @@ class SASRec(BaseRecommender):
                       f"({record['seconds']:.1f}s)", flush=True)
             if best is None or ndcg > best[0]:
                 best = (ndcg, epoch, copy.deepcopy(net.state_dict()))
-            elif epoch - best[1] >= self.patience:
+            if trained is not None:
+                _assign(torch, net, trained)
+            if epoch - best[1] >= self.patience:
                 break
         assert best is not None  # epochs >= 1
         net.load_state_dict(best[2])

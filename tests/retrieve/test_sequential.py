@@ -115,6 +115,28 @@ def test_an_epoch_of_a_small_dataset_has_at_least_min_epoch_steps() -> None:
         SASRec(min_epoch_steps=0).fit(train)
 
 
+def test_weight_averaging_validates_and_keeps_the_average_not_the_last_weights() -> None:
+    ds = chain_dataset()
+    train = TrainData(user_items=ds.user_item_matrix(), dataset=ds)
+    short = {**FAST, "epochs": 3, "patience": 3}
+    # A decay this close to 1 keeps the average at the initial weights whatever training does:
+    # two fits at different learning rates then validate and keep the same (untrained) network.
+    slow = SASRec(**{**short, "learning_rate": 0.01}, average=1 - 1e-12).fit(train)
+    fast = SASRec(**{**short, "learning_rate": 0.05}, average=1 - 1e-12).fit(train)
+    for name, weight in slow.net_.state_dict().items():
+        assert np.allclose(weight.numpy(), fast.net_.state_dict()[name].numpy(), atol=1e-6), name
+    scores = [r["valid_ndcg@10"] for r in slow.history_]
+    assert scores == [scores[0]] * 3 and slow.best_epoch_ == 1
+    moved = SASRec(**{**short, "learning_rate": 0.01}).fit(train)  # no average: training moves the weights
+    assert max(float(abs(w - slow.net_.state_dict()[n]).max()) for n, w in moved.net_.state_dict().items()) > 0.05
+    # A usual decay still learns the chain, and training goes on from the iterate, not the average.
+    model = SASRec(**FAST, average=0.9).fit(train)
+    top = model.recommend(np.arange(N_USERS), k=1)[0][:, 0]
+    assert (top == (_newest(ds) + 1) % N_ITEMS).mean() >= 0.95
+    with pytest.raises(ValueError, match=r"average .* must be in \[0, 1\)"):
+        SASRec(average=1.0).fit(train)
+
+
 def test_fine_tuning_keeps_stage_one_unless_validation_rises_and_leaves_the_backbone_alone() -> None:
     pytest.importorskip("peft")
     pytest.importorskip("transformers")
