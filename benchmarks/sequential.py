@@ -335,9 +335,10 @@ def cold_item(name: str, seed: int, part: str = "test", params: dict[str, Any] |
 PATIENCE3_LOO_ROW = "lm-seq (patience 3: before loo-valid on every user chose 10)"
 DOT_LABEL = "dot products: before loo-valid chose temperature 0.07"
 EPOCHS_LABEL = "epochs 40: before loo-valid chose a cap of 100"
+AVERAGE_LABEL = "no weight average: before loo-valid chose the average at decay 0.998"
 # Settings a row may have been measured without, and the value they had then.
 # (epochs: the constructor's cap, which sasrec keeps and lm-seq had before loo-valid chose 100.)
-EARLIER = {"patience": 3, "temperature": None, "epochs": 40}
+EARLIER = {"patience": 3, "temperature": None, "epochs": 40, "average": 0.0}
 
 
 def _defaults_measured(name: str) -> dict[str, Any]:
@@ -451,7 +452,9 @@ def _seed_lines(doc: dict[str, Any]) -> list[str]:
             ("dot products", "dot-product scores and lm-seq's patience 10, before the temperature",
              generation("lm-seq", f"lm-seq ({DOT_LABEL})", "(dot products)"), dot_sasrec),
             ("lm-seq epochs 40", "cosine / temperature 0.07 and lm-seq's earlier cap of 40 epochs",
-             generation("lm-seq", f"lm-seq ({EPOCHS_LABEL})", "(epochs 40)"), today_sasrec)):
+             generation("lm-seq", f"lm-seq ({EPOCHS_LABEL})", "(epochs 40)"), today_sasrec),
+            ("no weight average", "lm-seq's cap of 100 epochs and its last weights, before the weight average",
+             generation("lm-seq", f"lm-seq ({AVERAGE_LABEL})", "(no average)"), today_sasrec)):
         states = [state for state in sorted(by_seed) if state in lm_rows and state in base]
         if len(states) < 2:
             continue
@@ -487,10 +490,11 @@ def readme() -> None:
     ]
     stale = _stale_rows(doc)
     if stale:
-        lines += ["lm-seq's patience is 10 and its cap 100 epochs, and lm-seq and sasrec score by cosine / "
-                  "temperature 0.07, since leave-one-out's validation of every user chose them (the loo-valid table "
-                  "below); these rows were measured with earlier defaults (lm-seq's patience 3, dot-product scores, "
-                  "or lm-seq's cap of 40 epochs) and were not rerun "
+        lines += ["lm-seq's patience is 10, its cap 100 epochs and it keeps a moving average of its weights (decay "
+                  "0.998), and lm-seq and sasrec score by cosine / temperature 0.07, since leave-one-out's validation "
+                  "of every user chose them (the loo-valid table below); these rows were measured with earlier "
+                  "defaults (lm-seq's patience 3, dot-product scores, lm-seq's cap of 40 epochs, or lm-seq's last "
+                  "weights instead of their average) and were not rerun "
                   "(`lm_seq_defaults` / `sasrec_defaults` in each row, none in sasrec rows measured before the "
                   "temperature; the modes tables list each row's constructor settings): " + "; ".join(stale) + ".", ""]
     lines += [
