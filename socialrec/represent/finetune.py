@@ -34,10 +34,11 @@ nothing downloads). torch, transformers, tokenizers and peft are optional (extra
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,42 @@ class torch_threads:
         if self.n is not None:
             _torch().set_num_threads(self._before)
 
+
+
+class ParameterAverage:
+    """An exponential moving average of ``parameters`` (Polyak averaging), started at their
+    current values: `update` after each optimiser step moves it by ``1 - decay`` towards them.
+    `swapped_in` is a block in which the parameters hold the average (to validate it, or copy
+    it); `copy_into` leaves the average in them."""
+
+    def __init__(self, parameters: Any, decay: float) -> None:
+        self.parameters = list(parameters)
+        self.decay = float(decay)
+        self.average = [p.detach().clone() for p in self.parameters]
+        self._no_grad = _torch().no_grad  # looked up once: `update` runs every training step
+
+    def update(self) -> None:
+        with self._no_grad():
+            for mean, weight in zip(self.average, self.parameters):
+                mean.lerp_(weight.detach(), 1.0 - self.decay)
+
+    def copy_into(self) -> None:
+        _copy(self.parameters, self.average)
+
+    @contextlib.contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        trained = [p.detach().clone() for p in self.parameters]
+        self.copy_into()
+        try:
+            yield
+        finally:
+            _copy(self.parameters, trained)
+
+
+def _copy(parameters: list[Any], values: list[Any]) -> None:
+    with _torch().no_grad():
+        for weight, value in zip(parameters, values):
+            weight.copy_(value)
 
 # --- the language model -------------------------------------------------------------------
 @dataclass

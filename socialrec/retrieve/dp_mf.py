@@ -102,6 +102,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from socialrec.errors import MissingDependencyError
+from socialrec.represent.finetune import ParameterAverage
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
 
 
@@ -276,11 +277,10 @@ class MF(BaseRecommender):
         into (inputs, targets). Records each epoch's mean loss and elapsed time in `history_`.
         With ``average`` > 0 the trained parameters end as the moving average of the iterates
         (computed from the iterates alone: post-processing)."""
-        torch = _torch()
         start = time.perf_counter()
         self.history_: list[dict[str, float]] = []
         trained = [p for p in model.parameters() if p.requires_grad]
-        averaged = [p.detach().clone() for p in trained] if self.average > 0 else []
+        averaged = ParameterAverage(trained, self.average) if self.average > 0 else None
         total_steps, step = self.epochs * len(loader), 0
         for epoch in range(self.epochs):
             total, steps = 0.0, 0
@@ -296,16 +296,14 @@ class MF(BaseRecommender):
                     loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                with torch.no_grad():
-                    for avg, p in zip(averaged, trained):
-                        avg.mul_(self.average).add_(p.detach(), alpha=1.0 - self.average)
+                if averaged is not None:
+                    averaged.update()
                 total += float(loss.detach())
                 steps += 1
             self.history_.append({"epoch": epoch + 1, "loss": total / max(1, steps),
                                   "seconds": time.perf_counter() - start})
-        with torch.no_grad():
-            for avg, p in zip(averaged, trained):
-                p.copy_(avg)
+        if averaged is not None:
+            averaged.copy_into()
 
     def _store_item_side(self, input_vectors: Any, decode: Any) -> None:
         """Back to the whole catalog: items outside the head have zero vectors and biases 100 below

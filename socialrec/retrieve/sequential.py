@@ -38,6 +38,7 @@ torch is an optional dependency (extra ``torch``), imported when a model is fitt
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
@@ -49,7 +50,7 @@ import scipy.sparse as sp
 
 from socialrec.errors import DataError, MissingDependencyError
 from socialrec.retrieve.base import BaseRecommender, TrainData, dot_scores, float64_copy
-from socialrec.represent.finetune import MODES, torch_threads
+from socialrec.represent.finetune import MODES, ParameterAverage, torch_threads
 from socialrec.represent.profiles import recency_order
 
 LOSSES = ("full-softmax", "sampled-softmax")
@@ -157,13 +158,6 @@ def _network(torch: Any, n_items: int, dim: int, max_len: int, n_layers: int, n_
             return (weights / total) @ unit_text[seqs] * self.match_log_scale.exp()
 
     return SASRecNet()
-
-
-def _assign(torch: Any, net: Any, values: list[Any]) -> None:
-    """Copy ``values`` into ``net``'s parameters, in ``net.parameters()``'s order."""
-    with torch.no_grad():
-        for weight, value in zip(net.parameters(), values):
-            weight.copy_(value)
 
 
 class SASRec(BaseRecommender):
@@ -453,7 +447,7 @@ class SASRec(BaseRecommender):
         text = _match_text(torch, net, features)
         history: list[dict] = []
         best: tuple[float, int, dict] | None = None
-        averaged = [w.detach().clone() for w in net.parameters()] if self.average else None
+        averaged = ParameterAverage(net.parameters(), self.average) if self.average else None
         for epoch in range(1, self.epochs + 1):
             t0 = time.perf_counter()
             net.train()
@@ -469,26 +463,20 @@ class SASRec(BaseRecommender):
                 loss.backward()
                 opt.step()
                 if averaged is not None:
-                    with torch.no_grad():
-                        for mean, weight in zip(averaged, net.parameters()):
-                            mean.lerp_(weight, 1.0 - float(self.average))
+                    averaged.update()
                 total += float(loss.detach())
                 steps += 1
-            trained = None
-            if averaged is not None:  # validate (and keep) the average; training goes on from the iterate
-                trained = [w.detach().clone() for w in net.parameters()]
-                _assign(torch, net, averaged)
-            ndcg = self._validation_ndcg(torch, net, features, eval_seqs, eval_users, keys, valid, keep, text)
+            # validate (and keep) the average; training goes on from the iterate
+            with averaged.swapped_in() if averaged is not None else contextlib.nullcontext():
+                ndcg = self._validation_ndcg(torch, net, features, eval_seqs, eval_users, keys, valid, keep, text)
+                if best is None or ndcg > best[0]:
+                    best = (ndcg, epoch, copy.deepcopy(net.state_dict()))
             record = {"stage": "sequence", "epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg@10": ndcg,
                       "seconds": time.perf_counter() - t0, "steps": steps}
             history.append(record)
             if self.progress:
                 print(f"    sasrec epoch {epoch}: loss {record['loss']:.4f} valid ndcg@10 {ndcg:.4f} "
                       f"({record['seconds']:.1f}s)", flush=True)
-            if best is None or ndcg > best[0]:
-                best = (ndcg, epoch, copy.deepcopy(net.state_dict()))
-            if trained is not None:
-                _assign(torch, net, trained)
             if epoch - best[1] >= self.patience:
                 break
         assert best is not None  # epochs >= 1
