@@ -815,8 +815,9 @@ def _modes_verdict(modes: dict[str, Any], valid: dict[str, Any]) -> list[str]:
     older = sorted(n for n, m in valid.items() if _params_stale(n, m.get("model_params") or {}))
     if older:
         out.append(f"{'All' if len(older) == len(valid) else len(older)} of the {len(valid)} validation probes below "
-                   "(`modes-valid`) ran with the older defaults (lm-seq's patience 3, its cap of 40 epochs, dot-product "
-                   "scores): their stage-1 numbers are not this table's, only their comparisons within themselves.")
+                   "(`modes-valid`) ran with older defaults (lm-seq's patience 3, its cap of 40 epochs, dot-product "
+                   "scores or its last weights instead of their average): their stage-1 numbers are not this table's, "
+                   "only their comparisons within themselves.")
     control = [(n, m) for n, m in valid.items() if n.startswith("lm-seq-lora ")
                and json.loads(n.removeprefix("lm-seq-lora ")) == DEFAULT_BUDGET_CONTROL]
     for n, m in control:
